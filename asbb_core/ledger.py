@@ -1,0 +1,1068 @@
+"""The ledger's use cases: accounts, deposits, two-phase holds, charges, adjustments, transfers.
+
+Each public method is one transaction (``Database.run``): the journal rows it appends and the
+cached totals they move are committed together or not at all. Balance decisions are made
+under row locks taken in one fixed order -- accounts by id, then partition limits, then
+holds -- so concurrent requests serialise per account and never deadlock one another.
+On SQLite the whole writing transaction holds the database lock (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Self, TypeVar
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from asbb_core.context import Clock, Context, utcnow
+from asbb_core.database import Database
+from asbb_core.errors import (
+    AccountInactiveError,
+    ConflictError,
+    HoldResolvedError,
+    IdempotencyConflictError,
+    InsufficientFundsError,
+    NotFoundError,
+    ValidationError,
+)
+from asbb_core.models import (
+    Account,
+    AccountStatus,
+    EntryKind,
+    Hold,
+    HoldState,
+    IdempotencyRecord,
+    JournalEntry,
+    PartitionLimit,
+)
+from asbb_core.money import (
+    ZERO,
+    format_money,
+    parse_cost,
+    parse_money,
+    round_internal,
+    round_posting,
+    to_decimal,
+)
+from asbb_core.settings import Settings
+
+T = TypeVar("T")
+
+ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+PARTITION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+MAX_TASKS = 1_000_000
+
+
+# ---------------------------------------------------------------- results
+
+
+class _Result:
+    """Results are plain frozen dataclasses that round-trip through JSON for idempotency.
+
+    Money in a result is shown to the cent, except the fields named in ``_precise``.
+    """
+
+    _precise: frozenset[str] = frozenset({"estimate"})
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, Decimal) and f.name not in self._precise:
+                object.__setattr__(self, f.name, round_posting(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():  # type: ignore[call-overload]
+            if isinstance(value, Decimal):
+                out[key] = str(value)
+            elif isinstance(value, datetime | date):
+                out[key] = value.isoformat()
+            else:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            value = data.get(f.name)
+            kind = str(f.type)
+            if value is not None and "Decimal" in kind:
+                value = Decimal(value)
+            elif value is not None and "datetime" in kind:
+                value = datetime.fromisoformat(value)
+            kwargs[f.name] = value
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class HoldResult(_Result):
+    hold_id: str
+    account: str
+    partition: str | None
+    estimate: Decimal
+    amount: Decimal
+    available_after: Decimal
+    expires_at: datetime
+    task_count: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class PostResult(_Result):
+    hold_id: str
+    account: str
+    original_hold: Decimal
+    charged: Decimal
+    overrun: Decimal
+    released: Decimal
+    total_charged: Decimal
+    state: str
+    tasks_posted: int
+    task_count: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class ReleaseResult(_Result):
+    hold_id: str
+    account: str
+    released: Decimal
+    state: str
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class MovementResult(_Result):
+    """A deposit, allocation, adjustment or transfer."""
+
+    account: str
+    amount: Decimal
+    limit: Decimal
+    used: Decimal
+    held: Decimal
+    available: Decimal
+    entry_ids: list[int]
+    replayed: bool = False
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _fingerprint(payload: dict[str, Any]) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def normalise_account_name(name: str, *, field: str = "account") -> str:
+    if not isinstance(name, str):
+        raise ValidationError(f"{field}: expected a name", field=field)
+    cleaned = name.strip().lower()
+    if not ACCOUNT_NAME.match(cleaned):
+        raise ValidationError(
+            f"{field}: {name!r} is not a valid Slurm account name "
+            "(letters, digits, '_', '.', '-'; at most 64)",
+            field=field,
+        )
+    return cleaned
+
+
+def validate_partition_name(name: str | None, *, field: str = "partition") -> str | None:
+    if name is None:
+        return None
+    if not isinstance(name, str) or not PARTITION_NAME.match(name.strip()):
+        raise ValidationError(f"{field}: {name!r} is not a valid partition name", field=field)
+    return name.strip()
+
+
+def _text(value: str | None, *, field: str, limit: int) -> str:
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise ValidationError(f"{field}: at most {limit} characters", field=field)
+    return value
+
+
+def _check_dates(start: date | None, end: date | None) -> None:
+    if start is not None and end is not None and end < start:
+        raise ValidationError(
+            f"end_date: {end.isoformat()} is before start_date {start.isoformat()}",
+            field="end_date",
+        )
+
+
+# ---------------------------------------------------------------- the service
+
+
+class Ledger:
+    """The ledger's write side and its basic reads."""
+
+    def __init__(self, db: Database, settings: Settings, *, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    # -- transaction plumbing ------------------------------------------------
+
+    def _run(self, use_case: Callable[[Session], T]) -> T:
+        try:
+            return self.db.run(use_case)
+        except IntegrityError:
+            # Two requests raced on a unique key (an idempotency key, an account name):
+            # run again; the loser now sees the winner's committed row and answers from it.
+            return self.db.run(use_case)
+
+    def _replay(
+        self, session: Session, ctx: Context, operation: str, payload: dict[str, Any]
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Look up an earlier result for ``ctx.idempotency_key`` (call after taking locks)."""
+        fingerprint = _fingerprint({"operation": operation, **payload})
+        if ctx.idempotency_key is None:
+            return fingerprint, None
+        record = session.get(IdempotencyRecord, ctx.idempotency_key)
+        if record is None:
+            return fingerprint, None
+        if record.operation != operation or record.fingerprint != fingerprint:
+            raise IdempotencyConflictError(
+                f"idempotency_key {ctx.idempotency_key!r} was already used for a different "
+                f"{record.operation} request",
+                field="idempotency_key",
+            )
+        return fingerprint, {**record.result, "replayed": True}
+
+    def _remember(
+        self, session: Session, ctx: Context, operation: str, fingerprint: str, result: _Result
+    ) -> None:
+        if ctx.idempotency_key is None:
+            return
+        session.add(
+            IdempotencyRecord(
+                key=ctx.idempotency_key,
+                operation=operation,
+                fingerprint=fingerprint,
+                result=result.to_dict(),
+                created_at=self.clock(),
+            )
+        )
+        session.flush()
+
+    # -- locks -----------------------------------------------------------------
+
+    @staticmethod
+    def _lock_account(session: Session, *, name: str | None = None, id: int | None = None) -> Account:
+        stmt = select(Account).with_for_update().execution_options(populate_existing=True)
+        if name is not None:
+            stmt = stmt.where(Account.name == name)
+        else:
+            stmt = stmt.where(Account.id == id)
+        account = session.exec(stmt).first()  # type: ignore[attr-defined]
+        if account is None:
+            raise NotFoundError(f"account {name or id!r} does not exist", field="account")
+        return account  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _lock_partition_limit(
+        session: Session, account: Account, partition: str | None
+    ) -> PartitionLimit | None:
+        if partition is None:
+            return None
+        stmt = (
+            select(PartitionLimit)
+            .where(PartitionLimit.account_id == account.id, PartitionLimit.partition == partition)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return session.exec(stmt).first()  # type: ignore[attr-defined, no-any-return]
+
+    @staticmethod
+    def _lock_hold(session: Session, hold_id: str) -> Hold:
+        stmt = (
+            select(Hold)
+            .where(Hold.id == hold_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        hold = session.exec(stmt).first()  # type: ignore[attr-defined]
+        if hold is None:
+            raise NotFoundError(f"hold {hold_id!r} does not exist", field="hold_id")
+        return hold  # type: ignore[no-any-return]
+
+    def _locked_hold(self, session: Session, hold_id: str) -> tuple[Hold, Account, PartitionLimit | None]:
+        """Lock a hold and everything it moves, in the global lock order."""
+        if not isinstance(hold_id, str) or not hold_id:
+            raise ValidationError("hold_id: required", field="hold_id")
+        found = session.get(Hold, hold_id)
+        if found is None:
+            raise NotFoundError(f"hold {hold_id!r} does not exist", field="hold_id")
+        account = self._lock_account(session, id=found.account_id)
+        limit = self._lock_partition_limit(session, account, found.partition)
+        hold = self._lock_hold(session, hold_id)
+        return hold, account, limit
+
+    # -- journal -------------------------------------------------------------
+
+    def _append(
+        self,
+        session: Session,
+        ctx: Context,
+        account: Account,
+        kind: EntryKind,
+        amount: Decimal,
+        *,
+        limit_delta: Decimal = ZERO,
+        used_delta: Decimal = ZERO,
+        held_delta: Decimal = ZERO,
+        partition_limit: PartitionLimit | None = None,
+        partition: str | None = None,
+        hold: Hold | None = None,
+        counterparty: Account | None = None,
+        overrun: bool = False,
+        memo: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> JournalEntry:
+        """Append one journal row and move the cached totals it names, in the same flush."""
+        now = self.clock()
+        entry = JournalEntry(
+            account_id=account.id,  # type: ignore[arg-type]
+            kind=kind,
+            amount=amount,
+            limit_delta=limit_delta,
+            used_delta=used_delta,
+            held_delta=held_delta,
+            partition=partition if partition is not None else (hold.partition if hold else None),
+            hold_id=hold.id if hold else None,
+            job_id=hold.job_id if hold else None,
+            user_name=hold.user_name if hold else None,
+            counterparty_account_id=counterparty.id if counterparty else None,
+            overrun=overrun,
+            actor=ctx.actor,
+            source=ctx.source,
+            correlation_id=ctx.correlation_id,
+            idempotency_key=ctx.idempotency_key,
+            memo=memo,
+            job_metadata=metadata if metadata is not None else (hold.job_metadata if hold else {}),
+            created_at=now,
+        )
+        session.add(entry)
+        account.limit_amount += limit_delta
+        account.used_amount += used_delta
+        account.held_amount += held_delta
+        account.updated_at = now
+        if partition_limit is not None:
+            partition_limit.used_amount += used_delta
+            partition_limit.held_amount += held_delta
+            partition_limit.updated_at = now
+        session.flush()
+        return entry
+
+    def _movement(self, account: Account, amount: Decimal, entries: Iterable[JournalEntry]) -> MovementResult:
+        return MovementResult(
+            account=account.name,
+            amount=amount,
+            limit=account.limit_amount,
+            used=account.used_amount,
+            held=account.held_amount,
+            available=account.available,
+            entry_ids=[e.id for e in entries if e.id is not None],
+        )
+
+    # -- accounts --------------------------------------------------------------
+
+    def create_account(
+        self,
+        name: str,
+        *,
+        ctx: Context,
+        limit: object = 0,
+        description: str = "",
+        start_date: date | None = None,
+        end_date: date | None = None,
+        partition_limits: dict[str, object] | None = None,
+    ) -> Account:
+        """Open an account; a non-zero limit is journaled as its opening deposit."""
+        name = normalise_account_name(name)
+        opening = parse_money(limit, field="limit")
+        description = _text(description, field="description", limit=500)
+        _check_dates(start_date, end_date)
+        caps = {
+            validate_partition_name(p, field="partition"): parse_money(v, field=f"partition_limits.{p}")
+            for p, v in (partition_limits or {}).items()
+        }
+
+        def use_case(session: Session) -> Account:
+            if session.exec(select(Account.id).where(Account.name == name)).first() is not None:  # type: ignore[call-overload]
+                raise ConflictError(f"account {name!r} already exists", field="name")
+            now = self.clock()
+            account = Account(
+                name=name,
+                description=description,
+                start_date=start_date,
+                end_date=end_date,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(account)
+            session.flush()
+            if opening > 0:
+                self._append(
+                    session, ctx, account, EntryKind.DEPOSIT, opening,
+                    limit_delta=opening, memo="opening balance",
+                )
+            for partition, cap in caps.items():
+                session.add(
+                    PartitionLimit(
+                        account_id=account.id,  # type: ignore[arg-type]
+                        partition=partition,  # type: ignore[arg-type]
+                        limit_amount=cap,
+                        updated_at=now,
+                    )
+                )
+            session.flush()
+            return account
+
+        try:
+            return self.db.run(use_case)
+        except IntegrityError:
+            raise ConflictError(f"account {name!r} already exists", field="name") from None
+
+    def update_account(
+        self,
+        name: str,
+        *,
+        ctx: Context,
+        description: str | None = None,
+        start_date: date | None = None,
+        end_date: date | None = None,
+        clear_dates: bool = False,
+        status: AccountStatus | str | None = None,
+    ) -> Account:
+        """Change an account's details or status. Closing needs no open holds."""
+        name = normalise_account_name(name)
+        if description is not None:
+            description = _text(description, field="description", limit=500)
+        new_status: AccountStatus | None = None
+        if status is not None:
+            try:
+                new_status = AccountStatus(status)
+            except ValueError:
+                raise ValidationError(
+                    f"status: {status!r} is not one of active, suspended, closed", field="status"
+                ) from None
+
+        def use_case(session: Session) -> Account:
+            account = self._lock_account(session, name=name)
+            if account.status == AccountStatus.CLOSED and new_status not in (None, AccountStatus.CLOSED):
+                raise ConflictError(f"account {name!r} is closed; it cannot be reopened", field="status")
+            start = None if clear_dates else (start_date or account.start_date)
+            end = None if clear_dates else (end_date or account.end_date)
+            _check_dates(start, end)
+            if new_status == AccountStatus.CLOSED:
+                open_holds = session.exec(
+                    select(func.count()).select_from(Hold).where(  # type: ignore[arg-type]
+                        Hold.account_id == account.id, Hold.state == HoldState.OPEN
+                    )
+                ).one()
+                if open_holds:
+                    raise ConflictError(
+                        f"account {name!r} has {open_holds} open hold(s); "
+                        "reconcile or void them before closing",
+                        field="status",
+                        details={"open_holds": open_holds},
+                    )
+            if description is not None:
+                account.description = description
+            account.start_date, account.end_date = start, end
+            if new_status is not None:
+                account.status = new_status
+            account.updated_at = self.clock()
+            session.flush()
+            return account
+
+        return self.db.run(use_case)
+
+    def set_partition_limit(
+        self, account_name: str, partition: str, limit: object | None, *, ctx: Context
+    ) -> PartitionLimit | None:
+        """Cap a partition inside an account (``None`` removes the cap).
+
+        A new cap starts with the partition's usage and open holds so far, summed from the
+        journal, so the cap applies to what was already spent there.
+        """
+        name = normalise_account_name(account_name)
+        part = validate_partition_name(partition)
+        cap = None if limit is None else parse_money(limit, field="limit")
+
+        def use_case(session: Session) -> PartitionLimit | None:
+            account = self._lock_account(session, name=name)
+            existing = self._lock_partition_limit(session, account, part)
+            if cap is None:
+                if existing is not None:
+                    session.delete(existing)
+                    session.flush()
+                return None
+            now = self.clock()
+            if existing is None:
+                used, held = session.exec(
+                    select(  # type: ignore[call-overload]
+                        func.coalesce(func.sum(JournalEntry.used_delta), 0),
+                        func.coalesce(func.sum(JournalEntry.held_delta), 0),
+                    ).where(JournalEntry.account_id == account.id, JournalEntry.partition == part)
+                ).one()
+                existing = PartitionLimit(
+                    account_id=account.id,  # type: ignore[arg-type]
+                    partition=part,  # type: ignore[arg-type]
+                    limit_amount=cap,
+                    used_amount=Decimal(used),
+                    held_amount=Decimal(held),
+                    updated_at=now,
+                )
+                session.add(existing)
+            else:
+                existing.limit_amount = cap
+                existing.updated_at = now
+            session.flush()
+            return existing
+
+        return self.db.run(use_case)
+
+    # -- money in and out of an account's limit ------------------------------
+
+    def deposit(
+        self,
+        account_name: str,
+        amount: object,
+        *,
+        ctx: Context,
+        memo: str = "",
+        kind: EntryKind = EntryKind.DEPOSIT,
+    ) -> MovementResult:
+        """Add money to an account's limit (a deposit, or an allocation instalment)."""
+        if kind not in (EntryKind.DEPOSIT, EntryKind.ALLOCATION):
+            raise ValidationError("kind: a deposit is a deposit or an allocation", field="kind")
+        name = normalise_account_name(account_name)
+        value = parse_money(amount, field="amount", allow_zero=False)
+        memo = _text(memo, field="memo", limit=500)
+        payload = {"account": name, "amount": str(value), "kind": str(kind), "memo": memo}
+
+        def use_case(session: Session) -> MovementResult:
+            account = self._lock_account(session, name=name)
+            fingerprint, earlier = self._replay(session, ctx, str(kind), payload)
+            if earlier is not None:
+                return MovementResult.from_dict(earlier)
+            if account.status == AccountStatus.CLOSED:
+                raise AccountInactiveError(f"account {name!r} is closed", field="account")
+            entry = self._append(session, ctx, account, kind, value, limit_delta=value, memo=memo)
+            result = self._movement(account, value, [entry])
+            self._remember(session, ctx, str(kind), fingerprint, result)
+            return result
+
+        return self._run(use_case)
+
+    def adjust(
+        self,
+        account_name: str,
+        amount: object,
+        *,
+        ctx: Context,
+        reason: str,
+        target: str = "limit",
+        partition: str | None = None,
+    ) -> MovementResult:
+        """A manual correction, signed: ``target='limit'`` credits (+) or debits (-) the
+        budget; ``target='used'`` corrects usage (a negative amount refunds a charge).
+        A debit may not take more than is available; a refund no more than was used."""
+        name = normalise_account_name(account_name)
+        value = parse_money(amount, field="amount", allow_negative=True, allow_zero=False)
+        reason = _text(reason, field="reason", limit=500)
+        if not reason:
+            raise ValidationError("reason: an adjustment needs a reason", field="reason")
+        if target not in ("limit", "used"):
+            raise ValidationError("target: must be 'limit' or 'used'", field="target")
+        part = validate_partition_name(partition)
+        if part is not None and target != "used":
+            raise ValidationError("partition: only usage corrections name a partition", field="partition")
+        payload = {"account": name, "amount": str(value), "target": target, "reason": reason, "partition": part}
+
+        def use_case(session: Session) -> MovementResult:
+            account = self._lock_account(session, name=name)
+            cap = self._lock_partition_limit(session, account, part)
+            fingerprint, earlier = self._replay(session, ctx, "adjustment", payload)
+            if earlier is not None:
+                return MovementResult.from_dict(earlier)
+            if target == "limit":
+                if value < 0 and -value > account.available:
+                    raise InsufficientFundsError(
+                        f"account {name} has {format_money(account.available)} available; "
+                        f"a debit of {format_money(-value)} exceeds it",
+                        field="amount",
+                        details={"available": str(account.available)},
+                    )
+                entry = self._append(
+                    session, ctx, account, EntryKind.ADJUSTMENT, abs(value),
+                    limit_delta=value, memo=reason,
+                )
+            else:
+                used_base = cap.used_amount if cap is not None else account.used_amount
+                if value < 0 and -value > used_base:
+                    raise ValidationError(
+                        f"amount: a refund of {format_money(-value)} is more than the "
+                        f"{format_money(used_base)} used",
+                        field="amount",
+                    )
+                entry = self._append(
+                    session, ctx, account, EntryKind.ADJUSTMENT, abs(value),
+                    used_delta=value, partition=part, partition_limit=cap, memo=reason,
+                )
+            result = self._movement(account, value, [entry])
+            self._remember(session, ctx, "adjustment", fingerprint, result)
+            return result
+
+        return self._run(use_case)
+
+    def set_limit(self, account_name: str, new_limit: object, *, ctx: Context, reason: str) -> MovementResult:
+        """Set an account's limit to a figure, journaled as the adjustment that gets there.
+
+        Lowering it may not take away money that is already used or held."""
+        name = normalise_account_name(account_name)
+        target = parse_money(new_limit, field="limit")
+        reason = _text(reason, field="reason", limit=500)
+        if not reason:
+            raise ValidationError("reason: a limit change needs a reason", field="reason")
+        payload = {"account": name, "limit": str(target), "reason": reason}
+
+        def use_case(session: Session) -> MovementResult:
+            account = self._lock_account(session, name=name)
+            fingerprint, earlier = self._replay(session, ctx, "set_limit", payload)
+            if earlier is not None:
+                return MovementResult.from_dict(earlier)
+            delta = target - account.limit_amount
+            if delta == 0:
+                raise ValidationError(f"limit: already {format_money(target)}", field="limit")
+            committed = account.used_amount + account.held_amount
+            if target < committed:
+                raise InsufficientFundsError(
+                    f"limit: {format_money(target)} is below the {format_money(committed)} "
+                    f"already used or held in account {name}",
+                    field="limit",
+                    details={"used": str(account.used_amount), "held": str(account.held_amount)},
+                )
+            entry = self._append(
+                session, ctx, account, EntryKind.ADJUSTMENT, abs(delta),
+                limit_delta=delta, memo=reason,
+            )
+            result = self._movement(account, delta, [entry])
+            self._remember(session, ctx, "set_limit", fingerprint, result)
+            return result
+
+        return self._run(use_case)
+
+    def transfer(
+        self, source: str, destination: str, amount: object, *, ctx: Context, reason: str
+    ) -> MovementResult:
+        """Move budget (limit) from one account to another; both rows share a correlation id."""
+        src_name = normalise_account_name(source, field="source")
+        dst_name = normalise_account_name(destination, field="destination")
+        if src_name == dst_name:
+            raise ValidationError("destination: must differ from the source", field="destination")
+        value = parse_money(amount, field="amount", allow_zero=False)
+        reason = _text(reason, field="reason", limit=500)
+        if not reason:
+            raise ValidationError("reason: a transfer needs a reason", field="reason")
+        payload = {"source": src_name, "destination": dst_name, "amount": str(value), "reason": reason}
+
+        def use_case(session: Session) -> MovementResult:
+            ids = {
+                n: session.exec(select(Account.id).where(Account.name == n)).first()  # type: ignore[call-overload]
+                for n in (src_name, dst_name)
+            }
+            for n, i in ids.items():
+                if i is None:
+                    field = "source" if n == src_name else "destination"
+                    raise NotFoundError(f"account {n!r} does not exist", field=field)
+            locked = {a.name: a for a in (self._lock_account(session, id=i) for i in sorted(ids.values()))}
+            src, dst = locked[src_name], locked[dst_name]
+            fingerprint, earlier = self._replay(session, ctx, "transfer", payload)
+            if earlier is not None:
+                return MovementResult.from_dict(earlier)
+            for acct, field in ((src, "source"), (dst, "destination")):
+                if acct.status == AccountStatus.CLOSED:
+                    raise AccountInactiveError(f"account {acct.name!r} is closed", field=field)
+            if value > src.available:
+                raise InsufficientFundsError(
+                    f"account {src.name} has {format_money(src.available)} available; "
+                    f"cannot transfer {format_money(value)}",
+                    field="amount",
+                    details={"available": str(src.available)},
+                )
+            out = self._append(
+                session, ctx, src, EntryKind.TRANSFER, value,
+                limit_delta=-value, counterparty=dst, memo=reason,
+            )
+            into = self._append(
+                session, ctx, dst, EntryKind.TRANSFER, value,
+                limit_delta=value, counterparty=src, memo=reason,
+            )
+            result = self._movement(src, value, [out, into])
+            self._remember(session, ctx, "transfer", fingerprint, result)
+            return result
+
+        return self._run(use_case)
+
+    # -- holds -----------------------------------------------------------------
+
+    def create_hold(
+        self,
+        account_name: str,
+        estimate: object,
+        *,
+        ctx: Context,
+        partition: str | None = None,
+        buffer: object | None = None,
+        job_id: str | None = None,
+        user_name: str | None = None,
+        task_count: int = 1,
+        timeout: timedelta | None = None,
+        estimate_source: str = "local",
+        metadata: dict[str, Any] | None = None,
+    ) -> HoldResult:
+        """Reserve ``estimate x buffer`` (rounded to the cent) if the account can afford it.
+
+        Refused with ``InsufficientFundsError`` -- saying how much is available -- when the
+        account's or the partition's available balance is smaller; nothing is written then.
+        """
+        name = normalise_account_name(account_name)
+        part = validate_partition_name(partition)
+        cost = round_internal(to_decimal(estimate, field="estimate"))
+        if cost < 0:
+            raise ValidationError("estimate: must not be negative", field="estimate")
+        factor = self.settings.holds.buffer if buffer is None else to_decimal(buffer, field="buffer")
+        if not Decimal(1) <= factor <= Decimal(10):
+            raise ValidationError("buffer: must be between 1 and 10", field="buffer")
+        if isinstance(task_count, bool) or not isinstance(task_count, int) or not 1 <= task_count <= MAX_TASKS:
+            raise ValidationError(f"task_count: must be a whole number from 1 to {MAX_TASKS}", field="task_count")
+        if timeout is not None and timeout <= timedelta(0):
+            raise ValidationError("timeout: must be positive", field="timeout")
+        lifetime = timeout or timedelta(hours=float(self.settings.holds.timeout_hours))
+        amount = round_posting(cost * factor)
+        job = _text(job_id, field="job_id", limit=64) or None
+        user = _text(user_name, field="user_name", limit=64) or None
+        meta = dict(metadata or {})
+        payload = {
+            "account": name, "partition": part, "estimate": str(cost), "buffer": str(factor),
+            "job_id": job, "user": user, "tasks": task_count,
+        }
+
+        def use_case(session: Session) -> HoldResult:
+            account = self._lock_account(session, name=name)
+            cap = self._lock_partition_limit(session, account, part)
+            fingerprint, earlier = self._replay(session, ctx, "hold", payload)
+            if earlier is not None:
+                return HoldResult.from_dict(earlier)
+            now = self.clock()
+            self._require_spendable(account, now)
+            where = f" on {part}" if part else ""
+            if amount > account.available:
+                raise InsufficientFundsError(
+                    f"account {name} has {format_money(account.available)} available; "
+                    f"this job needs an estimated {format_money(amount)} hold{where}",
+                    field="account",
+                    details={
+                        "available": str(account.available),
+                        "requested": str(amount),
+                        "estimate": str(cost),
+                        "limit": "account",
+                    },
+                )
+            if cap is not None and amount > cap.available:
+                raise InsufficientFundsError(
+                    f"partition {part} of account {name} has {format_money(cap.available)} "
+                    f"available of its {format_money(cap.limit_amount)} limit; this job needs "
+                    f"an estimated {format_money(amount)} hold{where}",
+                    field="partition",
+                    details={
+                        "available": str(cap.available),
+                        "requested": str(amount),
+                        "estimate": str(cost),
+                        "limit": "partition",
+                    },
+                )
+            hold = Hold(
+                id=f"h{uuid.uuid4().hex}",
+                account_id=account.id,  # type: ignore[arg-type]
+                partition=part,
+                user_name=user,
+                job_id=job,
+                estimate=cost,
+                buffer=factor,
+                amount=amount,
+                remaining=amount,
+                task_count=task_count,
+                estimate_source=estimate_source,
+                job_metadata=meta,
+                actor=ctx.actor,
+                source=ctx.source,
+                correlation_id=ctx.correlation_id,
+                created_at=now,
+                expires_at=now + lifetime,
+            )
+            session.add(hold)
+            session.flush()
+            self._append(
+                session, ctx, account, EntryKind.HOLD, amount,
+                held_delta=amount, partition_limit=cap, hold=hold,
+            )
+            result = HoldResult(
+                hold_id=hold.id,
+                account=name,
+                partition=part,
+                estimate=cost,
+                amount=amount,
+                available_after=account.available,
+                expires_at=hold.expires_at,
+                task_count=task_count,
+            )
+            self._remember(session, ctx, "hold", fingerprint, result)
+            return result
+
+        return self._run(use_case)
+
+    def _require_spendable(self, account: Account, now: datetime) -> None:
+        if account.status != AccountStatus.ACTIVE:
+            raise AccountInactiveError(
+                f"account {account.name} is {account.status}; no new jobs may be charged to it",
+                field="account",
+            )
+        today = now.date()
+        if account.start_date is not None and today < account.start_date:
+            raise AccountInactiveError(
+                f"account {account.name} opens on {account.start_date.isoformat()}", field="account"
+            )
+        if account.end_date is not None and today > account.end_date:
+            raise AccountInactiveError(
+                f"account {account.name} ended on {account.end_date.isoformat()}", field="account"
+            )
+
+    def post_hold(
+        self,
+        hold_id: str,
+        actual_cost: object,
+        *,
+        ctx: Context,
+        final: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> PostResult:
+        """Charge the real cost against a hold.
+
+        The cost is taken from what the hold still reserves; anything above it is charged as a
+        linked overrun (the job already ran). A single job's post is final: the remainder is
+        released and the hold closes. A job array's hold (``task_count`` > 1) takes one post per
+        task and closes at the last, or earlier with ``final=True``.
+        """
+        cost = parse_cost(actual_cost)
+        payload = {"hold": hold_id, "cost": str(cost), "final": final}
+
+        def use_case(session: Session) -> PostResult:
+            hold, account, cap = self._locked_hold(session, hold_id)
+            fingerprint, earlier = self._replay(session, ctx, "post", payload)
+            if earlier is not None:
+                return PostResult.from_dict(earlier)
+            self._require_open(hold)
+            consumed = min(cost, hold.remaining)
+            overrun = cost - consumed
+            meta = {**hold.job_metadata, **(metadata or {})}
+            self._append(
+                session, ctx, account, EntryKind.CHARGE, consumed,
+                used_delta=consumed, held_delta=-consumed, partition_limit=cap, hold=hold,
+                metadata=meta,
+            )
+            if overrun > 0:
+                self._append(
+                    session, ctx, account, EntryKind.CHARGE, overrun,
+                    used_delta=overrun, partition_limit=cap, hold=hold, overrun=True,
+                    memo=f"cost above the {format_money(hold.amount)} hold", metadata=meta,
+                )
+            hold.remaining -= consumed
+            hold.charged += cost
+            hold.tasks_posted += 1
+            closes = final if final is not None else hold.tasks_posted >= hold.task_count
+            released = ZERO
+            if closes:
+                released = self._release_rest(session, ctx, hold, account, cap, memo="remainder released")
+                hold.state = HoldState.POSTED
+                hold.resolved_at = self.clock()
+            session.flush()
+            result = PostResult(
+                hold_id=hold.id,
+                account=account.name,
+                original_hold=hold.amount,
+                charged=cost,
+                overrun=overrun,
+                released=released,
+                total_charged=hold.charged,
+                state=str(hold.state),
+                tasks_posted=hold.tasks_posted,
+                task_count=hold.task_count,
+            )
+            self._remember(session, ctx, "post", fingerprint, result)
+            return result
+
+        return self._run(use_case)
+
+    def void_hold(self, hold_id: str, *, ctx: Context, reason: str = "") -> ReleaseResult:
+        """Release everything a hold still reserves (the job never ran, or was cancelled).
+
+        A job array's hold that already has charges closes as ``posted``.
+        """
+        reason = _text(reason, field="reason", limit=500)
+        return self._close_unposted(hold_id, ctx=ctx, state=HoldState.VOIDED, memo=reason or "voided")
+
+    def expire_hold(self, hold_id: str, *, ctx: Context) -> ReleaseResult:
+        """Expire one hold past its timeout (see ``expire_holds``)."""
+        return self._close_unposted(hold_id, ctx=ctx, state=HoldState.EXPIRED, memo="expired")
+
+    def expire_holds(self, *, ctx: Context, limit: int = 1000) -> list[ReleaseResult]:
+        """Expire every open hold whose timeout has passed, each in its own transaction.
+
+        Safe to run from several processes at once: a hold another process resolved first
+        is skipped.
+        """
+        now = self.clock()
+        due = self.db.read(
+            lambda s: list(
+                s.exec(  # type: ignore[attr-defined]
+                    select(Hold.id)
+                    .where(Hold.state == HoldState.OPEN, col(Hold.expires_at) <= now)
+                    .order_by(col(Hold.expires_at))
+                    .limit(limit)
+                )
+            )
+        )
+        results = []
+        for hold_id in due:
+            try:
+                results.append(self.expire_hold(hold_id, ctx=ctx))
+            except HoldResolvedError:
+                continue
+        return results
+
+    def _close_unposted(self, hold_id: str, *, ctx: Context, state: HoldState, memo: str) -> ReleaseResult:
+        payload = {"hold": hold_id, "state": str(state)}
+        operation = "void" if state == HoldState.VOIDED else "expire"
+
+        def use_case(session: Session) -> ReleaseResult:
+            hold, account, cap = self._locked_hold(session, hold_id)
+            fingerprint, earlier = self._replay(session, ctx, operation, payload)
+            if earlier is not None:
+                return ReleaseResult.from_dict(earlier)
+            self._require_open(hold)
+            if state == HoldState.EXPIRED and hold.expires_at > self.clock():
+                raise ConflictError(
+                    f"hold {hold.id} expires at {hold.expires_at.isoformat()}, not yet",
+                    field="hold_id",
+                )
+            released = self._release_rest(session, ctx, hold, account, cap, memo=memo)
+            hold.state = HoldState.POSTED if hold.tasks_posted else state
+            hold.resolved_at = self.clock()
+            session.flush()
+            result = ReleaseResult(
+                hold_id=hold.id, account=account.name, released=released, state=str(hold.state)
+            )
+            self._remember(session, ctx, operation, fingerprint, result)
+            return result
+
+        return self._run(use_case)
+
+    def _release_rest(
+        self,
+        session: Session,
+        ctx: Context,
+        hold: Hold,
+        account: Account,
+        cap: PartitionLimit | None,
+        *,
+        memo: str,
+    ) -> Decimal:
+        rest = hold.remaining
+        if rest > 0:
+            self._append(
+                session, ctx, account, EntryKind.RELEASE, rest,
+                held_delta=-rest, partition_limit=cap, hold=hold, memo=memo,
+            )
+        hold.released += rest
+        hold.remaining = ZERO
+        return rest
+
+    @staticmethod
+    def _require_open(hold: Hold) -> None:
+        if hold.state != HoldState.OPEN:
+            raise HoldResolvedError(
+                f"hold {hold.id} is already {hold.state}; a hold resolves exactly once",
+                field="hold_id",
+                details={
+                    "state": str(hold.state),
+                    "charged": str(hold.charged),
+                    "released": str(hold.released),
+                },
+            )
+
+    # -- reads -------------------------------------------------------------------
+
+    def get_account(self, name: str) -> Account:
+        cleaned = normalise_account_name(name)
+        account = self.db.read(
+            lambda s: s.exec(select(Account).where(Account.name == cleaned)).first()  # type: ignore[attr-defined]
+        )
+        if account is None:
+            raise NotFoundError(f"account {cleaned!r} does not exist", field="account")
+        return account  # type: ignore[no-any-return]
+
+    def list_accounts(self, *, status: AccountStatus | None = None) -> list[Account]:
+        def query(s: Session) -> list[Account]:
+            stmt = select(Account).order_by(col(Account.name))
+            if status is not None:
+                stmt = stmt.where(Account.status == status)
+            return list(s.exec(stmt))  # type: ignore[attr-defined]
+
+        return self.db.read(query)
+
+    def partition_limits(self, name: str) -> list[PartitionLimit]:
+        account = self.get_account(name)
+        return self.db.read(
+            lambda s: list(
+                s.exec(  # type: ignore[attr-defined]
+                    select(PartitionLimit)
+                    .where(PartitionLimit.account_id == account.id)
+                    .order_by(col(PartitionLimit.partition))
+                )
+            )
+        )
+
+    def get_hold(self, hold_id: str) -> Hold:
+        hold = self.db.read(lambda s: s.get(Hold, hold_id))
+        if hold is None:
+            raise NotFoundError(f"hold {hold_id!r} does not exist", field="hold_id")
+        return hold
+
+    def journal(
+        self, *, account: str | None = None, hold_id: str | None = None, limit: int = 100
+    ) -> list[JournalEntry]:
+        """The newest journal rows first, optionally for one account or hold."""
+        account_id = self.get_account(account).id if account else None
+
+        def query(s: Session) -> list[JournalEntry]:
+            stmt = select(JournalEntry).order_by(col(JournalEntry.id).desc()).limit(limit)
+            if account_id is not None:
+                stmt = stmt.where(JournalEntry.account_id == account_id)
+            if hold_id is not None:
+                stmt = stmt.where(JournalEntry.hold_id == hold_id)
+            return list(s.exec(stmt))  # type: ignore[attr-defined]
+
+        return self.db.read(query)

@@ -1,0 +1,193 @@
+"""The ledger's tables (SQLModel). Schema changes go through Alembic (migrations/).
+
+Cached totals live on ``Account`` and ``PartitionLimit``; every journal row carries the deltas
+it applies to them (``limit_delta``, ``used_delta``, ``held_delta``), so summing the journal
+must always give the cached totals (see ``asbb_core.verify``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from asbb_core.money import ZERO
+from asbb_core.sqltypes import Money, UTCDateTime
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias, autoincrementing) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class EntryKind(StrEnum):
+    DEPOSIT = "deposit"
+    ALLOCATION = "allocation"
+    HOLD = "hold"
+    CHARGE = "charge"
+    RELEASE = "release"
+    ADJUSTMENT = "adjustment"
+    TRANSFER = "transfer"
+
+
+class Source(StrEnum):
+    """Where a change came from."""
+
+    PLUGIN = "plugin"
+    EPILOG = "epilog"
+    API = "api"
+    CONSOLE = "console"
+    CLI = "cli"
+    SCHEDULER = "scheduler"
+    RECOVERY = "recovery"
+
+
+class HoldState(StrEnum):
+    OPEN = "open"
+    POSTED = "posted"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+def money_column(name: str | None = None, *, nullable: bool = False) -> Any:
+    if name is None:
+        return Field(default=ZERO, sa_type=Money, nullable=nullable)
+    return Field(default=ZERO, sa_column=Column(name, Money, nullable=nullable))
+
+
+class Account(SQLModel, table=True):
+    """A budget account, mapped 1:1 to a Slurm account by name."""
+
+    __tablename__ = "accounts"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    name: str = Field(sa_type=String(64), unique=True, index=True)
+    description: str = Field(default="", sa_type=String(500))
+    status: AccountStatus = Field(default=AccountStatus.ACTIVE, sa_type=String(16))
+    start_date: date | None = None
+    end_date: date | None = None
+    limit_amount: Decimal = money_column()
+    used_amount: Decimal = money_column()
+    held_amount: Decimal = money_column()
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+    @property
+    def available(self) -> Decimal:
+        return self.limit_amount - self.used_amount - self.held_amount
+
+
+class PartitionLimit(SQLModel, table=True):
+    """A cap on what one partition may consume inside an account (e.g. gpu-aws <= $500)."""
+
+    __tablename__ = "partition_limits"
+    __table_args__ = (UniqueConstraint("account_id", "partition"),)
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    account_id: int = Field(sa_type=BigId, foreign_key="accounts.id", index=True)
+    partition: str = Field(sa_type=String(64))
+    limit_amount: Decimal = money_column()
+    used_amount: Decimal = money_column()
+    held_amount: Decimal = money_column()
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+    @property
+    def available(self) -> Decimal:
+        return self.limit_amount - self.used_amount - self.held_amount
+
+
+class Hold(SQLModel, table=True):
+    """A two-phase reservation: open until posted, voided or expired, exactly once.
+
+    ``amount`` is what was reserved, ``remaining`` what is still held. A job array's hold is
+    posted once per task (``tasks_posted`` counts them) and closed by the last one.
+    """
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        Index("ix_holds_state_expires", "state", "expires_at"),
+        Index("ix_holds_account_state", "account_id", "state"),
+    )
+
+    id: str = Field(sa_type=String(40), primary_key=True)
+    account_id: int = Field(sa_type=BigId, foreign_key="accounts.id")
+    partition: str | None = Field(default=None, sa_type=String(64))
+    user_name: str | None = Field(default=None, sa_type=String(64))
+    job_id: str | None = Field(default=None, sa_type=String(64), index=True)
+    state: HoldState = Field(default=HoldState.OPEN, sa_type=String(16))
+    estimate: Decimal = money_column()
+    buffer: Decimal = Field(default=Decimal(1), sa_type=Money)
+    amount: Decimal = money_column()
+    remaining: Decimal = money_column()
+    charged: Decimal = money_column()
+    released: Decimal = money_column()
+    task_count: int = Field(default=1)
+    tasks_posted: int = Field(default=0)
+    estimate_source: str = Field(default="local", sa_type=String(32))
+    job_metadata: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    actor: str = Field(sa_type=String(128))
+    source: Source = Field(sa_type=String(16))
+    correlation_id: str = Field(sa_type=String(64))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class JournalEntry(SQLModel, table=True):
+    """One append-only movement of money. Never updated, never deleted (a trigger enforces it).
+
+    ``amount`` is the size of the movement (always >= 0); the three deltas say what it did to
+    the account's cached totals, and to the partition's when ``partition`` is set.
+    """
+
+    __tablename__ = "journal"
+    __table_args__ = (
+        Index("ix_journal_account_created", "account_id", "created_at"),
+        Index("ix_journal_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    account_id: int = Field(sa_type=BigId, foreign_key="accounts.id")
+    kind: EntryKind = Field(sa_type=String(16))
+    amount: Decimal = money_column()
+    limit_delta: Decimal = money_column()
+    used_delta: Decimal = money_column()
+    held_delta: Decimal = money_column()
+    partition: str | None = Field(default=None, sa_type=String(64))
+    hold_id: str | None = Field(
+        default=None, sa_type=String(40), foreign_key="holds.id", index=True
+    )
+    job_id: str | None = Field(default=None, sa_type=String(64), index=True)
+    user_name: str | None = Field(default=None, sa_type=String(64))
+    counterparty_account_id: int | None = Field(
+        default=None, sa_type=BigId, foreign_key="accounts.id"
+    )
+    overrun: bool = False
+    """A charge above what the hold reserved (the job already ran, so it is charged anyway)."""
+    actor: str = Field(sa_type=String(128))
+    source: Source = Field(sa_type=String(16))
+    correlation_id: str = Field(sa_type=String(64), index=True)
+    idempotency_key: str | None = Field(default=None, sa_type=String(200))
+    memo: str = Field(default="", sa_type=String(500))
+    job_metadata: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first result of a request made with an idempotency key, replayed to any retry."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: str = Field(sa_type=String(200), primary_key=True)
+    operation: str = Field(sa_type=String(32))
+    fingerprint: str = Field(sa_type=String(64))
+    result: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)

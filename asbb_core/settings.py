@@ -1,0 +1,204 @@
+"""Settings: one pydantic-settings class made of nested models.
+
+Sources, strongest first: keyword arguments, ``ASBB_*`` environment variables (``__`` nests:
+``ASBB_HOLDS__BUFFER=1.5``), the TOML file named by ``ASBB_CONFIG`` (else
+``/etc/asbb/config.toml`` if it exists), then the defaults below. Invalid settings raise
+``SettingsError`` naming the field and the reason, at start-up, before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from asbb_core.errors import SettingsError
+
+SYSTEM_CONFIG = Path("/etc/asbb/config.toml")
+
+
+def default_database_url() -> str:
+    """The embedded default: a SQLite file in the user's data folder."""
+    folder = Path(platformdirs.user_data_dir("asbb", appauthor=False))
+    return f"sqlite:///{folder / 'asbb.sqlite3'}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever scheme the user wrote."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class FailPolicy(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(default_factory=default_database_url)
+    """SQLAlchemy URL: ``sqlite:///path`` or ``postgresql://user@host/db`` (psycopg 3)."""
+    pool_size: int = Field(default=10, ge=1, le=200)
+    """Connections kept open per process (PostgreSQL)."""
+    echo: bool = False
+    """Log every SQL statement (debugging only)."""
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        url = normalise_database_url(url.strip())
+        if not (url.startswith("sqlite") or url.startswith("postgresql+psycopg://")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return url
+
+
+class HoldSettings(BaseModel):
+    buffer: Decimal = Field(default=Decimal("1.2"), ge=Decimal(1), le=Decimal(10))
+    """A hold reserves estimate x buffer, so a job that runs a little long is still covered."""
+    timeout_hours: Decimal = Field(default=Decimal(168), gt=0, le=Decimal(24 * 366))
+    """Hours after which an unresolved hold expires (beyond the job's own time limit)."""
+
+    @field_validator("buffer", "timeout_hours", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        # TOML and JSON floats are exact enough for a ratio, but go through str to keep digits.
+        return str(value) if isinstance(value, float) else value
+
+
+class PartitionSettings(BaseModel):
+    """How one Slurm partition is priced. Rates are dollars per hour of the resource."""
+
+    budgeted: bool = True
+    """False: a local partition; jobs there are not priced or held."""
+    per_cpu_hour: Decimal = Decimal(0)
+    per_gpu_hour: Decimal = Decimal(0)
+    per_gb_hour: Decimal = Decimal(0)
+    """Per GB of memory per hour."""
+    per_node_hour: Decimal = Decimal(0)
+    instance_type: str | None = None
+    """An AWS instance type; with ``instance_hourly_price`` it prices per node-hour."""
+    instance_hourly_price: Decimal | None = None
+    fail_policy: FailPolicy = FailPolicy.CLOSED
+    """What the plugin does when the daemon does not answer: accept (open) or reject (closed)."""
+
+    @field_validator(
+        "per_cpu_hour",
+        "per_gpu_hour",
+        "per_gb_hour",
+        "per_node_hour",
+        "instance_hourly_price",
+        mode="before",
+    )
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            value = str(value)
+        return value
+
+    @field_validator(
+        "per_cpu_hour", "per_gpu_hour", "per_gb_hour", "per_node_hour", "instance_hourly_price"
+    )
+    @classmethod
+    def _not_negative(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and (not value.is_finite() or value < 0):
+            raise ValueError("a rate must be a finite amount >= 0")
+        return value
+
+    @model_validator(mode="after")
+    def _instance_pair(self) -> PartitionSettings:
+        if (self.instance_type is None) != (self.instance_hourly_price is None):
+            raise ValueError("instance_type and instance_hourly_price go together")
+        return self
+
+
+class Settings(BaseSettings):
+    """All of asbb's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASBB_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    holds: HoldSettings = Field(default_factory=HoldSettings)
+    partitions: dict[str, PartitionSettings] = Field(default_factory=dict)
+    """Partition name -> pricing. Partitions not listed are not budgeted."""
+    default_partition: str | None = None
+    """The partition Slurm uses when a job names none (the plugin sends nil for it)."""
+
+    @field_validator("partitions")
+    @classmethod
+    def _partition_names(
+        cls, value: dict[str, PartitionSettings]
+    ) -> dict[str, PartitionSettings]:
+        for name in value:
+            if not name or any(c.isspace() or c == "," for c in name):
+                raise ValueError(f"{name!r} is not a valid Slurm partition name")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    def partition(self, name: str | None) -> PartitionSettings | None:
+        """The pricing for a partition (None: not budgeted). ``None`` means the default."""
+        key = name or self.default_partition
+        if key is None:
+            return None
+        found = self.partitions.get(key)
+        return found if found is not None and found.budgeted else None
+
+
+def config_path() -> Path | None:
+    """The config file in force: ``ASBB_CONFIG`` if set (it must exist), else the system one."""
+    named = os.environ.get("ASBB_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"ASBB_CONFIG: no such file: {path}", field="ASBB_CONFIG")
+        return path
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate settings, turning pydantic's errors into one readable SettingsError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"]) or "settings"
+            problems.append(f"{where}: {err['msg']}")
+        first_field = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else None
+        raise SettingsError(
+            "invalid settings: " + "; ".join(problems),
+            field=first_field,
+            details={"problems": problems},
+        ) from None
+    except (ValueError, OSError) as exc:  # a TOML file that does not parse
+        raise SettingsError(f"invalid settings file: {exc}", field="ASBB_CONFIG") from None

@@ -1,0 +1,87 @@
+"""Column types that keep money exact and times in UTC on both PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# SQLite has no exact decimal type: its NUMERIC affinity stores REAL, and SUM() over REAL
+# drifts. So on SQLite money is stored as an integer count of 1/10000 dollars (SUM over
+# integers is exact); on PostgreSQL it is NUMERIC(20, 4). Either way Python sees Decimal.
+SCALE = 4
+_FACTOR = Decimal(10) ** SCALE
+
+
+class Money(TypeDecorator[Decimal]):
+    """Exact money: NUMERIC(20,4) on PostgreSQL, scaled BIGINT on SQLite."""
+
+    impl = Numeric(20, SCALE)
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type[Decimal]:
+        return Decimal
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(20, SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money columns refuse floats")
+        amount = Decimal(value)
+        if dialect.name == "sqlite":
+            scaled = amount * _FACTOR
+            if scaled != scaled.to_integral_value():
+                raise ValueError(f"{value} has more than {SCALE} decimal places")
+            return int(scaled)
+        return amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            if isinstance(value, float):  # never stored, but refuse silently-wrong data loudly
+                raise TypeError("a money column held a float")
+            return (Decimal(int(value)) / _FACTOR).quantize(Decimal(1).scaleb(-SCALE))
+        return Decimal(value)
+
+    def coerce_compared_value(self, op: Any, value: Any) -> TypeEngine[Any]:
+        return self
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are refused: pass an aware UTC time")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
