@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -47,6 +47,7 @@ from asbb_core.models import (
 from asbb_core.money import (
     ZERO,
     format_money,
+    money_str,
     parse_cost,
     parse_money,
     round_internal,
@@ -257,16 +258,18 @@ class Ledger:
     # -- locks -----------------------------------------------------------------
 
     @staticmethod
-    def _lock_account(session: Session, *, name: str | None = None, id: int | None = None) -> Account:
+    def _lock_account(
+        session: Session, *, name: str | None = None, id: int | None = None
+    ) -> Account:
         stmt = select(Account).with_for_update().execution_options(populate_existing=True)
         if name is not None:
             stmt = stmt.where(Account.name == name)
         else:
             stmt = stmt.where(Account.id == id)
-        account = session.exec(stmt).first()  # type: ignore[attr-defined]
+        account = session.exec(stmt).first()
         if account is None:
             raise NotFoundError(f"account {name or id!r} does not exist", field="account")
-        return account  # type: ignore[no-any-return]
+        return account
 
     @staticmethod
     def _lock_partition_limit(
@@ -280,7 +283,7 @@ class Ledger:
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-        return session.exec(stmt).first()  # type: ignore[attr-defined, no-any-return]
+        return session.exec(stmt).first()
 
     @staticmethod
     def _lock_hold(session: Session, hold_id: str) -> Hold:
@@ -290,12 +293,14 @@ class Ledger:
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-        hold = session.exec(stmt).first()  # type: ignore[attr-defined]
+        hold = session.exec(stmt).first()
         if hold is None:
             raise NotFoundError(f"hold {hold_id!r} does not exist", field="hold_id")
-        return hold  # type: ignore[no-any-return]
+        return hold
 
-    def _locked_hold(self, session: Session, hold_id: str) -> tuple[Hold, Account, PartitionLimit | None]:
+    def _locked_hold(
+        self, session: Session, hold_id: str
+    ) -> tuple[Hold, Account, PartitionLimit | None]:
         """Lock a hold and everything it moves, in the global lock order."""
         if not isinstance(hold_id, str) or not hold_id:
             raise ValidationError("hold_id: required", field="hold_id")
@@ -363,7 +368,9 @@ class Ledger:
         session.flush()
         return entry
 
-    def _movement(self, account: Account, amount: Decimal, entries: Iterable[JournalEntry]) -> MovementResult:
+    def _movement(
+        self, account: Account, amount: Decimal, entries: Iterable[JournalEntry]
+    ) -> MovementResult:
         return MovementResult(
             account=account.name,
             amount=amount,
@@ -385,7 +392,7 @@ class Ledger:
         description: str = "",
         start_date: date | None = None,
         end_date: date | None = None,
-        partition_limits: dict[str, object] | None = None,
+        partition_limits: Mapping[str, object] | None = None,
     ) -> Account:
         """Open an account; a non-zero limit is journaled as its opening deposit."""
         name = normalise_account_name(name)
@@ -393,12 +400,14 @@ class Ledger:
         description = _text(description, field="description", limit=500)
         _check_dates(start_date, end_date)
         caps = {
-            validate_partition_name(p, field="partition"): parse_money(v, field=f"partition_limits.{p}")
+            validate_partition_name(p, field="partition"): parse_money(
+                v, field=f"partition_limits.{p}"
+            )
             for p, v in (partition_limits or {}).items()
         }
 
         def use_case(session: Session) -> Account:
-            if session.exec(select(Account.id).where(Account.name == name)).first() is not None:  # type: ignore[call-overload]
+            if session.exec(select(Account.id).where(Account.name == name)).first() is not None:
                 raise ConflictError(f"account {name!r} already exists", field="name")
             now = self.clock()
             account = Account(
@@ -413,8 +422,13 @@ class Ledger:
             session.flush()
             if opening > 0:
                 self._append(
-                    session, ctx, account, EntryKind.DEPOSIT, opening,
-                    limit_delta=opening, memo="opening balance",
+                    session,
+                    ctx,
+                    account,
+                    EntryKind.DEPOSIT,
+                    opening,
+                    limit_delta=opening,
+                    memo="opening balance",
                 )
             for partition, cap in caps.items():
                 session.add(
@@ -459,16 +473,21 @@ class Ledger:
 
         def use_case(session: Session) -> Account:
             account = self._lock_account(session, name=name)
-            if account.status == AccountStatus.CLOSED and new_status not in (None, AccountStatus.CLOSED):
-                raise ConflictError(f"account {name!r} is closed; it cannot be reopened", field="status")
+            if account.status == AccountStatus.CLOSED and new_status not in (
+                None,
+                AccountStatus.CLOSED,
+            ):
+                raise ConflictError(
+                    f"account {name!r} is closed; it cannot be reopened", field="status"
+                )
             start = None if clear_dates else (start_date or account.start_date)
             end = None if clear_dates else (end_date or account.end_date)
             _check_dates(start, end)
             if new_status == AccountStatus.CLOSED:
                 open_holds = session.exec(
-                    select(func.count()).select_from(Hold).where(  # type: ignore[arg-type]
-                        Hold.account_id == account.id, Hold.state == HoldState.OPEN
-                    )
+                    select(func.count())
+                    .select_from(Hold)
+                    .where(Hold.account_id == account.id, Hold.state == HoldState.OPEN)
                 ).one()
                 if open_holds:
                     raise ConflictError(
@@ -511,7 +530,7 @@ class Ledger:
             now = self.clock()
             if existing is None:
                 used, held = session.exec(
-                    select(  # type: ignore[call-overload]
+                    select(
                         func.coalesce(func.sum(JournalEntry.used_delta), 0),
                         func.coalesce(func.sum(JournalEntry.held_delta), 0),
                     ).where(JournalEntry.account_id == account.id, JournalEntry.partition == part)
@@ -588,8 +607,16 @@ class Ledger:
             raise ValidationError("target: must be 'limit' or 'used'", field="target")
         part = validate_partition_name(partition)
         if part is not None and target != "used":
-            raise ValidationError("partition: only usage corrections name a partition", field="partition")
-        payload = {"account": name, "amount": str(value), "target": target, "reason": reason, "partition": part}
+            raise ValidationError(
+                "partition: only usage corrections name a partition", field="partition"
+            )
+        payload = {
+            "account": name,
+            "amount": str(value),
+            "target": target,
+            "reason": reason,
+            "partition": part,
+        }
 
         def use_case(session: Session) -> MovementResult:
             account = self._lock_account(session, name=name)
@@ -603,11 +630,16 @@ class Ledger:
                         f"account {name} has {format_money(account.available)} available; "
                         f"a debit of {format_money(-value)} exceeds it",
                         field="amount",
-                        details={"available": str(account.available)},
+                        details={"available": money_str(account.available)},
                     )
                 entry = self._append(
-                    session, ctx, account, EntryKind.ADJUSTMENT, abs(value),
-                    limit_delta=value, memo=reason,
+                    session,
+                    ctx,
+                    account,
+                    EntryKind.ADJUSTMENT,
+                    abs(value),
+                    limit_delta=value,
+                    memo=reason,
                 )
             else:
                 used_base = cap.used_amount if cap is not None else account.used_amount
@@ -618,8 +650,15 @@ class Ledger:
                         field="amount",
                     )
                 entry = self._append(
-                    session, ctx, account, EntryKind.ADJUSTMENT, abs(value),
-                    used_delta=value, partition=part, partition_limit=cap, memo=reason,
+                    session,
+                    ctx,
+                    account,
+                    EntryKind.ADJUSTMENT,
+                    abs(value),
+                    used_delta=value,
+                    partition=part,
+                    partition_limit=cap,
+                    memo=reason,
                 )
             result = self._movement(account, value, [entry])
             self._remember(session, ctx, "adjustment", fingerprint, result)
@@ -627,7 +666,9 @@ class Ledger:
 
         return self._run(use_case)
 
-    def set_limit(self, account_name: str, new_limit: object, *, ctx: Context, reason: str) -> MovementResult:
+    def set_limit(
+        self, account_name: str, new_limit: object, *, ctx: Context, reason: str
+    ) -> MovementResult:
         """Set an account's limit to a figure, journaled as the adjustment that gets there.
 
         Lowering it may not take away money that is already used or held."""
@@ -652,11 +693,19 @@ class Ledger:
                     f"limit: {format_money(target)} is below the {format_money(committed)} "
                     f"already used or held in account {name}",
                     field="limit",
-                    details={"used": str(account.used_amount), "held": str(account.held_amount)},
+                    details={
+                        "used": money_str(account.used_amount),
+                        "held": money_str(account.held_amount),
+                    },
                 )
             entry = self._append(
-                session, ctx, account, EntryKind.ADJUSTMENT, abs(delta),
-                limit_delta=delta, memo=reason,
+                session,
+                ctx,
+                account,
+                EntryKind.ADJUSTMENT,
+                abs(delta),
+                limit_delta=delta,
+                memo=reason,
             )
             result = self._movement(account, delta, [entry])
             self._remember(session, ctx, "set_limit", fingerprint, result)
@@ -676,18 +725,22 @@ class Ledger:
         reason = _text(reason, field="reason", limit=500)
         if not reason:
             raise ValidationError("reason: a transfer needs a reason", field="reason")
-        payload = {"source": src_name, "destination": dst_name, "amount": str(value), "reason": reason}
+        payload = {
+            "source": src_name,
+            "destination": dst_name,
+            "amount": str(value),
+            "reason": reason,
+        }
 
         def use_case(session: Session) -> MovementResult:
-            ids = {
-                n: session.exec(select(Account.id).where(Account.name == n)).first()  # type: ignore[call-overload]
-                for n in (src_name, dst_name)
-            }
-            for n, i in ids.items():
-                if i is None:
-                    field = "source" if n == src_name else "destination"
+            ids: list[int] = []
+            for n, field in ((src_name, "source"), (dst_name, "destination")):
+                found = session.exec(select(Account.id).where(Account.name == n)).first()
+                if found is None:
                     raise NotFoundError(f"account {n!r} does not exist", field=field)
-            locked = {a.name: a for a in (self._lock_account(session, id=i) for i in sorted(ids.values()))}
+                ids.append(found)
+            # Lock in id order, as everywhere, so two opposite transfers cannot deadlock.
+            locked = {a.name: a for a in (self._lock_account(session, id=i) for i in sorted(ids))}
             src, dst = locked[src_name], locked[dst_name]
             fingerprint, earlier = self._replay(session, ctx, "transfer", payload)
             if earlier is not None:
@@ -700,15 +753,27 @@ class Ledger:
                     f"account {src.name} has {format_money(src.available)} available; "
                     f"cannot transfer {format_money(value)}",
                     field="amount",
-                    details={"available": str(src.available)},
+                    details={"available": money_str(src.available)},
                 )
             out = self._append(
-                session, ctx, src, EntryKind.TRANSFER, value,
-                limit_delta=-value, counterparty=dst, memo=reason,
+                session,
+                ctx,
+                src,
+                EntryKind.TRANSFER,
+                value,
+                limit_delta=-value,
+                counterparty=dst,
+                memo=reason,
             )
             into = self._append(
-                session, ctx, dst, EntryKind.TRANSFER, value,
-                limit_delta=value, counterparty=src, memo=reason,
+                session,
+                ctx,
+                dst,
+                EntryKind.TRANSFER,
+                value,
+                limit_delta=value,
+                counterparty=src,
+                memo=reason,
             )
             result = self._movement(src, value, [out, into])
             self._remember(session, ctx, "transfer", fingerprint, result)
@@ -743,11 +808,19 @@ class Ledger:
         cost = round_internal(to_decimal(estimate, field="estimate"))
         if cost < 0:
             raise ValidationError("estimate: must not be negative", field="estimate")
-        factor = self.settings.holds.buffer if buffer is None else to_decimal(buffer, field="buffer")
+        factor = (
+            self.settings.holds.buffer if buffer is None else to_decimal(buffer, field="buffer")
+        )
         if not Decimal(1) <= factor <= Decimal(10):
             raise ValidationError("buffer: must be between 1 and 10", field="buffer")
-        if isinstance(task_count, bool) or not isinstance(task_count, int) or not 1 <= task_count <= MAX_TASKS:
-            raise ValidationError(f"task_count: must be a whole number from 1 to {MAX_TASKS}", field="task_count")
+        if (
+            isinstance(task_count, bool)
+            or not isinstance(task_count, int)
+            or not 1 <= task_count <= MAX_TASKS
+        ):
+            raise ValidationError(
+                f"task_count: must be a whole number from 1 to {MAX_TASKS}", field="task_count"
+            )
         if timeout is not None and timeout <= timedelta(0):
             raise ValidationError("timeout: must be positive", field="timeout")
         lifetime = timeout or timedelta(hours=float(self.settings.holds.timeout_hours))
@@ -756,8 +829,13 @@ class Ledger:
         user = _text(user_name, field="user_name", limit=64) or None
         meta = dict(metadata or {})
         payload = {
-            "account": name, "partition": part, "estimate": str(cost), "buffer": str(factor),
-            "job_id": job, "user": user, "tasks": task_count,
+            "account": name,
+            "partition": part,
+            "estimate": str(cost),
+            "buffer": str(factor),
+            "job_id": job,
+            "user": user,
+            "tasks": task_count,
         }
 
         def use_case(session: Session) -> HoldResult:
@@ -775,8 +853,8 @@ class Ledger:
                     f"this job needs an estimated {format_money(amount)} hold{where}",
                     field="account",
                     details={
-                        "available": str(account.available),
-                        "requested": str(amount),
+                        "available": money_str(account.available),
+                        "requested": money_str(amount),
                         "estimate": str(cost),
                         "limit": "account",
                     },
@@ -788,8 +866,8 @@ class Ledger:
                     f"an estimated {format_money(amount)} hold{where}",
                     field="partition",
                     details={
-                        "available": str(cap.available),
-                        "requested": str(amount),
+                        "available": money_str(cap.available),
+                        "requested": money_str(amount),
                         "estimate": str(cost),
                         "limit": "partition",
                     },
@@ -816,8 +894,14 @@ class Ledger:
             session.add(hold)
             session.flush()
             self._append(
-                session, ctx, account, EntryKind.HOLD, amount,
-                held_delta=amount, partition_limit=cap, hold=hold,
+                session,
+                ctx,
+                account,
+                EntryKind.HOLD,
+                amount,
+                held_delta=amount,
+                partition_limit=cap,
+                hold=hold,
             )
             result = HoldResult(
                 hold_id=hold.id,
@@ -879,15 +963,30 @@ class Ledger:
             overrun = cost - consumed
             meta = {**hold.job_metadata, **(metadata or {})}
             self._append(
-                session, ctx, account, EntryKind.CHARGE, consumed,
-                used_delta=consumed, held_delta=-consumed, partition_limit=cap, hold=hold,
+                session,
+                ctx,
+                account,
+                EntryKind.CHARGE,
+                consumed,
+                used_delta=consumed,
+                held_delta=-consumed,
+                partition_limit=cap,
+                hold=hold,
                 metadata=meta,
             )
             if overrun > 0:
                 self._append(
-                    session, ctx, account, EntryKind.CHARGE, overrun,
-                    used_delta=overrun, partition_limit=cap, hold=hold, overrun=True,
-                    memo=f"cost above the {format_money(hold.amount)} hold", metadata=meta,
+                    session,
+                    ctx,
+                    account,
+                    EntryKind.CHARGE,
+                    overrun,
+                    used_delta=overrun,
+                    partition_limit=cap,
+                    hold=hold,
+                    overrun=True,
+                    memo=f"cost above the {format_money(hold.amount)} hold",
+                    metadata=meta,
                 )
             hold.remaining -= consumed
             hold.charged += cost
@@ -895,7 +994,9 @@ class Ledger:
             closes = final if final is not None else hold.tasks_posted >= hold.task_count
             released = ZERO
             if closes:
-                released = self._release_rest(session, ctx, hold, account, cap, memo="remainder released")
+                released = self._release_rest(
+                    session, ctx, hold, account, cap, memo="remainder released"
+                )
                 hold.state = HoldState.POSTED
                 hold.resolved_at = self.clock()
             session.flush()
@@ -922,7 +1023,9 @@ class Ledger:
         A job array's hold that already has charges closes as ``posted``.
         """
         reason = _text(reason, field="reason", limit=500)
-        return self._close_unposted(hold_id, ctx=ctx, state=HoldState.VOIDED, memo=reason or "voided")
+        return self._close_unposted(
+            hold_id, ctx=ctx, state=HoldState.VOIDED, memo=reason or "voided"
+        )
 
     def expire_hold(self, hold_id: str, *, ctx: Context) -> ReleaseResult:
         """Expire one hold past its timeout (see ``expire_holds``)."""
@@ -937,7 +1040,7 @@ class Ledger:
         now = self.clock()
         due = self.db.read(
             lambda s: list(
-                s.exec(  # type: ignore[attr-defined]
+                s.exec(
                     select(Hold.id)
                     .where(Hold.state == HoldState.OPEN, col(Hold.expires_at) <= now)
                     .order_by(col(Hold.expires_at))
@@ -953,7 +1056,9 @@ class Ledger:
                 continue
         return results
 
-    def _close_unposted(self, hold_id: str, *, ctx: Context, state: HoldState, memo: str) -> ReleaseResult:
+    def _close_unposted(
+        self, hold_id: str, *, ctx: Context, state: HoldState, memo: str
+    ) -> ReleaseResult:
         payload = {"hold": hold_id, "state": str(state)}
         operation = "void" if state == HoldState.VOIDED else "expire"
 
@@ -993,8 +1098,15 @@ class Ledger:
         rest = hold.remaining
         if rest > 0:
             self._append(
-                session, ctx, account, EntryKind.RELEASE, rest,
-                held_delta=-rest, partition_limit=cap, hold=hold, memo=memo,
+                session,
+                ctx,
+                account,
+                EntryKind.RELEASE,
+                rest,
+                held_delta=-rest,
+                partition_limit=cap,
+                hold=hold,
+                memo=memo,
             )
         hold.released += rest
         hold.remaining = ZERO
@@ -1018,18 +1130,18 @@ class Ledger:
     def get_account(self, name: str) -> Account:
         cleaned = normalise_account_name(name)
         account = self.db.read(
-            lambda s: s.exec(select(Account).where(Account.name == cleaned)).first()  # type: ignore[attr-defined]
+            lambda s: s.exec(select(Account).where(Account.name == cleaned)).first()
         )
         if account is None:
             raise NotFoundError(f"account {cleaned!r} does not exist", field="account")
-        return account  # type: ignore[no-any-return]
+        return account
 
     def list_accounts(self, *, status: AccountStatus | None = None) -> list[Account]:
         def query(s: Session) -> list[Account]:
             stmt = select(Account).order_by(col(Account.name))
             if status is not None:
                 stmt = stmt.where(Account.status == status)
-            return list(s.exec(stmt))  # type: ignore[attr-defined]
+            return list(s.exec(stmt))
 
         return self.db.read(query)
 
@@ -1037,7 +1149,7 @@ class Ledger:
         account = self.get_account(name)
         return self.db.read(
             lambda s: list(
-                s.exec(  # type: ignore[attr-defined]
+                s.exec(
                     select(PartitionLimit)
                     .where(PartitionLimit.account_id == account.id)
                     .order_by(col(PartitionLimit.partition))
@@ -1063,6 +1175,6 @@ class Ledger:
                 stmt = stmt.where(JournalEntry.account_id == account_id)
             if hold_id is not None:
                 stmt = stmt.where(JournalEntry.hold_id == hold_id)
-            return list(s.exec(stmt))  # type: ignore[attr-defined]
+            return list(s.exec(stmt))
 
         return self.db.read(query)

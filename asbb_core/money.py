@@ -89,8 +89,10 @@ def parse_money(
     """
     amount = to_decimal(value, field=field)
     exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > places and amount != amount.quantize(
-        Decimal(1).scaleb(-places)
+    if (
+        isinstance(exponent, int)
+        and -exponent > places
+        and amount != amount.quantize(Decimal(1).scaleb(-places))
     ):
         raise ValidationError(
             f"{field}: {value} has more than {places} decimal places", field=field

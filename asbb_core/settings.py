@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,7 +47,13 @@ class FailPolicy(StrEnum):
     CLOSED = "closed"
 
 
-class DatabaseSettings(BaseModel):
+class _Section(BaseModel):
+    """A settings section: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
     url: str = Field(default_factory=default_database_url)
     """SQLAlchemy URL: ``sqlite:///path`` or ``postgresql://user@host/db`` (psycopg 3)."""
     pool_size: int = Field(default=10, ge=1, le=200)
@@ -59,12 +65,12 @@ class DatabaseSettings(BaseModel):
     @classmethod
     def _known_backend(cls, url: str) -> str:
         url = normalise_database_url(url.strip())
-        if not (url.startswith("sqlite") or url.startswith("postgresql+psycopg://")):
+        if not url.startswith(("sqlite", "postgresql+psycopg://")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return url
 
 
-class HoldSettings(BaseModel):
+class HoldSettings(_Section):
     buffer: Decimal = Field(default=Decimal("1.2"), ge=Decimal(1), le=Decimal(10))
     """A hold reserves estimate x buffer, so a job that runs a little long is still covered."""
     timeout_hours: Decimal = Field(default=Decimal(168), gt=0, le=Decimal(24 * 366))
@@ -77,7 +83,7 @@ class HoldSettings(BaseModel):
         return str(value) if isinstance(value, float) else value
 
 
-class PartitionSettings(BaseModel):
+class PartitionSettings(_Section):
     """How one Slurm partition is priced. Rates are dollars per hour of the resource."""
 
     budgeted: bool = True
@@ -142,9 +148,7 @@ class Settings(BaseSettings):
 
     @field_validator("partitions")
     @classmethod
-    def _partition_names(
-        cls, value: dict[str, PartitionSettings]
-    ) -> dict[str, PartitionSettings]:
+    def _partition_names(cls, value: dict[str, PartitionSettings]) -> dict[str, PartitionSettings]:
         for name in value:
             if not name or any(c.isspace() or c == "," for c in name):
                 raise ValueError(f"{name!r} is not a valid Slurm partition name")

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from asbb_core.database import Database
@@ -113,9 +114,7 @@ def _verify(session: Session) -> VerifyReport:
         holds_sum = _zero(open_held.get(account.id))
         if holds_sum != account.held_amount:
             problems.append(
-                Discrepancy(
-                    "holds", account.name, "held", str(holds_sum), str(account.held_amount)
-                )
+                Discrepancy("holds", account.name, "held", str(holds_sum), str(account.held_amount))
             )
 
     partition_sums = {
@@ -143,12 +142,13 @@ def _verify(session: Session) -> VerifyReport:
                 Discrepancy("partition", subject, "held", str(held), str(cap.held_amount))
             )
 
-    hold_sums = session.exec(
-        select(
-            Hold.id,
-            Hold.state,
-            Hold.remaining,
-            Hold.charged,
+    # A plain SQLAlchemy select: sqlmodel's typed select() stops at four columns.
+    hold_sums = session.execute(
+        sa_select(
+            col(Hold.id),
+            col(Hold.state),
+            col(Hold.remaining),
+            col(Hold.charged),
             func.sum(JournalEntry.held_delta),
             func.sum(JournalEntry.used_delta),
         )

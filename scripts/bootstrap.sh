@@ -1,0 +1,43 @@
+# Shared set-up for scripts/demo.sh and scripts/test.sh (sourced, not run).
+
+# Create .venv (if missing) and install the project with the given extras (re-run is cheap).
+bootstrap_venv() {
+    local extras="${1:-}"
+    local python="${PYTHON:-python3}"
+    if ! command -v "$python" >/dev/null 2>&1; then
+        echo "error: $python not found; install Python 3.11 or newer" >&2
+        exit 1
+    fi
+    if [ ! -x .venv/bin/python ]; then
+        "$python" -m venv .venv
+    fi
+    local target="."
+    [ -n "$extras" ] && target=".[$extras]"
+    echo "== installing asbb${extras:+ [$extras]} into .venv"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
+}
+
+# The tests use a PostgreSQL on 127.0.0.1:5432 if one answers, else start a throwaway cluster
+# with initdb/pg_ctl; either way the server binaries must be installed.
+ensure_postgresql_binaries() {
+    if .venv/bin/python - <<'PY'
+import socket, sys
+try:
+    socket.create_connection(("127.0.0.1", 5432), timeout=0.5).close()
+except OSError:
+    sys.exit(1)
+PY
+    then
+        return 0
+    fi
+    if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "error: no PostgreSQL server and no initdb; install PostgreSQL or set ASBB_TEST_POSTGRES_URL" >&2
+        exit 1
+    fi
+    echo "== installing PostgreSQL server binaries (apt)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need on a fresh machine, then runs every check and test.
+# This is the command CI runs (.ci/run). Extra arguments go to pytest (e.g. -m "not slow").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+bootstrap_venv test
+ensure_postgresql_binaries
+
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "== mypy (asbb_core, daemon)"
+.venv/bin/mypy
+echo "== import contracts"
+.venv/bin/lint-imports
+echo "== pytest"
+exec .venv/bin/pytest "$@"

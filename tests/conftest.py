@@ -1,0 +1,134 @@
+"""Shared fixtures: every database test runs on SQLite and on a real PostgreSQL.
+
+``database_url``  a fresh, empty database (no schema), parametrised over both backends.
+``db``            a fresh database migrated to head (copied from a migrated template).
+``ledger``        the Ledger service on ``db`` with test settings and a controllable clock.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from asbb_core.context import Context
+from asbb_core.database import Database
+from asbb_core.ledger import Ledger
+from asbb_core.models import Source
+from asbb_core.settings import Settings
+from tests.pgserver import PgServer, find_server
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.now += delta
+        return self.now
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    server = find_server()
+    yield server
+    server.stop()
+
+
+def _migrate(url: str) -> None:
+    from asbb_core.migrate import upgrade
+
+    upgrade(url)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PgServer) -> Iterator[str]:
+    name = pg_server.create_database(prefix="asbb_template")
+    _migrate(pg_server.url(name))
+    yield name
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "asbb.sqlite3"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'asbb.sqlite3'}"
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    name = server.create_database()
+    yield server.url(name)
+    server.drop_database(name)
+
+
+@pytest.fixture
+def migrated_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh database already at the newest schema."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "asbb.sqlite3"
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    name = server.create_database(template=request.getfixturevalue("pg_template"))
+    yield server.url(name)
+    server.drop_database(name)
+
+
+@pytest.fixture
+def db(migrated_url: str) -> Iterator[Database]:
+    database = Database(migrated_url, pool_size=40)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(migrated_url: str) -> Settings:
+    return Settings(
+        database={"url": migrated_url},
+        holds={"buffer": Decimal("1.2"), "timeout_hours": Decimal(24)},
+        partitions={
+            "aws-cpu": {"per_cpu_hour": Decimal("0.05")},
+            "gpu-aws": {"per_gpu_hour": Decimal("3.06"), "per_cpu_hour": Decimal("0.05")},
+            "local": {"budgeted": False},
+        },
+        default_partition="aws-cpu",
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ledger(db: Database, settings: Settings, clock: Clock) -> Ledger:
+    return Ledger(db, settings, clock=clock)
+
+
+@pytest.fixture
+def ctx() -> Context:
+    return Context(actor="test-admin", source=Source.CLI)

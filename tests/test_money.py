@@ -1,0 +1,94 @@
+"""The money rule: Decimal only, half-even to the cent at posting, 4 places internally."""
+
+from decimal import Decimal
+
+import pytest
+
+from asbb_core.errors import ValidationError
+from asbb_core.money import (
+    ZERO,
+    format_money,
+    money_str,
+    parse_cost,
+    parse_money,
+    round_internal,
+    round_posting,
+    to_decimal,
+)
+
+
+def test_point_one_plus_point_two_is_exactly_point_three():
+    total = parse_money("0.1") + parse_money("0.2")
+    assert total == Decimal("0.30")
+    assert round_posting(total) == Decimal("0.30")
+    assert money_str(total) == "0.30"
+
+
+def test_a_third_of_a_dollar_rounds_half_even_at_posting():
+    third = Decimal(1) / Decimal(3)
+    assert round_internal(third) == Decimal("0.3333")
+    assert round_posting(third) == Decimal("0.33")
+    # Round once, at the edge: three thirds computed together post as a dollar...
+    assert round_posting(third * 3) == Decimal("1.00")
+    # ...while three separately posted thirds make 99 cents (and that is the documented rule).
+    assert sum(round_posting(third) for _ in range(3)) == Decimal("0.99")
+
+
+@pytest.mark.parametrize(
+    ("raw", "posted"),
+    [
+        ("0.125", "0.12"),  # half to even: down
+        ("0.135", "0.14"),  # half to even: up
+        ("2.675", "2.68"),  # a float would say 2.67
+        ("-0.125", "-0.12"),
+        ("1.0049", "1.00"),
+    ],
+)
+def test_half_even_rounding_to_the_cent(raw, posted):
+    assert round_posting(Decimal(raw)) == Decimal(posted)
+
+
+@pytest.mark.parametrize("bad", [0.1, 1.0, float("nan")])
+def test_floats_are_refused_and_the_field_named(bad):
+    with pytest.raises(ValidationError) as info:
+        to_decimal(bad, field="limit")
+    assert info.value.field == "limit"
+    assert "limit" in info.value.message
+
+
+@pytest.mark.parametrize("bad", [True, None, [1], "abc", "NaN", "Infinity", "1e400"])
+def test_non_amounts_are_refused(bad):
+    with pytest.raises(ValidationError):
+        to_decimal(bad, field="amount")
+
+
+def test_typed_amounts_allow_two_places_only():
+    assert parse_money("12.5") == Decimal("12.50")
+    assert parse_money("$1,234.50") == Decimal("1234.50")
+    assert parse_money("12.500") == Decimal("12.50")  # trailing zeros are not extra places
+    with pytest.raises(ValidationError, match="more than 2 decimal places"):
+        parse_money("12.505", field="amount")
+
+
+def test_sign_rules():
+    with pytest.raises(ValidationError, match="must not be negative"):
+        parse_money("-1")
+    with pytest.raises(ValidationError, match="greater than zero"):
+        parse_money("0", allow_zero=False)
+    assert parse_money("-1", allow_negative=True) == Decimal("-1.00")
+
+
+def test_costs_of_any_precision_round_once_for_posting():
+    assert parse_cost("12.3456789") == Decimal("12.35")
+    assert parse_cost(Decimal("0.005")) == Decimal("0.00")
+    assert parse_cost(7) == Decimal("7.00")
+    with pytest.raises(ValidationError):
+        parse_cost(12.5)
+
+
+def test_one_formatter():
+    assert format_money(Decimal("1234.5")) == "$1,234.50"
+    assert format_money(Decimal("-3")) == "-$3.00"
+    assert format_money(Decimal("3"), sign=True) == "+$3.00"
+    assert format_money(ZERO) == "$0.00"
+    assert format_money(Decimal("0.005")) == "$0.00"
