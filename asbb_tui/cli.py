@@ -1,0 +1,576 @@
+"""The ``asbb`` command line: a thin front over asbb_core (and the door to the console).
+
+Exit status, for every command: 0 success; 1 an error (one line ``error: ...`` on stderr);
+2 a usage error; 4 ``ledger verify`` found discrepancies.
+JSON output (``--json``) is always valid JSON, with money as strings ("12.50").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import platformdirs
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from typer.core import TyperGroup
+
+from asbb_core.errors import AsbbError, DatabaseError
+from asbb_core.settings import (
+    SYSTEM_CONFIG,
+    Settings,
+    config_path,
+    default_database_url,
+    load_settings,
+    normalise_database_url,
+)
+
+if TYPE_CHECKING:
+    from asbb_core.database import Database
+    from asbb_core.demo import DemoSummary
+
+EXIT_ERROR = 1
+EXIT_DISCREPANCIES = 4
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def _stdout() -> Console:
+    return Console(highlight=False)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def fail(message: str) -> NoReturn:
+    """Report one error line on stderr and exit 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _AsbbGroup(TyperGroup):
+    """Turns the library's errors into one line on stderr and exit status 1.
+
+    Sub-commands run inside this group's ``invoke``, so one handler covers them all.
+    """
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        from alembic.util import CommandError
+
+        try:
+            return super().invoke(ctx)
+        except AsbbError as exc:
+            fail(exc.message)
+        except CommandError as exc:  # e.g. a database migrated by a newer asbb
+            fail(f"migrations: {_first_line(exc)}")
+        except ArgumentError as exc:
+            fail(f"database URL: {_first_line(exc)}")
+        except SQLAlchemyError as exc:
+            fail(f"database: {_first_line(exc)}")
+
+
+@dataclass
+class _State:
+    database_url: str | None = None
+
+
+def _state(ctx: typer.Context) -> _State:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, _State) else _State()
+
+
+def _settings(ctx: typer.Context, url: str | None = None) -> Settings:
+    """Effective settings; ``--database`` (the command's, else the global one) wins."""
+    chosen = url or _state(ctx).database_url
+    if chosen:
+        return load_settings(database={"url": chosen})
+    return load_settings()
+
+
+def _display_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _open_database(settings: Settings) -> Database:
+    """The configured database, refused unless its schema is at this code's head."""
+    from asbb_core.database import Database
+    from asbb_core.migrate import status
+
+    url = settings.database.url
+    st = status(url)
+    if not st.up_to_date:
+        where = f"is at schema {st.current}" if st.current else "has no schema yet"
+        raise DatabaseError(
+            f"database {_display_url(url)} {where} (this asbb needs {st.head}); "
+            "run: asbb database migrate"
+        )
+    return Database(url, pool_size=settings.database.pool_size, echo=settings.database.echo)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _migrate(url: str, revision: str = "head") -> int:
+    """Upgrade with a progress bar (on stderr); returns how many revisions were applied."""
+    from asbb_core.migrate import status, upgrade
+
+    st = status(url)
+    docs = dict(st.pending)
+    todo = len(st.pending) if revision == "head" else None
+    if not st.pending:
+        _stderr().print(f"database schema is up to date ({st.head})")
+        return 0
+    applied = 0
+    with Progress(
+        TextColumn("[bold]migrating[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=_stderr(),
+    ) as progress:
+        task = progress.add_task("", total=todo)
+
+        def on_step(rev: str) -> None:
+            nonlocal applied
+            applied += 1
+            progress.update(task, advance=1, description=rev)
+            progress.console.print(f"applied {rev}: {docs.get(rev, '')}".rstrip(": "))
+
+        upgrade(url, revision, on_step=on_step)
+    _stderr().print(f"{applied} revision(s) applied; database is at {revision}")
+    return applied
+
+
+def _open_console(settings: Settings, *, read_only: bool) -> None:
+    from asbb_core.ledger import Ledger
+    from asbb_tui.console import AsbbConsole
+
+    db = _open_database(settings)
+    try:
+        app = AsbbConsole(
+            Ledger(db, settings),
+            read_only=read_only,
+            database_label=_display_url(settings.database.url),
+        )
+        app.run()
+    finally:
+        db.dispose()
+
+
+# ---------------------------------------------------------------- the app
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        metavar="URL",
+        help="Database URL (sqlite:///path or postgresql://...); overrides database.url.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+app = typer.Typer(
+    cls=_AsbbGroup,
+    name="asbb",
+    help=(
+        "asbb, the budget bank for Slurm clusters bursting to AWS.\n\n"
+        "Without a command it opens the console. Exit status: 0 ok, 1 error, 2 usage error, "
+        "4 ledger discrepancies (ledger verify)."
+    ),
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+database_app = typer.Typer(help="Create and upgrade the database schema.")
+ledger_app = typer.Typer(help="Inspect and check the ledger.")
+config_app = typer.Typer(help="Write, show and validate the settings file.")
+app.add_typer(database_app, name="database")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(config_app, name="config")
+
+
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context, database: DatabaseOption = None) -> None:
+    """asbb: exact, instant budget holds and charges for Slurm jobs that burst to AWS.
+
+    Run without a command to open the console.
+    """
+    ctx.obj = _State(database_url=database)
+    if ctx.invoked_subcommand is None:
+        _open_console(_settings(ctx), read_only=False)
+
+
+@app.command()
+def console(
+    ctx: typer.Context,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Look, don't touch: hide every action that writes.")
+    ] = False,
+) -> None:
+    """Open the full-screen console on the configured database (placeholder for now)."""
+    _open_console(_settings(ctx), read_only=read_only)
+
+
+# ---------------------------------------------------------------- demo
+
+
+def demo_database_url() -> str:
+    """The demo's own SQLite file, kept apart from the real database."""
+    folder = Path(platformdirs.user_data_dir("asbb", appauthor=False))
+    return f"sqlite:///{folder / 'demo.sqlite3'}"
+
+
+def _delete_sqlite(url: str) -> Path | None:
+    parsed = make_url(normalise_database_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        fail(
+            "--reset only deletes SQLite files; to reset a PostgreSQL database, drop and "
+            "recreate it yourself, then run asbb demo again"
+        )
+    if not parsed.database or parsed.database == ":memory:":
+        fail("--reset needs a SQLite file, not an in-memory database")
+    path = Path(parsed.database).expanduser()
+    found = path.exists()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path if found else None
+
+
+def _print_summary(summary: DemoSummary, seconds: float) -> None:
+    from asbb_core.money import format_money
+
+    table = Table(title="demo data", show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("accounts", f"{summary.accounts} ({summary.suspended} suspended)")
+    table.add_row("partition limits", str(summary.partition_limits))
+    table.add_row("jobs submitted", str(summary.jobs))
+    table.add_row("  posted", f"{summary.posted} ({summary.overruns} with an overrun)")
+    table.add_row("  voided / expired", f"{summary.voided} / {summary.expired}")
+    table.add_row("  still running (open holds)", str(summary.open_holds))
+    table.add_row("  rejected (budget short)", str(summary.rejected))
+    table.add_row(
+        "deposits / adjustments / transfers",
+        f"{summary.deposits} / {summary.adjustments} / {summary.transfers}",
+    )
+    table.add_row("journal rows", str(summary.journal_rows))
+    table.add_row("total limit", format_money(summary.total_limit))
+    table.add_row("total used", format_money(summary.total_used))
+    table.add_row("total held", format_money(summary.total_held))
+    table.add_row("total available", format_money(summary.total_available))
+    out = _stdout()
+    out.print(table)
+    out.print(f"seeded {summary.first_day} .. {summary.last_day} in {seconds:.1f}s")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete the (SQLite) demo database first.")
+    ] = False,
+    no_console: Annotated[
+        bool,
+        typer.Option("--no-console", help="Seed and print the summary; do not open the console."),
+    ] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Create a demo database: 8 accounts and 90 days of job history, then open the console.
+
+    Uses its own SQLite file in your data folder unless --database (here or before the
+    command) names one. A database that already has accounts is never seeded again: the
+    console just opens on it (use --reset for a fresh one).
+    """
+    from asbb_core.context import utcnow
+    from asbb_core.demo import DemoClock, seed_demo
+    from asbb_core.ledger import Ledger
+
+    url = database or _state(ctx).database_url or demo_database_url()
+    settings = _settings(ctx, url)
+    url = settings.database.url
+    shown = _display_url(url)
+    if reset:
+        deleted = _delete_sqlite(url)
+        if deleted is not None:
+            _stderr().print(f"deleted {deleted}")
+    _migrate(url)
+    db = _open_database(settings)
+    try:
+        now = utcnow().replace(second=0, microsecond=0)
+        ledger = Ledger(db, settings, clock=DemoClock(now))
+        existing = len(ledger.list_accounts())
+        if existing:
+            _stdout().print(
+                f"{shown} already holds {existing} account(s): not seeding it again "
+                "(asbb demo --reset starts over)."
+            )
+        else:
+            started = time.monotonic()
+            with Progress(
+                TextColumn("[bold]seeding demo data[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=_stderr(),
+            ) as progress:
+                task = progress.add_task("seed", total=None)
+
+                def on_progress(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                summary = seed_demo(ledger, now=now, on_progress=on_progress)
+            _print_summary(summary, time.monotonic() - started)
+            _stdout().print(f"demo database: {shown}", soft_wrap=True)
+            _stdout().print(f"try: asbb --database {shown} ledger verify", soft_wrap=True)
+        if not no_console:
+            db.dispose()
+            _open_console(settings, read_only=False)
+    finally:
+        db.dispose()
+
+
+# ---------------------------------------------------------------- database
+
+
+@database_app.command("migrate")
+def database_migrate(
+    ctx: typer.Context,
+    revision: Annotated[
+        str, typer.Option("--revision", metavar="REV", help="Revision to upgrade to.")
+    ] = "head",
+) -> None:
+    """Upgrade the database schema (to the newest revision by default), one step at a time."""
+    _migrate(_settings(ctx).database.url, revision)
+
+
+@database_app.command("status")
+def database_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show the database's schema revision, the newest one, and what is pending.
+
+    Exit status 0 either way; see "up_to_date" in the JSON.
+    """
+    from asbb_core.migrate import status
+
+    url = _settings(ctx).database.url
+    st = status(url)
+    if as_json:
+        _print_json(
+            {
+                "database": _display_url(url),
+                "current": st.current,
+                "head": st.head,
+                "up_to_date": st.up_to_date,
+                "pending": [{"revision": r, "description": d} for r, d in st.pending],
+            }
+        )
+        return
+    out = _stdout()
+    out.print(f"database: {_display_url(url)}")
+    out.print(f"current:  {st.current or '(empty: never migrated)'}")
+    out.print(f"head:     {st.head}")
+    if st.up_to_date:
+        out.print("up to date")
+        return
+    table = Table("revision", "description", title=f"{len(st.pending)} pending")
+    for rev, doc in st.pending:
+        table.add_row(rev, doc)
+    out.print(table)
+    out.print("run: asbb database migrate")
+
+
+# ---------------------------------------------------------------- ledger
+
+
+@ledger_app.command("verify")
+def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Recompute every cached total from the journal and compare (it never fixes anything).
+
+    Exit status: 0 every invariant holds; 4 discrepancies were found (listed); 1 error.
+    """
+    from asbb_core.verify import verify_ledger
+
+    db = _open_database(_settings(ctx))
+    try:
+        report = verify_ledger(db)
+    finally:
+        db.dispose()
+    if as_json:
+        _print_json(report.to_dict())
+    elif report.ok:
+        _stdout().print(
+            f"ledger verified: {report.accounts} accounts, {report.holds} holds, "
+            f"{report.journal_rows} journal rows, no discrepancies"
+        )
+    else:
+        table = Table(
+            "check",
+            "subject",
+            "field",
+            "journal says",
+            "cached",
+            title=f"{len(report.problems)} discrepancies",
+        )
+        for p in report.problems:
+            table.add_row(p.check, p.subject, p.field, p.journal, p.cached)
+        _stdout().print(table)
+    if not report.ok:
+        raise typer.Exit(EXIT_DISCREPANCIES)
+
+
+# ---------------------------------------------------------------- config
+
+CONFIG_TEMPLATE = """\
+# asbb settings. Environment variables override this file: ASBB_<SECTION>__<KEY>,
+# e.g. ASBB_HOLDS__BUFFER=1.5. Point ASBB_CONFIG at this file if it is not
+# /etc/asbb/config.toml. Money and ratios are quoted so they stay exact decimals.
+
+# The partition Slurm uses when a job names none.
+# default_partition = "aws-cpu"
+
+[database]
+# sqlite:///path/to/file for a single node, postgresql://user@host/dbname in production.
+url = {url}
+# Connections kept open per process (PostgreSQL only).
+pool_size = 10
+# Log every SQL statement (debugging only).
+echo = false
+
+[holds]
+# A hold reserves estimate x buffer (1 to 10), so a job that runs long is still covered.
+buffer = "1.2"
+# Hours after which an unresolved hold expires.
+timeout_hours = "168"
+
+# One table per Slurm partition. Rates are dollars per hour of the resource.
+# Partitions not listed here are not budgeted. These are examples: edit them.
+# fail_policy: what the plugin does when the daemon does not answer in time,
+#   "open" (accept the job) or "closed" (reject it).
+
+[partitions.aws-cpu]
+per_cpu_hour = "0.0425"
+per_gb_hour = "0"
+fail_policy = "closed"
+
+[partitions.gpu-aws]
+per_cpu_hour = "0.0425"
+per_gpu_hour = "3.06"
+fail_policy = "closed"
+# Or price by instance (per node-hour); the two keys go together:
+# instance_type = "p3.2xlarge"
+# instance_hourly_price = "3.06"
+
+[partitions.local]
+# On-premises nodes: never priced or held.
+budgeted = false
+fail_policy = "open"
+"""
+
+
+def render_config(url: str) -> str:
+    """The commented TOML ``config init`` writes (keys match asbb_core.settings.Settings)."""
+    return CONFIG_TEMPLATE.format(url=json.dumps(url))
+
+
+@config_app.command("init")
+def config_init(
+    ctx: typer.Context,
+    path: Annotated[
+        Path | None,
+        typer.Option(
+            "--path",
+            metavar="P",
+            help="Where to write (default: $ASBB_CONFIG, else /etc/asbb/config.toml).",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented settings file with every key and example partitions."""
+    import os
+
+    target = path or Path(os.environ.get("ASBB_CONFIG") or SYSTEM_CONFIG)
+    target = target.expanduser()
+    if target.exists() and not force:
+        fail(f"{target} already exists (use --force to overwrite it)")
+    url = _state(ctx).database_url or default_database_url()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_config(normalise_database_url(url)), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror or exc}")
+    _stdout().print(f"wrote {target}")
+    if os.environ.get("ASBB_CONFIG") != str(target) and target != SYSTEM_CONFIG:
+        _stdout().print(f"use it with: export ASBB_CONFIG={target}")
+
+
+def _redacted(settings: Settings) -> dict[str, Any]:
+    data = settings.model_dump(mode="json")
+    data["database"]["url"] = _display_url(settings.database.url)
+    return data
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows.extend(_flatten(value, f"{name}."))
+        else:
+            rows.append((name, json.dumps(value) if not isinstance(value, str) else value))
+    return rows
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show the effective settings (file, environment and --database combined)."""
+    settings = _settings(ctx)
+    data = _redacted(settings)
+    if as_json:
+        _print_json(data)
+        return
+    source = config_path()
+    table = Table(title=f"settings (file: {source or 'none, defaults'})")
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for name, value in _flatten(data):
+        table.add_row(name, value)
+    _stdout().print(table)
+
+
+@config_app.command("validate")
+def config_validate(ctx: typer.Context) -> None:
+    """Check the settings file and environment; exit 1 naming the first bad field."""
+    _settings(ctx)
+    source = config_path()
+    _stdout().print(f"settings are valid (file: {source or 'none, defaults and environment'})")
+
+
+def main() -> None:
+    """Entry point of the ``asbb`` console script."""
+    app(prog_name="asbb")
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["app", "demo_database_url", "main", "render_config"]
