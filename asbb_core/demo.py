@@ -25,14 +25,18 @@ from asbb_core.errors import AccountInactiveError, ConflictError, InsufficientFu
 from asbb_core.ledger import Ledger
 from asbb_core.models import AccountStatus, EntryKind, Source
 from asbb_core.money import ZERO, money_str, round_internal
+from asbb_core.pricing import JobShape, hourly_rate
+from asbb_core.settings import PartitionSettings
 
 HISTORY_DAYS = 90
 DEFAULT_SEED = 20240917
 
 # Demo prices, dollars per resource-hour: aws-cpu like a c5 vCPU, gpu-aws like a p3 V100.
-# (Illustrative only; the real prices come from settings' partitions.)
-CPU_HOUR = {"aws-cpu": Decimal("0.0425"), "gpu-aws": Decimal("0.0425")}
-GPU_HOUR = {"aws-cpu": Decimal(0), "gpu-aws": Decimal("3.06")}
+# Priced by the same local model as real jobs (asbb_core.pricing).
+DEMO_RATES = {
+    "aws-cpu": PartitionSettings(per_cpu_hour=Decimal("0.0425")),
+    "gpu-aws": PartitionSettings(per_cpu_hour=Decimal("0.0425"), per_gpu_hour=Decimal("3.06")),
+}
 BUDGETED_PARTITIONS = ("aws-cpu", "gpu-aws")
 LOCAL_PARTITION = "local"
 
@@ -247,8 +251,15 @@ def _demo_clock(ledger: Ledger, start: datetime) -> Iterator[DemoClock]:
 
 
 def _estimate(partition: str, nodes: int, cpus: int, gpus: int, hours: int) -> Decimal:
-    per_node_hour = CPU_HOUR[partition] * cpus + GPU_HOUR[partition] * gpus
-    return round_internal(per_node_hour * nodes * hours)
+    """What ``nodes`` nodes of ``cpus`` CPUs and ``gpus`` GPUs each cost for ``hours``."""
+    job = JobShape(
+        partition=partition,
+        duration=timedelta(hours=hours),
+        nodes=nodes,
+        cpus=cpus * nodes,
+        gpus=gpus * nodes,
+    )
+    return round_internal(sum(hourly_rate(DEMO_RATES[partition], job).values(), ZERO) * hours)
 
 
 def _plan_jobs(rng: random.Random, now: datetime, start: datetime) -> list[_Job]:

@@ -823,7 +823,7 @@ class Ledger:
             )
         if timeout is not None and timeout <= timedelta(0):
             raise ValidationError("timeout: must be positive", field="timeout")
-        lifetime = timeout or timedelta(hours=float(self.settings.holds.timeout_hours))
+        lifetime = timeout or timedelta(seconds=int(self.settings.holds.timeout_hours * 3600))
         amount = round_posting(cost * factor)
         job = _text(job_id, field="job_id", limit=64) or None
         user = _text(user_name, field="user_name", limit=64) or None

@@ -8,6 +8,7 @@ Sources, strongest first: keyword arguments, ``ASBB_*`` environment variables (`
 
 from __future__ import annotations
 
+import json
 import os
 from decimal import Decimal
 from enum import StrEnum
@@ -206,3 +207,55 @@ def load_settings(**overrides: Any) -> Settings:
         ) from None
     except (ValueError, OSError) as exc:  # a TOML file that does not parse
         raise SettingsError(f"invalid settings file: {exc}", field="ASBB_CONFIG") from None
+
+
+CONFIG_TEMPLATE = """\
+# asbb settings. Environment variables override this file: ASBB_<SECTION>__<KEY>,
+# e.g. ASBB_HOLDS__BUFFER=1.5. Point ASBB_CONFIG at this file if it is not
+# /etc/asbb/config.toml. Money and ratios are quoted so they stay exact decimals.
+
+# The partition Slurm uses when a job names none.
+# default_partition = "aws-cpu"
+
+[database]
+# sqlite:///path/to/file for a single node, postgresql://user@host/dbname in production.
+url = {url}
+# Connections kept open per process (PostgreSQL only).
+pool_size = 10
+# Log every SQL statement (debugging only).
+echo = false
+
+[holds]
+# A hold reserves estimate x buffer (1 to 10), so a job that runs long is still covered.
+buffer = "1.2"
+# Hours after which an unresolved hold expires.
+timeout_hours = "168"
+
+# One table per Slurm partition. Rates are dollars per hour of the resource.
+# Partitions not listed here are not budgeted. These are examples: edit them.
+# fail_policy: what the plugin does when the daemon does not answer in time,
+#   "open" (accept the job) or "closed" (reject it).
+
+[partitions.aws-cpu]
+per_cpu_hour = "0.0425"
+per_gb_hour = "0"
+fail_policy = "closed"
+
+[partitions.gpu-aws]
+per_cpu_hour = "0.0425"
+per_gpu_hour = "3.06"
+fail_policy = "closed"
+# Or price by instance (per node-hour); the two keys go together:
+# instance_type = "p3.2xlarge"
+# instance_hourly_price = "3.06"
+
+[partitions.local]
+# On-premises nodes: never priced or held.
+budgeted = false
+fail_policy = "open"
+"""
+
+
+def render_config(url: str) -> str:
+    """The commented TOML ``config init`` writes (keys match asbb_core.settings.Settings)."""
+    return CONFIG_TEMPLATE.format(url=json.dumps(url))
