@@ -13,7 +13,9 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -61,6 +63,9 @@ T = TypeVar("T")
 ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 PARTITION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 MAX_TASKS = 1_000_000
+
+# The transaction of an enclosing ``Ledger.atomic()`` block, if any.
+_AMBIENT: ContextVar[Session | None] = ContextVar("asbb_ambient_session", default=None)
 
 
 # ---------------------------------------------------------------- results
@@ -213,7 +218,29 @@ class Ledger:
 
     # -- transaction plumbing ------------------------------------------------
 
+    @contextmanager
+    def atomic(self) -> Iterator[Session]:
+        """Run several use cases as one transaction: all of them commit, or none.
+
+        Inside the block every use case joins this transaction (each in a savepoint, so one
+        that fails leaves no trace while the others stand); the block commits at its end.
+        Callers may use the yielded session for their own rows (e.g. an approval's status).
+        """
+        if _AMBIENT.get() is not None:
+            raise RuntimeError("Ledger.atomic() blocks do not nest")
+        with self.db.unit_of_work() as session:
+            token = _AMBIENT.set(session)
+            try:
+                yield session
+                session.commit()
+            finally:
+                _AMBIENT.reset(token)
+
     def _run(self, use_case: Callable[[Session], T]) -> T:
+        ambient = _AMBIENT.get()
+        if ambient is not None:
+            with ambient.begin_nested():
+                return use_case(ambient)
         try:
             return self.db.run(use_case)
         except IntegrityError:
@@ -332,6 +359,7 @@ class Ledger:
         overrun: bool = False,
         memo: str = "",
         metadata: dict[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> JournalEntry:
         """Append one journal row and move the cached totals it names, in the same flush."""
         now = self.clock()
@@ -344,7 +372,7 @@ class Ledger:
             held_delta=held_delta,
             partition=partition if partition is not None else (hold.partition if hold else None),
             hold_id=hold.id if hold else None,
-            job_id=hold.job_id if hold else None,
+            job_id=job_id or (hold.job_id if hold else None),
             user_name=hold.user_name if hold else None,
             counterparty_account_id=counterparty.id if counterparty else None,
             overrun=overrun,
@@ -443,7 +471,7 @@ class Ledger:
             return account
 
         try:
-            return self.db.run(use_case)
+            return self._run(use_case)
         except IntegrityError:
             raise ConflictError(f"account {name!r} already exists", field="name") from None
 
@@ -505,7 +533,7 @@ class Ledger:
             session.flush()
             return account
 
-        return self.db.run(use_case)
+        return self._run(use_case)
 
     def set_partition_limit(
         self, account_name: str, partition: str, limit: object | None, *, ctx: Context
@@ -550,7 +578,7 @@ class Ledger:
             session.flush()
             return existing
 
-        return self.db.run(use_case)
+        return self._run(use_case)
 
     # -- money in and out of an account's limit ------------------------------
 
@@ -942,26 +970,39 @@ class Ledger:
         ctx: Context,
         final: bool | None = None,
         metadata: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        late: bool = False,
     ) -> PostResult:
         """Charge the real cost against a hold.
 
         The cost is taken from what the hold still reserves; anything above it is charged as a
         linked overrun (the job already ran). A single job's post is final: the remainder is
         released and the hold closes. A job array's hold (``task_count`` > 1) takes one post per
-        task and closes at the last, or earlier with ``final=True``.
+        task (``job_id`` names the task on its journal rows) and closes at the last, or earlier
+        with ``final=True``.
+
+        ``late=True`` is for the reconcile of a job that really ran: if its hold was already
+        closed (expired, voided, or an array closed early), the cost is still charged, as an
+        overrun linked to the hold, rather than lost. Replays are caught by the idempotency key.
         """
         cost = parse_cost(actual_cost)
-        payload = {"hold": hold_id, "cost": str(cost), "final": final}
+        task = _text(job_id, field="job_id", limit=64) or None
+        payload = {"hold": hold_id, "cost": str(cost), "final": final, "job": task}
 
         def use_case(session: Session) -> PostResult:
             hold, account, cap = self._locked_hold(session, hold_id)
             fingerprint, earlier = self._replay(session, ctx, "post", payload)
             if earlier is not None:
                 return PostResult.from_dict(earlier)
-            self._require_open(hold)
+            meta = {**hold.job_metadata, **(metadata or {})}
+            if hold.state != HoldState.OPEN:
+                if not late:
+                    self._require_open(hold)
+                result = self._charge_late(session, ctx, hold, account, cap, cost, task, meta)
+                self._remember(session, ctx, "post", fingerprint, result)
+                return result
             consumed = min(cost, hold.remaining)
             overrun = cost - consumed
-            meta = {**hold.job_metadata, **(metadata or {})}
             self._append(
                 session,
                 ctx,
@@ -973,6 +1014,7 @@ class Ledger:
                 partition_limit=cap,
                 hold=hold,
                 metadata=meta,
+                job_id=task,
             )
             if overrun > 0:
                 self._append(
@@ -987,6 +1029,7 @@ class Ledger:
                     overrun=True,
                     memo=f"cost above the {format_money(hold.amount)} hold",
                     metadata=meta,
+                    job_id=task,
                 )
             hold.remaining -= consumed
             hold.charged += cost
@@ -1016,6 +1059,51 @@ class Ledger:
             return result
 
         return self._run(use_case)
+
+    def _charge_late(
+        self,
+        session: Session,
+        ctx: Context,
+        hold: Hold,
+        account: Account,
+        cap: PartitionLimit | None,
+        cost: Decimal,
+        task: str | None,
+        meta: dict[str, Any],
+    ) -> PostResult:
+        """Charge a job whose hold was already closed: nothing is held, so all is overrun."""
+        was = str(hold.state)
+        self._append(
+            session,
+            ctx,
+            account,
+            EntryKind.CHARGE,
+            cost,
+            used_delta=cost,
+            partition_limit=cap,
+            hold=hold,
+            overrun=True,
+            memo=f"charged after the hold was {was}",
+            metadata=meta,
+            job_id=task,
+        )
+        hold.charged += cost
+        hold.tasks_posted += 1
+        hold.state = HoldState.POSTED
+        hold.resolved_at = hold.resolved_at or self.clock()
+        session.flush()
+        return PostResult(
+            hold_id=hold.id,
+            account=account.name,
+            original_hold=hold.amount,
+            charged=cost,
+            overrun=cost,
+            released=ZERO,
+            total_charged=hold.charged,
+            state=str(hold.state),
+            tasks_posted=hold.tasks_posted,
+            task_count=hold.task_count,
+        )
 
     def void_hold(self, hold_id: str, *, ctx: Context, reason: str = "") -> ReleaseResult:
         """Release everything a hold still reserves (the job never ran, or was cancelled).

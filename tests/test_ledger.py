@@ -423,3 +423,49 @@ def test_journal_rows_carry_the_audit_trail(funded):
     assert (row.job_id, row.user_name, row.partition) == ("9", "bob", "gpu-aws")
     assert row.job_metadata["grant_number"] == "NSF-1"
     assert row.created_at.tzinfo is not None
+
+
+# -- composing use cases and late charges -----------------------------------------
+
+
+def test_atomic_commits_all_or_nothing(funded, ctx):
+    funded.create_account("other", ctx=ctx)
+    before = snapshot(funded)
+
+    def deposit_then_overdraw() -> None:
+        with funded.atomic():
+            funded.deposit("ml-proj", "5", ctx=ctx)
+            funded.transfer("ml-proj", "other", "5000", ctx=ctx, reason="too much")
+
+    with pytest.raises(InsufficientFundsError):
+        deposit_then_overdraw()
+    assert snapshot(funded) == before
+
+    with funded.atomic():
+        funded.deposit("ml-proj", "5", ctx=ctx)
+        with pytest.raises(InsufficientFundsError):  # fails inside its savepoint only
+            funded.transfer("ml-proj", "other", "5000", ctx=ctx, reason="too much")
+        funded.transfer("ml-proj", "other", "5", ctx=ctx, reason="fits")
+    assert funded.get_account("ml-proj").limit_amount == Decimal("1000")
+    assert funded.get_account("other").limit_amount == Decimal("5")
+
+
+def test_a_job_that_ran_is_charged_even_after_its_hold_expired(funded, clock):
+    hold = funded.create_hold("ml-proj", "10", ctx=keyed("h"), timeout=timedelta(hours=1))
+    clock.advance(timedelta(hours=2))
+    funded.expire_holds(ctx=keyed("sweep"))
+    with pytest.raises(HoldResolvedError):
+        funded.post_hold(hold.hold_id, "9", ctx=keyed("r1"))
+    late = funded.post_hold(hold.hold_id, "9", ctx=keyed("r2"), late=True, job_id="77")
+    assert (late.charged, late.overrun, late.released, late.state) == (
+        Decimal("9"),
+        Decimal("9"),
+        Decimal("0"),
+        "posted",
+    )
+    assert funded.post_hold(hold.hold_id, "9", ctx=keyed("r2"), late=True, job_id="77").replayed
+    account = funded.get_account("ml-proj")
+    assert (account.used_amount, account.held_amount) == (Decimal("9"), Decimal("0"))
+    (charge, *_) = funded.journal(hold_id=hold.hold_id)
+    assert (charge.kind, charge.overrun, charge.job_id) == (EntryKind.CHARGE, True, "77")
+    assert "after the hold was expired" in charge.memo
