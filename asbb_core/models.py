@@ -191,3 +191,29 @@ class IdempotencyRecord(SQLModel, table=True):
     fingerprint: str = Field(sa_type=String(64))
     result: dict[str, Any] = Field(sa_type=JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Role(StrEnum):
+    """What an API token may do."""
+
+    PLUGIN = "plugin"  # budget check, reconcile, ingest
+    ADMIN = "admin"  # everything
+    READER = "reader"  # read-only, optionally limited to some accounts
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the daemon's API. Only a SHA-256 of the secret is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    name: str = Field(sa_type=String(64), unique=True)
+    role: Role = Field(sa_type=String(16))
+    accounts: list[str] = Field(default_factory=list, sa_type=JSON)
+    """For readers: the accounts they may see (empty: all)."""
+    secret_hash: str = Field(sa_type=String(64), unique=True)
+    prefix: str = Field(sa_type=String(16))
+    """The first characters of the secret, to recognise a token in lists and logs."""
+    created_by: str = Field(sa_type=String(128))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

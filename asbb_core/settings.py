@@ -130,6 +130,35 @@ class PartitionSettings(_Section):
         return self
 
 
+class DaemonSettings(_Section):
+    host: str = "127.0.0.1"
+    """Address asbb-daemon listens on."""
+    port: int = Field(default=8770, ge=1, le=65535)
+    """Port asbb-daemon listens on."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Worker processes (each is stateless; balance decisions are made under row locks)."""
+    allow_local_plugin: bool = False
+    """Let calls from 127.0.0.1/::1 act as the plugin without a token (check, reconcile)."""
+    write_rate_per_minute: int = Field(default=600, ge=0)
+    """Write requests per minute per admin/reader token (0: no limit)."""
+    plugin_rate_per_minute: int = Field(default=0, ge=0)
+    """Requests per minute per plugin token (0: no limit; slurmctld must not be throttled)."""
+    token_cache_seconds: int = Field(default=5, ge=0, le=300)
+    """How long a verified token is trusted before it is looked up again (revocation delay)."""
+    sweep_interval_seconds: int = Field(default=60, ge=0)
+    """How often the daemon expires holds past their timeout (0: never)."""
+    log_level: str = "info"
+    """debug, info, warning or error."""
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.lower()
+        if value not in ("debug", "info", "warning", "error"):
+            raise ValueError("must be debug, info, warning or error")
+        return value
+
+
 class Settings(BaseSettings):
     """All of asbb's settings."""
 
@@ -142,6 +171,7 @@ class Settings(BaseSettings):
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     holds: HoldSettings = Field(default_factory=HoldSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     partitions: dict[str, PartitionSettings] = Field(default_factory=dict)
     """Partition name -> pricing. Partitions not listed are not budgeted."""
     default_partition: str | None = None
@@ -230,6 +260,22 @@ echo = false
 buffer = "1.2"
 # Hours after which an unresolved hold expires.
 timeout_hours = "168"
+
+[daemon]
+# Where asbb-daemon listens (the Slurm plugin and the epilog call it).
+host = "127.0.0.1"
+port = 8770
+workers = 1
+# Let calls from localhost act as the plugin without a token.
+allow_local_plugin = false
+# Write requests per minute per admin/reader token; plugin tokens (0 = no limit).
+write_rate_per_minute = 600
+plugin_rate_per_minute = 0
+# Seconds a verified token is trusted before it is checked again (revocation delay).
+token_cache_seconds = 5
+# How often holds past their timeout are expired (0 = never).
+sweep_interval_seconds = 60
+log_level = "info"
 
 # One table per Slurm partition. Rates are dollars per hour of the resource.
 # Partitions not listed here are not budgeted. These are examples: edit them.

@@ -8,19 +8,29 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
+import uvicorn
 
 from asbb_core.context import Context
 from asbb_core.database import Database
 from asbb_core.ledger import Ledger
 from asbb_core.models import Source
 from asbb_core.settings import Settings
+from asbb_core.tokens import Tokens
 from tests.pgserver import PgServer, find_server
+
+if TYPE_CHECKING:
+    from daemon.services import Services
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -116,6 +126,9 @@ def settings(migrated_url: str) -> Settings:
             "local": {"budgeted": False},
         },
         default_partition="aws-cpu",
+        # No background sweep in tests (they expire holds explicitly); no token caching, so
+        # revocation is seen at once.
+        daemon={"sweep_interval_seconds": 0, "token_cache_seconds": 0},
     )
 
 
@@ -132,3 +145,52 @@ def ledger(db: Database, settings: Settings, clock: Clock) -> Ledger:
 @pytest.fixture
 def ctx() -> Context:
     return Context(actor="test-admin", source=Source.CLI)
+
+
+@dataclass
+class LiveDaemon:
+    """The daemon served by uvicorn on a free loopback port, with one token per role."""
+
+    url: str
+    services: Services
+    tokens: dict[str, str]
+
+    def client(self, role: str | None = "admin", **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+
+
+def serve_in_thread(app: Any) -> tuple[str, Callable[[], None]]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 and a free port; returns (url, stop)."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture
+def live_daemon(db: Database, settings: Settings, clock: Clock) -> Iterator[LiveDaemon]:
+    from daemon.app import create_app
+
+    app = create_app(settings, db=db, clock=clock)
+    tokens = Tokens(db, clock=clock)
+    secrets = {
+        role: tokens.create(f"test-{role}", role, actor="tests").secret
+        for role in ("admin", "plugin", "reader")
+    }
+    url, stop = serve_in_thread(app)
+    yield LiveDaemon(url=url, services=app.state.services, tokens=secrets)
+    stop()

@@ -1,0 +1,158 @@
+"""The ASGI application: ``create_app(settings)`` builds it; uvicorn serves it (daemon.main)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from asbb_core.context import Clock, Context, utcnow
+from asbb_core.database import Database
+from asbb_core.models import Source
+from asbb_core.settings import Settings
+from daemon.errors import install_error_handlers
+from daemon.routes import accounts, adjustments, budget, holds, system, transactions, usage
+from daemon.routes.system import asbb_version
+from daemon.services import Services
+
+log = logging.getLogger("asbb.daemon")
+access_log = logging.getLogger("asbb.daemon.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: easy to ship to any log system."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("asbb")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+class HoldSweeper:
+    """Expires holds past their timeout every ``interval`` seconds, in a daemon thread.
+
+    Safe with several daemons: each hold is expired under its row lock, exactly once.
+    """
+
+    def __init__(self, services: Services, interval: int) -> None:
+        self.services = services
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="hold-sweeper", daemon=True)
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        ctx_actor = "asbb-daemon"
+        while not self._stop.wait(self.interval):
+            try:
+                expired = self.services.ledger.expire_holds(
+                    ctx=Context(actor=ctx_actor, source=Source.RECOVERY)
+                )
+                if expired:
+                    log.info("expired %d hold(s)", len(expired))
+            except Exception:  # the next round tries again; never kill the thread
+                log.exception("hold sweep failed")
+
+
+def create_app(settings: Settings, *, db: Database | None = None, clock: Clock = utcnow) -> FastAPI:
+    """Build the app. Tests pass their own database and clock."""
+    database = db or Database(settings.database.url, pool_size=settings.database.pool_size)
+    services = Services.build(settings, database, clock)
+    sweeper = HoldSweeper(services, settings.daemon.sweep_interval_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sweeper.start()
+        log.info("asbb-daemon ready", extra={"fields": {"database": database.backend}})
+        try:
+            yield
+        finally:
+            sweeper.stop()
+            if db is None:
+                database.dispose()
+
+    app = FastAPI(
+        title="asbb",
+        version=asbb_version(),
+        summary="The budget bank for Slurm clusters that burst to AWS.",
+        description=(
+            "Budget checks and reconciles for slurmctld's plugin and epilog, and the REST API "
+            "over the ledger. Authenticate with `Authorization: Bearer <token>` "
+            "(`asbb token create`). Money is a string with two decimals."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.metrics = services.metrics
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        given = request.headers.get("x-request-id", "")
+        request.state.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        response.headers["X-Request-ID"] = request.state.request_id
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        services.metrics.requests.labels(
+            method=request.method, route=path, status=str(response.status_code)
+        ).inc()
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.url.path,
+            response.status_code,
+            extra={
+                "fields": {
+                    "request_id": request.state.request_id,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 2),
+                }
+            },
+        )
+        return response
+
+    app.include_router(system.router)
+    for module in (budget, accounts, transactions, holds, adjustments, usage):
+        app.include_router(module.router, prefix="/api/v1")
+    return app

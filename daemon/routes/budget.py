@@ -1,0 +1,312 @@
+"""The hot path: budget check (price + hold) and reconcile (post + release), seed-compatible."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from asbb_core.context import Context, new_correlation_id
+from asbb_core.durations import parse_slurm_time
+from asbb_core.errors import AccountInactiveError, InsufficientFundsError, ValidationError
+from asbb_core.money import ZERO, round_posting
+from asbb_core.pricing import JobShape, Price, parse_memory_mb, price_job
+from daemon.auth import Principal, plugin_access
+from daemon.errors import request_id_of
+from daemon.schemas import MoneyIn, MoneyOut
+from daemon.services import Services, get_services
+
+router = APIRouter(tags=["budget"])
+
+SlurmTime = str | int | float
+
+
+class CheckRequest(BaseModel):
+    """A job about to be submitted (the shape slurmctld's plugin and the seed tools send)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    account: str = Field(min_length=1, max_length=64)
+    partition: str | None = Field(default=None, max_length=64)
+    """None: the default partition."""
+    nodes: int = Field(default=1, ge=1, le=1_000_000)
+    cpus: int = Field(default=1, ge=1, le=1_000_000)
+    """CPUs for the whole job (all nodes)."""
+    gpus: int = Field(default=0, ge=0, le=1_000_000)
+    memory: str | int | None = None
+    """Memory for the whole job: megabytes, or '64G' / '64GB' / '512M'."""
+    wall_time: SlurmTime
+    """Time limit: 'MM', 'HH:MM:SS', 'D-HH:MM:SS', or minutes as a number."""
+    array_size: int = Field(default=1, ge=1, le=1_000_000)
+    user_id: str | None = Field(default=None, max_length=64)
+    job_id: str | None = Field(default=None, max_length=64)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    """A retry with the same key returns the same hold (also the Idempotency-Key header)."""
+    job_metadata: dict[str, Any] = Field(default_factory=dict)
+    """research_domain, grant_number, project_code, ... recorded on the hold's journal rows."""
+    job_details: dict[str, str] = Field(default_factory=dict)
+
+
+class CheckResponse(BaseModel):
+    available: bool
+    estimated_cost: MoneyOut
+    hold_amount: MoneyOut
+    transaction_id: str | None
+    """The hold id: the plugin writes it into the job's AdminComment."""
+    message: str
+    budget_remaining: MoneyOut | None
+    details: dict[str, Any]
+
+
+class ReconcileRequest(BaseModel):
+    """A job that ended: its real cost, or the facts to price it with."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str = Field(min_length=1, max_length=64)
+    """The job (for an array task, '1234_5')."""
+    transaction_id: str = Field(min_length=1, max_length=40)
+    """The hold id from the job's AdminComment."""
+    actual_cost: MoneyIn | None = None
+    """The real cost, if known (e.g. from AWS); else it is priced from the fields below."""
+    elapsed: SlurmTime | None = None
+    """Elapsed time in Slurm form ('HH:MM:SS'); or give elapsed_seconds."""
+    elapsed_seconds: int | None = Field(default=None, ge=0, le=10 * 366 * 86400)
+    nodes: int | None = Field(default=None, ge=1, le=1_000_000)
+    cpus: int | None = Field(default=None, ge=1, le=1_000_000)
+    gpus: int | None = Field(default=None, ge=0, le=1_000_000)
+    memory: str | int | None = None
+    state: str | None = Field(default=None, max_length=32)
+    end_time: datetime | None = None
+    final: bool | None = None
+    """True closes an array's hold now (the rest of its tasks will not run)."""
+    job_metadata: dict[str, Any] | None = None
+    """An object, or (as the seed sends it) a string holding a JSON object."""
+
+    @field_validator("job_metadata", mode="before")
+    @classmethod
+    def _metadata(cls, value: Any) -> Any:
+        if isinstance(value, str):  # the seed sends it as a JSON string
+            if not value.strip():
+                return None
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("must be a JSON object") from None
+            if not isinstance(parsed, dict):
+                raise ValueError("must be a JSON object")
+            return parsed
+        return value
+
+
+class ReconcileResponse(BaseModel):
+    success: bool
+    original_hold: MoneyOut
+    actual_charge: MoneyOut
+    refund_amount: MoneyOut
+    overrun: MoneyOut
+    transaction_id: str
+    message: str
+    state: str
+    tasks_reconciled: int
+    task_count: int
+    cost_source: str
+    replayed: bool
+
+
+def _hold_details(price: Price, job: JobShape) -> dict[str, Any]:
+    return {
+        "partition": price.partition,
+        "hours": str(price.hours),
+        "per_task": str(round_posting(price.per_task)),
+        "tasks": job.tasks,
+        "breakdown": {k: str(round_posting(v)) for k, v in price.breakdown.items()},
+        "estimate_source": price.source,
+    }
+
+
+@router.post("/budget/check", response_model=CheckResponse)
+def check(
+    body: CheckRequest,
+    request: Request,
+    principal: Annotated[Principal, Depends(plugin_access)],
+    services: Annotated[Services, Depends(get_services)],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> CheckResponse:
+    """Price a job and hold its cost. Unbudgeted partitions answer at once, without a hold."""
+    metrics = services.metrics
+    with metrics.check_latency.labels(outcome="all").time():
+        job = JobShape.parse(
+            partition=body.partition,
+            wall_time=body.wall_time,
+            nodes=body.nodes,
+            cpus=body.cpus,
+            gpus=body.gpus,
+            memory=body.memory,
+            tasks=body.array_size,
+        )
+        price = price_job(services.settings, job)
+        if price is None:
+            metrics.holds.labels(outcome="unbudgeted").inc()
+            name = body.partition or services.settings.default_partition or "default"
+            return CheckResponse(
+                available=True,
+                estimated_cost=ZERO,
+                hold_amount=ZERO,
+                transaction_id=None,
+                message=f"partition {name} is not budgeted",
+                budget_remaining=None,
+                details={"budgeted": False, "partition": name},
+            )
+        ctx = Context(
+            actor=principal.name,
+            source=principal.source,
+            correlation_id=request_id_of(request) or new_correlation_id(),
+            idempotency_key=idempotency_key or body.idempotency_key,
+        )
+        metadata = {
+            **body.job_metadata,
+            **({"job_details": body.job_details} if body.job_details else {}),
+            "request": {
+                "nodes": job.nodes,
+                "cpus": job.cpus,
+                "gpus": job.gpus,
+                "memory_mb": str(job.memory_mb),
+                "wall_time_seconds": int(job.duration.total_seconds()),
+            },
+        }
+        details = _hold_details(price, job)
+        try:
+            hold = services.ledger.create_hold(
+                body.account,
+                price.total,
+                ctx=ctx,
+                partition=price.partition,
+                job_id=body.job_id,
+                user_name=body.user_id,
+                task_count=job.tasks,
+                timeout=job.duration
+                + timedelta(seconds=int(services.settings.holds.timeout_hours * 3600)),
+                estimate_source=price.source,
+                metadata=metadata,
+            )
+        except (InsufficientFundsError, AccountInactiveError) as refusal:
+            metrics.holds.labels(outcome="refused").inc()
+            remaining = refusal.details.get("available")
+            return CheckResponse(
+                available=False,
+                estimated_cost=price.total,
+                hold_amount=Decimal(refusal.details.get("requested", "0")),
+                transaction_id=None,
+                message=refusal.message,
+                budget_remaining=Decimal(remaining) if remaining is not None else None,
+                details={**details, "reason": refusal.code, "limit": refusal.details.get("limit")},
+            )
+        metrics.holds.labels(outcome="replayed" if hold.replayed else "accepted").inc()
+        return CheckResponse(
+            available=True,
+            estimated_cost=price.total,
+            hold_amount=hold.amount,
+            transaction_id=hold.hold_id,
+            message=f"held {hold.amount:.2f} for an estimated {round_posting(price.total):.2f}",
+            budget_remaining=hold.available_after,
+            details={
+                **details,
+                "account": hold.account,
+                "buffer": str(services.settings.holds.buffer),
+                "expires_at": hold.expires_at.isoformat(),
+                "replayed": hold.replayed,
+            },
+        )
+
+
+def _elapsed(body: ReconcileRequest) -> timedelta | None:
+    if body.elapsed_seconds is not None:
+        return timedelta(seconds=body.elapsed_seconds)
+    if body.elapsed is None:
+        return None
+    if isinstance(body.elapsed, str) and body.elapsed.strip() in ("0", "00:00:00", "0:00"):
+        return timedelta(0)
+    return parse_slurm_time(body.elapsed, field="elapsed")
+
+
+@router.post("/budget/reconcile", response_model=ReconcileResponse)
+def reconcile(
+    body: ReconcileRequest,
+    request: Request,
+    principal: Annotated[Principal, Depends(plugin_access)],
+    services: Annotated[Services, Depends(get_services)],
+) -> ReconcileResponse:
+    """Charge a finished job against its hold and release the rest. Replays charge nothing."""
+    ledger = services.ledger
+    hold = ledger.get_hold(body.transaction_id)
+    if body.actual_cost is not None:
+        if body.actual_cost < 0:
+            raise ValidationError("actual_cost: must not be negative", field="actual_cost")
+        cost, source = body.actual_cost, "reported"
+    else:
+        elapsed = _elapsed(body)
+        if elapsed is None:
+            raise ValidationError(
+                "actual_cost: give actual_cost, or elapsed/elapsed_seconds to price the job",
+                field="actual_cost",
+            )
+        asked = hold.job_metadata.get("request", {})
+        job = JobShape(
+            partition=hold.partition,
+            duration=elapsed,
+            nodes=body.nodes or int(asked.get("nodes", 1)),
+            cpus=body.cpus or int(asked.get("cpus", 1)),
+            gpus=body.gpus if body.gpus is not None else int(asked.get("gpus", 0)),
+            memory_mb=parse_memory_mb(body.memory)
+            if body.memory is not None
+            else Decimal(asked.get("memory_mb", "0")),
+        )
+        price = price_job(services.settings, job)
+        cost, source = (price.total if price else ZERO), "local_model"
+    ctx = Context(
+        actor=principal.name,
+        source=principal.source,
+        correlation_id=request_id_of(request) or hold.correlation_id,
+        # One key per (hold, job): the epilog's retries and spool replays charge once.
+        idempotency_key=f"reconcile:{hold.id}:{body.job_id}",
+    )
+    metadata = {**(body.job_metadata or {}), **({"state": body.state} if body.state else {})}
+    result = ledger.post_hold(
+        hold.id,
+        cost,
+        ctx=ctx,
+        final=body.final,
+        metadata=metadata,
+        job_id=body.job_id,
+        late=True,
+    )
+    outcome = "replayed" if result.replayed else ("late" if hold.state != "open" else "posted")
+    services.metrics.reconciles.labels(outcome=outcome).inc()
+    if body.end_time is not None and not result.replayed:
+        lag = (services.clock() - body.end_time).total_seconds()
+        services.metrics.reconcile_lag.observe(max(0.0, lag))
+    if result.state == "posted":
+        message = f"charged {result.charged:.2f}; released {result.released:.2f}" + (
+            f"; {result.overrun:.2f} above the hold" if result.overrun else ""
+        )
+    else:
+        message = f"charged {result.charged:.2f}; task {result.tasks_posted} of {result.task_count}"
+    return ReconcileResponse(
+        success=True,
+        original_hold=result.original_hold,
+        actual_charge=result.charged,
+        refund_amount=result.released,
+        overrun=result.overrun,
+        transaction_id=result.hold_id,
+        message=message,
+        state=result.state,
+        tasks_reconciled=result.tasks_posted,
+        task_count=result.task_count,
+        cost_source=source,
+        replayed=result.replayed,
+    )

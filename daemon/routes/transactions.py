@@ -1,0 +1,7 @@
+"""The transactions resource of the REST API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["transactions"])
