@@ -21,9 +21,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, Row, Table, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from asbb_core.context import Clock, Context, utcnow
 from asbb_core.database import Database
@@ -63,6 +63,13 @@ T = TypeVar("T")
 ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 PARTITION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 MAX_TASKS = 1_000_000
+
+# Plain tables for the statements on the hot path (no ORM unit of work there).
+ACCOUNTS = SQLModel.metadata.tables[Account.__tablename__]
+PARTITION_LIMITS = SQLModel.metadata.tables[PartitionLimit.__tablename__]
+HOLDS = SQLModel.metadata.tables[Hold.__tablename__]
+JOURNAL = SQLModel.metadata.tables[JournalEntry.__tablename__]
+IDEMPOTENCY = SQLModel.metadata.tables[IdempotencyRecord.__tablename__]
 
 # The transaction of an enclosing ``Ledger.atomic()`` block, if any.
 _AMBIENT: ContextVar[Session | None] = ContextVar("asbb_ambient_session", default=None)
@@ -271,8 +278,8 @@ class Ledger:
     ) -> None:
         if ctx.idempotency_key is None:
             return
-        session.add(
-            IdempotencyRecord(
+        session.execute(
+            IDEMPOTENCY.insert().values(
                 key=ctx.idempotency_key,
                 operation=operation,
                 fingerprint=fingerprint,
@@ -280,7 +287,6 @@ class Ledger:
                 created_at=self.clock(),
             )
         )
-        session.flush()
 
     # -- locks -----------------------------------------------------------------
 
@@ -341,6 +347,49 @@ class Ledger:
 
     # -- journal -------------------------------------------------------------
 
+    def _journal_row(
+        self,
+        ctx: Context,
+        account_id: int,
+        kind: EntryKind,
+        amount: Decimal,
+        *,
+        limit_delta: Decimal = ZERO,
+        used_delta: Decimal = ZERO,
+        held_delta: Decimal = ZERO,
+        partition: str | None = None,
+        hold_id: str | None = None,
+        job_id: str | None = None,
+        user_name: str | None = None,
+        counterparty_id: int | None = None,
+        overrun: bool = False,
+        memo: str = "",
+        metadata: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Every column of one journal row: the single place that says what a row holds."""
+        return {
+            "account_id": account_id,
+            "kind": kind,
+            "amount": amount,
+            "limit_delta": limit_delta,
+            "used_delta": used_delta,
+            "held_delta": held_delta,
+            "partition": partition,
+            "hold_id": hold_id,
+            "job_id": job_id,
+            "user_name": user_name,
+            "counterparty_account_id": counterparty_id,
+            "overrun": overrun,
+            "actor": ctx.actor,
+            "source": ctx.source,
+            "correlation_id": ctx.correlation_id,
+            "idempotency_key": ctx.idempotency_key,
+            "memo": memo,
+            "job_metadata": metadata or {},
+            "created_at": now or self.clock(),
+        }
+
     def _append(
         self,
         session: Session,
@@ -360,13 +409,14 @@ class Ledger:
         memo: str = "",
         metadata: dict[str, Any] | None = None,
         job_id: str | None = None,
-    ) -> JournalEntry:
-        """Append one journal row and move the cached totals it names, in the same flush."""
+    ) -> int:
+        """Append one journal row and move the cached totals it names, in one transaction."""
         now = self.clock()
-        entry = JournalEntry(
-            account_id=account.id,  # type: ignore[arg-type]
-            kind=kind,
-            amount=amount,
+        row = self._journal_row(
+            ctx,
+            account.id,  # type: ignore[arg-type]
+            kind,
+            amount,
             limit_delta=limit_delta,
             used_delta=used_delta,
             held_delta=held_delta,
@@ -374,17 +424,15 @@ class Ledger:
             hold_id=hold.id if hold else None,
             job_id=job_id or (hold.job_id if hold else None),
             user_name=hold.user_name if hold else None,
-            counterparty_account_id=counterparty.id if counterparty else None,
+            counterparty_id=counterparty.id if counterparty else None,
             overrun=overrun,
-            actor=ctx.actor,
-            source=ctx.source,
-            correlation_id=ctx.correlation_id,
-            idempotency_key=ctx.idempotency_key,
             memo=memo,
-            job_metadata=metadata if metadata is not None else (hold.job_metadata if hold else {}),
-            created_at=now,
+            metadata=metadata if metadata is not None else (hold.job_metadata if hold else {}),
+            now=now,
         )
-        session.add(entry)
+        entry_id: int = session.execute(
+            JOURNAL.insert().values(**row).returning(JOURNAL.c.id)
+        ).scalar_one()
         account.limit_amount += limit_delta
         account.used_amount += used_delta
         account.held_amount += held_delta
@@ -394,10 +442,10 @@ class Ledger:
             partition_limit.held_amount += held_delta
             partition_limit.updated_at = now
         session.flush()
-        return entry
+        return entry_id
 
     def _movement(
-        self, account: Account, amount: Decimal, entries: Iterable[JournalEntry]
+        self, account: Account, amount: Decimal, entries: Iterable[int]
     ) -> MovementResult:
         return MovementResult(
             account=account.name,
@@ -406,7 +454,7 @@ class Ledger:
             used=account.used_amount,
             held=account.held_amount,
             available=account.available,
-            entry_ids=[e.id for e in entries if e.id is not None],
+            entry_ids=list(entries),
         )
 
     # -- accounts --------------------------------------------------------------
@@ -867,78 +915,106 @@ class Ledger:
         }
 
         def use_case(session: Session) -> HoldResult:
-            account = self._lock_account(session, name=name)
-            cap = self._lock_partition_limit(session, account, part)
+            # The hot path (every sbatch): plain SQL, no ORM unit of work. The account's
+            # UPDATE takes its row lock and returns the new balance in one round trip; a
+            # broken rule raises, and the transaction rolls the reservation back.
             fingerprint, earlier = self._replay(session, ctx, "hold", payload)
             if earlier is not None:
                 return HoldResult.from_dict(earlier)
             now = self.clock()
+            account = self._reserve(session, ACCOUNTS, ACCOUNTS.c.name == name, amount, now)
+            if account is None:
+                raise NotFoundError(f"account {name!r} does not exist", field="account")
             self._require_spendable(account, now)
             where = f" on {part}" if part else ""
-            if amount > account.available:
+            available = account.limit_amount - account.used_amount - account.held_amount
+            if available < 0:
                 raise InsufficientFundsError(
-                    f"account {name} has {format_money(account.available)} available; "
+                    f"account {name} has {format_money(available + amount)} available; "
                     f"this job needs an estimated {format_money(amount)} hold{where}",
                     field="account",
                     details={
-                        "available": money_str(account.available),
+                        "available": money_str(available + amount),
                         "requested": money_str(amount),
                         "estimate": str(cost),
                         "limit": "account",
                     },
                 )
-            if cap is not None and amount > cap.available:
-                raise InsufficientFundsError(
-                    f"partition {part} of account {name} has {format_money(cap.available)} "
-                    f"available of its {format_money(cap.limit_amount)} limit; this job needs "
-                    f"an estimated {format_money(amount)} hold{where}",
-                    field="partition",
-                    details={
-                        "available": money_str(cap.available),
-                        "requested": money_str(amount),
-                        "estimate": str(cost),
-                        "limit": "partition",
-                    },
+            if part is not None:
+                cap = self._reserve(
+                    session,
+                    PARTITION_LIMITS,
+                    (PARTITION_LIMITS.c.account_id == account.id)
+                    & (PARTITION_LIMITS.c.partition == part),
+                    amount,
+                    now,
                 )
-            hold = Hold(
-                id=f"h{uuid.uuid4().hex}",
-                account_id=account.id,  # type: ignore[arg-type]
-                partition=part,
-                user_name=user,
-                job_id=job,
-                estimate=cost,
-                buffer=factor,
-                amount=amount,
-                remaining=amount,
-                task_count=task_count,
-                estimate_source=estimate_source,
-                job_metadata=meta,
-                actor=ctx.actor,
-                source=ctx.source,
-                correlation_id=ctx.correlation_id,
-                created_at=now,
-                expires_at=now + lifetime,
+                if cap is not None and cap.limit_amount - cap.used_amount - cap.held_amount < 0:
+                    left = cap.limit_amount - cap.used_amount - cap.held_amount + amount
+                    raise InsufficientFundsError(
+                        f"partition {part} of account {name} has {format_money(left)} "
+                        f"available of its {format_money(cap.limit_amount)} limit; this job "
+                        f"needs an estimated {format_money(amount)} hold{where}",
+                        field="partition",
+                        details={
+                            "available": money_str(left),
+                            "requested": money_str(amount),
+                            "estimate": str(cost),
+                            "limit": "partition",
+                        },
+                    )
+            hold_id = f"h{uuid.uuid4().hex}"
+            expires_at = now + lifetime
+            session.execute(
+                HOLDS.insert().values(
+                    id=hold_id,
+                    account_id=account.id,
+                    partition=part,
+                    user_name=user,
+                    job_id=job,
+                    state=HoldState.OPEN,
+                    estimate=cost,
+                    buffer=factor,
+                    amount=amount,
+                    remaining=amount,
+                    charged=ZERO,
+                    released=ZERO,
+                    task_count=task_count,
+                    tasks_posted=0,
+                    estimate_source=estimate_source,
+                    job_metadata=meta,
+                    actor=ctx.actor,
+                    source=ctx.source,
+                    correlation_id=ctx.correlation_id,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
             )
-            session.add(hold)
-            session.flush()
-            self._append(
-                session,
-                ctx,
-                account,
-                EntryKind.HOLD,
-                amount,
-                held_delta=amount,
-                partition_limit=cap,
-                hold=hold,
+            session.execute(
+                JOURNAL.insert().values(
+                    **self._journal_row(
+                        ctx,
+                        account.id,
+                        EntryKind.HOLD,
+                        amount,
+                        held_delta=amount,
+                        partition=part,
+                        hold_id=hold_id,
+                        job_id=job,
+                        user_name=user,
+                        metadata=meta,
+                        now=now,
+                    )
+                )
             )
             result = HoldResult(
-                hold_id=hold.id,
+                hold_id=hold_id,
                 account=name,
                 partition=part,
                 estimate=cost,
                 amount=amount,
-                available_after=account.available,
-                expires_at=hold.expires_at,
+                available_after=available,
+                expires_at=expires_at,
                 task_count=task_count,
             )
             self._remember(session, ctx, "hold", fingerprint, result)
@@ -946,7 +1022,19 @@ class Ledger:
 
         return self._run(use_case)
 
-    def _require_spendable(self, account: Account, now: datetime) -> None:
+    @staticmethod
+    def _reserve(
+        session: Session, table: Table, where: ColumnElement[bool], amount: Decimal, now: datetime
+    ) -> Row[Any] | None:
+        """Add ``amount`` to a row's held total; return the row as it is now (or None)."""
+        return session.execute(
+            table.update()
+            .where(where)
+            .values(held_amount=table.c.held_amount + amount, updated_at=now)
+            .returning(*table.c)
+        ).first()
+
+    def _require_spendable(self, account: Account | Row[Any], now: datetime) -> None:
         if account.status != AccountStatus.ACTIVE:
             raise AccountInactiveError(
                 f"account {account.name} is {account.status}; no new jobs may be charged to it",

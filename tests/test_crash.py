@@ -1,7 +1,7 @@
 """A process killed in the middle of a use case leaves no partial journal rows.
 
 A child process runs a real use case and SIGKILLs itself right after the Nth journal row has
-been flushed to the database inside the open transaction (before commit). The parent then
+been written to the database inside the open transaction (before commit). The parent then
 checks that nothing of it remains, that the ledger verifies, and that the account still works.
 """
 
@@ -29,20 +29,22 @@ CHILD = textwrap.dedent(
     from asbb_core.settings import Settings
 
     url, operation, die_after, hold_id = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    from sqlalchemy.orm import Session
     ledger = Ledger(Database(url), Settings(database={"url": url}))
     ctx = Context(actor="doomed", source=Source.EPILOG)
-    original = Ledger._append
+    original = Session.execute
     written = 0
 
-    def append_then_die(self, *args, **kwargs):
+    def execute_then_die(self, statement, *args, **kwargs):
         global written
-        entry = original(self, *args, **kwargs)  # flushed: the row is in the open transaction
-        written += 1
-        if written == die_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return entry
+        result = original(self, statement, *args, **kwargs)  # sent: inside the open transaction
+        if getattr(getattr(statement, "table", None), "name", None) == "journal":
+            written += 1
+            if written == die_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return result
 
-    Ledger._append = append_then_die
+    Session.execute = execute_then_die
     if operation == "transfer":
         ledger.transfer("alpha", "beta", "100", ctx=ctx, reason="dies half way")
     elif operation == "post":
