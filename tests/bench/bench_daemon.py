@@ -178,7 +178,6 @@ def main() -> None:
     args = parser.parse_args()
 
     server = find_server()
-    results: list[tuple[str, Result]] = []
     try:
         print("pgbench ...", file=sys.stderr)
         pg_single, pg_many = pgbench(server, args.seconds)
@@ -212,13 +211,16 @@ def main() -> None:
     finally:
         server.stop()
 
+    def row(label: str, r: Result) -> tuple[str, float | None, float | None, float]:
+        return (label, r.pct(0.5), r.pct(0.99), r.per_second)
+
     rows = [
-        ("pgbench TPC-B, 1 client", pg_single.pct(0.5), pg_single.pct(0.99), pg_single.per_second),
+        row("pgbench TPC-B, 1 client", pg_single),
         ("pgbench TPC-B, 16 clients", None, None, pg_many.per_second),
-        ("asbb check+hold, sequential", seq.pct(0.5), seq.pct(0.99), seq.per_second),
-        ("asbb check+hold, 16 clients / 16 accounts", spread.pct(0.5), spread.pct(0.99), spread.per_second),
-        ("asbb check+hold, 16 clients / 1 account", hot.pct(0.5), hot.pct(0.99), hot.per_second),
-    ]  # fmt: skip
+        row("asbb check+hold, sequential", seq),
+        row("asbb check+hold, 16 clients / 16 accounts", spread),
+        row("asbb check+hold, 16 clients / 1 account", hot),
+    ]
     ratios = [
         ("sequential p50 / pgbench p50", seq.pct(0.5) / pg_single.pct(0.5), "<= 1.2"),
         ("sequential p99 / pgbench p50", seq.pct(0.99) / pg_single.pct(0.5), "<= 3"),
