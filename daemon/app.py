@@ -8,18 +8,20 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asbb_core.context import Clock, Context, utcnow
 from asbb_core.database import Database
 from asbb_core.models import Source
 from asbb_core.settings import Settings
 from daemon.errors import install_error_handlers
+from daemon.metrics import Metrics
 from daemon.routes import accounts, adjustments, budget, holds, system, transactions, usage
 from daemon.routes.system import asbb_version
 from daemon.services import Services
@@ -88,6 +90,62 @@ class HoldSweeper:
                 log.exception("hold sweep failed")
 
 
+class RequestContext:
+    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware on the hot path): gives every
+    request an id (``X-Request-ID``, taken from the caller when well formed), counts it, and
+    logs it as one JSON line."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = ""
+        for key, value in scope.get("headers", ()):
+            if key == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %s",
+                    method,
+                    scope.get("path", ""),
+                    status,
+                    extra={
+                        "fields": {
+                            "request_id": request_id,
+                            "method": method,
+                            "path": scope.get("path", ""),
+                            "status": status,
+                            "ms": round((time.perf_counter() - started) * 1000, 2),
+                        }
+                    },
+                )
+
+
 def create_app(settings: Settings, *, db: Database | None = None, clock: Clock = utcnow) -> FastAPI:
     """Build the app. Tests pass their own database and clock."""
     database = db or Database(settings.database.url, pool_size=settings.database.pool_size)
@@ -120,38 +178,7 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
     app.state.metrics = services.metrics
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get("x-request-id", "")
-        request.state.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        response.headers["X-Request-ID"] = request.state.request_id
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        services.metrics.requests.labels(
-            method=request.method, route=path, status=str(response.status_code)
-        ).inc()
-        access_log.info(
-            "%s %s %s",
-            request.method,
-            request.url.path,
-            response.status_code,
-            extra={
-                "fields": {
-                    "request_id": request.state.request_id,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "ms": round(elapsed * 1000, 2),
-                }
-            },
-        )
-        return response
-
+    app.add_middleware(RequestContext, metrics=services.metrics)
     app.include_router(system.router)
     for module in (budget, accounts, transactions, holds, adjustments, usage):
         app.include_router(module.router, prefix="/api/v1")

@@ -145,4 +145,4 @@ def requires(*roles: Role, write: bool = False) -> Callable[..., Principal]:
 
 plugin_access = requires(Role.PLUGIN, write=True)
 admin_write = requires(Role.ADMIN, write=True)
-any_reader = requires(Role.READER, Role.PLUGIN)
+any_reader = requires(Role.READER)  # plugin tokens only check, reconcile and ingest
