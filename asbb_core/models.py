@@ -217,3 +217,56 @@ class ApiToken(SQLModel, table=True):
     created_by: str = Field(sa_type=String(128))
     created_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AdjustmentKind(StrEnum):
+    """What an adjustment request does once approved."""
+
+    CREDIT = "credit"  # + limit
+    DEBIT = "debit"  # - limit
+    LIMIT = "limit"  # set the limit to a figure
+    TRANSFER = "transfer"  # limit from one account to another
+    REFUND = "refund"  # negative usage correction, optionally on one partition
+    HOLD_RELEASE = "hold_release"  # void a hold
+
+
+class AdjustmentStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class AdjustmentRequest(SQLModel, table=True):
+    """A manual movement asked for by one person and applied when another approves it.
+
+    ``amount`` is the movement's size (for ``limit`` the target limit; for ``hold_release``
+    what the hold still reserved when it was requested). Once approved, ``correlation_id``
+    names the journal rows it wrote and ``result`` holds what the ledger answered.
+    """
+
+    __tablename__ = "adjustment_requests"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    kind: AdjustmentKind = Field(sa_type=String(16))
+    account: str = Field(sa_type=String(64), foreign_key="accounts.name", index=True)
+    amount: Decimal = money_column()
+    target_account: str | None = Field(
+        default=None, sa_type=String(64), foreign_key="accounts.name"
+    )
+    hold_id: str | None = Field(default=None, sa_type=String(40), foreign_key="holds.id")
+    partition: str | None = Field(default=None, sa_type=String(64))
+    reason: str = Field(sa_type=String(500))
+    requested_by: str = Field(sa_type=String(128))
+    requested_at: datetime = Field(sa_type=UTCDateTime)
+    status: AdjustmentStatus = Field(
+        default=AdjustmentStatus.PENDING, sa_type=String(16), index=True
+    )
+    decided_by: str | None = Field(default=None, sa_type=String(128))
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decision_reason: str = Field(default="", sa_type=String(500))
+    correlation_id: str | None = Field(default=None, sa_type=String(64))
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    needs_confirmation: bool = False
+    """What it moves (for a limit: the change from the limit when it was requested) is above
+    ``approvals.confirm_above``: approving it needs the account's name typed to confirm."""

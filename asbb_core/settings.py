@@ -84,6 +84,21 @@ class HoldSettings(_Section):
         return str(value) if isinstance(value, float) else value
 
 
+class ApprovalSettings(_Section):
+    """Maker-checker for adjustments (credits, debits, limits, transfers, refunds, releases)."""
+
+    confirm_above: Decimal = Field(default=Decimal("1000"), ge=Decimal(0))
+    """Amounts above this need the account name typed to confirm in the console."""
+    require_approval: bool = True
+    """A second person must approve an adjustment; false lets the requester approve their own
+    (single-administrator sites). The request and its approval are journaled either way."""
+
+    @field_validator("confirm_above", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, float) else value
+
+
 class PartitionSettings(_Section):
     """How one Slurm partition is priced. Rates are dollars per hour of the resource."""
 
@@ -172,6 +187,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     holds: HoldSettings = Field(default_factory=HoldSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     partitions: dict[str, PartitionSettings] = Field(default_factory=dict)
     """Partition name -> pricing. Partitions not listed are not budgeted."""
     default_partition: str | None = None
@@ -276,6 +292,14 @@ token_cache_seconds = 5
 # How often holds past their timeout are expired (0 = never).
 sweep_interval_seconds = 60
 log_level = "info"
+
+[approvals]
+# Adjustments (credits, debits, limit changes, transfers, refunds, hold releases) are
+# requested by one administrator and approved by another. false lets the requester
+# approve their own (single-administrator sites).
+require_approval = true
+# Amounts above this need the account name typed to confirm in the console.
+confirm_above = "1000"
 
 # One table per Slurm partition. Rates are dollars per hour of the resource.
 # Partitions not listed here are not budgeted. These are examples: edit them.

@@ -23,8 +23,11 @@ from asbb_core import migrate
 from asbb_core.database import Database
 from asbb_core.models import Account, JournalEntry
 
-TABLES = {"accounts", "partition_limits", "holds", "journal", "idempotency_keys"}
-REVISIONS = ["0001", "0002"]
+# Every table the models declare must come from the migrations, and nothing else.
+TABLES = set(SQLModel.metadata.tables)
+# The revisions, oldest first: numbered files that must form one unbroken chain.
+REVISIONS = sorted(p.name[:4] for p in migrate.migrations_dir().glob("versions/0*.py"))
+HEAD = REVISIONS[-1]
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 accounts = Account.__table__  # type: ignore[attr-defined]
@@ -111,7 +114,7 @@ def test_upgrade_from_empty_to_head(database_url: str, database: Database) -> No
     assert table_names(database) == TABLES
     after = migrate.status(database_url)
     assert after.up_to_date
-    assert after.current == after.head == "0002"
+    assert after.current == after.head == HEAD
     assert after.pending == []
 
 
@@ -132,9 +135,9 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str, database: Databa
 
 def test_step_by_step(database_url: str) -> None:
     migrate.upgrade(database_url, "0001")
-    assert migrate.status(database_url).pending[0][0] == "0002"
+    assert migrate.status(database_url).pending[0][0] == REVISIONS[1]
     migrate.upgrade(database_url, "+1")
-    assert migrate.current_revision(database_url) == "0002"
+    assert migrate.current_revision(database_url) == REVISIONS[1]
     migrate.downgrade(database_url, "-1")
     assert migrate.current_revision(database_url) == "0001"
 
@@ -156,7 +159,7 @@ def test_rows_survive_an_upgrade(database_url: str, database: Database) -> None:
 
     migrate.upgrade(database_url)
 
-    assert migrate.current_revision(database_url) == "0002"
+    assert migrate.current_revision(database_url) == HEAD
     assert fetch(database, accounts, account["id"]) == account
     assert fetch(database, journal, entry["id"]) == entry
 
@@ -210,7 +213,7 @@ def test_a_failing_upgrade_changes_nothing(database_url: str, database: Database
     assert migrate.current_revision(database_url) is None
     assert table_names(database) == set()
     migrate.upgrade(database_url)
-    assert migrate.current_revision(database_url) == "0002"
+    assert migrate.current_revision(database_url) == HEAD
 
 
 def test_sqlite_upgrade_holds_the_write_lock(tmp_path: Any) -> None:
@@ -241,7 +244,7 @@ def test_upgrade_on_a_connection_given_by_the_caller(database_url: str, database
     with database.engine.connect() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
         if make_url(database_url).get_backend_name() == "sqlite":
             # env.py switched foreign keys off for the migration and back on afterwards.
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
@@ -251,10 +254,9 @@ def test_upgrade_on_a_connection_given_by_the_caller(database_url: str, database
 def test_migrations_dir_is_the_source_tree() -> None:
     folder = migrate.migrations_dir()
     assert (folder / "env.py").is_file()
-    assert sorted(p.name for p in (folder / "versions").glob("0*.py")) == [
-        "0001_initial.py",
-        "0002_journal_append_only.py",
-    ]
+    names = sorted(p.name for p in (folder / "versions").glob("0*.py"))
+    assert names[:2] == ["0001_initial.py", "0002_journal_append_only.py"]
+    assert migrate.head_revision() == names[-1][:4]
 
 
 def test_migrate_imports_no_console_or_web_stack() -> None:
