@@ -33,6 +33,13 @@ def _checked(value: timedelta, raw: object, field: str) -> timedelta:
 
 def parse_slurm_time(value: object, *, field: str = "wall_time") -> timedelta:
     """Parse a Slurm time limit; numbers (and bare digits) are minutes, as in Slurm."""
+    try:
+        return _parse_slurm_time(value, field)
+    except OverflowError:  # timedelta's own limit, far past ours
+        raise ValidationError(f"{field}: {value!r} is longer than ten years", field=field) from None
+
+
+def _parse_slurm_time(value: object, field: str) -> timedelta:
     if isinstance(value, bool) or value is None:
         raise ValidationError(f"{field}: a time limit is required", field=field)
     if isinstance(value, int):
@@ -80,6 +87,8 @@ def parse_duration(value: object, *, field: str = "duration") -> timedelta:
         parts = _HUMAN.findall(text)
         if parts and "".join(n + u for n, u in parts) == text:
             seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+            if seconds > MAX_DURATION.total_seconds():
+                raise ValidationError(f"{field}: {value!r} is longer than ten years", field=field)
             return _checked(timedelta(seconds=seconds), value, field)
     return parse_slurm_time(value, field=field)
 

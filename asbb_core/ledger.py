@@ -201,6 +201,8 @@ def _text(value: str | None, *, field: str, limit: int) -> str:
     value = (value or "").strip()
     if len(value) > limit:
         raise ValidationError(f"{field}: at most {limit} characters", field=field)
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL; refuse it on every backend alike
+        raise ValidationError(f"{field}: must not contain NUL characters", field=field)
     return value
 
 

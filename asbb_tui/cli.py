@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -34,6 +35,8 @@ from asbb_core.settings import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from asbb_core.database import Database
     from asbb_core.demo import DemoSummary
 
@@ -207,6 +210,8 @@ config_app = typer.Typer(help="Write, show and validate the settings file.")
 app.add_typer(database_app, name="database")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(config_app, name="config")
+token_app = typer.Typer(help="Issue, list and revoke the daemon's API tokens.")
+app.add_typer(token_app, name="token")
 
 
 @app.callback(invoke_without_command=True)
@@ -512,6 +517,151 @@ def config_validate(ctx: typer.Context) -> None:
     _settings(ctx)
     source = config_path()
     _stdout().print(f"settings are valid (file: {source or 'none, defaults and environment'})")
+
+
+# ---------------------------------------------------------------- token
+
+
+class TokenRole(StrEnum):
+    """asbb_core.models.Role's values (not imported here: it would slow every command)."""
+
+    PLUGIN = "plugin"
+    ADMIN = "admin"
+    READER = "reader"
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (e.g. in a container)
+        return "cli"
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name for the token, e.g. slurmctld-plugin.")],
+    role: Annotated[
+        TokenRole,
+        typer.Option(
+            "--role",
+            help="plugin: budget check and reconcile; admin: everything; reader: read-only.",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ],
+    accounts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--account",
+            metavar="A",
+            help="Limit a reader token to this account (repeat for more; default: all).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (with the secret) instead of text.")
+    ] = False,
+) -> None:
+    """Issue a token for the daemon's API. Its secret is printed once and never again.
+
+    Give it to the caller as `Authorization: Bearer <secret>`; asbb keeps only a hash.
+    """
+    from asbb_core.tokens import Tokens
+
+    db = _open_database(_settings(ctx))
+    try:
+        issued = Tokens(db).create(name, role.value, actor=_cli_actor(), accounts=accounts or [])
+    finally:
+        db.dispose()
+    token = issued.token
+    if as_json:
+        _print_json(
+            {
+                "name": token.name,
+                "role": str(token.role),
+                "accounts": list(token.accounts),
+                "secret": issued.secret,
+                "prefix": token.prefix,
+            }
+        )
+        return
+    scope = ", ".join(token.accounts) or "all accounts"
+    typer.echo(issued.secret)
+    _stderr().print(
+        f"created {token.role} token {token.name!r} ({scope}); "
+        "this secret is shown only once: store it now"
+    )
+
+
+@token_app.command("list")
+def token_list(
+    ctx: typer.Context,
+    include_revoked: Annotated[
+        bool, typer.Option("--all/--live", help="Include revoked tokens (default) or not.")
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """List tokens: name, prefix, role, accounts, created, revoked. Secrets are never shown."""
+    from asbb_core.tokens import Tokens
+
+    db = _open_database(_settings(ctx))
+    try:
+        tokens = Tokens(db).list(include_revoked=include_revoked)
+    finally:
+        db.dispose()
+    if as_json:
+        _print_json(
+            [
+                {
+                    "name": t.name,
+                    "prefix": t.prefix,
+                    "role": str(t.role),
+                    "accounts": list(t.accounts),
+                    "created_by": t.created_by,
+                    "created": _when(t.created_at),
+                    "revoked": _when(t.revoked_at),
+                }
+                for t in tokens
+            ]
+        )
+        return
+    if not tokens:
+        _stdout().print("no tokens (create one: asbb token create NAME --role plugin)")
+        return
+    table = Table("name", "prefix", "role", "accounts", "created", "revoked")
+    for t in tokens:
+        table.add_row(
+            t.name,
+            f"{t.prefix}...",
+            str(t.role),
+            ", ".join(t.accounts) or "all",
+            t.created_at.strftime("%Y-%m-%d %H:%M"),
+            t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "",
+        )
+    _stdout().print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The token's name.")],
+) -> None:
+    """Revoke a token: the daemon refuses it from now on (after its token cache expires)."""
+    from asbb_core.tokens import Tokens
+
+    db = _open_database(_settings(ctx))
+    try:
+        token = Tokens(db).revoke(name)
+    finally:
+        db.dispose()
+    _stdout().print(f"revoked token {token.name!r} (revoked at {_when(token.revoked_at)})")
 
 
 def main() -> None:

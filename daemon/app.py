@@ -24,10 +24,12 @@ from daemon.errors import install_error_handlers
 from daemon.metrics import Metrics
 from daemon.routes import accounts, adjustments, budget, holds, system, transactions, usage
 from daemon.routes.system import asbb_version
+from daemon.schemas import ERROR_RESPONSES
 from daemon.services import Services
 
 log = logging.getLogger("asbb.daemon")
 access_log = logging.getLogger("asbb.daemon.access")
+API_PREFIX = "/api/v1"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 
@@ -47,13 +49,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("asbb")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+def log_config(level: str) -> dict[str, Any]:
+    """logging.dictConfig for uvicorn: every process (workers too) logs JSON lines to stderr."""
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "daemon.app.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
+            # our middleware logs each request, with its request id
+            "uvicorn.access": {"handlers": [], "propagate": False},
+            "asbb": {"handlers": ["stderr"], "level": level, "propagate": False},
+        },
+    }
 
 
 class HoldSweeper:
@@ -122,10 +138,48 @@ class RequestContext:
                 message = {**message, "headers": headers}
             await send(message)
 
+        started_response = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started_response
+            started_response = started_response or message["type"] == "http.response.start"
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            # Answer here (not in Starlette's outer error middleware) so even a 500 carries
+            # the request id in its header and is counted and logged like any response.
+            log.exception("unexpected error (request %s)", request_id)
+            if started_response:
+                raise
+            status = 500
+            body = json.dumps(
+                {
+                    "error": {
+                        "code": "internal_error",
+                        "message": "internal error; see the daemon's log",
+                        "details": {},
+                        "field": None,
+                    },
+                    "request_id": request_id,
+                    "timestamp": datetime.now(UTC).isoformat(),
+                }
+            ).encode()
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body})
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = getattr(scope.get("route"), "path", None)
+            if route is None:
+                route = "unmatched"
+            elif scope.get("path", "").startswith(API_PREFIX):
+                route = API_PREFIX + route  # included routers report paths without it
             method = scope.get("method", "")
             self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
             if access_log.isEnabledFor(logging.INFO):
@@ -181,5 +235,5 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
     app.add_middleware(RequestContext, metrics=services.metrics)
     app.include_router(system.router)
     for module in (budget, accounts, transactions, holds, adjustments, usage):
-        app.include_router(module.router, prefix="/api/v1")
+        app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app

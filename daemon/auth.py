@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from asbb_core.models import ApiToken, Role, Source
 from asbb_core.tokens import Tokens, hash_secret
@@ -90,14 +91,18 @@ class RateLimiter:
             return (1.0 - tokens) / rate
 
 
-def _principal(request: Request) -> Principal:
+_bearer = HTTPBearer(auto_error=False, description="A token from `asbb token create`")
+
+
+def _principal(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> Principal:
     from daemon.services import get_services
 
     services = get_services(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() == "bearer" and secret.strip():
-        token = services.tokens.authenticate(secret.strip())
+    if credentials is not None and credentials.credentials.strip():
+        token = services.tokens.authenticate(credentials.credentials.strip())
         if token is None:
             raise ApiError(401, "the bearer token is not valid (unknown or revoked)")
         return Principal(token.name, Role(token.role), frozenset(token.accounts))

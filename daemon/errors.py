@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
 from asbb_core.errors import AsbbError
@@ -144,6 +144,17 @@ def install_error_handlers(app: FastAPI) -> None:
             code=_STATUS_CODES.get(exc.status_code, "error"),
             message=str(exc.detail),
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # Input the database refuses to store (e.g. a NUL byte in text): the caller's fault.
+        return envelope(
+            request,
+            422,
+            code="validation_error",
+            message="the request holds a value the database cannot store "
+            f"({str(exc.orig).strip().splitlines()[0][:120]})",
         )
 
     @app.exception_handler(OperationalError)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -49,9 +50,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from daemon.app import configure_logging
+    from daemon.app import log_config
 
-    configure_logging(settings.daemon.log_level)
+    # uvicorn shuts down gracefully on SIGTERM and then raises the signal again; with this
+    # handler in place that second signal is ignored and the daemon exits 0, as systemd expects.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         "daemon.main:app_from_settings",
         factory=True,
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.daemon.port,
         workers=settings.daemon.workers,
         log_level=settings.daemon.log_level,
+        log_config=log_config(settings.daemon.log_level),
         access_log=False,  # our middleware logs each request as JSON, with its request id
         timeout_graceful_shutdown=30,
         proxy_headers=False,

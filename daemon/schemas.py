@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, PlainSerializer, WithJsonSchema
 
 from asbb_core.errors import ValidationError
 from asbb_core.money import money_str, to_decimal
@@ -51,3 +51,35 @@ MoneyOut = Annotated[
         }
     ),
 ]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    """Stable, for scripts: validation_error, not_found, insufficient_funds, ..."""
+    message: str
+    """For people; names the field at fault when there is one."""
+    details: dict[str, Any]
+    field: str | None
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error the API returns."""
+
+    error: ErrorBody
+    request_id: str
+    timestamp: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in (
+        (400, "Malformed request"),
+        (401, "No valid bearer token"),
+        (403, "The token's role may not do this"),
+        (404, "Not found"),
+        (409, "Conflicts with the ledger's state"),
+        (422, "Invalid input; error.field names it"),
+        (429, "Rate limited; see Retry-After"),
+        (503, "Database unavailable"),
+    )
+}

@@ -1,0 +1,115 @@
+"""docs/openapi.json is the daemon's API as the code builds it, and the daemon serves it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from daemon.routes.system import asbb_version
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "export_openapi.py"
+EXPORTED = ROOT / "docs" / "openapi.json"
+HOW_TO_FIX = "run: .venv/bin/python scripts/export_openapi.py (and commit docs/openapi.json)"
+
+
+def _load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("export_openapi", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def exporter() -> ModuleType:
+    return _load_script()
+
+
+@pytest.fixture(scope="module")
+def spec(exporter: ModuleType) -> dict[str, Any]:
+    current: dict[str, Any] = exporter.current_spec()
+    return current
+
+
+def _operations(spec: dict[str, Any]) -> set[str]:
+    return {
+        f"{method.upper()} {path}"
+        for path, item in spec.get("paths", {}).items()
+        for method in item
+        if method in ("get", "put", "post", "delete", "patch", "head", "options")
+    }
+
+
+def test_docs_openapi_json_matches_the_code(exporter: ModuleType, spec: dict[str, Any]) -> None:
+    assert EXPORTED.exists(), f"{EXPORTED.relative_to(ROOT)} is missing; {HOW_TO_FIX}"
+    exported_text = EXPORTED.read_text(encoding="utf-8")
+    if exported_text == exporter.render(spec):
+        return
+    exported = json.loads(exported_text)
+    added = sorted(_operations(spec) - _operations(exported))
+    removed = sorted(_operations(exported) - _operations(spec))
+    changed = sorted(
+        path
+        for path in set(spec.get("paths", {})) & set(exported.get("paths", {}))
+        if spec["paths"][path] != exported["paths"][path]
+    )
+    pytest.fail(
+        "docs/openapi.json is out of date with the daemon's routes "
+        f"(operations added: {added or 'none'}; removed: {removed or 'none'}; "
+        f"paths changed: {changed or 'none'}; other parts may differ too); {HOW_TO_FIX}",
+        pytrace=False,
+    )
+
+
+def test_export_is_stable_and_sorted(exporter: ModuleType, spec: dict[str, Any]) -> None:
+    text = exporter.render(spec)
+    assert text == exporter.render(exporter.current_spec())  # deterministic
+    assert text.endswith("}\n")
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_check_mode_reports_a_stale_file(exporter: ModuleType, tmp_path: Path) -> None:
+    stale = tmp_path / "openapi.json"
+    stale.write_text("{}\n", encoding="utf-8")
+    assert exporter.main(["--check", "--output", str(stale)]) == 1
+    assert exporter.main(["--output", str(stale)]) == 0
+    assert exporter.main(["--check", "--output", str(stale)]) == 0
+
+
+def test_spec_describes_the_seed_compatible_hot_path(spec: dict[str, Any]) -> None:
+    assert spec["openapi"].startswith("3.")
+    assert spec["info"]["title"] == "asbb"
+    assert spec["info"]["version"] == asbb_version()
+    operations = _operations(spec)
+    for required in (
+        "POST /api/v1/budget/check",
+        "POST /api/v1/budget/reconcile",
+        "GET /health",
+        "GET /version",
+        "GET /metrics",
+    ):
+        assert required in operations
+    check = spec["paths"]["/api/v1/budget/check"]["post"]
+    assert "200" in check["responses"]
+    body = spec["components"]["schemas"]["CheckRequest"]
+    assert {"account", "wall_time"} <= set(body["required"])
+    money = spec["components"]["schemas"]["CheckResponse"]["properties"]["hold_amount"]
+    assert money["type"] == "string"  # money is a string on the wire
+
+
+def test_the_daemon_serves_its_spec(live_daemon: Any, spec: dict[str, Any]) -> None:
+    with live_daemon.client(None) as anonymous:
+        reply = anonymous.get("/openapi.json")
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["content-type"].startswith("application/json")
+        assert reply.json() == json.loads(json.dumps(spec))
+        docs = anonymous.get("/docs")
+        assert docs.status_code == 200
+        assert "openapi.json" in docs.text
