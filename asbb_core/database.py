@@ -74,7 +74,10 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per transaction on the hot path. A connection
+        # found dead is invalidated by SQLAlchemy and Database.run retries on a fresh one.
+        pool_pre_ping=False,
+        pool_recycle=3600,
         connect_args={"connect_timeout": 10},
     )
 
@@ -82,6 +85,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
 def is_retryable(exc: BaseException) -> bool:
     """Transient concurrency failures that a fresh transaction will get past."""
     if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:  # the server restarted or dropped us: reconnect
+            return True
         sqlstate = getattr(exc.orig, "sqlstate", None)
         if sqlstate in _RETRYABLE_SQLSTATES:
             return True

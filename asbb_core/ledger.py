@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Table, func
+from sqlalchemy import ColumnElement, Row, Table, Update, bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -57,6 +57,7 @@ from asbb_core.money import (
     to_decimal,
 )
 from asbb_core.settings import Settings
+from asbb_core.sqltypes import Money, UTCDateTime
 
 T = TypeVar("T")
 
@@ -70,6 +71,32 @@ PARTITION_LIMITS = SQLModel.metadata.tables[PartitionLimit.__tablename__]
 HOLDS = SQLModel.metadata.tables[Hold.__tablename__]
 JOURNAL = SQLModel.metadata.tables[JournalEntry.__tablename__]
 IDEMPOTENCY = SQLModel.metadata.tables[IdempotencyRecord.__tablename__]
+
+
+def _reserve_statement(table: Table, where: ColumnElement[bool]) -> Update:
+    """Add ``b_amount`` to a row's held total, returning the row as it is now."""
+    return (
+        table.update()
+        .where(where)
+        .values(
+            held_amount=table.c.held_amount + bindparam("b_amount", type_=Money()),
+            updated_at=bindparam("b_now", type_=UTCDateTime()),
+        )
+        .returning(*table.c)
+    )
+
+
+# Built once: SQLAlchemy then reuses their compiled form instead of rebuilding it per call.
+RESERVE_ACCOUNT = _reserve_statement(ACCOUNTS, ACCOUNTS.c.name == bindparam("b_name"))
+RESERVE_PARTITION = _reserve_statement(
+    PARTITION_LIMITS,
+    (PARTITION_LIMITS.c.account_id == bindparam("b_account"))
+    & (PARTITION_LIMITS.c.partition == bindparam("b_partition")),
+)
+INSERT_HOLD = HOLDS.insert()
+INSERT_JOURNAL = JOURNAL.insert()
+INSERT_JOURNAL_RETURNING_ID = JOURNAL.insert().returning(JOURNAL.c.id)
+INSERT_IDEMPOTENCY = IDEMPOTENCY.insert()
 
 # The transaction of an enclosing ``Ledger.atomic()`` block, if any.
 _AMBIENT: ContextVar[Session | None] = ContextVar("asbb_ambient_session", default=None)
@@ -281,13 +308,14 @@ class Ledger:
         if ctx.idempotency_key is None:
             return
         session.execute(
-            IDEMPOTENCY.insert().values(
-                key=ctx.idempotency_key,
-                operation=operation,
-                fingerprint=fingerprint,
-                result=result.to_dict(),
-                created_at=self.clock(),
-            )
+            INSERT_IDEMPOTENCY,
+            {
+                "key": ctx.idempotency_key,
+                "operation": operation,
+                "fingerprint": fingerprint,
+                "result": result.to_dict(),
+                "created_at": self.clock(),
+            },
         )
 
     # -- locks -----------------------------------------------------------------
@@ -432,9 +460,7 @@ class Ledger:
             metadata=metadata if metadata is not None else (hold.job_metadata if hold else {}),
             now=now,
         )
-        entry_id: int = session.execute(
-            JOURNAL.insert().values(**row).returning(JOURNAL.c.id)
-        ).scalar_one()
+        entry_id: int = session.execute(INSERT_JOURNAL_RETURNING_ID, row).scalar_one()
         account.limit_amount += limit_delta
         account.used_amount += used_delta
         account.held_amount += held_delta
@@ -924,7 +950,8 @@ class Ledger:
             if earlier is not None:
                 return HoldResult.from_dict(earlier)
             now = self.clock()
-            account = self._reserve(session, ACCOUNTS, ACCOUNTS.c.name == name, amount, now)
+            reserve = {"b_amount": amount, "b_now": now}
+            account = session.execute(RESERVE_ACCOUNT, {**reserve, "b_name": name}).first()
             if account is None:
                 raise NotFoundError(f"account {name!r} does not exist", field="account")
             self._require_spendable(account, now)
@@ -943,14 +970,9 @@ class Ledger:
                     },
                 )
             if part is not None:
-                cap = self._reserve(
-                    session,
-                    PARTITION_LIMITS,
-                    (PARTITION_LIMITS.c.account_id == account.id)
-                    & (PARTITION_LIMITS.c.partition == part),
-                    amount,
-                    now,
-                )
+                cap = session.execute(
+                    RESERVE_PARTITION, {**reserve, "b_account": account.id, "b_partition": part}
+                ).first()
                 if cap is not None and cap.limit_amount - cap.used_amount - cap.held_amount < 0:
                     left = cap.limit_amount - cap.used_amount - cap.held_amount + amount
                     raise InsufficientFundsError(
@@ -968,46 +990,46 @@ class Ledger:
             hold_id = f"h{uuid.uuid4().hex}"
             expires_at = now + lifetime
             session.execute(
-                HOLDS.insert().values(
-                    id=hold_id,
-                    account_id=account.id,
-                    partition=part,
-                    user_name=user,
-                    job_id=job,
-                    state=HoldState.OPEN,
-                    estimate=cost,
-                    buffer=factor,
-                    amount=amount,
-                    remaining=amount,
-                    charged=ZERO,
-                    released=ZERO,
-                    task_count=task_count,
-                    tasks_posted=0,
-                    estimate_source=estimate_source,
-                    job_metadata=meta,
-                    actor=ctx.actor,
-                    source=ctx.source,
-                    correlation_id=ctx.correlation_id,
-                    created_at=now,
-                    expires_at=expires_at,
-                )
+                INSERT_HOLD,
+                {
+                    "id": hold_id,
+                    "account_id": account.id,
+                    "partition": part,
+                    "user_name": user,
+                    "job_id": job,
+                    "state": HoldState.OPEN,
+                    "estimate": cost,
+                    "buffer": factor,
+                    "amount": amount,
+                    "remaining": amount,
+                    "charged": ZERO,
+                    "released": ZERO,
+                    "task_count": task_count,
+                    "tasks_posted": 0,
+                    "estimate_source": estimate_source,
+                    "job_metadata": meta,
+                    "actor": ctx.actor,
+                    "source": ctx.source,
+                    "correlation_id": ctx.correlation_id,
+                    "created_at": now,
+                    "expires_at": expires_at,
+                },
             )
             session.execute(
-                JOURNAL.insert().values(
-                    **self._journal_row(
-                        ctx,
-                        account.id,
-                        EntryKind.HOLD,
-                        amount,
-                        held_delta=amount,
-                        partition=part,
-                        hold_id=hold_id,
-                        job_id=job,
-                        user_name=user,
-                        metadata=meta,
-                        now=now,
-                    )
-                )
+                INSERT_JOURNAL,
+                self._journal_row(
+                    ctx,
+                    account.id,
+                    EntryKind.HOLD,
+                    amount,
+                    held_delta=amount,
+                    partition=part,
+                    hold_id=hold_id,
+                    job_id=job,
+                    user_name=user,
+                    metadata=meta,
+                    now=now,
+                ),
             )
             result = HoldResult(
                 hold_id=hold_id,
@@ -1023,18 +1045,6 @@ class Ledger:
             return result
 
         return self._run(use_case)
-
-    @staticmethod
-    def _reserve(
-        session: Session, table: Table, where: ColumnElement[bool], amount: Decimal, now: datetime
-    ) -> Row[Any] | None:
-        """Add ``amount`` to a row's held total; return the row as it is now (or None)."""
-        return session.execute(
-            table.update()
-            .where(where)
-            .values(held_amount=table.c.held_amount + amount, updated_at=now)
-            .returning(*table.c)
-        ).first()
 
     def _require_spendable(self, account: Account | Row[Any], now: datetime) -> None:
         if account.status != AccountStatus.ACTIVE:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asbb_core.context import Clock, Context, utcnow
@@ -22,6 +22,7 @@ from asbb_core.models import Source
 from asbb_core.settings import Settings
 from daemon.errors import install_error_handlers
 from daemon.metrics import Metrics
+from daemon.query_params import known_query_only
 from daemon.routes import accounts, adjustments, budget, holds, system, transactions, usage
 from daemon.routes.system import asbb_version
 from daemon.schemas import ERROR_RESPONSES
@@ -235,5 +236,10 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
     app.add_middleware(RequestContext, metrics=services.metrics)
     app.include_router(system.router)
     for module in (budget, accounts, transactions, holds, adjustments, usage):
-        app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+        app.include_router(
+            module.router,
+            prefix=API_PREFIX,
+            responses=ERROR_RESPONSES,
+            dependencies=[Depends(known_query_only)],
+        )
     return app

@@ -19,6 +19,8 @@ from asbb_core.money import money_str, to_decimal
 def _money_in(value: Any) -> Decimal:
     if isinstance(value, float):
         value = repr(value)
+    elif isinstance(value, str) and any(c in value for c in "eE"):
+        raise ValueError("write amounts in plain decimal notation (12.50), not with an exponent")
     try:
         return to_decimal(value)
     except ValidationError as exc:

@@ -1,0 +1,186 @@
+"""The journal over real HTTP: filters, keyset paging, one entry, reader scope."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from asbb_core.tokens import Tokens
+
+
+@pytest.fixture
+def history(ledger, ctx, clock):
+    """Three days of movements on two accounts; returns the hold id of alpha's job j1."""
+    ledger.create_account("alpha", ctx=ctx, limit="100")  # 03-02: deposit
+    ledger.create_account("beta", ctx=ctx, limit="50")  # 03-02: deposit
+    clock.advance(timedelta(days=1))  # 03-03
+    hold = ledger.create_hold(
+        "alpha", "10", ctx=ctx, partition="aws-cpu", job_id="j1", user_name="ann"
+    )  # hold 12.00
+    ledger.post_hold(hold.hold_id, "7.25", ctx=ctx)  # charge 7.25, release 4.75
+    clock.advance(timedelta(days=1))  # 03-04
+    ledger.transfer("alpha", "beta", "10", ctx=ctx, reason="share")  # two transfer rows
+    ledger.deposit("beta", "5", ctx=ctx, memo="top-up")
+    return hold.hold_id
+
+
+@pytest.fixture
+def admin(live_daemon):
+    with live_daemon.client("admin") as client:
+        yield client
+
+
+def listing(client, **params):
+    reply = client.get("/api/v1/transactions", params=params)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def kinds(client, **params):
+    return [(e["account"], e["type"]) for e in listing(client, **params)["items"]]
+
+
+def test_newest_first_with_every_field(admin, ledger, history):
+    page = listing(admin)
+    assert page["next_before_id"] is None
+    assert [(e["account"], e["type"], e["amount"]) for e in page["items"]] == [
+        ("beta", "deposit", "5.00"),
+        ("beta", "transfer", "10.00"),
+        ("alpha", "transfer", "10.00"),
+        ("alpha", "release", "4.75"),
+        ("alpha", "charge", "7.25"),
+        ("alpha", "hold", "12.00"),
+        ("beta", "deposit", "50.00"),
+        ("alpha", "deposit", "100.00"),
+    ]
+    ids = [e["id"] for e in page["items"]]
+    assert ids == sorted(ids, reverse=True)
+    assert ids == [e.id for e in ledger.journal()]
+    charge = page["items"][4]
+    assert {k: v for k, v in charge.items() if k not in ("id", "correlation_id")} == {
+        "account": "alpha",
+        "type": "charge",
+        "amount": "7.25",
+        "limit_delta": "0.00",
+        "used_delta": "7.25",
+        "held_delta": "-7.25",
+        "partition": "aws-cpu",
+        "hold_id": history,
+        "job_id": "j1",
+        "user": "ann",
+        "counterparty": None,
+        "overrun": False,
+        "actor": "test-admin",
+        "source": "cli",
+        "memo": "",
+        "metadata": {},
+        "created_at": "2026-03-03T12:00:00Z",
+    }
+    outgoing = page["items"][2]
+    assert (outgoing["limit_delta"], outgoing["counterparty"]) == ("-10.00", "beta")
+    shown = admin.get(f"/api/v1/transactions/{charge['id']}")
+    assert shown.json() == charge
+
+
+def test_filters(admin, history):
+    assert kinds(admin, account="beta") == [
+        ("beta", "deposit"),
+        ("beta", "transfer"),
+        ("beta", "deposit"),
+    ]
+    assert kinds(admin, account="BETA", type="deposit") == [("beta", "deposit")] * 2
+    assert kinds(admin, type="transfer") == [("beta", "transfer"), ("alpha", "transfer")]
+    assert kinds(admin, job_id="j1") == [
+        ("alpha", "release"),
+        ("alpha", "charge"),
+        ("alpha", "hold"),
+    ]
+    assert kinds(admin, hold_id=history, type="charge") == [("alpha", "charge")]
+    assert kinds(admin, job_id="nope") == []
+    assert kinds(admin, account="ghost") == []
+    # A date as `until` includes that whole day; a datetime is an exclusive bound.
+    day_two = kinds(admin, since="2026-03-03", until="2026-03-03")
+    assert day_two == [("alpha", "release"), ("alpha", "charge"), ("alpha", "hold")]
+    assert len(kinds(admin, since="2026-03-03T12:00:00Z")) == 6
+    assert len(kinds(admin, until="2026-03-03T12:00:00+00:00")) == 2
+    assert len(kinds(admin, since="2026-03-04T11:00:00")) == 3
+    assert len(kinds(admin, until="2026-03-04T07:00:00-05:00")) == 5
+
+
+def test_cursor_walks_to_the_end(admin, ledger, history):
+    seen, before, pages = [], None, 0
+    while True:
+        params = {"limit": 3, **({"before_id": before} if before else {})}
+        page = listing(admin, **params)
+        pages += 1
+        seen += [e["id"] for e in page["items"]]
+        before = page["next_before_id"]
+        if before is None:
+            break
+        assert before == page["items"][-1]["id"]
+    assert pages == 3
+    assert seen == [e.id for e in ledger.journal()]
+    # Exactly a page's worth left: the page that takes it says it is the end.
+    exact = listing(admin, limit=2, before_id=seen[-2])
+    assert ([e["id"] for e in exact["items"]], exact["next_before_id"]) == ([seen[-1]], None)
+    filtered = listing(admin, account="alpha", limit=4)
+    assert len(filtered["items"]) == 4
+    rest = listing(admin, account="alpha", limit=4, before_id=filtered["next_before_id"])
+    assert (len(rest["items"]), rest["next_before_id"]) == (1, None)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"type": "refund"}, "type"),
+        ({"since": "yesterday"}, "since"),
+        ({"until": "2026-13-01"}, "until"),
+        ({"since": "2026-03-04", "until": "2026-03-03T00:00:00Z"}, "until"),
+        ({"before_id": 0}, "before_id"),
+        ({"before_id": 2**70}, "before_id"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+        ({"account": "bad name!"}, "account"),
+        ({"kind": "charge"}, "kind"),
+    ],
+)
+def test_bad_filters_name_the_field(admin, history, params, field):
+    reply = admin.get("/api/v1/transactions", params=params)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["field"] == field
+
+
+def test_one_entry_not_found_or_bad_id(admin, history):
+    reply = admin.get("/api/v1/transactions/999999")
+    assert (reply.status_code, reply.json()["error"]["field"]) == (404, "id")
+    reply = admin.get("/api/v1/transactions/abc")
+    assert (reply.status_code, reply.json()["error"]["field"]) == (422, "entry_id")
+
+
+def test_reader_scope(live_daemon, ledger, history, db, clock):
+    live_daemon.tokens["scoped"] = (
+        Tokens(db, clock=clock).create("scoped", "reader", actor="t", accounts=["beta"]).secret
+    )
+    with live_daemon.client("scoped") as reader:
+        assert {a for a, _ in kinds(reader)} == {"beta"}
+        assert len(kinds(reader)) == 3
+        assert len(kinds(reader, account="beta")) == 3
+        denied = reader.get("/api/v1/transactions", params={"account": "alpha"})
+        assert (denied.status_code, denied.json()["error"]["field"]) == (403, "account")
+        alpha_row = ledger.journal(account="alpha")[0].id
+        assert reader.get(f"/api/v1/transactions/{alpha_row}").status_code == 403
+        beta_row = ledger.journal(account="beta")[0].id
+        assert reader.get(f"/api/v1/transactions/{beta_row}").json()["amount"] == "5.00"
+        # The cursor stays within the scope.
+        first = listing(reader, limit=2)
+        rest = listing(reader, limit=2, before_id=first["next_before_id"])
+        assert [e["account"] for e in rest["items"]] == ["beta"]
+    with live_daemon.client("reader") as unscoped:
+        assert len(kinds(unscoped)) == 8
+    with live_daemon.client("plugin") as plugin:
+        assert plugin.get("/api/v1/transactions").status_code == 403
+    with live_daemon.client(None) as anonymous:
+        assert anonymous.get("/api/v1/transactions").status_code == 401
+    assert ledger.get_account("beta").limit_amount == Decimal("65")
