@@ -87,7 +87,8 @@ def _reserve_statement(table: Table, where: ColumnElement[bool]) -> Update:
 
 
 # Built once: SQLAlchemy then reuses their compiled form instead of rebuilding it per call.
-RESERVE_ACCOUNT = _reserve_statement(ACCOUNTS, ACCOUNTS.c.name == bindparam("b_name"))
+RESERVE_ACCOUNT = _reserve_statement(ACCOUNTS, ACCOUNTS.c.id == bindparam("b_id"))
+ACCOUNT_ID = select(ACCOUNTS.c.id).where(ACCOUNTS.c.name == bindparam("b_name"))
 RESERVE_PARTITION = _reserve_statement(
     PARTITION_LIMITS,
     (PARTITION_LIMITS.c.account_id == bindparam("b_account"))
@@ -251,6 +252,18 @@ class Ledger:
         self.db = db
         self.settings = settings
         self.clock = clock
+        # Account names and ids never change and accounts are never deleted (only closed),
+        # so the hot path may remember which id a name has.
+        self._account_ids: dict[str, int] = {}
+
+    def _account_id(self, session: Session, name: str) -> int:
+        known = self._account_ids.get(name)
+        if known is None:
+            known = session.execute(ACCOUNT_ID, {"b_name": name}).scalar()
+            if known is None:
+                raise NotFoundError(f"account {name!r} does not exist", field="account")
+            self._account_ids[name] = known
+        return known
 
     # -- transaction plumbing ------------------------------------------------
 
@@ -943,57 +956,20 @@ class Ledger:
         }
 
         def use_case(session: Session) -> HoldResult:
-            # The hot path (every sbatch): plain SQL, no ORM unit of work. The account's
-            # UPDATE takes its row lock and returns the new balance in one round trip; a
-            # broken rule raises, and the transaction rolls the reservation back.
+            # The hot path (every sbatch): plain SQL, no ORM unit of work. The new rows are
+            # written first, before any lock is taken...
             fingerprint, earlier = self._replay(session, ctx, "hold", payload)
             if earlier is not None:
                 return HoldResult.from_dict(earlier)
+            account_id = self._account_id(session, name)
             now = self.clock()
-            reserve = {"b_amount": amount, "b_now": now}
-            account = session.execute(RESERVE_ACCOUNT, {**reserve, "b_name": name}).first()
-            if account is None:
-                raise NotFoundError(f"account {name!r} does not exist", field="account")
-            self._require_spendable(account, now)
-            where = f" on {part}" if part else ""
-            available = account.limit_amount - account.used_amount - account.held_amount
-            if available < 0:
-                raise InsufficientFundsError(
-                    f"account {name} has {format_money(available + amount)} available; "
-                    f"this job needs an estimated {format_money(amount)} hold{where}",
-                    field="account",
-                    details={
-                        "available": money_str(available + amount),
-                        "requested": money_str(amount),
-                        "estimate": str(cost),
-                        "limit": "account",
-                    },
-                )
-            if part is not None:
-                cap = session.execute(
-                    RESERVE_PARTITION, {**reserve, "b_account": account.id, "b_partition": part}
-                ).first()
-                if cap is not None and cap.limit_amount - cap.used_amount - cap.held_amount < 0:
-                    left = cap.limit_amount - cap.used_amount - cap.held_amount + amount
-                    raise InsufficientFundsError(
-                        f"partition {part} of account {name} has {format_money(left)} "
-                        f"available of its {format_money(cap.limit_amount)} limit; this job "
-                        f"needs an estimated {format_money(amount)} hold{where}",
-                        field="partition",
-                        details={
-                            "available": money_str(left),
-                            "requested": money_str(amount),
-                            "estimate": str(cost),
-                            "limit": "partition",
-                        },
-                    )
             hold_id = f"h{uuid.uuid4().hex}"
             expires_at = now + lifetime
             session.execute(
                 INSERT_HOLD,
                 {
                     "id": hold_id,
-                    "account_id": account.id,
+                    "account_id": account_id,
                     "partition": part,
                     "user_name": user,
                     "job_id": job,
@@ -1019,7 +995,7 @@ class Ledger:
                 INSERT_JOURNAL,
                 self._journal_row(
                     ctx,
-                    account.id,
+                    account_id,
                     EntryKind.HOLD,
                     amount,
                     held_delta=amount,
@@ -1031,6 +1007,45 @@ class Ledger:
                     now=now,
                 ),
             )
+            # Then the lock, as late as possible, so it is held only from here to COMMIT.
+            # The account's UPDATE takes it and returns the new balance in one round trip; a
+            # broken rule raises, and the transaction rolls back the rows written above.
+            reserve = {"b_amount": amount, "b_now": now}
+            account = session.execute(RESERVE_ACCOUNT, {**reserve, "b_id": account_id}).first()
+            assert account is not None  # accounts are never deleted
+            self._require_spendable(account, now)
+            where = f" on {part}" if part else ""
+            available = account.limit_amount - account.used_amount - account.held_amount
+            if available < 0:
+                raise InsufficientFundsError(
+                    f"account {name} has {format_money(available + amount)} available; "
+                    f"this job needs an estimated {format_money(amount)} hold{where}",
+                    field="account",
+                    details={
+                        "available": money_str(available + amount),
+                        "requested": money_str(amount),
+                        "estimate": str(cost),
+                        "limit": "account",
+                    },
+                )
+            if part is not None:
+                cap = session.execute(
+                    RESERVE_PARTITION, {**reserve, "b_account": account_id, "b_partition": part}
+                ).first()
+                if cap is not None and cap.limit_amount - cap.used_amount - cap.held_amount < 0:
+                    left = cap.limit_amount - cap.used_amount - cap.held_amount + amount
+                    raise InsufficientFundsError(
+                        f"partition {part} of account {name} has {format_money(left)} "
+                        f"available of its {format_money(cap.limit_amount)} limit; this job "
+                        f"needs an estimated {format_money(amount)} hold{where}",
+                        field="partition",
+                        details={
+                            "available": money_str(left),
+                            "requested": money_str(amount),
+                            "estimate": str(cost),
+                            "limit": "partition",
+                        },
+                    )
             result = HoldResult(
                 hold_id=hold_id,
                 account=name,
