@@ -27,6 +27,9 @@ def _money_in(value: Any) -> Decimal:
         raise ValueError(exc.message.removeprefix("amount: ")) from None
 
 
+# A Slurm job id: 1234, an array task 1234_5, or a heterogeneous job component 1234+0.
+JOB_ID_PATTERN = r"^[0-9]+(?:_[0-9]+|\+[0-9]+)?$"
+
 MoneyIn = Annotated[
     Decimal,
     BeforeValidator(_money_in),

@@ -17,14 +17,14 @@ def holds(ledger, ctx, clock):
     ledger.create_account("alpha", ctx=ctx, limit="100")
     ledger.create_account("beta", ctx=ctx, limit="100")
     made = {}
-    for job, account in [("j1", "alpha"), ("j2", "alpha"), ("j3", "alpha"), ("j4", "beta")]:
+    for job, account in [("101", "alpha"), ("102", "alpha"), ("103", "alpha"), ("104", "beta")]:
         made[job] = ledger.create_hold(
             account, "10", ctx=ctx, partition="aws-cpu", job_id=job, user_name="ann"
         ).hold_id
         clock.advance(timedelta(minutes=1))
-    made["j5"] = ledger.create_hold("beta", "5", ctx=ctx, job_id="j5").hold_id
-    ledger.post_hold(made["j3"], "9", ctx=ctx)
-    ledger.void_hold(made["j4"], ctx=ctx, reason="cancelled")
+    made["105"] = ledger.create_hold("beta", "5", ctx=ctx, job_id="105").hold_id
+    ledger.post_hold(made["103"], "9", ctx=ctx)
+    ledger.void_hold(made["104"], ctx=ctx, reason="cancelled")
     return made
 
 
@@ -43,27 +43,27 @@ def jobs(client, **params):
 
 
 def test_list_filters_and_pages(admin, holds):
-    assert jobs(admin) == ["j5", "j2", "j1"]
-    assert jobs(admin, state="all") == ["j5", "j4", "j3", "j2", "j1"]
-    assert jobs(admin, state="posted") == ["j3"]
-    assert jobs(admin, state="voided", account="beta") == ["j4"]
-    assert jobs(admin, account="alpha") == ["j2", "j1"]
-    assert jobs(admin, job_id="j4") == []
-    assert jobs(admin, job_id="j4", state="all") == ["j4"]
+    assert jobs(admin) == ["105", "102", "101"]
+    assert jobs(admin, state="all") == ["105", "104", "103", "102", "101"]
+    assert jobs(admin, state="posted") == ["103"]
+    assert jobs(admin, state="voided", account="beta") == ["104"]
+    assert jobs(admin, account="alpha") == ["102", "101"]
+    assert jobs(admin, job_id="104") == []
+    assert jobs(admin, job_id="104", state="all") == ["104"]
     page = admin.get("/api/v1/holds", params={"state": "all", "limit": 2, "offset": 2}).json()
     assert ([h["job_id"] for h in page["items"]], page["total"], page["limit"], page["offset"]) == (
-        ["j3", "j2"],
+        ["103", "102"],
         5,
         2,
         2,
     )
     end = admin.get("/api/v1/holds", params={"state": "all", "limit": 2, "offset": 4}).json()
-    assert ([h["job_id"] for h in end["items"]], end["total"]) == (["j1"], 5)
+    assert ([h["job_id"] for h in end["items"]], end["total"]) == (["101"], 5)
     assert admin.get("/api/v1/holds", params={"account": "alpha"}).json()["total"] == 2
 
 
 def test_show_a_hold(admin, holds):
-    body = admin.get(f"/api/v1/holds/{holds['j3']}").json()
+    body = admin.get(f"/api/v1/holds/{holds['103']}").json()
     assert {
         k: body[k]
         for k in (
@@ -86,11 +86,11 @@ def test_show_a_hold(admin, holds):
             "actor",
         )
     } == {
-        "id": holds["j3"],
+        "id": holds["103"],
         "account": "alpha",
         "partition": "aws-cpu",
         "user": "ann",
-        "job_id": "j3",
+        "job_id": "103",
         "state": "posted",
         "estimate": "10.00",
         "buffer": "1.2",
@@ -111,7 +111,7 @@ def test_show_a_hold(admin, holds):
 
 
 def test_void_via_the_api_then_again_is_409(admin, ledger, holds):
-    reply = admin.post(f"/api/v1/holds/{holds['j1']}/void", json={"reason": "job deleted"})
+    reply = admin.post(f"/api/v1/holds/{holds['101']}/void", json={"reason": "job deleted"})
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert (body["released"], body["hold"]["state"], body["hold"]["remaining"]) == (
@@ -119,13 +119,13 @@ def test_void_via_the_api_then_again_is_409(admin, ledger, holds):
         "voided",
         "0.00",
     )
-    hold = ledger.get_hold(holds["j1"])
+    hold = ledger.get_hold(holds["101"])
     assert (hold.state, hold.released, hold.actor) == ("voided", Decimal("12.00"), "test-admin")
     account = ledger.get_account("alpha")
     assert (account.held_amount, account.used_amount) == (Decimal("12.00"), Decimal("9.00"))
-    release = ledger.journal(hold_id=holds["j1"])[0]
+    release = ledger.journal(hold_id=holds["101"])[0]
     assert (release.kind, release.memo, release.source) == ("release", "job deleted", "api")
-    again = admin.post(f"/api/v1/holds/{holds['j1']}/void", json={"reason": "job deleted"})
+    again = admin.post(f"/api/v1/holds/{holds['101']}/void", json={"reason": "job deleted"})
     assert again.status_code == 409
     error = again.json()["error"]
     assert (error["code"], error["field"], error["details"]["state"]) == (
@@ -134,7 +134,7 @@ def test_void_via_the_api_then_again_is_409(admin, ledger, holds):
         "voided",
     )
     # No body at all is fine too.
-    assert admin.post(f"/api/v1/holds/{holds['j2']}/void").status_code == 200
+    assert admin.post(f"/api/v1/holds/{holds['102']}/void").status_code == 200
     assert ledger.get_account("alpha").held_amount == 0
     assert jobs(admin, account="alpha") == []
 
@@ -154,32 +154,32 @@ def test_void_via_the_api_then_again_is_409(admin, ledger, holds):
     ],
 )
 def test_bad_input(admin, ledger, holds, method, path, body, status, field):
-    path = path.replace("HOLD", holds["j1"])
+    path = path.replace("HOLD", holds["101"])
     reply = admin.request(method, path, json=body)
     assert reply.status_code == status, reply.text
     assert reply.json()["error"]["field"] == field
-    assert ledger.get_hold(holds["j1"]).state == "open"
+    assert ledger.get_hold(holds["101"]).state == "open"
 
 
 def test_only_admins_void_and_readers_see_their_accounts(live_daemon, ledger, holds, db, clock):
     for role in ("plugin", "reader"):
         with live_daemon.client(role) as client:
-            reply = client.post(f"/api/v1/holds/{holds['j1']}/void", json={})
+            reply = client.post(f"/api/v1/holds/{holds['101']}/void", json={})
             assert reply.status_code == 403
     with live_daemon.client("reader") as client:
-        assert jobs(client) == ["j5", "j2", "j1"]
+        assert jobs(client) == ["105", "102", "101"]
     with live_daemon.client("plugin") as client:
         # Plugin tokens only check, reconcile and ingest.
         assert client.get("/api/v1/holds").status_code == 403
-    assert ledger.get_hold(holds["j1"]).state == "open"
+    assert ledger.get_hold(holds["101"]).state == "open"
     live_daemon.tokens["scoped"] = (
         Tokens(db, clock=clock).create("scoped", "reader", actor="t", accounts=["beta"]).secret
     )
     with live_daemon.client("scoped") as reader:
-        assert jobs(reader, state="all") == ["j5", "j4"]
+        assert jobs(reader, state="all") == ["105", "104"]
         assert reader.get("/api/v1/holds", params={"state": "all"}).json()["total"] == 2
-        assert reader.get(f"/api/v1/holds/{holds['j5']}").status_code == 200
-        denied = reader.get(f"/api/v1/holds/{holds['j1']}")
+        assert reader.get(f"/api/v1/holds/{holds['105']}").status_code == 200
+        denied = reader.get(f"/api/v1/holds/{holds['101']}")
         assert (denied.status_code, denied.json()["error"]["field"]) == (403, "account")
         assert reader.get("/api/v1/holds", params={"account": "alpha"}).status_code == 403
     with live_daemon.client(None) as anonymous:

@@ -17,7 +17,7 @@ def history(ledger, ctx, clock):
     ledger.create_account("beta", ctx=ctx, limit="50")  # 03-02: deposit
     clock.advance(timedelta(days=1))  # 03-03
     hold = ledger.create_hold(
-        "alpha", "10", ctx=ctx, partition="aws-cpu", job_id="j1", user_name="ann"
+        "alpha", "10", ctx=ctx, partition="aws-cpu", job_id="101", user_name="ann"
     )  # hold 12.00
     ledger.post_hold(hold.hold_id, "7.25", ctx=ctx)  # charge 7.25, release 4.75
     clock.advance(timedelta(days=1))  # 03-04
@@ -68,7 +68,7 @@ def test_newest_first_with_every_field(admin, ledger, history):
         "held_delta": "-7.25",
         "partition": "aws-cpu",
         "hold_id": history,
-        "job_id": "j1",
+        "job_id": "101",
         "user": "ann",
         "counterparty": None,
         "overrun": False,
@@ -92,13 +92,13 @@ def test_filters(admin, history):
     ]
     assert kinds(admin, account="BETA", type="deposit") == [("beta", "deposit")] * 2
     assert kinds(admin, type="transfer") == [("beta", "transfer"), ("alpha", "transfer")]
-    assert kinds(admin, job_id="j1") == [
+    assert kinds(admin, job_id="101") == [
         ("alpha", "release"),
         ("alpha", "charge"),
         ("alpha", "hold"),
     ]
     assert kinds(admin, hold_id=history, type="charge") == [("alpha", "charge")]
-    assert kinds(admin, job_id="nope") == []
+    assert kinds(admin, job_id="999999") == []
     assert kinds(admin, account="ghost") == []
     # A date as `until` includes that whole day; a datetime is an exclusive bound.
     day_two = kinds(admin, since="2026-03-03", until="2026-03-03")
@@ -184,3 +184,11 @@ def test_reader_scope(live_daemon, ledger, history, db, clock):
     with live_daemon.client(None) as anonymous:
         assert anonymous.get("/api/v1/transactions").status_code == 401
     assert ledger.get_account("beta").limit_amount == Decimal("65")
+
+
+def test_a_single_valued_query_parameter_given_twice_is_refused(live_daemon):
+    with live_daemon.client("admin") as admin:
+        reply = admin.get("/api/v1/transactions?until=2026-01-01&until=2026-02-01")
+    assert reply.status_code == 422
+    assert reply.json()["error"]["field"] == "until"
+    assert "more than once" in reply.json()["error"]["message"]

@@ -17,7 +17,7 @@ from asbb_core.money import ZERO, round_posting
 from asbb_core.pricing import JobShape, Price, parse_memory_mb, price_job
 from daemon.auth import Principal, plugin_access
 from daemon.errors import request_id_of
-from daemon.schemas import MoneyIn, MoneyOut
+from daemon.schemas import JOB_ID_PATTERN, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["budget"])
@@ -43,7 +43,7 @@ class CheckRequest(BaseModel):
     """Time limit: 'MM', 'HH:MM:SS', 'D-HH:MM:SS', or minutes as a number."""
     array_size: int = Field(default=1, ge=1, le=1_000_000)
     user_id: str | None = Field(default=None, max_length=64)
-    job_id: str | None = Field(default=None, max_length=64)
+    job_id: str | None = Field(default=None, max_length=64, pattern=JOB_ID_PATTERN)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     """A retry with the same key returns the same hold (also the Idempotency-Key header)."""
     job_metadata: dict[str, Any] = Field(default_factory=dict)
@@ -67,8 +67,8 @@ class ReconcileRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    job_id: str = Field(min_length=1, max_length=64)
-    """The job (for an array task, '1234_5')."""
+    job_id: str = Field(max_length=64, pattern=JOB_ID_PATTERN)
+    """The Slurm job id (an array task: '1234_5'; a heterogeneous component: '1234+0')."""
     transaction_id: str = Field(min_length=1, max_length=40)
     """The hold id from the job's AdminComment."""
     actual_cost: MoneyIn | None = None

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from asbb_core import queries
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.routes.accounts import account_name, context_of, visible_accounts
-from daemon.schemas import MoneyOut
+from daemon.schemas import JOB_ID_PATTERN, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["holds"])
@@ -102,7 +102,9 @@ def list_holds(
         Literal["open", "posted", "voided", "expired", "all"],
         Query(description="Holds in this state; `all` for every state"),
     ] = "open",
-    job_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    job_id: Annotated[
+        str | None, Query(max_length=64, pattern=JOB_ID_PATTERN, description="A Slurm job id")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> HoldPage:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from asbb_core import queries
 from daemon.auth import Principal, any_reader
 from daemon.routes.accounts import account_name, visible_accounts
-from daemon.schemas import MoneyOut
+from daemon.schemas import JOB_ID_PATTERN, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["transactions"])
@@ -79,7 +79,9 @@ def list_transactions(
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
     account: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    job_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    job_id: Annotated[
+        str | None, Query(max_length=64, pattern=JOB_ID_PATTERN, description="A Slurm job id")
+    ] = None,
     type: Annotated[EntryType | None, Query(description="The kind of movement")] = None,
     since: Annotated[
         str | None, Query(max_length=40, description="ISO date or datetime, inclusive")
