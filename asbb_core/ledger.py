@@ -452,6 +452,7 @@ class Ledger:
         memo: str = "",
         metadata: dict[str, Any] | None = None,
         job_id: str | None = None,
+        user_name: str | None = None,
     ) -> int:
         """Append one journal row and move the cached totals it names, in one transaction."""
         now = self.clock()
@@ -466,7 +467,7 @@ class Ledger:
             partition=partition if partition is not None else (hold.partition if hold else None),
             hold_id=hold.id if hold else None,
             job_id=job_id or (hold.job_id if hold else None),
-            user_name=hold.user_name if hold else None,
+            user_name=user_name or (hold.user_name if hold else None),
             counterparty_id=counterparty.id if counterparty else None,
             overrun=overrun,
             memo=memo,
@@ -1171,6 +1172,58 @@ class Ledger:
                 task_count=hold.task_count,
             )
             self._remember(session, ctx, "post", fingerprint, result)
+            return result
+
+        return self._run(use_case)
+
+    def charge_job(
+        self,
+        account_name: str,
+        actual_cost: object,
+        *,
+        ctx: Context,
+        job_id: str,
+        partition: str | None = None,
+        user_name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> MovementResult:
+        """Charge a job that ran without a hold (accepted fail-open while the daemon was down).
+
+        Whatever the account's state, the money was spent, so it is charged; the row is marked
+        as overrun because nothing had been reserved for it. Replays (same key) charge once.
+        """
+        name = normalise_account_name(account_name)
+        part = validate_partition_name(partition)
+        cost = parse_cost(actual_cost)
+        job = _text(job_id, field="job_id", limit=64)
+        if not job:
+            raise ValidationError("job_id: required", field="job_id")
+        user = _text(user_name, field="user_name", limit=64) or None
+        payload = {"account": name, "partition": part, "cost": str(cost), "job": job}
+
+        def use_case(session: Session) -> MovementResult:
+            account = self._lock_account(session, name=name)
+            cap = self._lock_partition_limit(session, account, part)
+            fingerprint, earlier = self._replay(session, ctx, "charge_job", payload)
+            if earlier is not None:
+                return MovementResult.from_dict(earlier)
+            entry = self._append(
+                session,
+                ctx,
+                account,
+                EntryKind.CHARGE,
+                cost,
+                used_delta=cost,
+                partition_limit=cap,
+                partition=part,
+                overrun=True,
+                memo="charged without a hold (the job was accepted unchecked)",
+                metadata=metadata or {},
+                job_id=job,
+                user_name=user,
+            )
+            result = self._movement(account, cost, [entry])
+            self._remember(session, ctx, "charge_job", fingerprint, result)
             return result
 
         return self._run(use_case)

@@ -164,6 +164,14 @@ class DaemonSettings(_Section):
     """How often the daemon expires holds past their timeout (0: never)."""
     log_level: str = "info"
     """debug, info, warning or error."""
+    spool_dir: str = "/var/spool/asbb"
+    """Where the epilog spools reconciles it could not deliver (replayed by the daemon)."""
+    spool_replay_seconds: int = Field(default=30, ge=0)
+    """How often the daemon replays the spool (0: never; run 'asbb reconcile --replay')."""
+    recovery_interval_seconds: int = Field(default=300, ge=0)
+    """How often the daemon resolves orphan holds from sacct (0: never; 'asbb recover')."""
+    recovery_grace_seconds: int = Field(default=600, ge=0)
+    """How long after a job ends recovery waits for its own reconcile before acting."""
 
     @field_validator("log_level")
     @classmethod
@@ -172,6 +180,23 @@ class DaemonSettings(_Section):
         if value not in ("debug", "info", "warning", "error"):
             raise ValueError("must be debug, info, warning or error")
         return value
+
+
+class AdvisorSettings(_Section):
+    """aws-slurm-burst-advisor: asked for estimates when a URL is set; the local model is the
+    fallback whenever it is slow, failing or its circuit breaker is open."""
+
+    url: str = ""
+    """Base URL of the advisor ('' = not used)."""
+    token: str = ""
+    """Bearer token for the advisor, if it needs one."""
+    timeout_ms: int = Field(default=300, ge=10, le=5000)
+    """The advisor sits on slurmctld's critical path: keep this short."""
+    cache_ttl_seconds: int = Field(default=60, ge=0)
+    failure_threshold: int = Field(default=5, ge=1)
+    """Consecutive failures that open the circuit breaker."""
+    reset_seconds: int = Field(default=30, ge=1)
+    """How long the breaker stays open before one trial call."""
 
 
 class Settings(BaseSettings):
@@ -187,6 +212,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     holds: HoldSettings = Field(default_factory=HoldSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    advisor: AdvisorSettings = Field(default_factory=AdvisorSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     partitions: dict[str, PartitionSettings] = Field(default_factory=dict)
     """Partition name -> pricing. Partitions not listed are not budgeted."""
@@ -292,6 +318,18 @@ token_cache_seconds = 5
 # How often holds past their timeout are expired (0 = never).
 sweep_interval_seconds = 60
 log_level = "info"
+# The epilog's spool of undelivered reconciles, replayed every spool_replay_seconds.
+spool_dir = "/var/spool/asbb"
+spool_replay_seconds = 30
+# Orphan holds resolved from sacct every recovery_interval_seconds (0 = never), acting only
+# recovery_grace_seconds after a job ended.
+recovery_interval_seconds = 300
+recovery_grace_seconds = 600
+
+[advisor]
+# aws-slurm-burst-advisor for estimates ("" = use the local rates only).
+url = ""
+timeout_ms = 300
 
 [approvals]
 # Adjustments (credits, debits, limit changes, transfers, refunds, hold releases) are

@@ -442,6 +442,219 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
         raise typer.Exit(EXIT_DISCREPANCIES)
 
 
+# ---------------------------------------------------------------- reconcile and recover
+
+DEFAULT_SPOOL = "/var/spool/asbb"
+
+
+def _read_token_file(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        fail(f"token file {path}: {exc.strerror or exc}")
+
+
+@app.command("reconcile")
+def reconcile_job(
+    ctx: typer.Context,
+    job_id: Annotated[
+        str | None, typer.Argument(help="The Slurm job (array task: 1234_5).", show_default=False)
+    ] = None,
+    hold: Annotated[
+        str | None,
+        typer.Option("--hold", metavar="H", help="The hold id (asbb:hold=... in AdminComment)."),
+    ] = None,
+    actual_cost: Annotated[
+        str | None,
+        typer.Option("--actual-cost", metavar="X", help="The real cost, e.g. 12.50."),
+    ] = None,
+    elapsed: Annotated[
+        str | None,
+        typer.Option("--elapsed", metavar="T", help="Price the real run time instead (HH:MM:SS)."),
+    ] = None,
+    final: Annotated[bool, typer.Option("--final", help="Close a job array's hold now.")] = False,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Send the spooled reconciles (in order, once).")
+    ] = False,
+    spool: Annotated[
+        Path,
+        typer.Option("--spool", metavar="DIR", help="The epilog's spool folder (with --replay)."),
+    ] = Path(DEFAULT_SPOOL),
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            metavar="URL",
+            help="Replay through this daemon (default: straight into the database).",
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option("--token-file", metavar="FILE", help="The daemon token (with --url)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Charge a finished job against its hold, or replay the epilog's spool.
+
+    `asbb reconcile 1234 --hold H --actual-cost 12.50` charges one job (a replay of the same
+    job and hold charges nothing more); `asbb reconcile --replay [--spool DIR]` sends every
+    request the epilog spooled while the daemon was down. Requests refused for good are moved
+    to DIR/rejected/ with a .reason file.
+    """
+    if replay:
+        if job_id is not None or hold is not None:
+            fail("give either --replay or JOB_ID --hold H, not both")
+        _replay(ctx, spool, url, _read_token_file(token_file), as_json=as_json)
+        return
+    if job_id is None or hold is None:
+        fail("give JOB_ID and --hold H (or --replay)")
+    if (actual_cost is None) == (elapsed is None):
+        fail("give exactly one of --actual-cost X or --elapsed T")
+    from asbb_core.ledger import Ledger
+    from asbb_core.models import Source
+    from asbb_core.spool import reconcile
+
+    body: dict[str, Any] = {"job_id": job_id, "transaction_id": hold}
+    if actual_cost is not None:
+        body["actual_cost"] = actual_cost
+    if elapsed is not None:
+        body["elapsed"] = elapsed
+    if final:
+        body["final"] = True
+    settings = _settings(ctx)
+    db = _open_database(settings)
+    try:
+        result = reconcile(Ledger(db, settings), body, actor=_cli_actor(), source=Source.CLI)
+    finally:
+        db.dispose()
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    what = (
+        "already reconciled; nothing charged again"
+        if result.replayed
+        else (f"charged {result.charged:.2f}, released {result.released:.2f}")
+    )
+    _stdout().print(
+        f"job {job_id} on hold {result.hold_id} ({result.account}): {what}; hold {result.state}"
+    )
+
+
+def _replay(
+    ctx: typer.Context, spool: Path, url: str | None, token: str | None, *, as_json: bool
+) -> None:
+    from asbb_core.spool import Sent, http_sender, ledger_sender, replay_spool, spooled_files
+
+    if not spool.is_dir():
+        fail(f"spool folder {spool} does not exist")
+    total = len(spooled_files(spool))
+    db = None
+    if url:
+        send = http_sender(url, token)
+    else:
+        from asbb_core.ledger import Ledger
+
+        settings = _settings(ctx)
+        db = _open_database(settings)
+        send = ledger_sender(Ledger(db, settings), actor=_cli_actor())
+    try:
+        with Progress(
+            TextColumn("[bold]replaying[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=_stderr(),
+            disable=as_json or total == 0,
+        ) as progress:
+            task = progress.add_task("", total=total)
+
+            def on_item(path: Path, sent: Sent) -> None:
+                progress.update(task, advance=1, description=f"{path.name}: {sent.delivery}")
+
+            report = replay_spool(spool, send, on_item=on_item)
+    finally:
+        if db is not None:
+            db.dispose()
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        out = _stderr()
+        out.print(
+            f"{len(report.delivered)} delivered, {len(report.rejected)} rejected "
+            f"(moved to {spool / 'rejected'}), {report.remaining} waiting"
+        )
+        for name, reason in report.rejected:
+            out.print(f"rejected {name}: {reason}")
+    if report.stopped and report.remaining:
+        fail(f"replay stopped: {report.stopped}; {report.remaining} request(s) still spooled")
+
+
+@app.command("recover")
+def recover_holds(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Decide and report; change nothing.")
+    ] = False,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="AGE",
+            help="Only holds (and job ends) older than this, e.g. 10m, 2h.",
+        ),
+    ] = "10m",
+    as_json: JsonOption = False,
+) -> None:
+    """Resolve orphan holds from Slurm's record (sacct): charge jobs that ended without a
+    reconcile, void holds whose job was cancelled while pending or never existed, expire
+    holds past their timeout. Safe to run again, and beside the daemon."""
+    from asbb_core.durations import parse_duration
+    from asbb_core.ledger import Ledger
+    from asbb_core.recovery import recover
+    from asbb_core.slurm import Slurm
+
+    grace = parse_duration(older_than, field="older-than")
+    settings = _settings(ctx)
+    db = _open_database(settings)
+    try:
+        with Progress(
+            TextColumn("[bold]recovering[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=_stderr(),
+            disable=as_json,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("", total=None)
+            report = recover(
+                Ledger(db, settings),
+                Slurm(),
+                dry_run=dry_run,
+                older_than=grace,
+                actor=_cli_actor(),
+                on_hold=lambda h: progress.update(task, advance=1, description=h.id),
+            )
+    finally:
+        db.dispose()
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    out = _stdout()
+    if not report.actions:
+        out.print(f"nothing to recover ({report.holds_examined} open hold(s) examined)")
+        return
+    title = "recovery (dry run: nothing changed)" if dry_run else "recovery"
+    table = Table("hold", "account", "job", "action", "amount", "reason", title=title)
+    for a in report.actions:
+        amount = f"{a.amount:.2f}" if a.amount is not None else ""
+        table.add_row(a.hold_id, a.account or "", a.job_id or "", a.action, amount, a.reason)
+    out.print(table)
+
+
 # ---------------------------------------------------------------- config
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -19,7 +20,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from asbb_core.context import Clock, Context, utcnow
 from asbb_core.database import Database
 from asbb_core.models import Source
+from asbb_core.recovery import RecoverySweeper
 from asbb_core.settings import Settings
+from asbb_core.slurm import Slurm
+from asbb_core.spool import SpoolReplayer, ledger_sender
 from daemon.errors import install_error_handlers
 from daemon.metrics import Metrics
 from daemon.query_params import known_query_only
@@ -205,16 +209,37 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
     """Build the app. Tests pass their own database and clock."""
     database = db or Database(settings.database.url, pool_size=settings.database.pool_size)
     services = Services.build(settings, database, clock)
-    sweeper = HoldSweeper(services, settings.daemon.sweep_interval_seconds)
+    timers: list[HoldSweeper | SpoolReplayer | RecoverySweeper] = [
+        HoldSweeper(services, settings.daemon.sweep_interval_seconds),
+        SpoolReplayer(
+            settings.daemon.spool_dir,
+            ledger_sender(services.ledger, actor="asbb-daemon"),
+            settings.daemon.spool_replay_seconds,
+        ),
+    ]
+    if settings.daemon.recovery_interval_seconds and shutil.which("sacct"):
+        timers.append(
+            RecoverySweeper(
+                services.ledger,
+                Slurm(timeout=30),
+                settings.daemon.recovery_interval_seconds,
+                older_than=timedelta(seconds=settings.daemon.recovery_grace_seconds),
+            )
+        )
+    elif settings.daemon.recovery_interval_seconds:
+        log.warning("orphan-hold recovery is off on this host: sacct is not installed")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        sweeper.start()
+        for timer in timers:
+            timer.start()
         log.info("asbb-daemon ready", extra={"fields": {"database": database.backend}})
         try:
             yield
         finally:
-            sweeper.stop()
+            for timer in reversed(timers):
+                timer.stop()
+            services.close()
             if db is None:
                 database.dispose()
 

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from asbb_core.advisor import AdvisorClient
 from asbb_core.context import Clock
 from asbb_core.database import Database
 from asbb_core.ledger import Ledger
+from asbb_core.pricing import JobShape, Price, price_job
 from asbb_core.settings import Settings
 from asbb_core.tokens import Tokens
 from daemon.auth import RateLimiter, TokenCache
@@ -24,6 +26,8 @@ class Services:
     limiter: RateLimiter
     metrics: Metrics
     clock: Clock
+    advisor: AdvisorClient | None = None
+    """Asked for estimates when settings name an advisor; else the local model prices."""
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock) -> Services:
@@ -35,7 +39,19 @@ class Services:
             limiter=RateLimiter(),
             metrics=Metrics(db),
             clock=clock,
+            advisor=AdvisorClient.from_settings(settings) if settings.advisor.url else None,
         )
+
+    def price(self, job: JobShape, account: str) -> Price | None:
+        """The job's estimate: the advisor's when configured (it falls back to the local
+        model by itself), else the local model's. None: the partition is not budgeted."""
+        if self.advisor is not None:
+            return self.advisor.estimate(job, account=account)
+        return price_job(self.settings, job)
+
+    def close(self) -> None:
+        if self.advisor is not None:
+            self.advisor.close()
 
 
 def get_services(request: Request) -> Services:

@@ -128,7 +128,12 @@ def settings(migrated_url: str) -> Settings:
         default_partition="aws-cpu",
         # No background sweep in tests (they expire holds explicitly); no token caching, so
         # revocation is seen at once.
-        daemon={"sweep_interval_seconds": 0, "token_cache_seconds": 0},
+        daemon={
+            "sweep_interval_seconds": 0,
+            "token_cache_seconds": 0,
+            "spool_replay_seconds": 0,
+            "recovery_interval_seconds": 0,
+        },
     )
 
 

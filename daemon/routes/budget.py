@@ -12,9 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from asbb_core.context import Context, new_correlation_id
 from asbb_core.durations import parse_slurm_time
-from asbb_core.errors import AccountInactiveError, InsufficientFundsError, ValidationError
+from asbb_core.errors import AccountInactiveError, InsufficientFundsError
+from asbb_core.models import Role, Source
 from asbb_core.money import ZERO, round_posting
-from asbb_core.pricing import JobShape, Price, parse_memory_mb, price_job
+from asbb_core.pricing import JobShape, Price
+from asbb_core.reconcile import JobEnd, reconcile_job
 from daemon.auth import Principal, plugin_access
 from daemon.errors import request_id_of
 from daemon.schemas import JOB_ID_PATTERN, MoneyIn, MoneyOut
@@ -69,8 +71,12 @@ class ReconcileRequest(BaseModel):
 
     job_id: str = Field(max_length=64, pattern=JOB_ID_PATTERN)
     """The Slurm job id (an array task: '1234_5'; a heterogeneous component: '1234+0')."""
-    transaction_id: str = Field(min_length=1, max_length=40)
-    """The hold id from the job's AdminComment."""
+    transaction_id: str | None = Field(default=None, min_length=1, max_length=40)
+    """The hold id from the job's AdminComment (absent for a job accepted unchecked)."""
+    account: str | None = Field(default=None, min_length=1, max_length=64)
+    """For a job without a hold: the account to charge."""
+    partition: str | None = Field(default=None, max_length=64)
+    user_id: str | None = Field(default=None, max_length=64)
     actual_cost: MoneyIn | None = None
     """The real cost, if known (e.g. from AWS); else it is priced from the fields below."""
     elapsed: SlurmTime | None = None
@@ -109,7 +115,7 @@ class ReconcileResponse(BaseModel):
     actual_charge: MoneyOut
     refund_amount: MoneyOut
     overrun: MoneyOut
-    transaction_id: str
+    transaction_id: str | None
     message: str
     state: str
     tasks_reconciled: int
@@ -149,7 +155,7 @@ def check(
             memory=body.memory,
             tasks=body.array_size,
         )
-        price = price_job(services.settings, job)
+        price = services.price(job, body.account)
         if price is None:
             metrics.holds.labels(outcome="unbudgeted").inc()
             name = body.partition or services.settings.default_partition or "default"
@@ -241,72 +247,58 @@ def reconcile(
     principal: Annotated[Principal, Depends(plugin_access)],
     services: Annotated[Services, Depends(get_services)],
 ) -> ReconcileResponse:
-    """Charge a finished job against its hold and release the rest. Replays charge nothing."""
-    ledger = services.ledger
-    hold = ledger.get_hold(body.transaction_id)
-    if body.actual_cost is not None:
-        if body.actual_cost < 0:
-            raise ValidationError("actual_cost: must not be negative", field="actual_cost")
-        cost, source = body.actual_cost, "reported"
-    else:
-        elapsed = _elapsed(body)
-        if elapsed is None:
-            raise ValidationError(
-                "actual_cost: give actual_cost, or elapsed/elapsed_seconds to price the job",
-                field="actual_cost",
-            )
-        asked = hold.job_metadata.get("request", {})
-        job = JobShape(
-            partition=hold.partition,
-            duration=elapsed,
-            nodes=body.nodes or int(asked.get("nodes", 1)),
-            cpus=body.cpus or int(asked.get("cpus", 1)),
-            gpus=body.gpus if body.gpus is not None else int(asked.get("gpus", 0)),
-            memory_mb=parse_memory_mb(body.memory)
-            if body.memory is not None
-            else Decimal(asked.get("memory_mb", "0")),
-        )
-        price = price_job(services.settings, job)
-        cost, source = (price.total if price else ZERO), "local_model"
-    ctx = Context(
+    """Charge a finished job against its hold and release the rest. Replays charge nothing.
+
+    A job accepted fail-open (no hold) is charged too: send its account (and partition) and no
+    transaction_id."""
+    hold_state = (
+        services.ledger.get_hold(body.transaction_id).state if body.transaction_id else None
+    )
+    done = reconcile_job(
+        services.ledger,
+        JobEnd(
+            job_id=body.job_id,
+            hold_id=body.transaction_id,
+            actual_cost=body.actual_cost,
+            elapsed=_elapsed(body),
+            nodes=body.nodes,
+            cpus=body.cpus,
+            gpus=body.gpus,
+            memory=body.memory,
+            state=body.state,
+            final=body.final,
+            metadata=body.job_metadata or {},
+            account=body.account,
+            partition=body.partition,
+            user=body.user_id,
+        ),
         actor=principal.name,
-        source=principal.source,
-        correlation_id=request_id_of(request) or hold.correlation_id,
-        # One key per (hold, job): the epilog's retries and spool replays charge once.
-        idempotency_key=f"reconcile:{hold.id}:{body.job_id}",
+        source=Source.EPILOG if principal.role is Role.PLUGIN else Source.API,
+        correlation_id=request_id_of(request) or None,
     )
-    metadata = {**(body.job_metadata or {}), **({"state": body.state} if body.state else {})}
-    result = ledger.post_hold(
-        hold.id,
-        cost,
-        ctx=ctx,
-        final=body.final,
-        metadata=metadata,
-        job_id=body.job_id,
-        late=True,
-    )
-    outcome = "replayed" if result.replayed else ("late" if hold.state != "open" else "posted")
+    late = hold_state is not None and hold_state != "open"
+    outcome = "replayed" if done.replayed else ("late" if late else "posted")
     services.metrics.reconciles.labels(outcome=outcome).inc()
-    if body.end_time is not None and not result.replayed:
+    if body.end_time is not None and not done.replayed:
         lag = (services.clock() - body.end_time).total_seconds()
         services.metrics.reconcile_lag.observe(max(0.0, lag))
-    if result.state == "posted":
-        message = f"charged {result.charged:.2f}; released {result.released:.2f}" + (
-            f"; {result.overrun:.2f} above the hold" if result.overrun else ""
+    if done.state == "posted":
+        message = f"charged {done.charged:.2f}; released {done.released:.2f}" + (
+            f"; {done.overrun:.2f} above the hold" if done.overrun else ""
         )
     else:
-        message = f"charged {result.charged:.2f}; task {result.tasks_posted} of {result.task_count}"
+        message = f"charged {done.charged:.2f}; task {done.tasks_posted} of {done.task_count}"
     return ReconcileResponse(
         success=True,
-        original_hold=result.original_hold,
-        actual_charge=result.charged,
-        refund_amount=result.released,
-        overrun=result.overrun,
-        transaction_id=result.hold_id,
+        original_hold=done.original_hold,
+        actual_charge=done.charged,
+        refund_amount=done.released,
+        overrun=done.overrun,
+        transaction_id=done.hold_id,
         message=message,
-        state=result.state,
-        tasks_reconciled=result.tasks_posted,
-        task_count=result.task_count,
-        cost_source=source,
-        replayed=result.replayed,
+        state=done.state,
+        tasks_reconciled=done.tasks_posted,
+        task_count=done.task_count,
+        cost_source=done.cost_source,
+        replayed=done.replayed,
     )

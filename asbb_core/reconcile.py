@@ -1,0 +1,201 @@
+"""Reconciling a finished job: one rule for the daemon's route, the spool replay and recovery.
+
+The cost is the reported one (the real AWS bill, when aws-slurm-burst sends it), else the local
+price model over the real elapsed time and the allocated resources, falling back to what the
+job asked for. The idempotency key is the same wherever the reconcile comes from, so a job is
+charged once whether the epilog, a spool replay or the recovery sweep gets there first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from asbb_core.context import Context, new_correlation_id
+from asbb_core.errors import ValidationError
+from asbb_core.ledger import Ledger, PostResult
+from asbb_core.models import Source
+from asbb_core.money import ZERO, money_str, parse_cost
+from asbb_core.pricing import JobShape, parse_memory_mb, price_job
+from asbb_core.settings import Settings
+
+
+def reconcile_key(hold_id: str, job_id: str) -> str:
+    """The idempotency key of a job's charge against its hold."""
+    return f"reconcile:{hold_id}:{job_id}"
+
+
+def unheld_key(account: str, job_id: str) -> str:
+    """The idempotency key of a job that ran without a hold (accepted fail-open)."""
+    return f"reconcile:unheld:{account}:{job_id}"
+
+
+def actual_cost(
+    settings: Settings,
+    partition: str | None,
+    elapsed: timedelta,
+    *,
+    asked: Mapping[str, Any] | None = None,
+    nodes: int | None = None,
+    cpus: int | None = None,
+    gpus: int | None = None,
+    memory: object = None,
+) -> Decimal:
+    """A finished job's cost by the local model: real elapsed time and allocated resources;
+    what Slurm did not report falls back to what the job asked for (``asked``, kept on the
+    hold when it was created)."""
+    asked = asked or {}
+    job = JobShape(
+        partition=partition,
+        duration=max(elapsed, timedelta(0)),
+        nodes=nodes or int(asked.get("nodes", 1)),
+        cpus=cpus or int(asked.get("cpus", 1)),
+        gpus=gpus if gpus is not None else int(asked.get("gpus", 0)),
+        memory_mb=parse_memory_mb(memory)
+        if memory is not None
+        else Decimal(asked.get("memory_mb", "0")),
+    )
+    price = price_job(settings, job)
+    return price.total if price is not None else ZERO
+
+
+@dataclass(frozen=True)
+class JobEnd:
+    """What is known about a job that ended."""
+
+    job_id: str
+    hold_id: str | None = None
+    """None: the job ran without a hold (accepted unchecked); ``account`` is then required."""
+    actual_cost: Decimal | None = None
+    elapsed: timedelta | None = None
+    nodes: int | None = None
+    cpus: int | None = None
+    gpus: int | None = None
+    memory: object = None
+    state: str | None = None
+    final: bool | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    account: str | None = None
+    partition: str | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    hold_id: str | None
+    account: str
+    original_hold: Decimal
+    charged: Decimal
+    released: Decimal
+    overrun: Decimal
+    state: str
+    tasks_posted: int
+    task_count: int
+    cost_source: str
+    """"reported" or "local_model"."""
+    replayed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            key: money_str(value) if isinstance(value, Decimal) else value
+            for key, value in asdict(self).items()
+        }
+
+
+def reconcile_job(
+    ledger: Ledger,
+    end: JobEnd,
+    *,
+    actor: str,
+    source: Source = Source.EPILOG,
+    correlation_id: str | None = None,
+) -> Reconciled:
+    """Charge a finished job (against its hold if it has one) and release the rest."""
+    hold = ledger.get_hold(end.hold_id) if end.hold_id else None
+    if hold is None and not end.account:
+        raise ValidationError(
+            "transaction_id: the hold id is required (or, for a job that ran without a hold, "
+            "its account)",
+            field="transaction_id",
+        )
+    if end.actual_cost is not None:
+        cost, cost_source = parse_cost(end.actual_cost, field="actual_cost"), "reported"
+    elif end.elapsed is not None:
+        cost = actual_cost(
+            ledger.settings,
+            hold.partition if hold else end.partition,
+            end.elapsed,
+            asked=hold.job_metadata.get("request") if hold else None,
+            nodes=end.nodes,
+            cpus=end.cpus,
+            gpus=end.gpus,
+            memory=end.memory,
+        )
+        cost_source = "local_model"
+    else:
+        raise ValidationError(
+            "actual_cost: give actual_cost, or elapsed/elapsed_seconds to price the job",
+            field="actual_cost",
+        )
+    metadata = {**end.metadata, **({"state": end.state} if end.state else {})}
+    if hold is None:
+        assert end.account is not None
+        ctx = Context(
+            actor=actor,
+            source=source,
+            correlation_id=correlation_id or new_correlation_id(),
+            idempotency_key=unheld_key(end.account, end.job_id),
+        )
+        moved = ledger.charge_job(
+            end.account,
+            cost,
+            ctx=ctx,
+            job_id=end.job_id,
+            partition=end.partition,
+            user_name=end.user,
+            metadata=metadata,
+        )
+        return Reconciled(
+            hold_id=None,
+            account=moved.account,
+            original_hold=ZERO,
+            charged=moved.amount,
+            released=ZERO,
+            overrun=moved.amount,
+            state="posted",
+            tasks_posted=1,
+            task_count=1,
+            cost_source=cost_source,
+            replayed=moved.replayed,
+        )
+    ctx = Context(
+        actor=actor,
+        source=source,
+        correlation_id=correlation_id or hold.correlation_id,
+        idempotency_key=reconcile_key(hold.id, end.job_id),
+    )
+    result: PostResult = ledger.post_hold(
+        hold.id,
+        cost,
+        ctx=ctx,
+        final=end.final,
+        metadata=metadata,
+        job_id=end.job_id,
+        late=True,
+    )
+    return Reconciled(
+        hold_id=result.hold_id,
+        account=result.account,
+        original_hold=result.original_hold,
+        charged=result.charged,
+        released=result.released,
+        overrun=result.overrun,
+        state=result.state,
+        tasks_posted=result.tasks_posted,
+        task_count=result.task_count,
+        cost_source=cost_source,
+        replayed=result.replayed,
+    )
