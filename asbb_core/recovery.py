@@ -20,7 +20,6 @@ answered from its idempotency record). ``dry_run`` decides and reports, and chan
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from asbb_core.errors import HoldResolvedError, IdempotencyConflictError
 from asbb_core.ledger import Ledger
 from asbb_core.models import Hold, HoldState, Source
 from asbb_core.money import round_posting
+from asbb_core.periodic import PeriodicTask
 from asbb_core.reconcile import actual_cost, reconcile_key
 from asbb_core.slurm import Slurm, SlurmJob
 
@@ -304,8 +304,8 @@ def _void(
     return _done(action, result.released)
 
 
-class RecoverySweeper:
-    """Runs ``recover`` every ``interval`` seconds in a daemon thread (like HoldSweeper).
+class RecoverySweeper(PeriodicTask):
+    """Runs ``recover`` every ``interval`` seconds, in the background.
 
     Safe beside other daemons and ``asbb recover``: every resolution is exactly-once.
     """
@@ -319,22 +319,11 @@ class RecoverySweeper:
         older_than: timedelta = DEFAULT_GRACE,
         actor: str = "asbb-daemon",
     ) -> None:
+        super().__init__("recovery-sweeper", interval, self.run_once)
         self.ledger = ledger
         self.slurm = slurm
-        self.interval = interval
         self.older_than = older_than
         self.actor = actor
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="recovery-sweeper", daemon=True)
-
-    def start(self) -> None:
-        if self.interval > 0:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
 
     def run_once(self) -> RecoveryReport:
         report = recover(self.ledger, self.slurm, older_than=self.older_than, actor=self.actor)
@@ -347,13 +336,6 @@ class RecoverySweeper:
                 sum(1 for a in done if a.action == "expire"),
             )
         return report
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except Exception:  # Slurm or the database unavailable: try again next round
-                log.exception("recovery sweep failed")
 
 
 __all__ = [

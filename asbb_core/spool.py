@@ -25,7 +25,6 @@ import fcntl
 import json
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from asbb_core.errors import AsbbError, DatabaseError, ValidationError
 from asbb_core.ledger import Ledger
 from asbb_core.models import Source
 from asbb_core.money import to_decimal
+from asbb_core.periodic import PeriodicTask
 from asbb_core.reconcile import JobEnd, Reconciled, reconcile_job
 
 log = logging.getLogger("asbb.spool")
@@ -312,28 +312,17 @@ def ledger_sender(ledger: Ledger, *, actor: str = "asbb-spool") -> Send:
     return send
 
 
-class SpoolReplayer:
-    """Replays the spool every ``interval`` seconds in a daemon thread (like HoldSweeper).
+class SpoolReplayer(PeriodicTask):
+    """Replays the spool every ``interval`` seconds, in the background.
 
     Safe with several daemons and the CLI: one replay per folder at a time (flock), and each
     charge is exactly-once by its idempotency key.
     """
 
     def __init__(self, folder: Path | str, send: Send, interval: float) -> None:
+        super().__init__("spool-replayer", interval, self.run_once, join_timeout=10)
         self.folder = Path(folder)
         self.send = send
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="spool-replayer", daemon=True)
-
-    def start(self) -> None:
-        if self.interval > 0:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
 
     def run_once(self) -> ReplayReport:
         report = replay_spool(self.folder, self.send)
@@ -345,13 +334,6 @@ class SpoolReplayer:
                 report.remaining,
             )
         return report
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except Exception:  # the next round tries again; never kill the thread
-                log.exception("spool replay failed")
 
 
 __all__ = [

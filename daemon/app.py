@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from asbb_core.context import Clock, Context, utcnow
 from asbb_core.database import Database
 from asbb_core.models import Source
+from asbb_core.periodic import PeriodicTask
 from asbb_core.recovery import RecoverySweeper
 from asbb_core.settings import Settings
 from asbb_core.slurm import Slurm
@@ -77,38 +77,22 @@ def log_config(level: str) -> dict[str, Any]:
     }
 
 
-class HoldSweeper:
-    """Expires holds past their timeout every ``interval`` seconds, in a daemon thread.
+class HoldSweeper(PeriodicTask):
+    """Expires holds past their timeout every ``interval`` seconds, in the background.
 
     Safe with several daemons: each hold is expired under its row lock, exactly once.
     """
 
     def __init__(self, services: Services, interval: int) -> None:
+        super().__init__("hold-sweeper", interval, self.run_once, join_timeout=10)
         self.services = services
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="hold-sweeper", daemon=True)
 
-    def start(self) -> None:
-        if self.interval > 0:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        ctx_actor = "asbb-daemon"
-        while not self._stop.wait(self.interval):
-            try:
-                expired = self.services.ledger.expire_holds(
-                    ctx=Context(actor=ctx_actor, source=Source.RECOVERY)
-                )
-                if expired:
-                    log.info("expired %d hold(s)", len(expired))
-            except Exception:  # the next round tries again; never kill the thread
-                log.exception("hold sweep failed")
+    def run_once(self) -> None:
+        expired = self.services.ledger.expire_holds(
+            ctx=Context(actor="asbb-daemon", source=Source.RECOVERY)
+        )
+        if expired:
+            log.info("expired %d hold(s)", len(expired))
 
 
 class RequestContext:
@@ -209,7 +193,7 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
     """Build the app. Tests pass their own database and clock."""
     database = db or Database(settings.database.url, pool_size=settings.database.pool_size)
     services = Services.build(settings, database, clock)
-    timers: list[HoldSweeper | SpoolReplayer | RecoverySweeper] = [
+    timers: list[PeriodicTask] = [
         HoldSweeper(services, settings.daemon.sweep_interval_seconds),
         SpoolReplayer(
             settings.daemon.spool_dir,
