@@ -23,31 +23,35 @@ _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 UNLIMITED = {"unlimited", "infinite", "none"}
 
 
-def _checked(value: timedelta, raw: object, field: str) -> timedelta:
-    if value <= timedelta(0):
+def _checked(value: timedelta, raw: object, field: str, allow_zero: bool = False) -> timedelta:
+    if value < timedelta(0) or (value == timedelta(0) and not allow_zero):
         raise ValidationError(f"{field}: {raw!r} must be longer than zero", field=field)
     if value > MAX_DURATION:
         raise ValidationError(f"{field}: {raw!r} is longer than ten years", field=field)
     return value
 
 
-def parse_slurm_time(value: object, *, field: str = "wall_time") -> timedelta:
-    """Parse a Slurm time limit; numbers (and bare digits) are minutes, as in Slurm."""
+def parse_slurm_time(
+    value: object, *, field: str = "wall_time", allow_zero: bool = False
+) -> timedelta:
+    """Parse a Slurm time; numbers (and bare digits) are minutes, as in Slurm.
+
+    A time limit must be longer than zero; an elapsed time (``allow_zero``) may be zero."""
     try:
-        return _parse_slurm_time(value, field)
+        return _parse_slurm_time(value, field, allow_zero)
     except OverflowError:  # timedelta's own limit, far past ours
         raise ValidationError(f"{field}: {value!r} is longer than ten years", field=field) from None
 
 
-def _parse_slurm_time(value: object, field: str) -> timedelta:
+def _parse_slurm_time(value: object, field: str, allow_zero: bool) -> timedelta:
     if isinstance(value, bool) or value is None:
         raise ValidationError(f"{field}: a time limit is required", field=field)
     if isinstance(value, int):
-        return _checked(timedelta(minutes=value), value, field)
+        return _checked(timedelta(minutes=value), value, field, allow_zero)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise ValidationError(f"{field}: {value!r} is not a time limit", field=field)
-        return _checked(timedelta(minutes=value), value, field)
+        return _checked(timedelta(minutes=value), value, field, allow_zero)
     if not isinstance(value, str):
         raise ValidationError(f"{field}: expected a Slurm time such as '2:00:00'", field=field)
     text = value.strip()
@@ -75,7 +79,7 @@ def _parse_slurm_time(value: object, field: str) -> timedelta:
         result = timedelta(minutes=groups["a"] or 0, seconds=groups["b"])
     else:  # MM
         result = timedelta(minutes=groups["a"] or 0)
-    return _checked(result, value, field)
+    return _checked(result, value, field, allow_zero)
 
 
 def parse_duration(value: object, *, field: str = "duration") -> timedelta:

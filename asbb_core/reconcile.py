@@ -8,6 +8,7 @@ charged once whether the epilog, a spool replay or the recovery sweep gets there
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -15,9 +16,10 @@ from decimal import Decimal
 from typing import Any
 
 from asbb_core.context import Context, new_correlation_id
+from asbb_core.durations import parse_slurm_time
 from asbb_core.errors import ValidationError
 from asbb_core.ledger import Ledger, PostResult
-from asbb_core.models import Source
+from asbb_core.models import HoldState, Source
 from asbb_core.money import ZERO, money_str, parse_cost
 from asbb_core.pricing import JobShape, parse_memory_mb, price_job
 from asbb_core.settings import Settings
@@ -62,6 +64,40 @@ def actual_cost(
     return price.total if price is not None else ZERO
 
 
+def elapsed_of(elapsed: object = None, elapsed_seconds: object = None) -> timedelta | None:
+    """A job's run time from a reconcile request: whole seconds, or a Slurm time (zero is
+    a real answer: the job ended before it was timed)."""
+    if elapsed_seconds is not None:
+        if (
+            isinstance(elapsed_seconds, bool)
+            or not isinstance(elapsed_seconds, int)
+            or elapsed_seconds < 0
+        ):
+            raise ValidationError(
+                "elapsed_seconds: must be a whole number >= 0", field="elapsed_seconds"
+            )
+        return timedelta(seconds=elapsed_seconds)
+    if elapsed is None:
+        return None
+    return parse_slurm_time(elapsed, field="elapsed", allow_zero=True)
+
+
+def metadata_of(value: object) -> dict[str, Any] | None:
+    """Job metadata as sent: an object, or (as the seed tools send it) a JSON string of one."""
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValidationError(
+                "job_metadata: must be a JSON object", field="job_metadata"
+            ) from None
+    if value is not None and not isinstance(value, dict):
+        raise ValidationError("job_metadata: must be a JSON object", field="job_metadata")
+    return value
+
+
 @dataclass(frozen=True)
 class JobEnd:
     """What is known about a job that ended."""
@@ -97,6 +133,8 @@ class Reconciled:
     cost_source: str
     """"reported" or "local_model"."""
     replayed: bool
+    late: bool = False
+    """The job's hold had already closed (expired, voided) when it was charged."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -177,6 +215,7 @@ def reconcile_job(
         correlation_id=correlation_id or hold.correlation_id,
         idempotency_key=reconcile_key(hold.id, end.job_id),
     )
+    late = hold.state != HoldState.OPEN
     result: PostResult = ledger.post_hold(
         hold.id,
         cost,
@@ -198,4 +237,5 @@ def reconcile_job(
         task_count=result.task_count,
         cost_source=cost_source,
         replayed=result.replayed,
+        late=late,
     )

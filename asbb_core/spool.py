@@ -28,7 +28,6 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -37,13 +36,12 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from asbb_core.durations import parse_slurm_time
 from asbb_core.errors import AsbbError, DatabaseError, ValidationError
 from asbb_core.ledger import Ledger
 from asbb_core.models import Source
 from asbb_core.money import to_decimal
 from asbb_core.periodic import PeriodicTask
-from asbb_core.reconcile import JobEnd, Reconciled, reconcile_job
+from asbb_core.reconcile import JobEnd, Reconciled, elapsed_of, metadata_of, reconcile_job
 
 log = logging.getLogger("asbb.spool")
 REJECTED = "rejected"
@@ -225,20 +223,6 @@ def http_sender(
     return send
 
 
-def _elapsed(body: dict[str, Any]) -> timedelta | None:
-    seconds = body.get("elapsed_seconds")
-    if seconds is not None:
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
-            raise ValidationError("elapsed_seconds: must be a whole number >= 0", field="elapsed")
-        return timedelta(seconds=seconds)
-    elapsed = body.get("elapsed")
-    if elapsed is None:
-        return None
-    if isinstance(elapsed, str) and elapsed.strip() in ("0", "00:00:00", "0:00"):
-        return timedelta(0)
-    return parse_slurm_time(elapsed, field="elapsed")
-
-
 def _count(body: dict[str, Any], key: str) -> int | None:
     value = body.get(key)
     if value is None:
@@ -257,16 +241,7 @@ def reconcile(
 ) -> Reconciled:
     """A spooled reconcile request applied straight to the ledger, by the same rule as the
     daemon's route (asbb_core.reconcile), so the two never charge a job twice."""
-    metadata = body.get("job_metadata")
-    if isinstance(metadata, str):
-        try:
-            metadata = json.loads(metadata) if metadata.strip() else None
-        except json.JSONDecodeError:
-            raise ValidationError(
-                "job_metadata: must be a JSON object", field="job_metadata"
-            ) from None
-    if metadata is not None and not isinstance(metadata, dict):
-        raise ValidationError("job_metadata: must be a JSON object", field="job_metadata")
+    metadata = metadata_of(body.get("job_metadata"))
     final = body.get("final")
     hold = body.get("transaction_id")
     return reconcile_job(
@@ -277,7 +252,7 @@ def reconcile(
             actual_cost=_money(body["actual_cost"])
             if body.get("actual_cost") is not None
             else None,
-            elapsed=_elapsed(body),
+            elapsed=elapsed_of(body.get("elapsed"), body.get("elapsed_seconds")),
             nodes=_count(body, "nodes"),
             cpus=_count(body, "cpus"),
             gpus=_count(body, "gpus"),

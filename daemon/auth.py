@@ -130,13 +130,14 @@ def requires(*roles: Role, write: bool = False) -> Callable[..., Principal]:
         if write:
             from daemon.services import get_services
 
-            daemon = get_services(request).settings.daemon
+            services = get_services(request)
+            daemon = services.settings.daemon
             limit = (
                 daemon.plugin_rate_per_minute
                 if principal.role is Role.PLUGIN
                 else daemon.write_rate_per_minute
             )
-            wait = get_services(request).limiter.allow(principal.name, limit)
+            wait = services.limiter.allow(principal.name, limit)
             if wait:
                 raise ApiError(
                     429,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -11,12 +10,11 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from asbb_core.context import Context, new_correlation_id
-from asbb_core.durations import parse_slurm_time
-from asbb_core.errors import AccountInactiveError, InsufficientFundsError
+from asbb_core.errors import AccountInactiveError, InsufficientFundsError, ValidationError
 from asbb_core.models import Role, Source
 from asbb_core.money import ZERO, round_posting
 from asbb_core.pricing import JobShape, Price
-from asbb_core.reconcile import JobEnd, reconcile_job
+from asbb_core.reconcile import JobEnd, elapsed_of, metadata_of, reconcile_job
 from daemon.auth import Principal, plugin_access
 from daemon.errors import request_id_of
 from daemon.schemas import JOB_ID_PATTERN, MoneyIn, MoneyOut
@@ -96,17 +94,10 @@ class ReconcileRequest(BaseModel):
     @field_validator("job_metadata", mode="before")
     @classmethod
     def _metadata(cls, value: Any) -> Any:
-        if isinstance(value, str):  # the seed sends it as a JSON string
-            if not value.strip():
-                return None
-            try:
-                parsed = json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError("must be a JSON object") from None
-            if not isinstance(parsed, dict):
-                raise ValueError("must be a JSON object")
-            return parsed
-        return value
+        try:
+            return metadata_of(value)
+        except ValidationError:
+            raise ValueError("must be a JSON object") from None
 
 
 class ReconcileResponse(BaseModel):
@@ -230,16 +221,6 @@ def check(
         )
 
 
-def _elapsed(body: ReconcileRequest) -> timedelta | None:
-    if body.elapsed_seconds is not None:
-        return timedelta(seconds=body.elapsed_seconds)
-    if body.elapsed is None:
-        return None
-    if isinstance(body.elapsed, str) and body.elapsed.strip() in ("0", "00:00:00", "0:00"):
-        return timedelta(0)
-    return parse_slurm_time(body.elapsed, field="elapsed")
-
-
 @router.post("/budget/reconcile", response_model=ReconcileResponse)
 def reconcile(
     body: ReconcileRequest,
@@ -251,16 +232,13 @@ def reconcile(
 
     A job accepted fail-open (no hold) is charged too: send its account (and partition) and no
     transaction_id."""
-    hold_state = (
-        services.ledger.get_hold(body.transaction_id).state if body.transaction_id else None
-    )
     done = reconcile_job(
         services.ledger,
         JobEnd(
             job_id=body.job_id,
             hold_id=body.transaction_id,
             actual_cost=body.actual_cost,
-            elapsed=_elapsed(body),
+            elapsed=elapsed_of(body.elapsed, body.elapsed_seconds),
             nodes=body.nodes,
             cpus=body.cpus,
             gpus=body.gpus,
@@ -276,8 +254,7 @@ def reconcile(
         source=Source.EPILOG if principal.role is Role.PLUGIN else Source.API,
         correlation_id=request_id_of(request) or None,
     )
-    late = hold_state is not None and hold_state != "open"
-    outcome = "replayed" if done.replayed else ("late" if late else "posted")
+    outcome = "replayed" if done.replayed else ("late" if done.late else "posted")
     services.metrics.reconciles.labels(outcome=outcome).inc()
     if body.end_time is not None and not done.replayed:
         lag = (services.clock() - body.end_time).total_seconds()

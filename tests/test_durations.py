@@ -1,0 +1,33 @@
+"""Slurm time forms: a time limit must be longer than zero; an elapsed time may be zero."""
+
+from datetime import timedelta
+
+import pytest
+
+from asbb_core.durations import parse_slurm_time
+from asbb_core.errors import ValidationError
+from asbb_core.reconcile import elapsed_of
+
+
+@pytest.mark.parametrize("zero", ["0", "00:00:00", "0:00", "0-00:00:00", 0])
+def test_zero_is_an_elapsed_time_but_not_a_time_limit(zero):
+    assert parse_slurm_time(zero, allow_zero=True) == timedelta(0)
+    assert elapsed_of(zero) == timedelta(0)
+    with pytest.raises(ValidationError, match="longer than zero"):
+        parse_slurm_time(zero)
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "seconds", "field"),
+    [(None, -1, "elapsed_seconds"), (None, 1.5, "elapsed_seconds"), ("-5", None, "elapsed")],
+)
+def test_bad_elapsed_times_name_the_field(elapsed, seconds, field):
+    with pytest.raises(ValidationError) as info:
+        elapsed_of(elapsed, seconds)
+    assert info.value.field == field
+
+
+def test_seconds_win_over_the_slurm_form():
+    assert elapsed_of("1:00:00", 90) == timedelta(seconds=90)
+    assert elapsed_of("1-02:03:04") == timedelta(days=1, hours=2, minutes=3, seconds=4)
+    assert elapsed_of() is None
