@@ -36,6 +36,7 @@ class EntryKind(StrEnum):
     RELEASE = "release"
     ADJUSTMENT = "adjustment"
     TRANSFER = "transfer"
+    EXPIRY = "expiry"  # unspent allocation money taken back at its period's end
 
 
 class Source(StrEnum):
@@ -132,6 +133,9 @@ class Hold(SQLModel, table=True):
     task_count: int = Field(default=1)
     tasks_posted: int = Field(default=0)
     estimate_source: str = Field(default="local", sa_type=String(32))
+    calibration: Decimal = Field(default=Decimal(1), sa_type=Money)
+    """The factor applied to ``estimate`` from learned actual/estimate ratios (1: none);
+    ``amount`` is ``estimate x calibration x buffer``, so ``estimate`` stays the model's own."""
     job_metadata: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     actor: str = Field(sa_type=String(128))
     source: Source = Field(sa_type=String(16))
@@ -270,3 +274,225 @@ class AdjustmentRequest(SQLModel, table=True):
     needs_confirmation: bool = False
     """What it moves (for a limit: the change from the limit when it was requested) is above
     ``approvals.confirm_above``: approving it needs the account's name typed to confirm."""
+
+
+# ---------------------------------------------------------------- money over time
+
+
+class Frequency(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    YEARLY = "yearly"
+
+
+class UnspentPolicy(StrEnum):
+    """What happens to an instalment's unspent money when its period ends."""
+
+    CARRY_OVER = "carry_over"  # it stays in the account
+    EXPIRE = "expire"  # what is left of it (at most the instalment) is taken back
+
+
+class ScheduleStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class AllocationSchedule(SQLModel, table=True):
+    """A budget paid into an account in instalments ($600 at $100 a month).
+
+    Instalment ``k`` (0-based) falls due on the ``k``-th date of the schedule from
+    ``start_date``; the last one is smaller when ``total`` is not a multiple of ``amount``.
+    """
+
+    __tablename__ = "allocation_schedules"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    account_id: int = Field(sa_type=BigId, foreign_key="accounts.id", index=True)
+    amount: Decimal = money_column()
+    total: Decimal = money_column()
+    frequency: Frequency = Field(sa_type=String(16))
+    start_date: date
+    instalments: int
+    unspent: UnspentPolicy = Field(default=UnspentPolicy.CARRY_OVER, sa_type=String(16))
+    status: ScheduleStatus = Field(default=ScheduleStatus.ACTIVE, sa_type=String(16), index=True)
+    memo: str = Field(default="", sa_type=String(500))
+    next_period: int = Field(default=0)
+    """The first instalment not yet credited or skipped."""
+    paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_by: str = Field(sa_type=String(128))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CreditOutcome(StrEnum):
+    CREDITED = "credited"
+    SKIPPED = "skipped"  # fell due while the schedule was paused
+
+
+class AllocationCredit(SQLModel, table=True):
+    """One instalment of a schedule, credited (or skipped) exactly once: the unique
+    (schedule, period) pair is what makes two racing schedulers credit once."""
+
+    __tablename__ = "allocation_credits"
+    __table_args__ = (UniqueConstraint("schedule_id", "period"),)
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    schedule_id: int = Field(sa_type=BigId, foreign_key="allocation_schedules.id")
+    period: int
+    due_date: date
+    amount: Decimal = money_column()
+    outcome: CreditOutcome = Field(sa_type=String(16))
+    entry_id: int | None = Field(default=None, sa_type=BigId, foreign_key="journal.id")
+    expired_amount: Decimal = money_column()
+    expiry_entry_id: int | None = Field(default=None, sa_type=BigId, foreign_key="journal.id")
+    expired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the unspent rest was taken back (``expire`` schedules); set once."""
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class GrantStatus(StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Grant(SQLModel, table=True):
+    """A multi-year award that funds budget accounts, split into budget periods.
+
+    ``total_award`` and the periods' budgets are total cost (direct + indirect); a direct
+    charge of ``d`` against the grant consumes ``d x (1 + indirect_rate)`` of it.
+    """
+
+    __tablename__ = "grants"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    number: str = Field(sa_type=String(64), unique=True, index=True)
+    title: str = Field(default="", sa_type=String(500))
+    agency: str = Field(default="", sa_type=String(200))
+    program: str = Field(default="", sa_type=String(200))
+    pi: str = Field(default="", sa_type=String(200))
+    co_pis: list[str] = Field(default_factory=list, sa_type=JSON)
+    institution: str = Field(default="", sa_type=String(200))
+    department: str = Field(default="", sa_type=String(200))
+    cfda: str = Field(default="", sa_type=String(16))
+    """The federal assistance listing number (CFDA), e.g. 47.070."""
+    total_award: Decimal = money_column()
+    start_date: date
+    end_date: date
+    indirect_rate: Decimal = money_column()
+    """E.g. 0.30 for 30% indirect costs (facilities and administration)."""
+    status: GrantStatus = Field(default=GrantStatus.ACTIVE, sa_type=String(16))
+    created_by: str = Field(sa_type=String(128))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class GrantPeriod(SQLModel, table=True):
+    """One budget period of a grant (inclusive dates); ``budget`` is total cost."""
+
+    __tablename__ = "grant_periods"
+    __table_args__ = (UniqueConstraint("grant_id", "number"),)
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    grant_id: int = Field(sa_type=BigId, foreign_key="grants.id", index=True)
+    number: int
+    start_date: date
+    end_date: date
+    budget: Decimal = money_column()
+
+
+class GrantAccount(SQLModel, table=True):
+    """A budget account funded by a grant; an account draws from one grant at most."""
+
+    __tablename__ = "grant_accounts"
+
+    account_id: int = Field(sa_type=BigId, foreign_key="accounts.id", primary_key=True)
+    grant_id: int = Field(sa_type=BigId, foreign_key="grants.id", index=True)
+    linked_by: str = Field(sa_type=String(128))
+    linked_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class GrantDraw(SQLModel, table=True):
+    """Money moved from a grant's period into a linked account's limit (direct cost)."""
+
+    __tablename__ = "grant_draws"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    grant_id: int = Field(sa_type=BigId, foreign_key="grants.id", index=True)
+    period_id: int = Field(sa_type=BigId, foreign_key="grant_periods.id")
+    account_id: int = Field(sa_type=BigId, foreign_key="accounts.id")
+    amount: Decimal = money_column()
+    entry_id: int = Field(sa_type=BigId, foreign_key="journal.id")
+    actor: str = Field(sa_type=String(128))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AlertSeverity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Alert(SQLModel, table=True):
+    """A condition worth a person's attention, raised once per breach.
+
+    ``active_key`` equals ``dedup_key`` while the alert is open or acknowledged and is NULL once
+    resolved; its unique index is what keeps one breach to one alert, whoever evaluates.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_status_opened", "status", "opened_at"),)
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    kind: str = Field(sa_type=String(32))
+    severity: AlertSeverity = Field(sa_type=String(16))
+    dedup_key: str = Field(sa_type=String(200), index=True)
+    active_key: str | None = Field(default=None, sa_type=String(200), unique=True)
+    account_id: int | None = Field(default=None, sa_type=BigId, foreign_key="accounts.id")
+    grant_id: int | None = Field(default=None, sa_type=BigId, foreign_key="grants.id")
+    title: str = Field(sa_type=String(200))
+    message: str = Field(default="", sa_type=String(1000))
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    status: AlertStatus = Field(default=AlertStatus.OPEN, sa_type=String(16))
+    opened_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    acknowledged_by: str | None = Field(default=None, sa_type=String(128))
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_by: str | None = Field(default=None, sa_type=String(128))
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolution: str = Field(default="", sa_type=String(500))
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the last attempt
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One notice of an alert (opened or resolved) to one channel, retried until sent."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_alert_deliveries_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    alert_id: int = Field(sa_type=BigId, foreign_key="alerts.id", index=True)
+    channel: str = Field(sa_type=String(16))
+    """``webhook`` or ``email``."""
+    event: str = Field(sa_type=String(16))
+    """``opened`` or ``resolved``."""
+    status: DeliveryStatus = Field(default=DeliveryStatus.PENDING, sa_type=String(16))
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    last_error: str = Field(default="", sa_type=String(1000))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

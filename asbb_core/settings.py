@@ -199,6 +199,93 @@ class AdvisorSettings(_Section):
     """How long the breaker stays open before one trial call."""
 
 
+class AllocationSettings(_Section):
+    """Recurring allocations (instalments paid into accounts on a schedule)."""
+
+    process_interval_seconds: int = Field(default=300, ge=0)
+    """How often the daemon credits due instalments (0: never; 'asbb allocations process')."""
+
+
+class BurnRateSettings(_Section):
+    """Where the health score's bands begin (the score is 0-100; see asbb_core.burnrate)."""
+
+    healthy_from: int = Field(default=75, ge=1, le=100)
+    """A score at or above this is healthy."""
+    concern_from: int = Field(default=50, ge=1, le=100)
+    """A score at or above this (and below healthy) is a concern."""
+    warning_from: int = Field(default=25, ge=1, le=100)
+    """A score at or above this (and below concern) is a warning; below it is critical."""
+
+    @model_validator(mode="after")
+    def _descending(self) -> BurnRateSettings:
+        if not self.healthy_from > self.concern_from > self.warning_from:
+            raise ValueError("bands must descend: healthy_from > concern_from > warning_from")
+        return self
+
+
+class AlertSettings(_Section):
+    """What raises an alert, and where alerts are delivered."""
+
+    evaluate_interval_seconds: int = Field(default=300, ge=0)
+    """How often the daemon evaluates alert conditions (0: never; 'asbb alerts evaluate')."""
+    usage_thresholds: list[int] = Field(default_factory=lambda: [50, 80, 90, 100])
+    """Percentages of an account's limit used (charged) that raise an alert."""
+    variance_percent: Decimal = Field(default=Decimal(25), gt=0)
+    """Spending this much above the expected daily spend (30-day burn rate) raises an alert."""
+    exhaustion_days: int = Field(default=0, ge=0)
+    """Alert when the projected exhaustion date is before the end date by more than this."""
+    grant_period_notice_days: int = Field(default=30, ge=0)
+    """Alert when a grant's budget period ends within this many days with money left ..."""
+    grant_period_left_percent: Decimal = Field(default=Decimal(10), ge=0, le=100)
+    """... and more than this percentage of the period's budget is still unspent."""
+    stuck_hold_hours: int = Field(default=48, ge=1)
+    """A hold open longer than this (or past its timeout) is stuck."""
+    spool_backlog: int = Field(default=100, ge=1)
+    """Spooled reconciles waiting in the spool folder that raise an alert."""
+    webhook_url: str = ""
+    """POST each alert (opened and resolved) as JSON here ('' = no webhook)."""
+    webhook_timeout_seconds: Decimal = Field(default=Decimal(5), gt=0, le=60)
+    smtp_host: str = ""
+    """Send each alert by email through this SMTP server ('' = no email)."""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "asbb@localhost"
+    smtp_to: list[str] = Field(default_factory=list)
+    """Recipients of alert emails."""
+    delivery_interval_seconds: int = Field(default=30, ge=0)
+    """How often the daemon sends pending deliveries (0: never; 'asbb alerts deliver')."""
+    delivery_attempts: int = Field(default=8, ge=1, le=100)
+    """Attempts before a delivery is marked failed (the wait doubles after each failure)."""
+    retry_seconds: int = Field(default=30, ge=1)
+    """The wait after the first failed attempt."""
+
+    @field_validator("usage_thresholds")
+    @classmethod
+    def _thresholds(cls, value: list[int]) -> list[int]:
+        if any(not 0 < v <= 1000 for v in value):
+            raise ValueError("each threshold is a percentage between 1 and 1000")
+        return sorted(set(value))
+
+
+class CalibrationSettings(_Section):
+    """Learning from actual/estimated cost per account and partition."""
+
+    enabled: bool = False
+    """Scale new estimates by the learned ratio (reported either way; off by default)."""
+    window_days: int = Field(default=90, ge=1, le=3660)
+    """Posted holds from this many days back are learned from."""
+    min_jobs: int = Field(default=20, ge=1)
+    """A ratio is used only once this many jobs back it."""
+    lower: Decimal = Field(default=Decimal("0.5"), gt=0, le=1)
+    """The smallest factor applied (bounded, so one odd month cannot zero the estimates)."""
+    upper: Decimal = Field(default=Decimal(2), ge=1, le=10)
+    """The largest factor applied."""
+    refresh_seconds: int = Field(default=300, ge=0)
+    """How long learned factors are cached by the daemon before being read again."""
+
+
 class Settings(BaseSettings):
     """All of asbb's settings."""
 
@@ -214,6 +301,10 @@ class Settings(BaseSettings):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     advisor: AdvisorSettings = Field(default_factory=AdvisorSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    allocations: AllocationSettings = Field(default_factory=AllocationSettings)
+    burn_rate: BurnRateSettings = Field(default_factory=BurnRateSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
     partitions: dict[str, PartitionSettings] = Field(default_factory=dict)
     """Partition name -> pricing. Partitions not listed are not budgeted."""
     default_partition: str | None = None
@@ -338,6 +429,47 @@ timeout_ms = 300
 require_approval = true
 # Amounts above this need the account name typed to confirm in the console.
 confirm_above = "1000"
+
+[allocations]
+# How often due instalments of recurring allocations are credited (0 = never; run
+# 'asbb allocations process' from cron instead). Missed periods are caught up exactly once.
+process_interval_seconds = 300
+
+[burn_rate]
+# Health score bands (score 0-100): healthy >= healthy_from > concern >= concern_from >
+# warning >= warning_from > critical.
+healthy_from = 75
+concern_from = 50
+warning_from = 25
+
+[alerts]
+evaluate_interval_seconds = 300
+# Percent of an account's limit charged that raises an alert (the highest one reached).
+usage_thresholds = [50, 80, 90, 100]
+# 30-day spend this many percent above the expected rate raises an alert.
+variance_percent = "25"
+# A grant period ending within grant_period_notice_days with more than
+# grant_period_left_percent of its budget unspent raises an alert.
+grant_period_notice_days = 30
+grant_period_left_percent = "10"
+stuck_hold_hours = 48
+spool_backlog = 100
+# Deliveries: a JSON POST to a webhook and/or an email; failures are retried
+# delivery_attempts times (the wait doubles from retry_seconds), never blocking the ledger.
+webhook_url = ""
+smtp_host = ""
+smtp_port = 25
+smtp_from = "asbb@localhost"
+smtp_to = []
+
+[calibration]
+# Learn actual/estimated cost per account and partition (always reported); with enabled =
+# true new estimates are scaled by it, within [lower, upper], once min_jobs back it.
+enabled = false
+window_days = 90
+min_jobs = 20
+lower = "0.5"
+upper = "2"
 
 # One table per Slurm partition. Rates are dollars per hour of the resource.
 # Partitions not listed here are not budgeted. These are examples: edit them.

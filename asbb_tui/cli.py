@@ -9,127 +9,47 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import platformdirs
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from typer.core import TyperGroup
 
-from asbb_core.errors import AsbbError, DatabaseError
 from asbb_core.settings import (
     SYSTEM_CONFIG,
     Settings,
     config_path,
     default_database_url,
-    load_settings,
     normalise_database_url,
     render_config,
 )
+from asbb_tui.cli_base import (
+    EXIT_DISCREPANCIES,
+    AsbbGroup,
+    CliState,
+    DatabaseOption,
+    JsonOption,
+    cli_actor,
+    cli_state,
+    display_url,
+    fail,
+    iso_time,
+    open_database,
+    print_json,
+    settings_of,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
-    from asbb_core.database import Database
     from asbb_core.demo import DemoSummary
-
-EXIT_ERROR = 1
-EXIT_DISCREPANCIES = 4
 
 
 # ---------------------------------------------------------------- plumbing
-
-
-def _stdout() -> Console:
-    return Console(highlight=False)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
-
-
-def fail(message: str) -> NoReturn:
-    """Report one error line on stderr and exit 1."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_ERROR)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-class _AsbbGroup(TyperGroup):
-    """Turns the library's errors into one line on stderr and exit status 1.
-
-    Sub-commands run inside this group's ``invoke``, so one handler covers them all.
-    """
-
-    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
-        from alembic.util import CommandError
-
-        try:
-            return super().invoke(ctx)
-        except AsbbError as exc:
-            fail(exc.message)
-        except CommandError as exc:  # e.g. a database migrated by a newer asbb
-            fail(f"migrations: {_first_line(exc)}")
-        except ArgumentError as exc:
-            fail(f"database URL: {_first_line(exc)}")
-        except SQLAlchemyError as exc:
-            fail(f"database: {_first_line(exc)}")
-
-
-@dataclass
-class _State:
-    database_url: str | None = None
-
-
-def _state(ctx: typer.Context) -> _State:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, _State) else _State()
-
-
-def _settings(ctx: typer.Context, url: str | None = None) -> Settings:
-    """Effective settings; ``--database`` (the command's, else the global one) wins."""
-    chosen = url or _state(ctx).database_url
-    if chosen:
-        return load_settings(database={"url": chosen})
-    return load_settings()
-
-
-def _display_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
-
-
-def _open_database(settings: Settings) -> Database:
-    """The configured database, refused unless its schema is at this code's head."""
-    from asbb_core.database import Database
-    from asbb_core.migrate import status
-
-    url = settings.database.url
-    st = status(url)
-    if not st.up_to_date:
-        where = f"is at schema {st.current}" if st.current else "has no schema yet"
-        raise DatabaseError(
-            f"database {_display_url(url)} {where} (this asbb needs {st.head}); "
-            "run: asbb database migrate"
-        )
-    return Database(url, pool_size=settings.database.pool_size, echo=settings.database.echo)
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
 def _migrate(url: str, revision: str = "head") -> int:
@@ -140,7 +60,7 @@ def _migrate(url: str, revision: str = "head") -> int:
     docs = dict(st.pending)
     todo = len(st.pending) if revision == "head" else None
     if not st.pending:
-        _stderr().print(f"database schema is up to date ({st.head})")
+        stderr().print(f"database schema is up to date ({st.head})")
         return 0
     applied = 0
     with Progress(
@@ -148,7 +68,7 @@ def _migrate(url: str, revision: str = "head") -> int:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
-        console=_stderr(),
+        console=stderr(),
     ) as progress:
         task = progress.add_task("", total=todo)
 
@@ -159,7 +79,7 @@ def _migrate(url: str, revision: str = "head") -> int:
             progress.console.print(f"applied {rev}: {docs.get(rev, '')}".rstrip(": "))
 
         upgrade(url, revision, on_step=on_step)
-    _stderr().print(f"{applied} revision(s) applied; database is at {revision}")
+    stderr().print(f"{applied} revision(s) applied; database is at {revision}")
     return applied
 
 
@@ -167,12 +87,12 @@ def _open_console(settings: Settings, *, read_only: bool) -> None:
     from asbb_core.ledger import Ledger
     from asbb_tui.console import AsbbConsole
 
-    db = _open_database(settings)
+    db = open_database(settings)
     try:
         app = AsbbConsole(
             Ledger(db, settings),
             read_only=read_only,
-            database_label=_display_url(settings.database.url),
+            database_label=display_url(settings.database.url),
         )
         app.run()
     finally:
@@ -181,19 +101,8 @@ def _open_console(settings: Settings, *, read_only: bool) -> None:
 
 # ---------------------------------------------------------------- the app
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        help="Database URL (sqlite:///path or postgresql://...); overrides database.url.",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
 app = typer.Typer(
-    cls=_AsbbGroup,
+    cls=AsbbGroup,
     name="asbb",
     help=(
         "asbb, the budget bank for Slurm clusters bursting to AWS.\n\n"
@@ -220,9 +129,9 @@ def root(ctx: typer.Context, database: DatabaseOption = None) -> None:
 
     Run without a command to open the console.
     """
-    ctx.obj = _State(database_url=database)
+    ctx.obj = CliState(database_url=database)
     if ctx.invoked_subcommand is None:
-        _open_console(_settings(ctx), read_only=False)
+        _open_console(settings_of(ctx), read_only=False)
 
 
 @app.command()
@@ -233,7 +142,7 @@ def console(
     ] = False,
 ) -> None:
     """Open the full-screen console on the configured database (placeholder for now)."""
-    _open_console(_settings(ctx), read_only=read_only)
+    _open_console(settings_of(ctx), read_only=read_only)
 
 
 # ---------------------------------------------------------------- demo
@@ -283,7 +192,7 @@ def _print_summary(summary: DemoSummary, seconds: float) -> None:
     table.add_row("total used", format_money(summary.total_used))
     table.add_row("total held", format_money(summary.total_held))
     table.add_row("total available", format_money(summary.total_available))
-    out = _stdout()
+    out = stdout()
     out.print(table)
     out.print(f"seeded {summary.first_day} .. {summary.last_day} in {seconds:.1f}s")
 
@@ -310,22 +219,22 @@ def demo(
     from asbb_core.demo import DemoClock, seed_demo
     from asbb_core.ledger import Ledger
 
-    url = database or _state(ctx).database_url or demo_database_url()
-    settings = _settings(ctx, url)
+    url = database or cli_state(ctx).database_url or demo_database_url()
+    settings = settings_of(ctx, url)
     url = settings.database.url
-    shown = _display_url(url)
+    shown = display_url(url)
     if reset:
         deleted = _delete_sqlite(url)
         if deleted is not None:
-            _stderr().print(f"deleted {deleted}")
+            stderr().print(f"deleted {deleted}")
     _migrate(url)
-    db = _open_database(settings)
+    db = open_database(settings)
     try:
         now = utcnow().replace(second=0, microsecond=0)
         ledger = Ledger(db, settings, clock=DemoClock(now))
         existing = len(ledger.list_accounts())
         if existing:
-            _stdout().print(
+            stdout().print(
                 f"{shown} already holds {existing} account(s): not seeding it again "
                 "(asbb demo --reset starts over)."
             )
@@ -336,7 +245,7 @@ def demo(
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=_stderr(),
+                console=stderr(),
             ) as progress:
                 task = progress.add_task("seed", total=None)
 
@@ -345,8 +254,8 @@ def demo(
 
                 summary = seed_demo(ledger, now=now, on_progress=on_progress)
             _print_summary(summary, time.monotonic() - started)
-            _stdout().print(f"demo database: {shown}", soft_wrap=True)
-            _stdout().print(f"try: asbb --database {shown} ledger verify", soft_wrap=True)
+            stdout().print(f"demo database: {shown}", soft_wrap=True)
+            stdout().print(f"try: asbb --database {shown} ledger verify", soft_wrap=True)
         if not no_console:
             db.dispose()
             _open_console(settings, read_only=False)
@@ -365,7 +274,7 @@ def database_migrate(
     ] = "head",
 ) -> None:
     """Upgrade the database schema (to the newest revision by default), one step at a time."""
-    _migrate(_settings(ctx).database.url, revision)
+    _migrate(settings_of(ctx).database.url, revision)
 
 
 @database_app.command("status")
@@ -376,12 +285,12 @@ def database_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """
     from asbb_core.migrate import status
 
-    url = _settings(ctx).database.url
+    url = settings_of(ctx).database.url
     st = status(url)
     if as_json:
-        _print_json(
+        print_json(
             {
-                "database": _display_url(url),
+                "database": display_url(url),
                 "current": st.current,
                 "head": st.head,
                 "up_to_date": st.up_to_date,
@@ -389,8 +298,8 @@ def database_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
             }
         )
         return
-    out = _stdout()
-    out.print(f"database: {_display_url(url)}")
+    out = stdout()
+    out.print(f"database: {display_url(url)}")
     out.print(f"current:  {st.current or '(empty: never migrated)'}")
     out.print(f"head:     {st.head}")
     if st.up_to_date:
@@ -414,15 +323,15 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """
     from asbb_core.verify import verify_ledger
 
-    db = _open_database(_settings(ctx))
+    db = open_database(settings_of(ctx))
     try:
         report = verify_ledger(db)
     finally:
         db.dispose()
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     elif report.ok:
-        _stdout().print(
+        stdout().print(
             f"ledger verified: {report.accounts} accounts, {report.holds} holds, "
             f"{report.journal_rows} journal rows, no discrepancies"
         )
@@ -437,7 +346,7 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
         )
         for p in report.problems:
             table.add_row(p.check, p.subject, p.field, p.journal, p.cached)
-        _stdout().print(table)
+        stdout().print(table)
     if not report.ok:
         raise typer.Exit(EXIT_DISCREPANCIES)
 
@@ -523,21 +432,21 @@ def reconcile_job(
         body["elapsed"] = elapsed
     if final:
         body["final"] = True
-    settings = _settings(ctx)
-    db = _open_database(settings)
+    settings = settings_of(ctx)
+    db = open_database(settings)
     try:
-        result = reconcile(Ledger(db, settings), body, actor=_cli_actor(), source=Source.CLI)
+        result = reconcile(Ledger(db, settings), body, actor=cli_actor(), source=Source.CLI)
     finally:
         db.dispose()
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     what = (
         "already reconciled; nothing charged again"
         if result.replayed
         else (f"charged {result.charged:.2f}, released {result.released:.2f}")
     )
-    _stdout().print(
+    stdout().print(
         f"job {job_id} on hold {result.hold_id} ({result.account}): {what}; hold {result.state}"
     )
 
@@ -556,9 +465,9 @@ def _replay(
     else:
         from asbb_core.ledger import Ledger
 
-        settings = _settings(ctx)
-        db = _open_database(settings)
-        send = ledger_sender(Ledger(db, settings), actor=_cli_actor())
+        settings = settings_of(ctx)
+        db = open_database(settings)
+        send = ledger_sender(Ledger(db, settings), actor=cli_actor())
     try:
         with Progress(
             TextColumn("[bold]replaying[/]"),
@@ -566,7 +475,7 @@ def _replay(
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.description}"),
-            console=_stderr(),
+            console=stderr(),
             disable=as_json or total == 0,
         ) as progress:
             task = progress.add_task("", total=total)
@@ -579,9 +488,9 @@ def _replay(
         if db is not None:
             db.dispose()
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     else:
-        out = _stderr()
+        out = stderr()
         out.print(
             f"{len(report.delivered)} delivered, {len(report.rejected)} rejected "
             f"(moved to {spool / 'rejected'}), {report.remaining} waiting"
@@ -617,15 +526,15 @@ def recover_holds(
     from asbb_core.slurm import Slurm
 
     grace = parse_duration(older_than, field="older-than")
-    settings = _settings(ctx)
-    db = _open_database(settings)
+    settings = settings_of(ctx)
+    db = open_database(settings)
     try:
         with Progress(
             TextColumn("[bold]recovering[/]"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.description}"),
-            console=_stderr(),
+            console=stderr(),
             disable=as_json,
             transient=True,
         ) as progress:
@@ -635,15 +544,15 @@ def recover_holds(
                 Slurm(),
                 dry_run=dry_run,
                 older_than=grace,
-                actor=_cli_actor(),
+                actor=cli_actor(),
                 on_hold=lambda h: progress.update(task, advance=1, description=h.id),
             )
     finally:
         db.dispose()
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return
-    out = _stdout()
+    out = stdout()
     if not report.actions:
         out.print(f"nothing to recover ({report.holds_examined} open hold(s) examined)")
         return
@@ -679,20 +588,20 @@ def config_init(
     target = target.expanduser()
     if target.exists() and not force:
         fail(f"{target} already exists (use --force to overwrite it)")
-    url = _state(ctx).database_url or default_database_url()
+    url = cli_state(ctx).database_url or default_database_url()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render_config(normalise_database_url(url)), encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {target}: {exc.strerror or exc}")
-    _stdout().print(f"wrote {target}")
+    stdout().print(f"wrote {target}")
     if os.environ.get("ASBB_CONFIG") != str(target) and target != SYSTEM_CONFIG:
-        _stdout().print(f"use it with: export ASBB_CONFIG={target}")
+        stdout().print(f"use it with: export ASBB_CONFIG={target}")
 
 
 def _redacted(settings: Settings) -> dict[str, Any]:
     data = settings.model_dump(mode="json")
-    data["database"]["url"] = _display_url(settings.database.url)
+    data["database"]["url"] = display_url(settings.database.url)
     return data
 
 
@@ -710,10 +619,10 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
 @config_app.command("show")
 def config_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show the effective settings (file, environment and --database combined)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     data = _redacted(settings)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     source = config_path()
     table = Table(title=f"settings (file: {source or 'none, defaults'})")
@@ -721,15 +630,15 @@ def config_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     table.add_column("value", overflow="fold")
     for name, value in _flatten(data):
         table.add_row(name, value)
-    _stdout().print(table)
+    stdout().print(table)
 
 
 @config_app.command("validate")
 def config_validate(ctx: typer.Context) -> None:
     """Check the settings file and environment; exit 1 naming the first bad field."""
-    _settings(ctx)
+    settings_of(ctx)
     source = config_path()
-    _stdout().print(f"settings are valid (file: {source or 'none, defaults and environment'})")
+    stdout().print(f"settings are valid (file: {source or 'none, defaults and environment'})")
 
 
 # ---------------------------------------------------------------- token
@@ -741,19 +650,6 @@ class TokenRole(StrEnum):
     PLUGIN = "plugin"
     ADMIN = "admin"
     READER = "reader"
-
-
-def _cli_actor() -> str:
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name for this uid (e.g. in a container)
-        return "cli"
-
-
-def _when(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 @token_app.command("create")
@@ -788,14 +684,14 @@ def token_create(
     """
     from asbb_core.tokens import Tokens
 
-    db = _open_database(_settings(ctx))
+    db = open_database(settings_of(ctx))
     try:
-        issued = Tokens(db).create(name, role.value, actor=_cli_actor(), accounts=accounts or [])
+        issued = Tokens(db).create(name, role.value, actor=cli_actor(), accounts=accounts or [])
     finally:
         db.dispose()
     token = issued.token
     if as_json:
-        _print_json(
+        print_json(
             {
                 "name": token.name,
                 "role": str(token.role),
@@ -807,7 +703,7 @@ def token_create(
         return
     scope = ", ".join(token.accounts) or "all accounts"
     typer.echo(issued.secret)
-    _stderr().print(
+    stderr().print(
         f"created {token.role} token {token.name!r} ({scope}); "
         "this secret is shown only once: store it now"
     )
@@ -824,13 +720,13 @@ def token_list(
     """List tokens: name, prefix, role, accounts, created, revoked. Secrets are never shown."""
     from asbb_core.tokens import Tokens
 
-    db = _open_database(_settings(ctx))
+    db = open_database(settings_of(ctx))
     try:
         tokens = Tokens(db).list(include_revoked=include_revoked)
     finally:
         db.dispose()
     if as_json:
-        _print_json(
+        print_json(
             [
                 {
                     "name": t.name,
@@ -838,15 +734,15 @@ def token_list(
                     "role": str(t.role),
                     "accounts": list(t.accounts),
                     "created_by": t.created_by,
-                    "created": _when(t.created_at),
-                    "revoked": _when(t.revoked_at),
+                    "created": iso_time(t.created_at),
+                    "revoked": iso_time(t.revoked_at),
                 }
                 for t in tokens
             ]
         )
         return
     if not tokens:
-        _stdout().print("no tokens (create one: asbb token create NAME --role plugin)")
+        stdout().print("no tokens (create one: asbb token create NAME --role plugin)")
         return
     table = Table("name", "prefix", "role", "accounts", "created", "revoked")
     for t in tokens:
@@ -858,7 +754,7 @@ def token_list(
             t.created_at.strftime("%Y-%m-%d %H:%M"),
             t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "",
         )
-    _stdout().print(table)
+    stdout().print(table)
 
 
 @token_app.command("revoke")
@@ -869,12 +765,12 @@ def token_revoke(
     """Revoke a token: the daemon refuses it from now on (after its token cache expires)."""
     from asbb_core.tokens import Tokens
 
-    db = _open_database(_settings(ctx))
+    db = open_database(settings_of(ctx))
     try:
         token = Tokens(db).revoke(name)
     finally:
         db.dispose()
-    _stdout().print(f"revoked token {token.name!r} (revoked at {_when(token.revoked_at)})")
+    stdout().print(f"revoked token {token.name!r} (revoked at {iso_time(token.revoked_at)})")
 
 
 def main() -> None:

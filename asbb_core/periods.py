@@ -1,0 +1,78 @@
+"""Calendar arithmetic shared by allocation schedules, grant budget periods and burn rates.
+
+Months are counted from a fixed anchor (``add_months(start, k)``), never chained, so a
+schedule that starts on 31 January falls due on 28/29 February and again on 31 March.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+
+from asbb_core.errors import ValidationError
+from asbb_core.models import Frequency
+
+_MONTHS = {Frequency.MONTHLY: 1, Frequency.QUARTERLY: 3, Frequency.YEARLY: 12}
+_DAYS = {Frequency.DAILY: 1, Frequency.WEEKLY: 7}
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` moved by whole months, clamped to the last day of a shorter month."""
+    index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
+
+
+def parse_frequency(value: object, *, field: str = "frequency") -> Frequency:
+    try:
+        return Frequency(str(value).lower())
+    except ValueError:
+        names = ", ".join(f.value for f in Frequency)
+        raise ValidationError(f"{field}: must be one of {names}", field=field) from None
+
+
+def due_date(start: date, frequency: Frequency, k: int) -> date:
+    """The date instalment ``k`` (0-based) of a schedule starting on ``start`` falls due."""
+    if frequency in _MONTHS:
+        return add_months(start, k * _MONTHS[frequency])
+    return start + timedelta(days=k * _DAYS[frequency])
+
+
+def count_until(start: date, frequency: Frequency, end: date) -> int:
+    """How many instalments fall due from ``start`` up to and including ``end``."""
+    if end < start:
+        return 0
+    if frequency in _DAYS:
+        return (end - start).days // _DAYS[frequency] + 1
+    step = _MONTHS[frequency]
+    k = ((end.year - start.year) * 12 + end.month - start.month) // step + 1
+    while k > 0 and due_date(start, frequency, k - 1) > end:
+        k -= 1
+    return k
+
+
+def split_months(start: date, end: date, months: int) -> list[tuple[date, date]]:
+    """Consecutive inclusive periods of ``months`` months from ``start``; the last one ends
+    on ``end`` (shorter when the span is not a whole number of periods)."""
+    if months < 1:
+        raise ValidationError("period_months: must be at least 1", field="period_months")
+    if end < start:
+        raise ValidationError(
+            f"end_date: {end.isoformat()} is before start_date {start.isoformat()}",
+            field="end_date",
+        )
+    spans: list[tuple[date, date]] = []
+    k = 0
+    while True:
+        begin = add_months(start, k * months)
+        if begin > end:
+            break
+        finish = min(add_months(start, (k + 1) * months) - timedelta(days=1), end)
+        spans.append((begin, finish))
+        k += 1
+    return spans
+
+
+def days_inclusive(start: date, end: date) -> int:
+    return (end - start).days + 1
