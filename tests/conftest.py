@@ -134,6 +134,8 @@ def settings(migrated_url: str) -> Settings:
             "spool_replay_seconds": 0,
             "recovery_interval_seconds": 0,
         },
+        allocations={"process_interval_seconds": 0},
+        alerts={"evaluate_interval_seconds": 0, "delivery_interval_seconds": 0},
     )
 
 

@@ -30,11 +30,10 @@ def test_spend_groups_by_day_month_partition_user(
     clock.now += timedelta(days=1)  # 1 February
     _charge(ledger, ctx, "spendy", "5.00", partition="aws", user_name="ann")
     _charge(ledger, ctx, "other", "99.00")
-    ledger.adjust(
-        "spendy", "-2.00", ctx=Context("t", Source.CLI), reason="refund", target="used"
-    )
+    ledger.adjust("spendy", "-2.00", ctx=Context("t", Source.CLI), reason="refund", target="used")
     ids = [acct.id]
-    assert acct.id is not None and other.id is not None
+    assert acct.id is not None
+    assert other.id is not None
 
     def check(s):  # type: ignore[no-untyped-def]
         assert spend_total(s, ids, date(2026, 1, 1), date(2026, 12, 31)) == Decimal("18.00")
