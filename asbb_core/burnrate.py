@@ -53,6 +53,7 @@ BANDS: tuple[str, ...] = ("healthy", "concern", "warning", "critical")
 _PERCENT = Decimal("0.1")
 _MAX_PENALTY = Decimal(50)
 _NO_END_HORIZON_DAYS = 30
+_HORIZON_DAYS = 100 * 366
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class BurnRate:
     by_user: list[tuple[str | None, Decimal]] = field(default_factory=list)
     indirect_rate: Decimal | None = None
     """Grants only: total cost = direct x (1 + rate)."""
+    accounts: list[str] = field(default_factory=list)
+    """The accounts whose spend this is (a grant's linked accounts)."""
 
 
 # ---------------------------------------------------------------- pure arithmetic
@@ -195,6 +198,8 @@ def project(
         balance += instalment.amount
         day = instalment.due_date
     lasts = int((balance / daily).to_integral_value(rounding=ROUND_FLOOR))
+    if lasts > _HORIZON_DAYS:  # not within a lifetime (and past date.max soon after)
+        return None, at_end
     return day + timedelta(days=lasts), at_end
 
 
@@ -259,6 +264,7 @@ def _assemble(
     by_partition: list[tuple[str | None, Decimal]],
     by_user: list[tuple[str | None, Decimal]],
     bands: BurnRateSettings,
+    accounts: list[str],
     indirect_rate: Decimal | None = None,
 ) -> BurnRate:
     days = days_inclusive(since, until) if until >= since else 0
@@ -304,6 +310,7 @@ def _assemble(
         by_partition=[(k, round_posting(v)) for k, v in by_partition],
         by_user=[(k, round_posting(v)) for k, v in by_user],
         indirect_rate=indirect_rate,
+        accounts=accounts,
     )
 
 
@@ -386,6 +393,7 @@ def account_burn_rate(
             by_partition=spend_by(s, ids, since, until, "partition"),
             by_user=spend_by(s, ids, since, until, "user"),
             bands=settings.burn_rate,
+            accounts=[name],
         )
 
     return db.read(query)
@@ -477,6 +485,13 @@ def grant_burn_rate(
             by_partition=scaled("partition"),
             by_user=scaled("user"),
             bands=settings.burn_rate,
+            accounts=sorted(
+                s.exec(
+                    select(Account.name).where(
+                        col(Account.id).in_([link.account_id for link in links])
+                    )
+                )
+            ),
             indirect_rate=grant.indirect_rate,
         )
 

@@ -703,6 +703,38 @@ class Ledger:
 
         return self._run(use_case)
 
+    def expire_unspent(
+        self, account_name: str, at_most: object, *, ctx: Context, memo: str = ""
+    ) -> MovementResult:
+        """Take unspent allocation money back from an account's limit at its period's end.
+
+        Takes ``at_most``, but never more than is available then: money already used or held
+        is never touched. Journaled as an expiry (a negative limit delta); when nothing is
+        available nothing is written (``amount`` 0, no entry ids).
+        """
+        name = normalise_account_name(account_name)
+        ceiling = parse_money(at_most, field="amount", allow_zero=False)
+        memo = _text(memo, field="memo", limit=500)
+        payload = {"account": name, "at_most": str(ceiling), "memo": memo}
+
+        def use_case(session: Session) -> MovementResult:
+            account = self._lock_account(session, name=name)
+            fingerprint, earlier = self._replay(session, ctx, "expiry", payload)
+            if earlier is not None:
+                return MovementResult.from_dict(earlier)
+            taken = max(ZERO, min(ceiling, account.available))
+            entries: list[int] = []
+            if taken > 0:
+                entry = self._append(
+                    session, ctx, account, EntryKind.EXPIRY, taken, limit_delta=-taken, memo=memo
+                )
+                entries.append(entry)
+            result = self._movement(account, taken, entries)
+            self._remember(session, ctx, "expiry", fingerprint, result)
+            return result
+
+        return self._run(use_case)
+
     def adjust(
         self,
         account_name: str,
@@ -915,8 +947,11 @@ class Ledger:
         timeout: timedelta | None = None,
         estimate_source: str = "local",
         metadata: dict[str, Any] | None = None,
+        calibration: object = 1,
     ) -> HoldResult:
-        """Reserve ``estimate x buffer`` (rounded to the cent) if the account can afford it.
+        """Reserve ``estimate x calibration x buffer`` (rounded to the cent) if the account can
+        afford it. ``calibration`` is the learned actual/estimate factor (1: none); the hold
+        keeps the model's own ``estimate`` so what is learned never feeds on itself.
 
         Refused with ``InsufficientFundsError`` -- saying how much is available -- when the
         account's or the partition's available balance is smaller; nothing is written then.
@@ -931,6 +966,11 @@ class Ledger:
         )
         if not Decimal(1) <= factor <= Decimal(10):
             raise ValidationError("buffer: must be between 1 and 10", field="buffer")
+        scale = round_internal(to_decimal(calibration, field="calibration"))
+        if not Decimal(0) < scale <= Decimal(10):
+            raise ValidationError(
+                "calibration: must be above 0 and at most 10", field="calibration"
+            )
         if (
             isinstance(task_count, bool)
             or not isinstance(task_count, int)
@@ -942,7 +982,7 @@ class Ledger:
         if timeout is not None and timeout <= timedelta(0):
             raise ValidationError("timeout: must be positive", field="timeout")
         lifetime = timeout or timedelta(seconds=int(self.settings.holds.timeout_hours * 3600))
-        amount = round_posting(cost * factor)
+        amount = round_posting(cost * scale * factor)
         job = _text(job_id, field="job_id", limit=64) or None
         user = _text(user_name, field="user_name", limit=64) or None
         meta = dict(metadata or {})
@@ -984,6 +1024,7 @@ class Ledger:
                     "task_count": task_count,
                     "tasks_posted": 0,
                     "estimate_source": estimate_source,
+                    "calibration": scale,
                     "job_metadata": meta,
                     "actor": ctx.actor,
                     "source": ctx.source,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from asbb_core.advisor import AdvisorClient
+from asbb_core.calibration import Calibrator
 from asbb_core.context import Clock
 from asbb_core.database import Database
 from asbb_core.ledger import Ledger
@@ -26,6 +27,7 @@ class Services:
     limiter: RateLimiter
     metrics: Metrics
     clock: Clock
+    calibrator: Calibrator
     advisor: AdvisorClient | None = None
     """Asked for estimates when settings name an advisor; else the local model prices."""
 
@@ -39,6 +41,7 @@ class Services:
             limiter=RateLimiter(),
             metrics=Metrics(db),
             clock=clock,
+            calibrator=Calibrator(db, settings.calibration, clock=clock),
             advisor=AdvisorClient.from_settings(settings) if settings.advisor.url else None,
         )
 

@@ -196,6 +196,11 @@ def test_projection_adds_instalments_still_to_come() -> None:
     assert exhaust == date(2026, 2, 14)
     assert at_end == D(250) + D(200) - D(10) * 80
     assert project(today=today, available=D(5), daily=D(0), end_date=None) == (None, None)
+    # A trickle that would last past the year 9999 projects no exhaustion (no overflow).
+    assert project(today=today, available=D(10**9), daily=D("0.01"), end_date=None) == (
+        None,
+        None,
+    )
 
 
 def test_schedule_based_expectation(

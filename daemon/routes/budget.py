@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from asbb_core.calibration import calibrated
 from asbb_core.context import Context, new_correlation_id
 from asbb_core.errors import AccountInactiveError, InsufficientFundsError, ValidationError
 from asbb_core.models import Role, Source
@@ -177,10 +178,14 @@ def check(
             },
         }
         details = _hold_details(price, job)
+        scale = services.calibrator.factor(body.account, price.partition)
+        estimate = calibrated(price.total, scale)
+        details["calibration"] = str(scale)
         try:
             hold = services.ledger.create_hold(
                 body.account,
                 price.total,
+                calibration=scale,
                 ctx=ctx,
                 partition=price.partition,
                 job_id=body.job_id,
@@ -196,7 +201,7 @@ def check(
             remaining = refusal.details.get("available")
             return CheckResponse(
                 available=False,
-                estimated_cost=price.total,
+                estimated_cost=estimate,
                 hold_amount=Decimal(refusal.details.get("requested", "0")),
                 transaction_id=None,
                 message=refusal.message,
@@ -206,10 +211,10 @@ def check(
         metrics.holds.labels(outcome="replayed" if hold.replayed else "accepted").inc()
         return CheckResponse(
             available=True,
-            estimated_cost=price.total,
+            estimated_cost=estimate,
             hold_amount=hold.amount,
             transaction_id=hold.hold_id,
-            message=f"held {hold.amount:.2f} for an estimated {round_posting(price.total):.2f}",
+            message=f"held {hold.amount:.2f} for an estimated {round_posting(estimate):.2f}",
             budget_remaining=hold.available_after,
             details={
                 **details,
