@@ -46,7 +46,7 @@ from asbb_core.models import (
 from asbb_core.money import ZERO, round_internal, round_posting
 from asbb_core.periods import add_months, days_inclusive, due_date
 from asbb_core.settings import BurnRateSettings, Settings
-from asbb_core.spend import SpendGroup, spend_by
+from asbb_core.spend import Scope, scoped_total, spend_breakdown
 
 WINDOWS: tuple[str, ...] = ("7d", "30d", "90d", "6m", "1y", "period")
 BANDS: tuple[str, ...] = ("healthy", "concern", "warning", "critical")
@@ -357,8 +357,8 @@ def account_burn_rate(
             )
         until = min(day, end) if end is not None and end >= opened else day
         since = window_start(window, until, opened)
-        ids = [acct.id]
-        by_day = dict(spend_by(s, ids, since, until, "day"))
+        spend = spend_breakdown(s, [Scope(acct.id, since)], until)
+        by_day = dict(spend["day"])
         expected: dict[date, Decimal] | Decimal | None
         if schedules:
             expected, basis = expected_by_day(schedules, since, until), "schedule"
@@ -390,8 +390,8 @@ def account_burn_rate(
             expected=expected,
             basis=basis,
             incoming=pending,
-            by_partition=spend_by(s, ids, since, until, "partition"),
-            by_user=spend_by(s, ids, since, until, "user"),
+            by_partition=spend["partition"],
+            by_user=spend["user"],
             bands=settings.burn_rate,
             accounts=[name],
         )
@@ -409,16 +409,9 @@ def _current_period(periods: list[GrantPeriod], today: date) -> GrantPeriod:
     return periods[0] if today < periods[0].start_date else periods[-1]
 
 
-def _grant_spend(
-    s: Session, links: list[GrantAccount], since: date, until: date, group: SpendGroup
-) -> dict[str | None, Decimal]:
-    """Direct spend of the grant's accounts, each counted from the day it was linked."""
-    totals: dict[str | None, Decimal] = defaultdict(lambda: ZERO)
-    for link in links:
-        first = max(since, link.linked_at.date())
-        for key, value in spend_by(s, [link.account_id], first, until, group):
-            totals[key] += value
-    return totals
+def _scopes(links: list[GrantAccount], since: date) -> list[Scope]:
+    """Each linked account counted from ``since``, or from the day it was linked if later."""
+    return [Scope(link.account_id, max(since, link.linked_at.date())) for link in links]
 
 
 def grant_burn_rate(
@@ -451,20 +444,12 @@ def grant_burn_rate(
         factor = 1 + grant.indirect_rate
         until = min(day, period.end_date)
         since = window_start(window, until, period.start_date)
-        by_day = {
-            k: v * factor
-            for k, v in _grant_spend(s, links, since, until, "day").items()
-            if k is not None
-        }
-        to_date = sum(_grant_spend(s, links, period.start_date, until, "account").values(), ZERO)
-        consumed = to_date * factor
+        spend = spend_breakdown(s, _scopes(links, since), until)
+        by_day = {k: v * factor for k, v in spend["day"] if k is not None}
+        consumed = scoped_total(s, _scopes(links, period.start_date), until) * factor
 
-        def scaled(group: SpendGroup) -> list[tuple[str | None, Decimal]]:
-            rows = _grant_spend(s, links, since, until, group)
-            return sorted(
-                ((k, v * factor) for k, v in rows.items()),
-                key=lambda kv: (kv[0] is None, kv[0] or ""),
-            )
+        def scaled(rows: list[tuple[str | None, Decimal]]) -> list[tuple[str | None, Decimal]]:
+            return [(k, v * factor) for k, v in rows]
 
         return _assemble(
             subject="grant",
@@ -482,8 +467,8 @@ def grant_burn_rate(
             expected=period.budget / days_inclusive(period.start_date, period.end_date),
             basis="linear",
             incoming=[],
-            by_partition=scaled("partition"),
-            by_user=scaled("user"),
+            by_partition=scaled(spend["partition"]),
+            by_user=scaled(spend["user"]),
             bands=settings.burn_rate,
             accounts=sorted(
                 s.exec(

@@ -154,7 +154,15 @@ class JournalEntry(SQLModel, table=True):
 
     __tablename__ = "journal"
     __table_args__ = (
-        Index("ix_journal_account_created", "account_id", "created_at"),
+        # Covers spend over time (asbb_core.spend): burn rates read only this index.
+        Index(
+            "ix_journal_account_spend",
+            "account_id",
+            "created_at",
+            "used_delta",
+            "partition",
+            "user_name",
+        ),
         Index("ix_journal_created", "created_at"),
     )
 

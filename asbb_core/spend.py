@@ -8,12 +8,14 @@ UTC days, both ends inclusive. Every figure here is one ``GROUP BY`` over the jo
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import func, literal_column
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, tuple_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from asbb_core.models import Account, JournalEntry
@@ -45,6 +47,22 @@ def month_key(session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(_utc(session), literal_column("'YYYY-MM'"))
     return func.strftime(literal_column("'%Y-%m'"), _utc(session))
+
+
+def _key(session: Session, group: SpendGroup) -> Any:
+    if group == "day":
+        return day_key(session)
+    if group == "month":
+        return month_key(session)
+    if group == "account":
+        return col(Account.name)
+    return col(JournalEntry.partition if group == "partition" else JournalEntry.user_name)
+
+
+def _text(key: object) -> str | None:
+    if isinstance(key, date):
+        return key.isoformat()
+    return None if key is None else str(key)
 
 
 def _spent() -> Any:
@@ -83,20 +101,90 @@ def spend_by(
     name, in key order (``None``: not recorded, last). Days without spend are absent."""
     if not account_ids or until < since:
         return []
-    keys: dict[str, Any] = {
-        "day": day_key(session),
-        "month": month_key(session),
-        "partition": col(JournalEntry.partition),
-        "user": col(JournalEntry.user_name),
-        "account": col(Account.name),
-    }
-    key = keys[group].label("key")
+    key = _key(session, group).label("key")
     stmt = select(key, _spent().label("spent")).select_from(JournalEntry)
     if group == "account":
         stmt = stmt.join(Account, col(Account.id) == JournalEntry.account_id)
     stmt = _scoped(stmt, account_ids, since, until).group_by(key).order_by(key.asc().nulls_last())
     rows: list[tuple[str | None, Decimal]] = []
     for k, spent in session.exec(stmt):
-        text = k.isoformat() if isinstance(k, date) else (None if k is None else str(k))
-        rows.append((text, Decimal(spent)))
+        rows.append((_text(k), Decimal(spent)))
     return rows
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One account's spend from ``since`` on (a grant counts each account from its link)."""
+
+    account_id: int
+    since: date
+
+
+def _where(scopes: Collection[Scope], until: date) -> ColumnElement[bool]:
+    end = col(JournalEntry.created_at) < day_start(until + timedelta(days=1))
+    parts = [
+        and_(
+            col(JournalEntry.account_id) == scope.account_id,
+            col(JournalEntry.created_at) >= day_start(scope.since),
+        )
+        for scope in scopes
+    ]
+    return and_(
+        parts[0] if len(parts) == 1 else or_(*parts), end, col(JournalEntry.used_delta) != 0
+    )
+
+
+def scoped_total(session: Session, scopes: Collection[Scope], until: date) -> Decimal:
+    """Net spend over several scopes up to ``until`` (inclusive)."""
+    live = [scope for scope in scopes if scope.since <= until]
+    if not live:
+        return ZERO
+    value = session.exec(select(_spent()).where(_where(live, until))).one()
+    return Decimal(value) if value is not None else ZERO
+
+
+def spend_breakdown(
+    session: Session,
+    scopes: Collection[Scope],
+    until: date,
+    groups: Sequence[SpendGroup] = ("day", "partition", "user"),
+) -> dict[str, list[tuple[str | None, Decimal]]]:
+    """Net spend per group for several groupings at once (as ``spend_by`` gives them).
+
+    On PostgreSQL it is one pass over the index (``GROUPING SETS``); SQLite, which has no
+    grouping sets, runs one query per grouping.
+    """
+    live = [scope for scope in scopes if scope.since <= until]
+    out: dict[str, list[tuple[str | None, Decimal]]] = {group: [] for group in groups}
+    if not live or not groups:
+        return out
+    keys = {group: _key(session, group) for group in groups}
+    where = _where(live, until)
+    if session.get_bind().dialect.name != "postgresql":
+        for group, key in keys.items():
+            stmt = (
+                select(key.label("key"), _spent())
+                .select_from(JournalEntry)
+                .where(where)
+                .group_by(key)
+                .order_by(key.asc().nulls_last())
+            )
+            out[group] = [(_text(k), Decimal(v)) for k, v in session.exec(stmt)]
+        return out
+    labelled = [key.label(f"k{n}") for n, key in enumerate(keys.values())]
+    grouped = (
+        sa_select(func.grouping(*keys.values()).label("which"), *labelled, _spent())
+        .select_from(JournalEntry)
+        .where(where)
+        .group_by(func.grouping_sets(*(tuple_(key) for key in keys.values())))
+    )
+    width = len(keys)
+    names = list(keys)
+    for row in session.execute(grouped):
+        # GROUPING() sets a bit for every key NOT in the row's set; the clear one is its set.
+        mask, values, spent = row[0], row[1:-1], row[-1]
+        position = next(n for n in range(width) if not mask & (1 << (width - 1 - n)))
+        out[names[position]].append((_text(values[position]), Decimal(spent)))
+    for rows in out.values():
+        rows.sort(key=lambda kv: (kv[0] is None, kv[0] or ""))
+    return out

@@ -151,3 +151,25 @@ def opened(ctx: typer.Context) -> Iterator[tuple[Settings, Database, Ledger]]:
         yield settings, db, Ledger(db, settings)
     finally:
         db.dispose()
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, Decimals (as exact strings), dates and enums made JSON-ready."""
+    import dataclasses
+    from datetime import date
+    from decimal import Decimal
+    from enum import Enum
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):  # datetimes too
+        return value.isoformat()
+    return value

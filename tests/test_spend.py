@@ -9,11 +9,11 @@ from asbb_core.context import Context
 from asbb_core.database import Database
 from asbb_core.ledger import Ledger
 from asbb_core.models import Source
-from asbb_core.spend import spend_by, spend_total
+from asbb_core.spend import Scope, spend_breakdown, spend_by, spend_total
 from tests.conftest import Clock
 
 
-def _charge(ledger: Ledger, ctx: Context, account: str, cost: str, **kw: str) -> None:
+def _charge(ledger: Ledger, ctx: Context, account: str, cost: str, **kw: str | None) -> None:
     hold = ledger.create_hold(account, cost, ctx=ctx, buffer=1, **kw)
     ledger.post_hold(hold.hold_id, cost, ctx=ctx)
 
@@ -59,6 +59,47 @@ def test_spend_groups_by_day_month_partition_user(
         both = spend_by(s, [acct.id, other.id], date(2026, 1, 1), date(2026, 2, 28), "account")
         assert both == [("other", Decimal("99.00")), ("spendy", Decimal("18.00"))]
         assert spend_total(s, [], date(2026, 1, 1), date(2026, 2, 28)) == 0
+        return True
+
+    assert db.read(check)
+
+
+def test_breakdown_agrees_with_spend_by_for_every_grouping(
+    ledger: Ledger, db: Database, clock: Clock, ctx: Context
+) -> None:
+    clock.now = datetime(2026, 5, 1, 8, tzinfo=UTC)
+    a = ledger.create_account("one", ctx=ctx, limit="1000")
+    b = ledger.create_account("two", ctx=ctx, limit="1000")
+    assert a.id is not None
+    assert b.id is not None
+    for n in range(12):
+        clock.now += timedelta(hours=9)
+        account = "one" if n % 3 else "two"
+        _charge(
+            ledger,
+            ctx,
+            account,
+            f"{n + 1}.{n:02d}",
+            partition=("aws", "gpu", None)[n % 3],
+            user_name=("ann", "bob")[n % 2],
+        )
+    since, until = date(2026, 5, 2), date(2026, 5, 4)
+
+    def check(s):  # type: ignore[no-untyped-def]
+        got = spend_breakdown(s, [Scope(a.id, since), Scope(b.id, since)], until)
+        for group in ("day", "partition", "user"):
+            assert got[group] == spend_by(s, [a.id, b.id], since, until, group), group
+        # A scope counts from its own start: two's spend from 3 May only.
+        late = spend_breakdown(s, [Scope(a.id, since), Scope(b.id, date(2026, 5, 3))], until)
+        expected = spend_total(s, [a.id], since, until) + spend_total(
+            s, [b.id], date(2026, 5, 3), until
+        )
+        assert sum(v for _, v in late["day"]) == expected
+        assert spend_breakdown(s, [Scope(a.id, date(2026, 6, 1))], until) == {
+            "day": [],
+            "partition": [],
+            "user": [],
+        }
         return True
 
     assert db.read(check)
