@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import func, literal_column
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from asbb_core.database import Database
@@ -22,6 +22,7 @@ from asbb_core.ledger import normalise_account_name
 from asbb_core.models import Account, EntryKind, JournalEntry
 from asbb_core.money import ZERO, round_posting
 from asbb_core.queries import check_range
+from asbb_core.spend import day_key
 from asbb_core.sqltypes import Money
 
 GroupBy = Literal["account", "partition", "user", "day"]
@@ -56,14 +57,6 @@ def _average(total: Decimal, jobs: int) -> Decimal:
     return round_posting(total / jobs) if jobs else ZERO
 
 
-def _day_key(db: Database) -> Any:
-    if db.is_postgresql:
-        # A literal, not a bound parameter, so GROUP BY repeats the select's expression exactly.
-        return func.date(func.timezone(literal_column("'UTC'"), col(JournalEntry.created_at)))
-    # SQLite keeps UTC times as naive text: date() reads them directly.
-    return func.date(col(JournalEntry.created_at))
-
-
 def usage_summary(
     db: Database,
     *,
@@ -82,13 +75,6 @@ def usage_summary(
     name = normalise_account_name(account) if account is not None else None
     check_range(since, until)
     scope = None if visible is None else sorted(visible)
-    keys: dict[str, Any] = {
-        "account": col(Account.name),
-        "partition": col(JournalEntry.partition),
-        "user": col(JournalEntry.user_name),
-        "day": _day_key(db),
-    }
-    key = keys[group_by].label("key")
     charged = func.sum(col(JournalEntry.amount), type_=Money).label("charged")
     jobs = func.count(func.distinct(col(JournalEntry.hold_id))).label("jobs")
     charges = func.count(col(JournalEntry.id)).label("charges")
@@ -109,6 +95,13 @@ def usage_summary(
         return stmt
 
     def query(s: Session) -> UsageSummary:
+        keys: dict[str, Any] = {
+            "account": col(Account.name),
+            "partition": col(JournalEntry.partition),
+            "user": col(JournalEntry.user_name),
+            "day": day_key(s),
+        }
+        key = keys[group_by].label("key")
         grouped = (
             filtered(select(key, charged, jobs, charges))
             .group_by(key)
