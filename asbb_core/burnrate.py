@@ -34,11 +34,18 @@ from asbb_core.allocations import Instalment, planned_instalments
 from asbb_core.context import utcnow
 from asbb_core.database import Database
 from asbb_core.errors import NotFoundError, ValidationError
+from asbb_core.grants import (
+    grant_spend_total,
+    link_scopes,
+    load_grant,
+    load_periods,
+    period_at,
+    total_cost,
+)
 from asbb_core.ledger import normalise_account_name
 from asbb_core.models import (
     Account,
     AllocationSchedule,
-    Grant,
     GrantAccount,
     GrantPeriod,
     ScheduleStatus,
@@ -46,7 +53,7 @@ from asbb_core.models import (
 from asbb_core.money import ZERO, round_internal, round_posting
 from asbb_core.periods import add_months, days_inclusive, due_date
 from asbb_core.settings import BurnRateSettings, Settings
-from asbb_core.spend import Scope, scoped_total, spend_breakdown
+from asbb_core.spend import Scope, spend_breakdown
 
 WINDOWS: tuple[str, ...] = ("7d", "30d", "90d", "6m", "1y", "period")
 BANDS: tuple[str, ...] = ("healthy", "concern", "warning", "critical")
@@ -403,15 +410,11 @@ def account_burn_rate(
 
 
 def _current_period(periods: list[GrantPeriod], today: date) -> GrantPeriod:
-    for period in periods:
-        if period.start_date <= today <= period.end_date:
-            return period
+    """The period containing ``today``; before the grant the first, after it the last."""
+    found = period_at(periods, today)
+    if found is not None:
+        return found
     return periods[0] if today < periods[0].start_date else periods[-1]
-
-
-def _scopes(links: list[GrantAccount], since: date) -> list[Scope]:
-    """Each linked account counted from ``since``, or from the day it was linked if later."""
-    return [Scope(link.account_id, max(since, link.linked_at.date())) for link in links]
 
 
 def grant_burn_rate(
@@ -427,16 +430,9 @@ def grant_burn_rate(
     day = _today(today)
 
     def query(s: Session) -> BurnRate:
-        grant = s.exec(select(Grant).where(Grant.number == number)).first()
-        if grant is None:
-            raise NotFoundError(f"grant {number!r} does not exist", field="grant")
-        periods = list(
-            s.exec(
-                select(GrantPeriod)
-                .where(GrantPeriod.grant_id == grant.id)
-                .order_by(col(GrantPeriod.number))
-            )
-        )
+        grant = load_grant(s, number)
+        assert grant.id is not None
+        periods = load_periods(s, grant.id)
         if not periods:
             raise NotFoundError(f"grant {number!r} has no budget periods", field="grant")
         period = _current_period(periods, day)
@@ -444,9 +440,10 @@ def grant_burn_rate(
         factor = 1 + grant.indirect_rate
         until = min(day, period.end_date)
         since = window_start(window, until, period.start_date)
-        spend = spend_breakdown(s, _scopes(links, since), until)
+        spend = spend_breakdown(s, link_scopes(links, since), until)
         by_day = {k: v * factor for k, v in spend["day"] if k is not None}
-        consumed = scoped_total(s, _scopes(links, period.start_date), until) * factor
+        direct = grant_spend_total(s, links, period.start_date, until)
+        consumed = total_cost(direct, grant.indirect_rate)
 
         def scaled(rows: list[tuple[str | None, Decimal]]) -> list[tuple[str | None, Decimal]]:
             return [(k, v * factor) for k, v in rows]

@@ -20,11 +20,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from asbb_core.alerts import AlertService
+from asbb_core.allocations import Allocations
 from asbb_core.context import Context
 from asbb_core.errors import AccountInactiveError, ConflictError, InsufficientFundsError
+from asbb_core.grants import Grants
 from asbb_core.ledger import Ledger
-from asbb_core.models import AccountStatus, EntryKind, Source
+from asbb_core.models import AccountStatus, EntryKind, Frequency, Source
 from asbb_core.money import ZERO, money_str, round_internal
+from asbb_core.periods import add_months
 from asbb_core.pricing import JobShape, hourly_rate
 from asbb_core.settings import PartitionSettings
 
@@ -185,6 +189,11 @@ class DemoSummary:
     deposits: int = 0
     adjustments: int = 0
     transfers: int = 0
+    schedules: int = 0
+    instalments: int = 0
+    grants: int = 0
+    grant_draws: int = 0
+    alerts: int = 0
     journal_rows: int = 0
     total_limit: Decimal = ZERO
     total_used: Decimal = ZERO
@@ -531,6 +540,72 @@ def seed_demo(
         if job.outcome in ("post", "void") and job.end < now:
             at(job.end, finish(job))
 
+    # -- money over time: a top-up schedule, a grant funding two accounts -------------
+    allocations = Allocations(ledger)
+    grants = Grants(ledger)
+
+    def schedule_top_ups() -> None:
+        allocations.create_schedule(
+            "astro-survey",
+            amount="1500",
+            frequency=Frequency.MONTHLY,
+            start_date=(opened + timedelta(days=1)).date(),
+            instalments=12,
+            ctx=ctx("admin", Source.CLI),
+            memo="Survey operations top-up, FY plan",
+        )
+        summary.schedules += 1
+
+    def credit_due() -> None:
+        done = allocations.process_due(ctx=ctx("scheduler", Source.SCHEDULER))
+        summary.instalments += len(done.credited)
+        summary.deposits += len(done.credited)
+        summary.journal_rows += len(done.credited)
+        summary.total_limit += done.total_credited
+
+    def open_grant() -> None:
+        award_start = (opened - timedelta(days=200)).date()
+        grants.create_grant(
+            "NSF-2231907",
+            total_award="450000",
+            start_date=award_start,
+            end_date=add_months(award_start, 36) - timedelta(days=1),
+            indirect_rate="0.55",
+            ctx=ctx("admin", Source.CLI),
+            title="Scalable protein structure prediction on burst cloud capacity",
+            agency="National Science Foundation",
+            program="Office of Advanced Cyberinfrastructure",
+            pi="A. Rivera",
+            co_pis=["M. Chen", "S. Okafor"],
+            institution="Example State University",
+            department="Computational Biology",
+            cfda="47.070",
+        )
+        for account in ("ml-proj", "genomics-lab"):
+            grants.link_account("NSF-2231907", account, ctx=ctx("admin", Source.CLI))
+        summary.grants += 1
+
+    def draw_from_grant() -> None:
+        drawn = grants.fund_account(
+            "NSF-2231907",
+            "ml-proj",
+            "6000",
+            ctx=ctx("admin", Source.CLI),
+            memo="Second-quarter compute",
+        )
+        summary.grant_draws += 1
+        summary.deposits += 1
+        summary.journal_rows += 1
+        summary.total_limit += drawn.amount
+
+    at(opened + timedelta(minutes=30), schedule_top_ups)
+    at(opened + timedelta(minutes=40), open_grant)
+    at(opened + timedelta(days=45, hours=9), draw_from_grant)
+    day = opened.replace(hour=0, minute=5, second=0, microsecond=0) + timedelta(days=1)
+    while day < now:
+        at(day, credit_due)
+        day += timedelta(days=1)
+
     events.sort()
     total = len(events) + 1
     with _demo_clock(ledger, opened) as clock:
@@ -544,6 +619,8 @@ def seed_demo(
             summary.expired += 1
             summary.journal_rows += 1 if expired.released > 0 else 0
             summary.total_held -= expired.released
+        evaluated = AlertService(ledger.db, ledger.settings, clock).evaluate(now=now)
+        summary.alerts = len(evaluated.opened)
         if on_progress is not None:
             on_progress(total, total)
     summary.open_holds = summary.holds - summary.posted - summary.voided - summary.expired

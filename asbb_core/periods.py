@@ -7,7 +7,7 @@ schedule that starts on 31 January falls due on 28/29 February and again on 31 M
 from __future__ import annotations
 
 import calendar
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from asbb_core.errors import ValidationError
 from asbb_core.models import Frequency
@@ -76,3 +76,17 @@ def split_months(start: date, end: date, months: int) -> list[tuple[date, date]]
 
 def days_inclusive(start: date, end: date) -> int:
     return (end - start).days + 1
+
+
+def parse_date(value: object, *, field: str) -> date:
+    """A ``date`` or an ISO date string (YYYY-MM-DD); anything else names ``field``."""
+    if isinstance(value, datetime):
+        raise ValidationError(f"{field}: expected a date (YYYY-MM-DD), not a time", field=field)
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValidationError(f"{field}: {value!r} is not a date (YYYY-MM-DD)", field=field)

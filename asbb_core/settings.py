@@ -448,6 +448,8 @@ evaluate_interval_seconds = 300
 usage_thresholds = [50, 80, 90, 100]
 # 30-day spend this many percent above the expected rate raises an alert.
 variance_percent = "25"
+# Projected exhaustion more than this many days before an account's end date raises an alert.
+exhaustion_days = 0
 # A grant period ending within grant_period_notice_days with more than
 # grant_period_left_percent of its budget unspent raises an alert.
 grant_period_notice_days = 30

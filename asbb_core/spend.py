@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, tuple_
+from sqlalchemy import ColumnElement, and_, func, literal, literal_column, or_, tuple_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -66,7 +66,9 @@ def _text(key: object) -> str | None:
 
 
 def _spent() -> Any:
-    return func.coalesce(func.sum(col(JournalEntry.used_delta), type_=Money), ZERO)
+    # The zero is typed as money too: SQLite would otherwise hand back a bare float 0.0.
+    total = func.sum(col(JournalEntry.used_delta), type_=Money)
+    return func.coalesce(total, literal(ZERO, Money), type_=Money)
 
 
 def _scoped(stmt: Any, account_ids: Collection[int], since: date, until: date) -> Any:

@@ -44,6 +44,7 @@ from asbb_tui.cli_base import (
     stderr,
     stdout,
 )
+from asbb_tui.commands import alerts, allocations, analytics, grants, reports
 
 if TYPE_CHECKING:
     from asbb_core.demo import DemoSummary
@@ -121,6 +122,12 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(config_app, name="config")
 token_app = typer.Typer(help="Issue, list and revoke the daemon's API tokens.")
 app.add_typer(token_app, name="token")
+app.add_typer(allocations.app, name="allocations")
+app.add_typer(grants.app, name="grant")
+app.add_typer(reports.app, name="report")
+app.add_typer(alerts.app, name="alerts")
+app.command("burn-rate")(analytics.burn_rate)
+app.command("calibration")(analytics.calibration)
 
 
 @app.callback(invoke_without_command=True)
@@ -182,6 +189,11 @@ def _print_summary(summary: DemoSummary, seconds: float) -> None:
     table.add_row("  posted", f"{summary.posted} ({summary.overruns} with an overrun)")
     table.add_row("  voided / expired", f"{summary.voided} / {summary.expired}")
     table.add_row("  still running (open holds)", str(summary.open_holds))
+    table.add_row(
+        "allocation schedules", f"{summary.schedules} ({summary.instalments} instalments paid)"
+    )
+    table.add_row("grants", f"{summary.grants} ({summary.grant_draws} draws)")
+    table.add_row("alerts open", str(summary.alerts))
     table.add_row("  rejected (budget short)", str(summary.rejected))
     table.add_row(
         "deposits / adjustments / transfers",

@@ -16,8 +16,11 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from asbb_core.alerts import AlertEvaluator, AlertService
+from asbb_core.allocations import AllocationScheduler
 from asbb_core.context import Clock, Context, utcnow
 from asbb_core.database import Database
+from asbb_core.delivery import AlertDispatcher, DeliveryService
 from asbb_core.models import Source
 from asbb_core.periodic import PeriodicTask
 from asbb_core.recovery import RecoverySweeper
@@ -27,7 +30,20 @@ from asbb_core.spool import SpoolReplayer, ledger_sender
 from daemon.errors import install_error_handlers
 from daemon.metrics import Metrics
 from daemon.query_params import known_query_only
-from daemon.routes import accounts, adjustments, budget, holds, system, transactions, usage
+from daemon.routes import (
+    accounts,
+    adjustments,
+    alerts,
+    allocations,
+    analytics,
+    budget,
+    grants,
+    holds,
+    reports,
+    system,
+    transactions,
+    usage,
+)
 from daemon.routes.system import asbb_version
 from daemon.schemas import ERROR_RESPONSES
 from daemon.services import Services
@@ -200,6 +216,13 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
             ledger_sender(services.ledger, actor="asbb-daemon"),
             settings.daemon.spool_replay_seconds,
         ),
+        AllocationScheduler(services.ledger, settings.allocations.process_interval_seconds),
+        AlertEvaluator(
+            AlertService(database, settings, clock), settings.alerts.evaluate_interval_seconds
+        ),
+        AlertDispatcher(
+            DeliveryService(database, settings, clock), settings.alerts.delivery_interval_seconds
+        ),
     ]
     if settings.daemon.recovery_interval_seconds and shutil.which("sacct"):
         timers.append(
@@ -244,7 +267,19 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
 
     app.add_middleware(RequestContext, metrics=services.metrics)
     app.include_router(system.router)
-    for module in (budget, accounts, transactions, holds, adjustments, usage):
+    for module in (
+        budget,
+        accounts,
+        transactions,
+        holds,
+        adjustments,
+        usage,
+        allocations,
+        analytics,
+        grants,
+        reports,
+        alerts,
+    ):
         app.include_router(
             module.router,
             prefix=API_PREFIX,

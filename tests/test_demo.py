@@ -16,7 +16,15 @@ from asbb_core.database import Database
 from asbb_core.demo import ACCOUNTS, HISTORY_DAYS, DemoClock, _plan_jobs, seed_demo
 from asbb_core.errors import ConflictError
 from asbb_core.ledger import Ledger
-from asbb_core.models import AccountStatus, Hold, HoldState, JournalEntry, PartitionLimit
+from asbb_core.models import (
+    AccountStatus,
+    Alert,
+    AllocationCredit,
+    Hold,
+    HoldState,
+    JournalEntry,
+    PartitionLimit,
+)
 from asbb_core.money import format_money
 from asbb_core.settings import Settings
 from asbb_core.verify import verify_ledger
@@ -81,6 +89,16 @@ def test_summary_matches_what_the_ledger_holds(db: Database, ledger: Ledger) -> 
     assert summary.partition_limits == caps >= 3
     assert summary.adjustments == 1
     assert summary.transfers == 1
+
+    # Money over time: a monthly top-up paid each month of the history, a grant that funds
+    # two accounts and drew once, and the alerts the final evaluation opened.
+    credits = db.read(lambda s: s.exec(select(func.count()).select_from(AllocationCredit)).one())
+    assert summary.schedules == 1
+    assert summary.instalments == credits >= 3
+    assert summary.grants == 1
+    assert summary.grant_draws == 1
+    alerts = db.read(lambda s: s.exec(select(func.count()).select_from(Alert)).one())
+    assert summary.alerts == alerts >= 1
 
     # The journal and the cached totals agree, and the row count matches the tally.
     report = verify_ledger(db)

@@ -9,7 +9,7 @@ from asbb_core.context import Context
 from asbb_core.database import Database
 from asbb_core.ledger import Ledger
 from asbb_core.models import Source
-from asbb_core.spend import Scope, spend_breakdown, spend_by, spend_total
+from asbb_core.spend import Scope, scoped_total, spend_breakdown, spend_by, spend_total
 from tests.conftest import Clock
 
 
@@ -59,6 +59,9 @@ def test_spend_groups_by_day_month_partition_user(
         both = spend_by(s, [acct.id, other.id], date(2026, 1, 1), date(2026, 2, 28), "account")
         assert both == [("other", Decimal("99.00")), ("spendy", Decimal("18.00"))]
         assert spend_total(s, [], date(2026, 1, 1), date(2026, 2, 28)) == 0
+        # Nothing in range: an exact zero (not a float), on both backends.
+        assert spend_total(s, ids, date(2025, 1, 1), date(2025, 1, 2)) == Decimal(0)
+        assert scoped_total(s, [Scope(acct.id, date(2025, 1, 1))], date(2025, 1, 2)) == 0
         return True
 
     assert db.read(check)

@@ -133,9 +133,11 @@ def _seed(db: Database, *, accounts: int, rows: int, seed: int = 7) -> None:
                 GrantAccount(account_id=account, grant_id=grant.id, linked_by="b", linked_at=start)
             )
         s.commit()
-        if db.is_postgresql:
-            s.execute(text("ANALYZE"))
-            s.commit()
+    if db.is_postgresql:
+        # What autovacuum does to an insert-only table in steady state: statistics, and the
+        # visibility map that lets burn rates read the covering index alone.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE journal"))
 
 
 def _time(fn: Callable[[], object], repeat: int) -> tuple[float, float]:

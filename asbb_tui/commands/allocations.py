@@ -1,0 +1,382 @@
+"""``asbb allocations``: recurring allocations (a budget paid in instalments) and one-off ones."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column, Table
+
+from asbb_tui.cli_base import JsonOption, cli_actor, opened, print_json, stderr, stdout
+
+if TYPE_CHECKING:
+    from asbb_core.allocations import Allocations, ProcessSummary, ScheduleInfo
+    from asbb_core.context import Context
+    from asbb_core.ledger import Ledger
+
+app = typer.Typer(
+    help=(
+        "Recurring allocations: a budget paid into an account in instalments (daily, weekly, "
+        "monthly, quarterly, yearly), credited once each by the daemon's scheduler or by "
+        "'asbb allocations process'; and one-off allocations."
+    ),
+    no_args_is_help=True,
+)
+
+PROGRESS_FROM = 20
+"""'process' shows a progress bar (on stderr) when at least this many steps are due."""
+
+
+class FrequencyChoice(StrEnum):
+    """asbb_core.models.Frequency's values (not imported here: it would slow every command)."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    YEARLY = "yearly"
+
+
+class UnspentChoice(StrEnum):
+    CARRY_OVER = "carry_over"
+    EXPIRE = "expire"
+
+
+class StatusChoice(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+ScheduleArg = Annotated[int, typer.Argument(metavar="ID", help="The schedule's id.", min=1)]
+
+
+def _service(ledger: Ledger) -> Allocations:
+    from asbb_core.allocations import Allocations
+
+    return Allocations(ledger)
+
+
+def _ctx() -> Context:
+    from asbb_core.context import Context
+    from asbb_core.models import Source
+
+    return Context(actor=cli_actor(), source=Source.CLI)
+
+
+def _money(value: Any) -> str:
+    from asbb_core.money import format_money
+
+    return format_money(value)
+
+
+def _column(table: Table, header: str) -> Column:
+    return next(c for c in table.columns if c.header == header)
+
+
+def _show(info: ScheduleInfo, *, as_json: bool, title: str | None = None) -> None:
+    """One schedule with its instalments, as JSON or as two tables."""
+    if as_json:
+        print_json(info.to_dict(with_credits=True))
+        return
+    s = info.schedule
+    out = stdout()
+    head = Table(
+        title=title or f"allocation schedule #{info.id}",
+        show_header=False,
+        box=None,
+        padding=(0, 2),
+    )
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("account", info.account)
+    head.add_row("status", str(s.status))
+    head.add_row("instalment", f"{_money(s.amount)} {s.frequency}")
+    head.add_row("total", f"{_money(s.total)} in {s.instalments} instalment(s)")
+    head.add_row("dates", f"{s.start_date.isoformat()} .. {info.last_due.isoformat()}")
+    head.add_row("unspent money", str(s.unspent).replace("_", " "))
+    head.add_row("credited", f"{_money(info.credited)} ({s.next_period} of {s.instalments} done)")
+    if info.expired:
+        head.add_row("expired", _money(info.expired))
+    head.add_row("next due", info.next_due.isoformat() if info.next_due else "-")
+    if s.paused_at:
+        head.add_row("paused at", s.paused_at.strftime("%Y-%m-%d %H:%M"))
+    if s.memo:
+        head.add_row("memo", s.memo)
+    head.add_row("created", f"{s.created_at.strftime('%Y-%m-%d %H:%M')} by {s.created_by}")
+    out.print(head)
+    if info.credits:
+        table = Table("#", "due", "amount", "outcome", "entry", "expired", title="instalments")
+        for c in info.credits:
+            table.add_row(
+                f"{c.period + 1}/{s.instalments}",
+                c.due_date.isoformat(),
+                _money(c.amount),
+                str(c.outcome),
+                str(c.entry_id or ""),
+                _money(c.expired_amount) if c.expired_at else "",
+            )
+        out.print(table)
+
+
+def _print_summary(summary: ProcessSummary, *, as_json: bool) -> None:
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    out = stdout()
+    events = summary.events
+    if events:
+        table = Table("schedule", "account", "#", "due", "action", "amount", "entry")
+        for e in events:
+            table.add_row(
+                f"#{e.schedule_id}",
+                e.account,
+                f"{e.period + 1}/{e.instalments}",
+                e.due_date.isoformat(),
+                e.action,
+                _money(e.amount),
+                str(e.entry_id or ""),
+            )
+        out.print(table)
+    out.print(
+        f"{summary.today.isoformat()}: {len(summary.credited)} credited "
+        f"({_money(summary.total_credited)}), {len(summary.skipped)} skipped, "
+        f"{len(summary.expired)} expired ({_money(summary.total_expired)})"
+    )
+    for sid in summary.completed:
+        out.print(f"schedule #{sid} completed")
+    for failure in summary.errors:
+        stderr().print(f"schedule #{failure.schedule_id}: {failure.message}")
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="The account that receives the instalments.")],
+    amount: Annotated[
+        str, typer.Option("--amount", metavar="X", help="Each instalment, e.g. 100.00.")
+    ],
+    frequency: Annotated[
+        FrequencyChoice,
+        typer.Option(
+            "--frequency", help="How often an instalment falls due.", case_sensitive=False
+        ),
+    ] = FrequencyChoice.MONTHLY,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            metavar="DATE",
+            help="The first due date, YYYY-MM-DD (default: today, UTC).",
+            show_default=False,
+        ),
+    ] = None,
+    total: Annotated[
+        str | None,
+        typer.Option(
+            "--total",
+            metavar="X",
+            help="The whole budget: 600 at 100 is 6 instalments (650 is 7, the last 50).",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--end", metavar="DATE", help="Every due date up to and including this one."),
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", metavar="N", help="How many instalments.")
+    ] = None,
+    unspent: Annotated[
+        UnspentChoice,
+        typer.Option(
+            "--unspent",
+            help="carry_over keeps unspent money; expire takes what is left of an instalment "
+            "back when its period ends.",
+            case_sensitive=False,
+        ),
+    ] = UnspentChoice.CARRY_OVER,
+    memo: Annotated[str, typer.Option("--memo", help="A note, shown on every credit.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Create a recurring allocation; give exactly one of --total, --end or --count.
+
+    Nothing is credited now: the daemon's scheduler (or `asbb allocations process`) credits
+    each instalment when it falls due, catching up any it missed.
+    """
+    with opened(ctx) as (_, _db, ledger):
+        allocations = _service(ledger)
+        schedule = allocations.create_schedule(
+            account,
+            amount=amount,
+            frequency=frequency.value,
+            start_date=start if start is not None else allocations.today(),
+            ctx=_ctx(),
+            total=total,
+            end_date=end,
+            instalments=count,
+            unspent=unspent.value,
+            memo=memo,
+        )
+        assert schedule.id is not None
+        info = allocations.get_schedule(schedule.id)
+    _show(info, as_json=as_json, title=f"created allocation schedule #{info.id}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    account: Annotated[
+        str | None, typer.Option("--account", metavar="A", help="Only this account's.")
+    ] = None,
+    status: Annotated[
+        StatusChoice | None,
+        typer.Option("--status", help="Only schedules in this status.", case_sensitive=False),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List allocation schedules: account, instalment, progress, next due date."""
+    with opened(ctx) as (_, _db, ledger):
+        infos = _service(ledger).list_schedules(account, status.value if status else None)
+    if as_json:
+        print_json([i.to_dict() for i in infos])
+        return
+    if not infos:
+        stdout().print("no allocation schedules (create one: asbb allocations create ...)")
+        return
+    table = Table("id", "account", "instalment", "done", "credited", "next due", "status")
+    for column in ("id", "done", "next due"):
+        _column(table, column).no_wrap = True
+    for i in infos:
+        s = i.schedule
+        expiring = " (expire)" if s.unspent == "expire" else ""
+        table.add_row(
+            str(i.id),
+            i.account,
+            f"{_money(s.amount)} {s.frequency}",
+            f"{s.next_period}/{s.instalments}",
+            f"{_money(i.credited)} of {_money(s.total)}",
+            i.next_due.isoformat() if i.next_due else "-",
+            f"{s.status}{expiring}",
+        )
+    stdout().print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, schedule_id: ScheduleArg, as_json: JsonOption = False) -> None:
+    """Show one schedule and every instalment credited or skipped so far."""
+    with opened(ctx) as (_, _db, ledger):
+        info = _service(ledger).get_schedule(schedule_id)
+    _show(info, as_json=as_json)
+
+
+@app.command("pause")
+def pause(ctx: typer.Context, schedule_id: ScheduleArg, as_json: JsonOption = False) -> None:
+    """Pause an active schedule: nothing more is credited until it is resumed.
+
+    What fell due before the pause is credited first.
+    """
+    with opened(ctx) as (_, _db, ledger):
+        info = _service(ledger).pause(schedule_id, _ctx())
+    _show(info, as_json=as_json, title=f"paused allocation schedule #{info.id}")
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context,
+    schedule_id: ScheduleArg,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up", help="Credit the instalments that fell due while it was paused."
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Resume a paused schedule.
+
+    Instalments that fell due while it was paused are recorded as skipped (or credited, with
+    --catch-up); what is due today is credited at once.
+    """
+    with opened(ctx) as (_, _db, ledger):
+        summary = _service(ledger).resume(schedule_id, _ctx(), catch_up=catch_up)
+        info = _service(ledger).get_schedule(schedule_id)
+    if as_json:
+        print_json({"schedule": info.to_dict(with_credits=True), "summary": summary.to_dict()})
+        return
+    _print_summary(summary, as_json=False)
+    _show(info, as_json=False, title=f"resumed allocation schedule #{info.id}")
+
+
+@app.command("cancel")
+def cancel(ctx: typer.Context, schedule_id: ScheduleArg, as_json: JsonOption = False) -> None:
+    """Cancel a schedule for good: no further instalments; what was credited stays."""
+    with opened(ctx) as (_, _db, ledger):
+        info = _service(ledger).cancel(schedule_id, _ctx())
+    _show(info, as_json=as_json, title=f"cancelled allocation schedule #{info.id}")
+
+
+@app.command("process")
+def process(
+    ctx: typer.Context,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            "--today",
+            metavar="DATE",
+            help="Process as of this date, YYYY-MM-DD (default: today, UTC).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Credit every instalment due now, as the daemon's scheduler does.
+
+    Missed periods are caught up, each instalment is credited exactly once (safe beside the
+    daemon), and with unspent=expire the unspent rest of ended periods is taken back.
+    Schedules that cannot move (e.g. their account is closed) are listed; exit status 1 then.
+    """
+    from asbb_core.periods import parse_date
+
+    day = parse_date(today, field="today") if today is not None else None
+    with opened(ctx) as (_, _db, ledger):
+        allocations = _service(ledger)
+        steps = allocations.count_due(today=day)
+        with Progress(
+            TextColumn("[bold]crediting allocations[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr(),
+            disable=steps < PROGRESS_FROM,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("", total=steps)
+            summary = allocations.process_due(
+                ctx=_ctx(), today=day, on_event=lambda _: progress.advance(task)
+            )
+    _print_summary(summary, as_json=as_json)
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+@app.command("once")
+def once(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="The account to allocate to.")],
+    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="How much, e.g. 250.00.")],
+    memo: Annotated[str, typer.Option("--memo", help="Why (shown in the journal).")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Allocate money to an account once (journaled as an allocation)."""
+    with opened(ctx) as (_, _db, ledger):
+        result = _service(ledger).allocate_once(account, amount, ctx=_ctx(), memo=memo)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    stdout().print(
+        f"allocated {_money(result.amount)} to {result.account}: limit {_money(result.limit)}, "
+        f"available {_money(result.available)} (journal entry {result.entry_ids[0]})"
+    )

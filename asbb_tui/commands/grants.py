@@ -1,0 +1,492 @@
+"""``asbb grant``: grants, their budget periods, linked accounts and draws into them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from asbb_tui.cli_base import JsonOption, cli_actor, iso_time, opened, print_json, stdout
+
+if TYPE_CHECKING:
+    from asbb_core.context import Context
+    from asbb_core.grants import DrawResult, GrantDetail, Grants, PeriodStatus
+    from asbb_core.ledger import Ledger
+
+app = typer.Typer(
+    help=(
+        "Grants: multi-year awards split into budget periods, with an indirect cost rate, that "
+        "fund budget accounts. A draw ('asbb grant fund') moves direct money from the current "
+        "period into a linked account and commits direct x (1 + rate) of the period's budget."
+    ),
+    no_args_is_help=True,
+)
+
+
+class GrantStatusChoice(StrEnum):
+    """asbb_core.models.GrantStatus's values (not imported here: it would slow every command)."""
+
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+NumberArg = Annotated[str, typer.Argument(metavar="NUMBER", help="The grant's number.")]
+AccountArg = Annotated[str, typer.Argument(metavar="ACCOUNT", help="A budget account's name.")]
+PeriodArg = Annotated[
+    int, typer.Argument(metavar="PERIOD", help="The budget period's number (1, 2, ...).", min=1)
+]
+
+
+def _option(help_text: str, *names: str) -> Any:
+    return typer.Option(*names, help=help_text, show_default=False)
+
+
+TitleOpt = Annotated[str | None, _option("The award's title.", "--title")]
+AgencyOpt = Annotated[str | None, _option("The funding agency, e.g. NSF.", "--agency")]
+ProgramOpt = Annotated[str | None, _option("The agency's program.", "--program")]
+PiOpt = Annotated[str | None, _option("The principal investigator.", "--pi")]
+CoPiOpt = Annotated[list[str] | None, _option("A co-PI (repeat the option for more).", "--co-pi")]
+InstitutionOpt = Annotated[str | None, _option("The institution.", "--institution")]
+DepartmentOpt = Annotated[str | None, _option("The department.", "--department")]
+CfdaOpt = Annotated[
+    str | None, _option("The assistance listing number (CFDA), e.g. 47.070.", "--cfda")
+]
+
+
+def _service(ledger: Ledger) -> Grants:
+    from asbb_core.grants import Grants
+
+    return Grants(ledger)
+
+
+def _ctx(idempotency_key: str | None = None) -> Context:
+    from asbb_core.context import Context
+    from asbb_core.models import Source
+
+    return Context(actor=cli_actor(), source=Source.CLI, idempotency_key=idempotency_key)
+
+
+def _money(value: Any) -> str:
+    from asbb_core.money import format_money
+
+    return format_money(value)
+
+
+def _m(value: Any) -> str:
+    from asbb_core.money import money_str
+
+    return money_str(value)
+
+
+def _rate(value: Any) -> str:
+    from asbb_core.reports import rate_str
+
+    return rate_str(value)
+
+
+def _percent(value: Any) -> str:
+    from asbb_core.reports import rate_percent
+
+    return rate_percent(value)
+
+
+def grant_dict(detail: GrantDetail) -> dict[str, Any]:
+    """A grant as JSON-ready data (money as strings)."""
+    g = detail.grant
+    return {
+        "number": g.number,
+        "title": g.title,
+        "agency": g.agency,
+        "program": g.program,
+        "pi": g.pi,
+        "co_pis": list(g.co_pis),
+        "institution": g.institution,
+        "department": g.department,
+        "cfda": g.cfda,
+        "total_award": _m(g.total_award),
+        "start_date": g.start_date.isoformat(),
+        "end_date": g.end_date.isoformat(),
+        "indirect_rate": _rate(g.indirect_rate),
+        "status": str(g.status),
+        "created_by": g.created_by,
+        "created_at": iso_time(g.created_at),
+        "updated_at": iso_time(g.updated_at),
+        "drawn": _m(detail.drawn),
+        "periods": [
+            {
+                "number": p.number,
+                "start_date": p.start_date.isoformat(),
+                "end_date": p.end_date.isoformat(),
+                "budget": _m(p.budget),
+                "drawn": _m(p.drawn),
+                "drawn_cost": _m(p.drawn_cost),
+            }
+            for p in detail.periods
+        ],
+        "accounts": [
+            {"name": a.name, "linked_by": a.linked_by, "linked_at": iso_time(a.linked_at)}
+            for a in detail.accounts
+        ],
+    }
+
+
+def _show(detail: GrantDetail, *, as_json: bool) -> None:
+    if as_json:
+        print_json(grant_dict(detail))
+        return
+    g = detail.grant
+    console = stdout()
+    facts = Table(show_header=False, box=None, title=f"grant {g.number}", title_justify="left")
+    facts.add_column(style="bold")
+    facts.add_column()
+    for label, value in (
+        ("title", g.title),
+        ("agency / program", " / ".join(x for x in (g.agency, g.program) if x)),
+        ("PI", g.pi),
+        ("co-PIs", ", ".join(g.co_pis)),
+        ("institution", " / ".join(x for x in (g.institution, g.department) if x)),
+        ("CFDA", g.cfda),
+        ("award", f"{_money(g.total_award)} from {g.start_date} to {g.end_date}"),
+        ("indirect rate", _percent(g.indirect_rate)),
+        ("status", str(g.status)),
+        ("accounts", ", ".join(a.name for a in detail.accounts) or "none linked"),
+    ):
+        facts.add_row(label, value or "-")
+    console.print(facts)
+    periods = Table("period", "start", "end", "budget", "drawn", "drawn + indirect")
+    for p in detail.periods:
+        periods.add_row(
+            str(p.number),
+            p.start_date.isoformat(),
+            p.end_date.isoformat(),
+            _money(p.budget),
+            _money(p.drawn),
+            _money(p.drawn_cost),
+        )
+    console.print(periods)
+
+
+# ---------------------------------------------------------------- commands
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    number: NumberArg,
+    award: Annotated[
+        str, typer.Option("--award", help="Total award (direct + indirect), e.g. 300000.")
+    ],
+    start: Annotated[str, typer.Option("--start", help="First day (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option("--end", help="Last day (YYYY-MM-DD), included.")],
+    indirect_rate: Annotated[
+        str, typer.Option("--indirect-rate", help="A fraction from 0 to 1.5: 0.30 for 30%.")
+    ],
+    period_months: Annotated[
+        int, typer.Option("--period-months", help="Length of each budget period.", min=1)
+    ] = 12,
+    title: TitleOpt = None,
+    agency: AgencyOpt = None,
+    program: ProgramOpt = None,
+    pi: PiOpt = None,
+    co_pis: CoPiOpt = None,
+    institution: InstitutionOpt = None,
+    department: DepartmentOpt = None,
+    cfda: CfdaOpt = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a grant and generate its budget periods (budgets split evenly to the cent,
+    the remainder on the last, adding up to the award exactly)."""
+    with opened(ctx) as (_, _db, ledger):
+        detail = _service(ledger).create_grant(
+            number,
+            total_award=award,
+            start_date=start,
+            end_date=end,
+            indirect_rate=indirect_rate,
+            ctx=_ctx(),
+            period_months=period_months,
+            title=title or "",
+            agency=agency or "",
+            program=program or "",
+            pi=pi or "",
+            co_pis=co_pis or [],
+            institution=institution or "",
+            department=department or "",
+            cfda=cfda or "",
+        )
+    _show(detail, as_json=as_json)
+
+
+@app.command("list")
+def list_grants(
+    ctx: typer.Context,
+    status: Annotated[
+        GrantStatusChoice | None,
+        typer.Option("--status", help="Only grants in this status.", show_default=False),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List grants: number, agency, PI, award, dates, rate, periods, accounts, drawn."""
+    with opened(ctx) as (_, _db, ledger):
+        found = _service(ledger).list_grants(status=status.value if status else None)
+    if as_json:
+        print_json([grant_dict(d) for d in found])
+        return
+    if not found:
+        stdout().print("no grants (record one: asbb grant create NUMBER --award ...)")
+        return
+    table = Table()
+    table.add_column("number", no_wrap=True)
+    table.add_column("agency")
+    table.add_column("PI")
+    table.add_column("award", justify="right", no_wrap=True)
+    table.add_column("dates")
+    table.add_column("rate", justify="right")
+    table.add_column("accounts")
+    table.add_column("drawn", justify="right", no_wrap=True)
+    table.add_column("status")
+    for d in found:
+        g = d.grant
+        table.add_row(
+            g.number,
+            g.agency,
+            g.pi,
+            _money(g.total_award),
+            f"{g.start_date} to {g.end_date} ({len(d.periods)} periods)",
+            _percent(g.indirect_rate),
+            ", ".join(a.name for a in d.accounts),
+            _money(d.drawn),
+            str(g.status),
+        )
+    stdout().print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, number: NumberArg, as_json: JsonOption = False) -> None:
+    """One grant: its details, budget periods (with what was drawn) and linked accounts."""
+    with opened(ctx) as (_, _db, ledger):
+        detail = _service(ledger).get_grant(number)
+    _show(detail, as_json=as_json)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    number: NumberArg,
+    title: TitleOpt = None,
+    agency: AgencyOpt = None,
+    program: ProgramOpt = None,
+    pi: PiOpt = None,
+    co_pis: CoPiOpt = None,
+    clear_co_pis: Annotated[
+        bool, typer.Option("--clear-co-pis", help="Remove every co-PI.")
+    ] = False,
+    institution: InstitutionOpt = None,
+    department: DepartmentOpt = None,
+    cfda: CfdaOpt = None,
+    status: Annotated[
+        GrantStatusChoice | None,
+        typer.Option("--status", help="active, or closed (funds nothing).", show_default=False),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a grant's descriptive fields or status; options left out stay as they are.
+    --co-pi replaces the whole list."""
+    with opened(ctx) as (_, _db, ledger):
+        detail = _service(ledger).update_grant(
+            number,
+            ctx=_ctx(),
+            title=title,
+            agency=agency,
+            program=program,
+            pi=pi,
+            co_pis=[] if clear_co_pis else co_pis,
+            institution=institution,
+            department=department,
+            cfda=cfda,
+            status=status.value if status else None,
+        )
+    _show(detail, as_json=as_json)
+
+
+@app.command("period")
+def period(
+    ctx: typer.Context,
+    number: NumberArg,
+    period_number: PeriodArg,
+    start: Annotated[str | None, _option("New first day (YYYY-MM-DD).", "--start")] = None,
+    end: Annotated[str | None, _option("New last day (YYYY-MM-DD).", "--end")] = None,
+    budget: Annotated[
+        str | None, _option("New budget (total cost, direct + indirect).", "--budget")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Edit one budget period. It stays inside the grant's dates, in order without
+    overlapping the others; the budgets add up to no more than the award; a budget never
+    drops below what was already drawn from the period (with indirect)."""
+    with opened(ctx) as (_, _db, ledger):
+        detail = _service(ledger).set_period(
+            number, period_number, ctx=_ctx(), start_date=start, end_date=end, budget=budget
+        )
+    _show(detail, as_json=as_json)
+
+
+@app.command("regenerate")
+def regenerate(
+    ctx: typer.Context,
+    number: NumberArg,
+    period_months: Annotated[
+        int, typer.Option("--period-months", help="Length of each new budget period.", min=1)
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Replace the grant's budget periods with fresh ones (budgets split evenly again).
+    Refused once money was drawn from the grant."""
+    with opened(ctx) as (_, _db, ledger):
+        detail = _service(ledger).regenerate_periods(number, period_months, ctx=_ctx())
+    _show(detail, as_json=as_json)
+
+
+@app.command("link")
+def link(
+    ctx: typer.Context, number: NumberArg, account: AccountArg, as_json: JsonOption = False
+) -> None:
+    """Link an account to the grant: it can then be funded from the grant, and its spend
+    counts towards the grant from today (UTC). An account draws from one grant at most."""
+    with opened(ctx) as (_, _db, ledger):
+        done = _service(ledger).link_account(number, account, ctx=_ctx())
+    if as_json:
+        print_json(
+            {
+                "grant": number,
+                "account": done.name,
+                "linked_by": done.linked_by,
+                "linked_at": iso_time(done.linked_at),
+            }
+        )
+        return
+    stdout().print(
+        f"account {done.name} draws from grant {number} (linked {done.linked_at:%Y-%m-%d})"
+    )
+
+
+@app.command("unlink")
+def unlink(
+    ctx: typer.Context, number: NumberArg, account: AccountArg, as_json: JsonOption = False
+) -> None:
+    """Unlink an account from the grant. Refused once it drew money from the grant."""
+    with opened(ctx) as (_, _db, ledger):
+        _service(ledger).unlink_account(number, account, ctx=_ctx())
+    if as_json:
+        print_json({"grant": number, "account": account, "unlinked": True})
+        return
+    stdout().print(f"account {account} no longer draws from grant {number}")
+
+
+def _draw_dict(r: DrawResult) -> dict[str, Any]:
+    return r.to_dict()
+
+
+@app.command("fund")
+def fund(
+    ctx: typer.Context,
+    number: NumberArg,
+    account: AccountArg,
+    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="Direct money, e.g. 1000.")],
+    memo: Annotated[str, typer.Option("--memo", help="A note for the journal.")] = "",
+    idempotency_key: Annotated[
+        str | None,
+        _option("Run at most once: a retry with the same key moves nothing.", "--idempotency-key"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move direct money from the grant's current budget period into a linked account's
+    limit (journaled as an allocation). It commits AMOUNT x (1 + indirect rate) of the
+    period's budget and is refused when that does not fit."""
+    with opened(ctx) as (_, _db, ledger):
+        result = _service(ledger).fund_account(
+            number, account, amount, ctx=_ctx(idempotency_key), memo=memo
+        )
+    if as_json:
+        print_json(_draw_dict(result))
+        return
+    again = " (replayed: nothing moved)" if result.replayed else ""
+    stdout().print(
+        f"drew {_money(result.amount)} (+{_money(result.indirect)} indirect = "
+        f"{_money(result.cost)}) from period {result.period} of grant {result.grant} into "
+        f"{result.account}{again}; account available {_money(result.available)}; "
+        f"period can still fund {_money(result.drawable)}"
+    )
+
+
+def _status_dict(st: PeriodStatus) -> dict[str, Any]:
+    return {
+        "grant": st.grant,
+        "period": st.period,
+        "start_date": st.start_date.isoformat(),
+        "end_date": st.end_date.isoformat(),
+        "today": st.today.isoformat(),
+        "state": st.state,
+        "indirect_rate": _rate(st.indirect_rate),
+        "budget": _m(st.budget),
+        "drawn": _m(st.drawn),
+        "drawn_cost": _m(st.drawn_cost),
+        "drawable": _m(st.drawable),
+        "direct": _m(st.direct),
+        "indirect": _m(st.indirect),
+        "consumed": _m(st.consumed),
+        "remaining": _m(st.remaining),
+        "percent_used": str(st.percent_used),
+        "days": st.days,
+        "days_elapsed": st.days_elapsed,
+        "days_left": st.days_left,
+    }
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    number: NumberArg,
+    period_number: Annotated[
+        int | None,
+        typer.Option("--period", help="The budget period (default: the current one).", min=1),
+    ] = None,
+    today: Annotated[
+        str | None, _option("Report as of this day (YYYY-MM-DD; default: today).", "--today")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where a budget period stands: budget, drawn, direct, indirect, consumed (direct +
+    indirect), remaining and percent used."""
+    from asbb_core.periods import parse_date
+
+    day = parse_date(today, field="today") if today else None
+    with opened(ctx) as (_, _db, ledger):
+        st = _service(ledger).period_status(number, period_number, day)
+    if as_json:
+        print_json(_status_dict(st))
+        return
+    table = Table(
+        show_header=False,
+        box=None,
+        title=(
+            f"grant {st.grant}, period {st.period}: {st.start_date} to {st.end_date} "
+            f"({st.state}, {st.days_left} day(s) left)"
+        ),
+        title_justify="left",
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in (
+        ("budget", _money(st.budget)),
+        ("direct", _money(st.direct)),
+        (f"indirect ({_percent(st.indirect_rate)})", _money(st.indirect)),
+        ("consumed", f"{_money(st.consumed)} ({st.percent_used}%)"),
+        ("remaining", _money(st.remaining)),
+        ("drawn", f"{_money(st.drawn)} ({_money(st.drawn_cost)} with indirect)"),
+        ("can still draw", _money(st.drawable)),
+    ):
+        table.add_row(label, value)
+    stdout().print(table)

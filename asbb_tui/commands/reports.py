@@ -1,0 +1,119 @@
+"""``asbb report``: grant compliance reports and account statements (see docs/reports.md)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from asbb_tui.cli_base import opened, stderr
+
+app = typer.Typer(
+    help=(
+        "Reports for finance staff as CSV, JSON or Markdown: a grant's compliance report per "
+        "budget period, and an account statement for any date range. The formats and every "
+        "CSV column are described in docs/reports.md."
+    ),
+    no_args_is_help=True,
+)
+
+
+class FormatChoice(StrEnum):
+    CSV = "csv"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+FormatOpt = Annotated[
+    FormatChoice | None,
+    typer.Option(
+        "--format",
+        help="csv (for spreadsheets), json, or markdown (the default).",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write the report to FILE instead of printing it.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+
+
+def _chosen(fmt: FormatChoice | None, as_json: bool) -> str:
+    if as_json and fmt not in (None, FormatChoice.JSON):
+        raise typer.BadParameter("--json and --format disagree", param_hint="--json")
+    if as_json:
+        return "json"
+    return fmt.value if fmt is not None else "markdown"
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
+    # newline="" keeps the CSV's CRLF row ends as they are (RFC 4180).
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    stderr().print(f"wrote {output} ({len(text.encode())} bytes)")
+
+
+@app.command("grant")
+def grant(
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(metavar="NUMBER", help="The grant's number.")],
+    period: Annotated[
+        int | None,
+        typer.Option("--period", help="The budget period (default: the current one).", min=1),
+    ] = None,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            "--today",
+            help="Report as of this day (YYYY-MM-DD; default: today, UTC).",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The grant compliance report for one budget period: direct, indirect and total cost,
+    remaining, by month / partition / user / account, drawn, and the burn-rate status."""
+    from asbb_core.periods import parse_date
+    from asbb_core.reports import grant_compliance_report, render_grant_report
+
+    chosen = _chosen(fmt, as_json)
+    day = parse_date(today, field="today") if today else None
+    with opened(ctx) as (settings, db, _ledger):
+        report = grant_compliance_report(db, settings, number, period=period, today=day)
+    _emit(render_grant_report(report, chosen), output)
+
+
+@app.command("statement")
+def statement(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(metavar="ACCOUNT", help="The account's name.")],
+    since: Annotated[str, typer.Option("--since", help="First day (YYYY-MM-DD), included.")],
+    until: Annotated[str, typer.Option("--until", help="Last day (YYYY-MM-DD), included.")],
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """An account's statement for whole UTC days: opening balances, every movement with the
+    balances after it, closing balances, and totals per kind of movement."""
+    from asbb_core.reports import account_statement, render_statement
+
+    chosen = _chosen(fmt, as_json)
+    with opened(ctx) as (_settings, db, _ledger):
+        st = account_statement(db, account, since, until)
+    _emit(render_statement(st, chosen), output)

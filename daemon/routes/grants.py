@@ -1,0 +1,519 @@
+"""The grants resource of the REST API: grants, budget periods, linked accounts, draws.
+
+Writes need an admin token. Reads need a reader (or admin) token; a reader token limited to
+some accounts sees a grant only if one of the grant's linked accounts is among them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from asbb_core.errors import ValidationError
+from asbb_core.grants import (
+    MAX_CO_PIS,
+    MAX_PERIOD_MONTHS,
+    DrawResult,
+    GrantDetail,
+    Grants,
+    PeriodStatus,
+    rate_str,
+    validate_grant_number,
+)
+from asbb_core.money import to_decimal
+from daemon.auth import Principal, admin_write, any_reader
+from daemon.errors import ApiError
+from daemon.routes.accounts import IsoDate, context_of, visible_accounts
+from daemon.schemas import MoneyIn, MoneyOut
+from daemon.services import Services, get_services
+
+router = APIRouter(tags=["grants"])
+
+GrantNumber = Annotated[
+    str, Path(min_length=1, max_length=64, description="The grant's number, e.g. NSF-2312345")
+]
+PeriodNumber = Annotated[int, Path(ge=1, le=10_000, description="The budget period (1-based)")]
+AccountName = Annotated[str, Path(min_length=1, max_length=64, description="The account name")]
+GrantStatusName = Literal["active", "closed"]
+
+
+def _rate_in(value: Any) -> Decimal:
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        return to_decimal(value, field="indirect_rate")
+    except ValidationError as exc:
+        raise ValueError(exc.message.removeprefix("indirect_rate: ")) from None
+
+
+RateIn = Annotated[
+    Decimal,
+    BeforeValidator(_rate_in),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": r"^[0-9]*\.?[0-9]+$"}, {"type": "number"}],
+            "description": "The indirect cost rate as a fraction, 0 to 1.5 (0.30 for 30%)",
+        }
+    ),
+]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def grants_of(services: Services) -> Grants:
+    return Grants(services.ledger)
+
+
+def today_of(services: Services) -> date:
+    return services.clock().astimezone(UTC).date()
+
+
+def grant_number(number: str) -> str:
+    return validate_grant_number(number, field="grant")
+
+
+def require_visible(principal: Principal, detail: GrantDetail) -> None:
+    """A reader limited to some accounts sees a grant only through one of its accounts."""
+    scope = visible_accounts(principal)
+    if scope is not None and not scope & {a.name for a in detail.accounts}:
+        raise ApiError(403, f"this token may not read grant {detail.grant.number!r}", field="grant")
+
+
+def visible_grant(services: Services, principal: Principal, number: str) -> GrantDetail:
+    """Load a grant (404 if absent) and check the caller may read it (403)."""
+    detail = grants_of(services).get_grant(grant_number(number))
+    require_visible(principal, detail)
+    return detail
+
+
+# ---------------------------------------------------------------- models
+
+
+class GrantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(min_length=1, max_length=64)
+    """Letters, digits, '_', '.', '-' (it appears in URLs)."""
+    total_award: MoneyIn
+    """Total cost (direct + indirect) over the whole grant."""
+    start_date: IsoDate
+    end_date: IsoDate
+    indirect_rate: RateIn
+    period_months: int = Field(default=12, ge=1, le=MAX_PERIOD_MONTHS)
+    """Length of the generated budget periods; the last one ends on end_date."""
+    title: str = Field(default="", max_length=500)
+    agency: str = Field(default="", max_length=200)
+    program: str = Field(default="", max_length=200)
+    pi: str = Field(default="", max_length=200)
+    co_pis: list[str] = Field(default_factory=list, max_length=MAX_CO_PIS)
+    institution: str = Field(default="", max_length=200)
+    department: str = Field(default="", max_length=200)
+    cfda: str = Field(default="", max_length=16)
+    """The assistance listing number, e.g. 47.070 (two digits, a dot, three digits)."""
+
+
+class GrantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=500)
+    agency: str | None = Field(default=None, max_length=200)
+    program: str | None = Field(default=None, max_length=200)
+    pi: str | None = Field(default=None, max_length=200)
+    co_pis: list[str] | None = Field(default=None, max_length=MAX_CO_PIS)
+    institution: str | None = Field(default=None, max_length=200)
+    department: str | None = Field(default=None, max_length=200)
+    cfda: str | None = Field(default=None, max_length=16)
+    status: GrantStatusName | None = None
+    """A closed grant funds nothing until it is made active again."""
+
+
+class PeriodUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
+    budget: MoneyIn | None = None
+    """Total cost (direct + indirect)."""
+
+
+class RegenerateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    period_months: int = Field(ge=1, le=MAX_PERIOD_MONTHS)
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account: str = Field(min_length=1, max_length=64)
+
+
+class FundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account: str = Field(min_length=1, max_length=64)
+    amount: MoneyIn
+    """Direct money to move into the account's limit; it commits amount x (1 + rate)."""
+    memo: str = Field(default="", max_length=400)
+
+
+class PeriodOut(BaseModel):
+    number: int
+    start_date: date
+    end_date: date
+    budget: MoneyOut
+    drawn: MoneyOut
+    """Direct money drawn from the period into the grant's accounts."""
+    drawn_cost: MoneyOut
+    """What those draws commit: drawn + indirect."""
+
+
+class LinkedAccountOut(BaseModel):
+    name: str
+    linked_by: str
+    linked_at: datetime
+
+
+class GrantOut(BaseModel):
+    number: str
+    title: str
+    agency: str
+    program: str
+    pi: str
+    co_pis: list[str]
+    institution: str
+    department: str
+    cfda: str
+    total_award: MoneyOut
+    start_date: date
+    end_date: date
+    indirect_rate: str
+    """A fraction ("0.30" is 30%)."""
+    status: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    drawn: MoneyOut
+    periods: list[PeriodOut]
+    accounts: list[LinkedAccountOut]
+
+    @classmethod
+    def of(cls, detail: GrantDetail) -> GrantOut:
+        g = detail.grant
+        return cls(
+            number=g.number,
+            title=g.title,
+            agency=g.agency,
+            program=g.program,
+            pi=g.pi,
+            co_pis=list(g.co_pis),
+            institution=g.institution,
+            department=g.department,
+            cfda=g.cfda,
+            total_award=g.total_award,
+            start_date=g.start_date,
+            end_date=g.end_date,
+            indirect_rate=rate_str(g.indirect_rate),
+            status=str(g.status),
+            created_by=g.created_by,
+            created_at=g.created_at,
+            updated_at=g.updated_at,
+            drawn=detail.drawn,
+            periods=[
+                PeriodOut(
+                    number=p.number,
+                    start_date=p.start_date,
+                    end_date=p.end_date,
+                    budget=p.budget,
+                    drawn=p.drawn,
+                    drawn_cost=p.drawn_cost,
+                )
+                for p in detail.periods
+            ],
+            accounts=[
+                LinkedAccountOut(name=a.name, linked_by=a.linked_by, linked_at=a.linked_at)
+                for a in detail.accounts
+            ],
+        )
+
+
+class GrantList(BaseModel):
+    items: list[GrantOut]
+
+
+class PeriodStatusOut(BaseModel):
+    grant: str
+    period: int
+    start_date: date
+    end_date: date
+    today: date
+    state: str
+    """upcoming, current or ended."""
+    indirect_rate: str
+    budget: MoneyOut
+    drawn: MoneyOut
+    drawn_cost: MoneyOut
+    drawable: MoneyOut
+    """Direct money that may still be drawn from the period."""
+    direct: MoneyOut
+    """Net spend of the linked accounts inside the period, up to today."""
+    indirect: MoneyOut
+    consumed: MoneyOut
+    remaining: MoneyOut
+    percent_used: str
+    days: int
+    days_elapsed: int
+    days_left: int
+
+    @classmethod
+    def of(cls, st: PeriodStatus) -> PeriodStatusOut:
+        return cls(
+            grant=st.grant,
+            period=st.period,
+            start_date=st.start_date,
+            end_date=st.end_date,
+            today=st.today,
+            state=st.state,
+            indirect_rate=rate_str(st.indirect_rate),
+            budget=st.budget,
+            drawn=st.drawn,
+            drawn_cost=st.drawn_cost,
+            drawable=st.drawable,
+            direct=st.direct,
+            indirect=st.indirect,
+            consumed=st.consumed,
+            remaining=st.remaining,
+            percent_used=str(st.percent_used),
+            days=st.days,
+            days_elapsed=st.days_elapsed,
+            days_left=st.days_left,
+        )
+
+
+class DrawOut(BaseModel):
+    grant: str
+    period: int
+    account: str
+    amount: MoneyOut
+    indirect: MoneyOut
+    cost: MoneyOut
+    """amount + indirect: what the draw commits of the period's budget."""
+    period_budget: MoneyOut
+    period_drawn: MoneyOut
+    period_drawn_cost: MoneyOut
+    drawable: MoneyOut
+    limit: MoneyOut
+    """The account's limit after the draw."""
+    available: MoneyOut
+    draw_id: int
+    entry_id: int
+    """The journal entry (an allocation) that moved the money."""
+    replayed: bool
+
+    @classmethod
+    def of(cls, r: DrawResult) -> DrawOut:
+        return cls(**{f: getattr(r, f) for f in cls.model_fields})
+
+
+# ---------------------------------------------------------------- routes
+
+
+@router.get("/grants", response_model=GrantList)
+def list_grants(
+    principal: Annotated[Principal, Depends(any_reader)],
+    services: Annotated[Services, Depends(get_services)],
+    status: Annotated[
+        GrantStatusName | None, Query(description="Only grants in this status")
+    ] = None,
+) -> GrantList:
+    """Every grant by number, with its periods and linked accounts. A reader token limited
+    to some accounts sees only the grants that fund one of them."""
+    found = grants_of(services).list_grants(status=status, visible=visible_accounts(principal))
+    return GrantList(items=[GrantOut.of(d) for d in found])
+
+
+@router.post("/grants", response_model=GrantOut, status_code=status.HTTP_201_CREATED)
+def create_grant(
+    body: GrantCreate,
+    request: Request,
+    principal: Annotated[Principal, Depends(admin_write)],
+    services: Annotated[Services, Depends(get_services)],
+) -> GrantOut:
+    """Record a grant (admin) and generate its budget periods of `period_months` (budgets
+    split evenly to the cent, the remainder on the last). A number already taken is 409."""
+    detail = grants_of(services).create_grant(
+        body.number,
+        total_award=body.total_award,
+        start_date=body.start_date,
+        end_date=body.end_date,
+        indirect_rate=body.indirect_rate,
+        ctx=context_of(request, principal),
+        period_months=body.period_months,
+        title=body.title,
+        agency=body.agency,
+        program=body.program,
+        pi=body.pi,
+        co_pis=body.co_pis,
+        institution=body.institution,
+        department=body.department,
+        cfda=body.cfda,
+    )
+    return GrantOut.of(detail)
+
+
+@router.get("/grants/{number}", response_model=GrantOut)
+def show_grant(
+    number: GrantNumber,
+    principal: Annotated[Principal, Depends(any_reader)],
+    services: Annotated[Services, Depends(get_services)],
+) -> GrantOut:
+    """One grant with its budget periods (and what was drawn from each) and accounts."""
+    return GrantOut.of(visible_grant(services, principal, number))
+
+
+@router.patch("/grants/{number}", response_model=GrantOut)
+def update_grant(
+    number: GrantNumber,
+    body: GrantUpdate,
+    request: Request,
+    principal: Annotated[Principal, Depends(admin_write)],
+    services: Annotated[Services, Depends(get_services)],
+) -> GrantOut:
+    """Change a grant's descriptive fields or status (admin); fields left out stay as they
+    are. The award, dates and rate are fixed once the grant is recorded."""
+    detail = grants_of(services).update_grant(
+        grant_number(number),
+        ctx=context_of(request, principal),
+        title=body.title,
+        agency=body.agency,
+        program=body.program,
+        pi=body.pi,
+        co_pis=body.co_pis,
+        institution=body.institution,
+        department=body.department,
+        cfda=body.cfda,
+        status=body.status,
+    )
+    return GrantOut.of(detail)
+
+
+@router.put("/grants/{number}/periods/{period:int}", response_model=GrantOut)
+def set_period(
+    number: GrantNumber,
+    period: PeriodNumber,
+    body: PeriodUpdate,
+    request: Request,
+    principal: Annotated[Principal, Depends(admin_write)],
+    services: Annotated[Services, Depends(get_services)],
+) -> GrantOut:
+    """Edit one budget period's dates or budget (admin). It must stay inside the grant's
+    dates and in order without overlapping the others; the budgets may add up to no more
+    than the award; a budget may not drop below what was already drawn (with indirect)."""
+    detail = grants_of(services).set_period(
+        grant_number(number),
+        period,
+        ctx=context_of(request, principal),
+        start_date=body.start_date,
+        end_date=body.end_date,
+        budget=body.budget,
+    )
+    return GrantOut.of(detail)
+
+
+@router.post("/grants/{number}/periods/regenerate", response_model=GrantOut)
+def regenerate_periods(
+    number: GrantNumber,
+    body: RegenerateIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(admin_write)],
+    services: Annotated[Services, Depends(get_services)],
+) -> GrantOut:
+    """Replace the grant's periods with fresh ones of `period_months` (admin). Refused
+    (409) once money was drawn from the grant."""
+    detail = grants_of(services).regenerate_periods(
+        grant_number(number), body.period_months, ctx=context_of(request, principal)
+    )
+    return GrantOut.of(detail)
+
+
+@router.post(
+    "/grants/{number}/accounts",
+    response_model=LinkedAccountOut,
+    status_code=status.HTTP_201_CREATED,
+)
+def link_account(
+    number: GrantNumber,
+    body: LinkIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(admin_write)],
+    services: Annotated[Services, Depends(get_services)],
+) -> LinkedAccountOut:
+    """Link an account to the grant (admin): it may then be funded from the grant, and its
+    spend counts towards the grant from today (UTC). An account draws from one grant at
+    most (409 if linked elsewhere); linking it again to the same grant changes nothing."""
+    link = grants_of(services).link_account(
+        grant_number(number), body.account, ctx=context_of(request, principal)
+    )
+    return LinkedAccountOut(name=link.name, linked_by=link.linked_by, linked_at=link.linked_at)
+
+
+@router.delete("/grants/{number}/accounts/{account}", status_code=status.HTTP_204_NO_CONTENT)
+def unlink_account(
+    number: GrantNumber,
+    account: AccountName,
+    request: Request,
+    principal: Annotated[Principal, Depends(admin_write)],
+    services: Annotated[Services, Depends(get_services)],
+) -> Response:
+    """Unlink an account (admin). 404 if it is not linked to this grant; 409 once it drew
+    money from the grant (its spend must stay in the grant's reports)."""
+    grants_of(services).unlink_account(
+        grant_number(number), account, ctx=context_of(request, principal)
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/grants/{number}/fund", response_model=DrawOut, status_code=status.HTTP_201_CREATED)
+def fund_account(
+    number: GrantNumber,
+    body: FundIn,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(admin_write)],
+    services: Annotated[Services, Depends(get_services)],
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> DrawOut:
+    """Move direct money from the grant's current budget period (the one containing today,
+    UTC) into a linked account's limit (admin), journaled as an allocation. The draw commits
+    amount x (1 + indirect rate) of the period's budget; 409 `insufficient_funds` (naming
+    the figures) when that does not fit. With an `Idempotency-Key` header a retry returns
+    the first result (200, `replayed: true`) and moves nothing."""
+    result = grants_of(services).fund_account(
+        grant_number(number),
+        body.account,
+        body.amount,
+        ctx=context_of(request, principal, idempotency_key),
+        memo=body.memo,
+    )
+    if result.replayed:
+        response.status_code = status.HTTP_200_OK
+    return DrawOut.of(result)
+
+
+@router.get("/grants/{number}/periods/{period:int}/status", response_model=PeriodStatusOut)
+def period_status(
+    number: GrantNumber,
+    period: PeriodNumber,
+    principal: Annotated[Principal, Depends(any_reader)],
+    services: Annotated[Services, Depends(get_services)],
+) -> PeriodStatusOut:
+    """Where one budget period stands today: budget, drawn, direct, indirect, consumed
+    (direct + indirect), remaining and percent used."""
+    detail = visible_grant(services, principal, number)
+    st = grants_of(services).period_status(detail.grant.number, period, today_of(services))
+    return PeriodStatusOut.of(st)

@@ -1,0 +1,228 @@
+"""Reports over the REST API: a grant's compliance report per budget period, and an account
+statement for a date range, as JSON, CSV (a download) or Markdown. See docs/reports.md."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from asbb_core.reports import (
+    account_statement,
+    grant_compliance_report,
+    grant_report_data,
+    render_grant_report,
+    render_statement,
+    statement_data,
+)
+from daemon.auth import Principal, any_reader
+from daemon.routes.accounts import AccountName, account_name
+from daemon.routes.grants import GrantNumber, today_of, visible_grant
+from daemon.schemas import MoneyOut
+from daemon.services import Services, get_services
+
+router = APIRouter(tags=["reports"])
+
+Format = Literal["json", "csv", "markdown"]
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "markdown": "text/markdown; charset=utf-8"}
+TEXT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "text/markdown": {"schema": {"type": "string"}},
+        },
+        "description": "JSON, or the report as CSV (a download) or Markdown with `format`",
+    }
+}
+
+
+def _text(body: str, fmt: str, filename: str) -> Response:
+    headers = {}
+    if fmt == "csv":
+        headers["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    return Response(content=body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+# ---------------------------------------------------------------- models
+
+
+class FiguresOut(BaseModel):
+    key: str | None
+    """A month (YYYY-MM), partition, user or account; null when not recorded."""
+    direct: MoneyOut
+    indirect: MoneyOut
+    total: MoneyOut
+
+
+class ReportGrantOut(BaseModel):
+    number: str
+    title: str
+    agency: str
+    program: str
+    pi: str
+    co_pis: list[str]
+    institution: str
+    department: str
+    cfda: str
+    total_award: MoneyOut
+    start_date: date
+    end_date: date
+    indirect_rate: str
+    status: str
+
+
+class ReportPeriodOut(BaseModel):
+    number: int
+    count: int
+    start_date: date
+    end_date: date
+    state: str
+    budget: MoneyOut
+
+
+class ReportSummaryOut(BaseModel):
+    budget: MoneyOut
+    direct: MoneyOut
+    indirect: MoneyOut
+    total: MoneyOut
+    remaining: MoneyOut
+    percent_used: str
+    drawn: MoneyOut
+    drawn_cost: MoneyOut
+
+
+class ReportBurnRateOut(BaseModel):
+    status: str
+    """healthy, concern, warning or critical."""
+    score: int
+    actual_daily: MoneyOut
+    expected_daily: MoneyOut | None
+    variance_percent: str | None
+    projected_exhaustion: date | None
+    projected_balance_at_end: MoneyOut | None
+
+
+class GrantReportOut(BaseModel):
+    grant: ReportGrantOut
+    period: ReportPeriodOut
+    as_of: date
+    generated_at: str
+    summary: ReportSummaryOut
+    by_month: list[FiguresOut]
+    by_partition: list[FiguresOut]
+    by_user: list[FiguresOut]
+    by_account: list[FiguresOut]
+    burn_rate: ReportBurnRateOut | None
+
+
+class BalancesOut(BaseModel):
+    limit: MoneyOut
+    used: MoneyOut
+    held: MoneyOut
+    available: MoneyOut
+
+
+class KindTotalOut(BaseModel):
+    kind: str
+    count: int
+    amount: MoneyOut
+    limit_delta: MoneyOut
+    used_delta: MoneyOut
+    held_delta: MoneyOut
+
+
+class StatementRowOut(BaseModel):
+    entry_id: int
+    time: str
+    kind: str
+    amount: MoneyOut
+    limit_delta: MoneyOut
+    used_delta: MoneyOut
+    held_delta: MoneyOut
+    limit: MoneyOut
+    used: MoneyOut
+    held: MoneyOut
+    available: MoneyOut
+    partition: str | None
+    user: str | None
+    job_id: str | None
+    hold_id: str | None
+    counterparty: str | None
+    memo: str
+    actor: str
+    source: str
+
+
+class StatementOut(BaseModel):
+    account: str
+    description: str
+    since: date
+    until: date
+    generated_at: str
+    opening: BalancesOut
+    """As of 00:00 UTC on `since`."""
+    closing: BalancesOut
+    """As of 24:00 UTC on `until` (today's balances when `until` is today or later)."""
+    totals: list[KindTotalOut]
+    rows: list[StatementRowOut]
+
+
+# ---------------------------------------------------------------- routes
+
+
+@router.get("/grants/{number}/report", response_model=GrantReportOut, responses=TEXT_RESPONSES)
+def grant_report(
+    number: GrantNumber,
+    principal: Annotated[Principal, Depends(any_reader)],
+    services: Annotated[Services, Depends(get_services)],
+    period: Annotated[
+        int | None, Query(ge=1, le=10_000, description="Budget period (default: current)")
+    ] = None,
+    format: Annotated[Format, Query(description="json, csv or markdown")] = "json",
+) -> Any:
+    """The grant compliance report for one budget period: direct, indirect and total cost,
+    remaining, by month / partition / user / account, drawn, and the burn-rate status.
+    `format=csv` is a download with the columns documented in docs/reports.md;
+    `format=markdown` is text/markdown."""
+    detail = visible_grant(services, principal, number)
+    report = grant_compliance_report(
+        services.db,
+        services.settings,
+        detail.grant.number,
+        period=period,
+        today=today_of(services),
+        now=services.clock(),
+    )
+    if format == "json":
+        return GrantReportOut.model_validate(grant_report_data(report))
+    return _text(
+        render_grant_report(report, format),
+        format,
+        f"grant-{report.number}-period-{report.period}",
+    )
+
+
+@router.get("/accounts/{name}/statement", response_model=StatementOut, responses=TEXT_RESPONSES)
+def statement(
+    name: AccountName,
+    principal: Annotated[Principal, Depends(any_reader)],
+    services: Annotated[Services, Depends(get_services)],
+    since: Annotated[date, Query(description="First UTC day (YYYY-MM-DD), included")],
+    until: Annotated[date, Query(description="Last UTC day (YYYY-MM-DD), included")],
+    format: Annotated[Format, Query(description="json, csv or markdown")] = "json",
+) -> Any:
+    """The account's statement: opening balances at the start of `since`, every journal
+    row up to the end of `until` with the balances after it, closing balances and totals per
+    kind. A reader token limited to some accounts gets statements only for those."""
+    cleaned = account_name(name, principal)
+    st = account_statement(services.db, cleaned, since, until, now=services.clock())
+    if format == "json":
+        return StatementOut.model_validate(statement_data(st))
+    return _text(
+        render_statement(st, format),
+        format,
+        f"statement-{st.account}-{st.since.isoformat()}-to-{st.until.isoformat()}",
+    )

@@ -1,0 +1,241 @@
+"""``asbb allocations ...`` through the real Typer app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from asbb_core.models import EntryKind, Frequency
+from asbb_core.periods import count_until
+from asbb_core.verify import verify_ledger
+from asbb_tui.cli import app
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No ASBB_* variables from the caller; an empty config file; a private data folder."""
+    for name in list(os.environ):
+        if name.startswith("ASBB_"):
+            monkeypatch.delenv(name)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("", encoding="utf-8")
+    monkeypatch.setenv("ASBB_CONFIG", str(empty))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def asbb(migrated_url: str, ledger, ctx) -> Any:
+    """Run ``asbb --database <the test database> allocations ARGS...``."""
+    ledger.create_account("physics", ctx=ctx)
+    ledger.create_account("ml-proj", ctx=ctx, limit="500")
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, ["--database", migrated_url, "allocations", *args])
+
+    return run
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result
+
+
+def data(result: Result) -> Any:
+    return json.loads(ok(result).stdout)
+
+
+def one_error_line(result: Result, *fragments: str) -> None:
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["create"],
+        ["list"],
+        ["show"],
+        ["pause"],
+        ["resume"],
+        ["cancel"],
+        ["process"],
+        ["once"],
+    ],
+    ids=lambda c: " ".join(c) or "allocations",
+)
+def test_every_command_explains_itself(command: list[str]) -> None:
+    result = CliRunner().invoke(app, ["allocations", *command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.stdout
+    assert len(result.stdout.split("Options")[0].strip().splitlines()) >= 2
+
+
+def test_create_process_show_and_list(asbb, ledger):
+    made = data(
+        asbb(
+            "create",
+            "physics",
+            "--amount",
+            "100",
+            "--total",
+            "650",
+            "--start",
+            "2026-01-01",
+            "--memo",
+            "year 1",
+            "--json",
+        )
+    )
+    assert (made["instalments"], made["total"], made["frequency"], made["credits"]) == (
+        7,
+        "650.00",
+        "monthly",
+        [],
+    )
+    assert made["created_by"].startswith("cli")
+
+    summary = data(asbb("process", "--today", "2026-03-15", "--json"))
+
+    assert [(e["period"], e["amount"]) for e in summary["credited"]] == [
+        (0, "100.00"),
+        (1, "100.00"),
+        (2, "100.00"),
+    ]
+    assert summary["total_credited"] == "300.00"
+    assert data(asbb("process", "--today", "2026-03-15", "--json"))["credited"] == []
+    assert ledger.get_account("physics").limit_amount == Decimal(300)
+    shown = data(asbb("show", str(made["id"]), "--json"))
+    assert [c["outcome"] for c in shown["credits"]] == ["credited"] * 3
+    listed = data(asbb("list", "--account", "physics", "--json"))
+    assert [(s["id"], s["credited"], s["next_due_date"]) for s in listed] == [
+        (made["id"], "300.00", "2026-04-01")
+    ]
+    assert data(asbb("list", "--status", "completed", "--json")) == []
+
+    text = ok(asbb("show", str(made["id"]))).stdout
+    assert "physics" in text
+    assert "$300.00" in text
+    assert "3/7" in text
+    table = ok(asbb("list")).stdout
+    assert "physics" in table
+    assert "3/7" in table
+    report = verify_ledger(ledger.db)
+    assert report.ok, [str(p) for p in report.problems]
+
+
+def test_pause_resume_cancel(asbb, ledger):
+    made = data(
+        asbb(
+            "create", "ml-proj", "--amount", "50", "--frequency", "yearly",
+            "--start", "2020-01-01", "--end", "2099-12-31", "--json",
+        )
+    )  # fmt: skip
+    sid = str(made["id"])
+    assert made["instalments"] == 80
+    # The start is long past: pausing first credits what fell due before the pause.
+    owed = count_until(date(2020, 1, 1), Frequency.YEARLY, datetime.now(UTC).date())
+    paused = data(asbb("pause", sid, "--json"))
+    assert paused["status"] == "paused"
+    assert paused["credited"] == f"{50 * owed}.00"
+    assert paused["next_due_date"] == f"{2020 + owed}-01-01"
+    one_error_line(asbb("pause", sid), "paused")
+
+    resumed = data(asbb("resume", sid, "--json"))
+    assert resumed["schedule"]["status"] == "active"
+    assert resumed["summary"]["skipped"] == []
+    assert f"paused allocation schedule #{sid}" in ok(asbb("pause", sid)).stdout
+    assert f"resumed allocation schedule #{sid}" in ok(asbb("resume", sid)).stdout
+
+    cancelled = data(asbb("cancel", sid, "--json"))
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["next_due_date"] is None
+    assert "cancelled" in ok(asbb("show", sid)).stdout
+    one_error_line(asbb("cancel", sid), "cancelled")
+    assert ledger.get_account("ml-proj").limit_amount == 500 + 50 * owed
+
+
+def test_process_with_many_instalments_and_the_table_output(asbb, ledger):
+    ok(
+        asbb(
+            "create",
+            "physics",
+            "--amount",
+            "1.5",
+            "--frequency",
+            "daily",
+            "--count",
+            "40",
+            "--start",
+            "2026-01-01",
+        )
+    )
+
+    result = ok(asbb("process", "--today", "2026-02-15"))
+
+    assert "40 credited ($60.00)" in result.stdout
+    assert "40/40" in result.stdout
+    assert "schedule #1 completed" in result.stdout
+    assert ledger.get_account("physics").limit_amount == Decimal(60)
+    assert len(ledger.journal(account="physics")) == 40
+
+
+def test_once(asbb, ledger):
+    result = data(asbb("once", "physics", "125.25", "--memo", "bridge", "--json"))
+
+    assert (result["amount"], result["limit"]) == ("125.25", "125.25")
+    (row,) = ledger.journal(account="physics")
+    assert (row.kind, row.memo, row.source) == (EntryKind.ALLOCATION, "bridge", "cli")
+    assert "allocated $10.00 to physics" in ok(asbb("once", "physics", "10")).stdout
+
+
+CREATE = ["create", "physics", "--amount", "10"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["create", "physics", "--amount", "0", "--count", "2"], "amount:"),
+        (["create", "physics", "--amount", "10"], "total:"),
+        (["create", "physics", "--amount", "10", "--count", "2", "--total", "20"], "instalments:"),
+        (["create", "physics", "--amount", "10", "--total", "5"], "total:"),
+        (
+            ["create", "physics", "--amount", "10", "--count", "2", "--start", "2026-02-30"],
+            "start_date:",
+        ),
+        (
+            ["create", "physics", "--amount", "10", "--end", "1999-01-01", "--start", "2026-01-01"],
+            "end_date:",
+        ),
+        (["create", "nobody", "--amount", "10", "--count", "2"], "nobody"),
+        (["show", "42"], "allocation schedule 42"),
+        (["process", "--today", "someday"], "today:"),
+        (["once", "physics", "1.234"], "amount:"),
+    ],
+)
+def test_errors_are_one_line_and_change_nothing(asbb, ledger, args, fragment):
+    one_error_line(asbb(*args), fragment)
+    assert data(asbb("list", "--json")) == []
+    assert ledger.get_account("physics").limit_amount == 0
+
+
+def test_process_reports_schedules_that_cannot_move(asbb, ledger, ctx):
+    ok(asbb("create", "physics", "--amount", "10", "--count", "2", "--start", "2026-01-01"))
+    ledger.update_account("physics", ctx=ctx, status="closed")
+
+    result = asbb("process", "--today", "2026-01-05")
+
+    assert result.exit_code == 1
+    assert "0 credited" in result.stdout
+    assert "closed" in result.stderr

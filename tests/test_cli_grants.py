@@ -1,0 +1,265 @@
+"""``asbb grant ...`` and ``asbb report ...`` through the real Typer app, on both backends.
+
+The command line runs on the real clock, so the test grant is laid around today: period 1 is
+last year, period 2 this year, period 3 next year (UTC).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from asbb_core.context import Context
+from asbb_core.ledger import Ledger
+from asbb_core.reports import GRANT_CSV_COLUMNS, STATEMENT_CSV_COLUMNS
+from asbb_core.verify import verify_ledger
+from asbb_tui.cli import app
+from tests.conftest import Clock
+from tests.test_reports import documented_columns
+
+NUMBER = "NSF-2312345"
+THIS_YEAR = datetime.now(UTC).year
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No ASBB_* variables from the caller; an empty config file; a private data folder."""
+    for name in list(os.environ):
+        if name.startswith("ASBB_"):
+            monkeypatch.delenv(name)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("", encoding="utf-8")
+    monkeypatch.setenv("ASBB_CONFIG", str(empty))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def asbb(migrated_url: str, ledger: Ledger, ctx: Context, clock: Clock) -> Any:
+    """Run ``asbb --database <the test database> ARGS...``; accounts 'lab' and 'other'."""
+    clock.now = datetime.now(UTC)
+    ledger.create_account("lab", ctx=ctx)
+    ledger.create_account("other", ctx=ctx)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, ["--database", migrated_url, *args])
+
+    return run
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result
+
+
+def data(result: Result) -> Any:
+    return json.loads(ok(result).stdout)
+
+
+def one_error_line(result: Result, *fragments: str) -> None:
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def create(asbb: Any, *extra: str) -> Result:
+    return asbb(
+        "grant",
+        "create",
+        NUMBER,
+        "--award",
+        "300000",
+        "--start",
+        f"{THIS_YEAR - 1}-01-01",
+        "--end",
+        f"{THIS_YEAR + 1}-12-31",
+        "--indirect-rate",
+        "0.30",
+        "--agency",
+        "NSF",
+        "--pi",
+        "Ada Lovelace",
+        "--co-pi",
+        "Grace Hopper",
+        "--co-pi",
+        "Alan Turing",
+        "--cfda",
+        "47.070",
+        *extra,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["grant"],
+        *[
+            ["grant", c]
+            for c in (
+                "create",
+                "list",
+                "show",
+                "update",
+                "period",
+                "regenerate",
+                "link",
+                "unlink",
+                "fund",
+                "status",
+            )
+        ],
+        ["report"],
+        ["report", "grant"],
+        ["report", "statement"],
+    ],
+    ids=" ".join,
+)
+def test_every_command_explains_itself(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.stdout
+    assert len(result.stdout.split("Options")[0].strip().splitlines()) >= 2
+
+
+def test_grant_fund_spend_report(
+    asbb: Any, ledger: Ledger, ctx: Context, clock: Clock, tmp_path: Path
+) -> None:
+    made = data(create(asbb, "--json"))
+    assert [p["budget"] for p in made["periods"]] == ["100000.00"] * 3
+    assert made["co_pis"] == ["Grace Hopper", "Alan Turing"]
+    assert made["indirect_rate"] == "0.30"
+    ok(asbb("grant", "link", NUMBER, "lab"))
+    draw = data(asbb("grant", "fund", NUMBER, "lab", "1500", "--memo", "compute", "--json"))
+    assert (draw["period"], draw["amount"], draw["indirect"], draw["cost"]) == (
+        2,
+        "1500.00",
+        "450.00",
+        "1950.00",
+    )
+    clock.now = datetime.now(UTC)
+    hold = ledger.create_hold("lab", "1000", ctx=ctx, buffer=1, user_name="ann")
+    ledger.post_hold(hold.hold_id, "1000", ctx=ctx)
+
+    status = data(asbb("grant", "status", NUMBER, "--json"))
+    assert (status["period"], status["direct"], status["indirect"], status["consumed"]) == (
+        2,
+        "1000.00",
+        "300.00",
+        "1300.00",
+    )
+    human = ok(asbb("grant", "status", NUMBER, "--period", "2")).stdout
+    assert "$1,300.00 (1.3%)" in human
+
+    out = tmp_path / "p2.csv"
+    written = ok(
+        asbb("report", "grant", NUMBER, "--period", "2", "--format", "csv", "-o", str(out))
+    )
+    assert str(out) in written.stderr
+    with out.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == documented_columns("### Grant report CSV columns")
+        assert reader.fieldnames == list(GRANT_CSV_COLUMNS)
+        rows = list(reader)
+    total = next(r for r in rows if r["section"] == "period")
+    assert (total["direct"], total["indirect"], total["total"]) == ("1000.00", "300.00", "1300.00")
+    for period in ("1", "3"):
+        text = ok(asbb("report", "grant", NUMBER, "--period", period, "--format", "csv")).stdout
+        row = next(r for r in csv.DictReader(io.StringIO(text)) if r["section"] == "period")
+        assert (row["direct"], row["indirect"], row["total"]) == ("0.00", "0.00", "0.00")
+    report = data(asbb("report", "grant", NUMBER, "--json"))
+    assert report["summary"]["total"] == "1300.00"
+    assert report["by_user"][0]["key"] == "ann"
+    markdown = ok(asbb("report", "grant", NUMBER)).stdout
+    assert markdown.startswith(f"# Grant compliance report: {NUMBER}, budget period 2")
+
+    today = datetime.now(UTC).date().isoformat()
+    st = data(
+        asbb("report", "statement", "lab", "--since", "2000-01-01", "--until", today, "--json")
+    )
+    account = ledger.get_account("lab")
+    assert st["closing"]["limit"] == f"{account.limit_amount:.2f}" == "1500.00"
+    assert st["closing"]["available"] == "500.00"
+    out = tmp_path / "lab.csv"
+    ok(
+        asbb(
+            "report", "statement", "lab", "--since", "2000-01-01", "--until", today,
+            "--format", "csv", "--output", str(out),
+        )
+    )  # fmt: skip
+    with out.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == list(STATEMENT_CSV_COLUMNS)
+        kinds = [r["kind"] for r in reader]
+    assert kinds == ["opening", "allocation", "hold", "charge", "closing"]
+    assert verify_ledger(ledger.db).ok
+
+
+def test_show_list_update_periods(asbb: Any) -> None:
+    ok(create(asbb))
+    shown = ok(asbb("grant", "show", NUMBER)).stdout
+    assert "Ada Lovelace" in shown
+    assert "$100,000.00" in shown
+    listed = ok(asbb("grant", "list")).stdout
+    assert NUMBER in listed
+    assert "30%" in listed
+    assert [g["number"] for g in data(asbb("grant", "list", "--json"))] == [NUMBER]
+    updated = data(
+        asbb(
+            "grant",
+            "update",
+            NUMBER,
+            "--title",
+            "New",
+            "--clear-co-pis",
+            "--status",
+            "closed",
+            "--json",
+        )
+    )
+    assert (updated["title"], updated["co_pis"], updated["status"]) == ("New", [], "closed")
+    assert data(asbb("grant", "list", "--status", "active", "--json")) == []
+    edited = data(asbb("grant", "period", NUMBER, "1", "--budget", "90000", "--json"))
+    assert edited["periods"][0]["budget"] == "90000.00"
+    regenerated = data(asbb("grant", "regenerate", NUMBER, "--period-months", "6", "--json"))
+    assert len(regenerated["periods"]) == 6
+    ok(asbb("grant", "update", NUMBER, "--status", "active"))
+    ok(asbb("grant", "link", NUMBER, "other"))
+    assert "no longer" in ok(asbb("grant", "unlink", NUMBER, "other")).stdout
+    assert data(asbb("grant", "show", NUMBER, "--json"))["accounts"] == []
+
+
+def test_errors_are_one_line(asbb: Any) -> None:
+    one_error_line(create(asbb, "--title", "x", "--cfda", "47.7"), "cfda:")
+    one_error_line(asbb("grant", "show", "NOPE-1"), "grant 'NOPE-1' does not exist")
+    ok(create(asbb))
+    one_error_line(create(asbb), "already exists")
+    one_error_line(asbb("grant", "fund", NUMBER, "lab", "10"), "not linked")
+    ok(asbb("grant", "link", NUMBER, "lab"))
+    one_error_line(asbb("grant", "fund", NUMBER, "lab", "99999"), "amount:", "at most $76,923.08")
+    one_error_line(asbb("grant", "period", NUMBER, "2", "--start", "1999-01-01"), "start_date:")
+    one_error_line(asbb("report", "grant", NUMBER, "--period", "9"), "period:")
+    one_error_line(
+        asbb("report", "statement", "lab", "--since", "2026-03-02", "--until", "2026-03-01"),
+        "until:",
+    )
+    one_error_line(asbb("grant", "status", NUMBER, "--today", "soon"), "today:")
+    clash = asbb("report", "grant", NUMBER, "--json", "--format", "csv")
+    assert clash.exit_code == 2
+
+
+def test_report_for_a_future_day_outside_the_grant(asbb: Any) -> None:
+    ok(create(asbb))
+    one_error_line(
+        asbb("report", "grant", NUMBER, "--today", date(THIS_YEAR + 5, 1, 1).isoformat()),
+        "no budget period containing",
+    )
