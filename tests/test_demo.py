@@ -28,7 +28,7 @@ from asbb_core.models import (
 from asbb_core.money import format_money
 from asbb_core.settings import Settings
 from asbb_core.verify import verify_ledger
-from asbb_tui.console import PLACEHOLDER_NOTE, AsbbConsole
+from asbb_tui.console import AsbbConsole
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -157,11 +157,11 @@ async def test_console_lists_every_seeded_account(db: Database, settings: Settin
     summary = seed_demo(ledger, now=NOW)
     assert ledger.clock is clock  # a ledger built on a DemoClock keeps it
     assert clock.now == NOW
-    app = AsbbConsole(ledger, read_only=True, database_label="test")
+    app = AsbbConsole(ledger, read_only=True, database_label="test", start_view="accounts")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        table = app.query_one("#accounts", DataTable)
+        table = app.screen.query_one("#accounts", DataTable)
         assert table.row_count == summary.accounts == 8
         names = {str(table.get_row(key)[0]) for key in table.rows}
         assert names == {a.name for a in ledger.list_accounts()}
@@ -169,8 +169,7 @@ async def test_console_lists_every_seeded_account(db: Database, settings: Settin
         account = ledger.get_account("ml-proj")
         assert str(row[2]) == format_money(account.limit_amount)
         assert row[2].justify == "right"
-        assert app.query_one("#badge").display is True
-        assert PLACEHOLDER_NOTE
+        assert app.screen.query_one("#badge").display is True
         await pilot.press("r")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
@@ -183,9 +182,9 @@ async def test_console_without_read_only_has_no_badge(
     db: Database, ledger: Ledger, ctx: Context
 ) -> None:
     ledger.create_account("only-one", ctx=ctx, limit="10")
-    app = AsbbConsole(ledger)
+    app = AsbbConsole(ledger, start_view="accounts")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.query_one("#accounts", DataTable).row_count == 1
-        assert app.query_one("#badge").display is False
+        assert app.screen.query_one("#accounts", DataTable).row_count == 1
+        assert not app.screen.query("#badge")

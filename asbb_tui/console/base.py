@@ -1,0 +1,151 @@
+"""The base of every console screen, and the one rule for reading the database from it.
+
+A screen never queries on the UI thread: ``fetch(key, query)`` runs ``query`` in a thread
+worker (exclusive per key, so a newer request cancels the older one's result), which posts a
+``Fetched`` message; the screen's ``show(key, value)`` then runs on the UI thread. A failing
+query becomes a notification, never an exit (``exit_on_error=False``). Writes go the same way
+through ``submit(key, action)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual.worker import Worker, WorkerState
+
+from asbb_core.errors import AsbbError
+
+if TYPE_CHECKING:
+    from asbb_tui.console.services import ConsoleServices
+
+
+class StatusBar(Horizontal):
+    """The READ-ONLY badge (always visible when it applies) and the database in use."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; padding: 0 1; }
+    StatusBar #badge { width: auto; background: $error; color: $text; text-style: bold;
+                       padding: 0 1; }
+    StatusBar #database { width: 1fr; color: $text-muted; padding: 0 1; }
+    StatusBar #actor { width: auto; color: $text-muted; }
+    """
+
+    def __init__(self, services: ConsoleServices) -> None:
+        super().__init__()
+        self._services = services
+
+    def compose(self) -> ComposeResult:
+        if self._services.read_only:
+            yield Static("READ-ONLY", id="badge")
+        yield Static(self._services.database_label, id="database")
+        yield Static(self._services.actor, id="actor")
+
+
+class Fetched(Message):
+    """A worker's result, delivered to the screen that asked for it."""
+
+    def __init__(self, key: str, value: Any) -> None:
+        super().__init__()
+        self.key = key
+        self.value = value
+
+
+class ConsoleScreen(Screen[None]):
+    """A view or a drill-in. Subclasses set ``VIEW_TITLE`` and implement ``refresh_data``
+    (start fetches) and ``show`` (put results on screen)."""
+
+    VIEW_TITLE: ClassVar[str] = ""
+    WRITES: ClassVar[frozenset[str]] = frozenset()
+    """Actions of this screen that write (hidden and refused in read-only mode)."""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+    ]
+
+    @property
+    def services(self) -> ConsoleServices:
+        return self.app.services  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def read_only(self) -> bool:
+        return self.services.read_only
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield StatusBar(self.services)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        """The screen's own widgets, between the status bar and the footer."""
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.app.sub_title = self.breadcrumbs()
+        self.refresh_data()
+
+    def on_screen_resume(self) -> None:
+        self.app.sub_title = self.breadcrumbs()
+
+    def breadcrumbs(self) -> str:
+        """Where you are, k9s style: view > drill-in > ..."""
+        titles = [s.VIEW_TITLE for s in self.app.screen_stack if isinstance(s, ConsoleScreen)]
+        return " > ".join(t for t in titles if t)
+
+    def refresh_data(self) -> None:
+        """Start the fetches this screen shows (called on mount and by ``r``)."""
+
+    def show(self, key: str, value: Any) -> None:
+        """Put a fetched result on screen (UI thread)."""
+
+    def failed(self, key: str, error: BaseException) -> None:
+        """A fetch or submit failed: tell the user; subclasses may also clear loading marks."""
+        message = error.message if isinstance(error, AsbbError) else str(error)
+        self.notify(message, title=f"{key} failed", severity="error", timeout=8)
+
+    # -- workers ---------------------------------------------------------------
+
+    def fetch(self, key: str, query: Callable[[], Any]) -> Worker[None]:
+        """Run ``query`` in a thread; ``show(key, result)`` gets its result."""
+
+        def work() -> None:
+            self.post_message(Fetched(key, query()))
+
+        return self.run_worker(
+            work, name=key, group=f"fetch:{key}", thread=True, exclusive=True, exit_on_error=False
+        )
+
+    def submit(self, key: str, action: Callable[[], Any]) -> Worker[None] | None:
+        """Run a write in a thread (refused in read-only mode); ``show(key, result)`` follows."""
+        if self.read_only:
+            self.notify("the console is read-only", severity="warning")
+            return None
+        return self.fetch(key, action)
+
+    def on_fetched(self, message: Fetched) -> None:
+        message.stop()
+        self.show(message.key, message.value)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.failed(event.worker.name, event.worker.error)
+
+    # -- actions ---------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:  # each view is the bottom of its own stack
+            self.app.pop_screen()
+
+    def action_refresh(self) -> None:
+        self.refresh_data()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Read-only: write actions are not offered at all (footer, palette, keys).
+        return not (self.read_only and action in self.WRITES)

@@ -1,0 +1,72 @@
+"""What the console's screens use: the ledger and the services built on it, in one place.
+
+The App receives this through its constructor, so tests hand it a seeded database and a frozen
+clock. Nothing here touches widgets; everything here may be called from a worker thread.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from asbb_core.alerts import AlertService
+from asbb_core.allocations import Allocations
+from asbb_core.approvals import Approvals
+from asbb_core.context import Clock, Context, new_correlation_id
+from asbb_core.database import Database
+from asbb_core.grants import Grants
+from asbb_core.ledger import Ledger
+from asbb_core.models import Source
+from asbb_core.settings import Settings
+
+
+def console_actor() -> str:
+    try:
+        return f"console:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (e.g. in a container)
+        return "console"
+
+
+@dataclass
+class ConsoleServices:
+    ledger: Ledger
+    read_only: bool = False
+    actor: str = field(default_factory=console_actor)
+    """Who the console acts as (the journal's actor; the maker or checker of approvals)."""
+    database_label: str = ""
+
+    @property
+    def db(self) -> Database:
+        return self.ledger.db
+
+    @property
+    def settings(self) -> Settings:
+        return self.ledger.settings
+
+    @property
+    def clock(self) -> Clock:
+        return self.ledger.clock
+
+    def now(self) -> datetime:
+        return self.ledger.clock()
+
+    def context(self) -> Context:
+        """A fresh context for one write made from the console."""
+        return Context(self.actor, Source.CONSOLE, correlation_id=new_correlation_id())
+
+    @property
+    def approvals(self) -> Approvals:
+        return Approvals(self.db, self.ledger, self.settings, self.clock)
+
+    @property
+    def allocations(self) -> Allocations:
+        return Allocations(self.ledger)
+
+    @property
+    def grants(self) -> Grants:
+        return Grants(self.ledger)
+
+    @property
+    def alerts(self) -> AlertService:
+        return AlertService(self.db, self.settings, self.clock)
