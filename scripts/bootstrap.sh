@@ -41,3 +41,23 @@ PY
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 }
+
+# The console's snapshot tests: pytest-textual-snapshot 1.1 pins syrupy 4.8, whose metadata
+# says pytest < 9; both work on pytest 9 (tests/console/test_snapshots.py proves it on every
+# run), so they are installed without their pins.
+install_snapshot_plugin() {
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+        "syrupy==4.8.0" "pytest-textual-snapshot==1.1.0"
+}
+
+# tmux, for the test that drives the console in a real terminal (apt, as root; else skipped).
+ensure_tmux() {
+    if command -v tmux >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing tmux (apt)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null
+    fi
+}

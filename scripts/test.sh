@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 bootstrap_venv test
+install_snapshot_plugin
 ensure_postgresql_binaries
+ensure_tmux
 
 echo "== ruff"
 .venv/bin/ruff check .

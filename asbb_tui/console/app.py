@@ -97,7 +97,6 @@ class ViewSwitcher(ModalScreen[str | None]):
     ViewSwitcher { align: center top; }
     ViewSwitcher > Vertical { width: 60; height: auto; max-height: 16; margin-top: 2;
                               border: round $accent; background: $surface; }
-    ViewSwitcher Input { border: none; height: 1; }
     ViewSwitcher OptionList { height: auto; max-height: 10; border: none; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]

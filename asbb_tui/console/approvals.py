@@ -1,0 +1,332 @@
+"""The approvals view: adjustment requests under maker-checker.
+
+``n`` asks for a new adjustment (a form); ``a`` approves and ``x`` rejects the highlighted
+request (with a reason); ``c`` cancels your own. The core enforces maker-checker (the
+requester cannot approve their own: its message is shown); requests above
+``approvals.confirm_above`` need the account name typed before they are approved.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Input, Static
+
+from asbb_core.errors import AsbbError
+from asbb_core.models import AdjustmentRequest, AdjustmentStatus, Source
+from asbb_tui.console.base import ConsoleScreen
+from asbb_tui.console.dialogs import (
+    AdjustmentDraft,
+    AdjustmentForm,
+    ConfirmName,
+    TextPrompt,
+    sync_rows,
+)
+from asbb_tui.console.widgets import money_cell
+
+PAGE = 200
+STATUS_FILTERS: tuple[str | None, ...] = (
+    AdjustmentStatus.PENDING.value,
+    None,
+    AdjustmentStatus.APPROVED.value,
+    AdjustmentStatus.REJECTED.value,
+    AdjustmentStatus.CANCELLED.value,
+)
+"""``f`` cycles through these (``None``: every status, pending first)."""
+STATUS_STYLE = {"pending": "yellow", "approved": "green", "rejected": "red", "cancelled": "dim"}
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "#"),
+    ("status", "Status"),
+    ("kind", "Kind"),
+    ("account", "Account"),
+    ("amount", "Amount"),
+    ("requested_by", "Requested by"),
+    ("decided_by", "Decided by"),
+    ("confirm", "!"),
+)
+
+
+def describe(row: AdjustmentRequest) -> Text:
+    """The detail line: what, who asked and why, who decided and why."""
+    text = Text()
+    what = f"#{row.id} {row.kind} {row.account}"
+    if row.target_account:
+        what += f" -> {row.target_account}"
+    if row.hold_id:
+        what += f" (hold {row.hold_id})"
+    text.append(what, style="bold")
+    text.append(f"  {row.amount}  ")
+    text.append(str(row.status), style=STATUS_STYLE.get(str(row.status), ""))
+    text.append(f"\nrequested by {row.requested_by}: {row.reason}")
+    if row.decided_by:
+        text.append(f"\n{row.status} by {row.decided_by}")
+        if row.decision_reason:
+            text.append(f": {row.decision_reason}")
+    if row.needs_confirmation and row.status == AdjustmentStatus.PENDING:
+        text.append("\nlarge: approving needs the account name typed", style="yellow")
+    return text
+
+
+class ApprovalsScreen(ConsoleScreen):
+    VIEW_TITLE = "Approvals"
+    AUTO_FOCUS = "#requests"
+    WRITES: ClassVar[frozenset[str]] = frozenset(
+        {"new_request", "approve", "reject", "cancel_request"}
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new_request", "New request", id="approvals-new"),
+        Binding("a", "approve", "Approve", id="approvals-approve"),
+        Binding("x", "reject", "Reject", id="approvals-reject"),
+        Binding("c", "cancel_request", "Cancel own", id="approvals-cancel"),
+        Binding("f", "cycle_status", "Status filter", id="approvals-status"),
+        Binding("slash", "filter", "Filter", id="approvals-filter"),
+    ]
+    DEFAULT_CSS = """
+    ApprovalsScreen #filter { height: 1; border: none; }
+    ApprovalsScreen #status-line { height: 1; padding: 0 1; color: $text-muted; }
+    ApprovalsScreen #detail { height: auto; max-height: 5; padding: 0 1;
+                              border-top: solid $accent; }
+    ApprovalsScreen #result { height: auto; max-height: 4; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_index = 0
+        self.text_filter = ""
+        self.rows: dict[str, AdjustmentRequest] = {}
+
+    @property
+    def status_filter(self) -> str | None:
+        return STATUS_FILTERS[self.status_index]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="status-line")
+        yield Input(placeholder="/ filter by account, kind or person (Esc clears)", id="filter")
+        yield DataTable(id="requests", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="detail")
+        yield Static("", id="result")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#requests", DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        table.loading = True
+        self.query_one("#filter", Input).display = False
+        super().on_mount()
+
+    # -- data --------------------------------------------------------------------
+
+    def refresh_data(self) -> None:
+        approvals = self.services.approvals
+        status = self.status_filter
+
+        def query() -> list[AdjustmentRequest]:
+            rows = approvals.list(status=status, limit=PAGE)
+            # Pending first, then newest first (the list is newest first already).
+            return sorted(rows, key=lambda r: r.status != AdjustmentStatus.PENDING)
+
+        self.fetch("requests", query)
+
+    def show(self, key: str, value: Any) -> None:
+        if key == "requests":
+            self._show_requests(value)
+            return
+        row: AdjustmentRequest = value
+        verb = {"request": "requested", "approve": "approved", "reject": "rejected"}.get(
+            key, "cancelled"
+        )
+        message = f"adjustment #{row.id} {verb}"
+        if key != "request":
+            message += f" by {row.decided_by} (requested by {row.requested_by})"
+        self.notify(message, title="Approvals")
+        self.query_one("#result", Static).update(describe(row))
+        self.refresh_data()
+
+    def _show_requests(self, rows: list[AdjustmentRequest]) -> None:
+        table = self.query_one("#requests", DataTable)
+        table.loading = False
+        needle = self.text_filter.lower()
+        shown = [
+            r
+            for r in rows
+            if not needle
+            or any(
+                needle in (v or "").lower()
+                for v in (r.account, r.target_account, r.kind, r.requested_by, r.decided_by)
+            )
+        ]
+        self.rows = {str(r.id): r for r in shown}
+        sync_rows(
+            table,
+            {
+                str(r.id): (
+                    Text(str(r.id), justify="right"),
+                    Text(str(r.status), style=STATUS_STYLE.get(str(r.status), "")),
+                    str(r.kind),
+                    r.account if not r.target_account else f"{r.account}->{r.target_account}",
+                    money_cell(r.amount),
+                    r.requested_by,
+                    r.decided_by or "",
+                    Text("!", style="yellow") if r.needs_confirmation else "",
+                )
+                for r in shown
+            },
+        )
+        label = self.status_filter or "all"
+        extra = f"  filter: {self.text_filter}" if self.text_filter else ""
+        self.query_one("#status-line", Static).update(
+            f"status: {label} (f)  {len(shown)} request(s){extra}"
+        )
+        self._update_detail()
+
+    def _update_detail(self) -> None:
+        row = self.current()
+        self.query_one("#detail", Static).update(describe(row) if row else "")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._update_detail()
+
+    def failed(self, key: str, error: BaseException) -> None:
+        self.query_one("#requests", DataTable).loading = False
+        super().failed(key, error)
+        if key != "requests":  # keep the refusal on screen, not only in a toast
+            message = error.message if isinstance(error, AsbbError) else str(error)
+            self.query_one("#result", Static).update(Text(message, style="red"))
+
+    def current(self) -> AdjustmentRequest | None:
+        table = self.query_one("#requests", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.rows.get(str(key))
+
+    def _pending(self) -> AdjustmentRequest | None:
+        row = self.current()
+        if row is None:
+            self.notify("no request selected", severity="warning")
+            return None
+        if row.status != AdjustmentStatus.PENDING:
+            self.notify(f"adjustment #{row.id} is already {row.status}", severity="warning")
+            return None
+        return row
+
+    # -- actions -------------------------------------------------------------------
+
+    def action_cycle_status(self) -> None:
+        self.status_index = (self.status_index + 1) % len(STATUS_FILTERS)
+        self.refresh_data()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.text_filter = event.value.strip()
+            self.refresh_data()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.query_one("#requests", DataTable).focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display:  # Esc clears the filter first
+            box.value = ""
+            box.display = False
+            self.text_filter = ""
+            self.query_one("#requests", DataTable).focus()
+            self.refresh_data()
+            return
+        super().action_back()
+
+    def action_new_request(self) -> None:
+        row = self.current()
+
+        def chosen(draft: AdjustmentDraft | None) -> None:
+            if draft is None:
+                return
+            approvals = self.services.approvals
+            actor = self.services.actor
+            self.submit(
+                "request", lambda: approvals.request(requested_by=actor, **draft.request_kwargs())
+            )
+
+        self.app.push_screen(AdjustmentForm(row.account if row else ""), chosen)
+
+    def action_approve(self) -> None:
+        row = self._pending()
+        if row is None:
+            return
+        rid = row.id
+        assert rid is not None
+
+        def approve(reason: str, confirm: str | None) -> None:
+            approvals = self.services.approvals
+            actor = self.services.actor
+            self.submit(
+                "approve",
+                lambda: approvals.approve(
+                    rid, approver=actor, reason=reason, confirm=confirm, source=Source.CONSOLE
+                ),
+            )
+
+        def reasoned(reason: str | None) -> None:
+            if reason is None:
+                return
+            if not row.needs_confirmation:
+                approve(reason, None)
+                return
+            limit = self.services.settings.approvals.confirm_above
+            self.app.push_screen(
+                ConfirmName(
+                    f"Approve adjustment #{rid}",
+                    f"{row.kind} {row.amount} on {row.account} is above {limit}.",
+                    row.account,
+                ),
+                lambda typed: approve(reason, typed) if typed is not None else None,
+            )
+
+        self.app.push_screen(
+            TextPrompt(f"Approve adjustment #{rid}", "Reason (optional):"), reasoned
+        )
+
+    def action_reject(self) -> None:
+        row = self._pending()
+        if row is None:
+            return
+        rid = row.id
+        assert rid is not None
+
+        def reasoned(reason: str | None) -> None:
+            if reason is None:
+                return
+            approvals = self.services.approvals
+            actor = self.services.actor
+            self.submit("reject", lambda: approvals.reject(rid, approver=actor, reason=reason))
+
+        self.app.push_screen(
+            TextPrompt(f"Reject adjustment #{rid}", "Reason:", required=True), reasoned
+        )
+
+    def action_cancel_request(self) -> None:
+        row = self._pending()
+        if row is None:
+            return
+        rid = row.id
+        assert rid is not None
+
+        def reasoned(reason: str | None) -> None:
+            if reason is None:
+                return
+            approvals = self.services.approvals
+            actor = self.services.actor
+            self.submit("cancel", lambda: approvals.cancel(rid, actor, reason=reason))
+
+        self.app.push_screen(
+            TextPrompt(f"Cancel your adjustment #{rid}", "Reason (optional):"), reasoned
+        )

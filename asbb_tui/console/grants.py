@@ -1,0 +1,269 @@
+"""The grants view and its drill-in.
+
+GrantsScreen lists the grants (number, title, status, dates, award, indirect rate, drawn);
+Enter opens GrantScreen: the grant's budget periods with the direct / indirect split of each,
+its current period's burn rate, and ``e`` / ``m`` to export the current period's compliance
+report as CSV / Markdown into the current directory (the path is shown in a notification).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Static
+
+from asbb_core.burnrate import BurnRate, grant_burn_rate
+from asbb_core.errors import AsbbError
+from asbb_core.grants import GrantDetail, PeriodStatus, rate_percent
+from asbb_core.models import GrantStatus
+from asbb_core.money import format_money
+from asbb_core.reports import grant_compliance_report, render_grant_report
+from asbb_tui.console.base import ConsoleScreen
+from asbb_tui.console.dialogs import sync_rows
+from asbb_tui.console.widgets import band_cell, money_cell, percent_bar
+
+GRANT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("number", "Grant"),
+    ("title", "Title"),
+    ("status", "Status"),
+    ("dates", "Dates"),
+    ("award", "Award"),
+    ("rate", "Indirect"),
+    ("drawn", "Drawn"),
+)
+PERIOD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("period", "#"),
+    ("dates", "Dates"),
+    ("state", "State"),
+    ("budget", "Budget"),
+    ("direct", "Direct"),
+    ("indirect", "Indirect"),
+    ("consumed", "Consumed"),
+    ("remaining", "Remaining"),
+    ("used", "Used %"),
+)
+EXPORT_SUFFIX = {"csv": "csv", "markdown": "md"}
+
+
+def _dates(start: Any, end: Any) -> str:
+    return f"{start.isoformat()}..{end.isoformat()}"
+
+
+class GrantsScreen(ConsoleScreen):
+    VIEW_TITLE = "Grants"
+    AUTO_FOCUS = "#grants"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_grant", "Open", id="grants-open", show=True),
+        Binding("f", "cycle_status", "Status filter", id="grants-status"),
+    ]
+    DEFAULT_CSS = """
+    GrantsScreen #status-line { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_filter: str | None = GrantStatus.ACTIVE.value
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="status-line")
+        yield DataTable(id="grants", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#grants", DataTable)
+        for key, label in GRANT_COLUMNS:
+            table.add_column(label, key=key)
+        table.loading = True
+        super().on_mount()
+
+    def refresh_data(self) -> None:
+        grants = self.services.grants
+        status = self.status_filter
+        self.fetch("grants", lambda: grants.list_grants(status=status))
+
+    def show(self, key: str, value: Any) -> None:
+        table = self.query_one("#grants", DataTable)
+        table.loading = False
+        details: list[GrantDetail] = value
+        sync_rows(
+            table,
+            {
+                d.grant.number: (
+                    d.grant.number,
+                    d.grant.title,
+                    str(d.grant.status),
+                    _dates(d.grant.start_date, d.grant.end_date),
+                    money_cell(d.grant.total_award),
+                    Text(rate_percent(d.grant.indirect_rate), justify="right"),
+                    money_cell(d.drawn),
+                )
+                for d in details
+            },
+        )
+        self.query_one("#status-line", Static).update(
+            f"status: {self.status_filter or 'all'} (f)  {len(details)} grant(s)"
+        )
+
+    def failed(self, key: str, error: BaseException) -> None:
+        self.query_one("#grants", DataTable).loading = False
+        super().failed(key, error)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.push_screen(GrantScreen(str(event.row_key.value)))
+
+    def action_open_grant(self) -> None:
+        table = self.query_one("#grants", DataTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            self.app.push_screen(GrantScreen(str(key)))
+
+    def action_cycle_status(self) -> None:
+        order: list[str | None] = [GrantStatus.ACTIVE.value, None, GrantStatus.CLOSED.value]
+        self.status_filter = order[(order.index(self.status_filter) + 1) % len(order)]
+        self.refresh_data()
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """What the drill-in shows, read in one worker."""
+
+    detail: GrantDetail
+    periods: list[PeriodStatus]
+    burn: BurnRate | None
+    burn_error: str = ""
+
+
+def load_grant_view(screen_services: Any, number: str) -> GrantView:
+    """Read a grant, the status of each of its periods and its burn rate (worker thread)."""
+    grants = screen_services.grants
+    detail = grants.get_grant(number)
+    today = grants.today()
+    periods = [grants.period_status(number, p.number, today) for p in detail.periods]
+    try:
+        burn = grant_burn_rate(screen_services.db, screen_services.settings, number, today=today)
+    except AsbbError as error:  # e.g. no periods: show the rest anyway
+        return GrantView(detail, periods, None, error.message)
+    return GrantView(detail, periods, burn)
+
+
+def export_report(services: Any, number: str, fmt: str, folder: Path) -> Path:
+    """Write the current period's compliance report as ``fmt`` into ``folder`` (worker)."""
+    now = services.now()
+    report = grant_compliance_report(services.db, services.settings, number, now=now)
+    path = folder / f"{number}-period{report.period}.{EXPORT_SUFFIX[fmt]}"
+    path.write_text(render_grant_report(report, fmt), encoding="utf-8")
+    return path
+
+
+class GrantScreen(ConsoleScreen):
+    """One grant: header, budget periods with the direct/indirect split, burn status."""
+
+    VIEW_TITLE = "Grant"
+    AUTO_FOCUS = "#periods"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "export('csv')", "Export CSV", id="grant-export-csv"),
+        Binding("m", "export('markdown')", "Export Markdown", id="grant-export-md"),
+    ]
+    DEFAULT_CSS = """
+    GrantScreen #header { height: auto; padding: 0 1; }
+    GrantScreen #periods { height: auto; max-height: 12; }
+    GrantScreen #burn { height: auto; padding: 0 1; border-top: solid $accent; }
+    """
+
+    def __init__(self, number: str) -> None:
+        super().__init__()
+        self.number = number
+
+    def breadcrumbs(self) -> str:
+        return super().breadcrumbs().replace("Grant", f"Grant {self.number}", 1)
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text(self.number, style="bold"), id="header")
+        yield DataTable(id="periods", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="burn")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#periods", DataTable)
+        for key, label in PERIOD_COLUMNS:
+            table.add_column(label, key=key)
+        table.loading = True
+        super().on_mount()
+
+    def refresh_data(self) -> None:
+        services = self.services
+        number = self.number
+        self.fetch("grant", lambda: load_grant_view(services, number))
+
+    def show(self, key: str, value: Any) -> None:
+        if key == "export":
+            self.notify(f"report written to {value}", title="Export")
+            return
+        view: GrantView = value
+        self._show_header(view.detail)
+        table = self.query_one("#periods", DataTable)
+        table.loading = False
+        sync_rows(
+            table,
+            {
+                str(p.period): (
+                    Text(str(p.period), justify="right"),
+                    _dates(p.start_date, p.end_date),
+                    Text(p.state, style="bold" if p.state == "current" else "dim"),
+                    money_cell(p.budget),
+                    money_cell(p.direct),
+                    money_cell(p.indirect),
+                    money_cell(p.consumed),
+                    money_cell(p.remaining),
+                    percent_bar(p.consumed, p.budget),
+                )
+                for p in view.periods
+            },
+        )
+        self.query_one("#burn", Static).update(self._burn_text(view))
+
+    def _show_header(self, detail: GrantDetail) -> None:
+        g = detail.grant
+        text = Text()
+        text.append(g.number, style="bold")
+        text.append(f"  {g.title}  ({g.status})\n")
+        text.append(f"{g.agency} {g.program}  PI {g.pi or '-'}  ")
+        text.append(f"{_dates(g.start_date, g.end_date)}\n")
+        text.append(f"award {format_money(g.total_award)}  ")
+        text.append(f"indirect {rate_percent(g.indirect_rate)}  ")
+        text.append(f"drawn {format_money(detail.drawn)}  ")
+        accounts = ", ".join(a.name for a in detail.accounts) or "none"
+        text.append(f"accounts: {accounts}")
+        self.query_one("#header", Static).update(text)
+
+    @staticmethod
+    def _burn_text(view: GrantView) -> Text:
+        burn = view.burn
+        if burn is None:
+            return Text(f"burn rate: {view.burn_error or 'not available'}", style="dim")
+        text = Text("burn rate (current period, total cost): ")
+        text.append_text(band_cell(burn.health.band))
+        text.append(f" score {burn.health.score}\n")
+        text.append(f"daily {format_money(burn.actual_daily)}")
+        if burn.expected_daily is not None:
+            text.append(f" vs expected {format_money(burn.expected_daily)}")
+        if burn.variance_percent is not None:
+            text.append(f" ({burn.variance_percent:+}%)")
+        text.append(f"  available {format_money(burn.available)}")
+        if burn.projected_exhaustion is not None:
+            text.append(f"  runs out {burn.projected_exhaustion.isoformat()}", style="yellow")
+        return text
+
+    def failed(self, key: str, error: BaseException) -> None:
+        self.query_one("#periods", DataTable).loading = False
+        super().failed(key, error)
+
+    def action_export(self, fmt: str) -> None:
+        # A read and a local file, not a database write: allowed in read-only mode too.
+        services = self.services
+        number = self.number
+        folder = Path.cwd()
+        self.fetch("export", lambda: export_report(services, number, fmt, folder))

@@ -1,0 +1,100 @@
+"""The console in a real terminal: tmux runs ``asbb``, keys go in, the screen comes back.
+
+The headless Pilot tests drive the app directly; this one proves the installed command works
+in a terminal (and exits when the terminal goes away, as a dropped SSH session would).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+ASBB = str(Path(sys.executable).with_name("asbb"))
+
+
+def tmux(*args: str) -> str:
+    done = subprocess.run(["tmux", "-L", "asbb-test", *args], capture_output=True, text=True)
+    return done.stdout
+
+
+def screen_with(text: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux("capture-pane", "-p", "-t", "console")
+        if text in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def demo_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/demo.sqlite3"
+    subprocess.run(
+        [ASBB, "demo", "--database", url, "--no-console"],
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
+    return url
+
+
+@pytest.fixture
+def console(demo_url: str, tmp_path: Path) -> Iterator[Path]:
+    pidfile = tmp_path / "console.pid"
+    command = f"echo $$ > {pidfile}; exec {ASBB} --database {demo_url} console --read-only"
+    tmux(
+        "new-session", "-d", "-s", "console", "-x", "100", "-y", "30",
+        "env", "TERM=xterm-256color", "sh", "-c", command,
+    )  # fmt: skip
+    yield pidfile
+    tmux("kill-server")
+
+
+def test_console_runs_in_a_real_terminal(console: Path) -> None:
+    screen = screen_with("READ-ONLY")
+    assert "asbb" in screen
+    tmux("send-keys", "-t", "console", ":")
+    screen_with("accounts   every account")
+    tmux("send-keys", "-t", "console", "accounts", "Enter")
+    screen = screen_with("ml-proj")
+    assert "climate-sim" in screen
+    assert "$" in screen
+    pid = int(console.read_text())
+    tmux("send-keys", "-t", "console", "q")
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid), "q did not end the console"
+
+
+def test_console_exits_when_its_terminal_goes_away(console: Path) -> None:
+    screen_with("READ-ONLY")
+    pid = int(console.read_text())
+    assert alive(pid)
+    tmux("kill-session", "-t", "console")  # the terminal disappears: SIGHUP
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid), "the console outlived its terminal"
