@@ -20,8 +20,8 @@ from asbb_core.alerts import AlertRecord
 from asbb_core.errors import AsbbError
 from asbb_core.models import AlertStatus
 from asbb_tui.console.base import ConsoleScreen
-from asbb_tui.console.dialogs import TextPrompt, sync_rows
-from asbb_tui.console.widgets import SEVERITY_STYLE
+from asbb_tui.console.dialogs import TextPrompt
+from asbb_tui.console.widgets import SEVERITY_STYLE, sync_rows
 
 PAGE = 200
 STATUS_FILTERS: tuple[str | None, ...] = (

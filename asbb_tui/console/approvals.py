@@ -23,9 +23,8 @@ from asbb_tui.console.dialogs import (
     AdjustmentForm,
     ConfirmName,
     TextPrompt,
-    sync_rows,
 )
-from asbb_tui.console.widgets import money_cell
+from asbb_tui.console.widgets import money_cell, sync_rows
 
 PAGE = 200
 STATUS_FILTERS: tuple[str | None, ...] = (

@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.coordinate import Coordinate
 from textual.timer import Timer
 from textual.widgets import DataTable, Sparkline, Static
 
 from asbb_core.money import format_money
 from asbb_core.overview import BURN_DAYS, Overview, overview
 from asbb_tui.console.base import ConsoleScreen
-from asbb_tui.console.widgets import band_cell, money_cell, percent_bar
+from asbb_tui.console.widgets import band_cell, money_cell, percent_bar, sync_rows
 
 FIGURES: tuple[tuple[str, str], ...] = (
     ("limit", "Limit"),
@@ -63,31 +61,6 @@ def figure_text(label: str, value: str, style: str = "bold") -> Text:
     text.append("\n")
     text.append(value, style=style)
     return text
-
-
-def sync_rows(table: DataTable[Any], rows: Sequence[tuple[str, Sequence[Any]]]) -> None:
-    """Make ``table`` show ``rows`` (key, cells) in order, updating cells in place.
-
-    When the keys and their order are unchanged only changed cells are rewritten; otherwise
-    the table is rebuilt and the cursor put back on the row it was on (if still there).
-    """
-    wanted = [key for key, _ in rows]
-    present = [str(row.key.value) for row in table.ordered_rows]
-    if wanted == present:
-        for y, (_key, cells) in enumerate(rows):
-            for x, cell in enumerate(cells):
-                coordinate = Coordinate(y, x)
-                if table.get_cell_at(coordinate) != cell:
-                    table.update_cell_at(coordinate, cell)
-        return
-    current: str | None = None
-    if table.row_count and 0 <= table.cursor_row < table.row_count:
-        current = present[table.cursor_row]
-    table.clear()
-    for key, cells in rows:
-        table.add_row(*cells, key=key)
-    if current in wanted:
-        table.move_cursor(row=wanted.index(current))
 
 
 class DashboardScreen(ConsoleScreen):

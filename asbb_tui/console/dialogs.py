@@ -1,5 +1,5 @@
 """Modal dialogs the workflow screens share (reason/note input, type-the-name confirmation,
-the new adjustment request form), and ``sync_rows``, which updates a DataTable in place.
+the new adjustment request form).
 
 Dialogs only collect text: they never touch the database. Each one dismisses with its value
 (or ``None`` on Esc), so a screen chains them with ``push_screen(dialog, callback)`` and does
@@ -8,7 +8,6 @@ the write in its own worker afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 from asbb_core.models import AdjustmentKind
 
@@ -209,29 +208,3 @@ class AdjustmentForm(ModalScreen[AdjustmentDraft | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def sync_rows(table: DataTable[Any], rows: Mapping[str, Sequence[object]]) -> None:
-    """Make ``table`` show ``rows`` (row key -> cells, in order) without clearing it: cells
-    of existing rows are updated in place, new rows added, vanished rows removed, so the
-    cursor stays where it was (dolphie). The order of new rows follows ``rows``."""
-    columns = [c.key for c in table.ordered_columns]
-    present = {str(r.key.value) for r in table.ordered_rows}
-    for key in present - set(rows):
-        table.remove_row(key)
-    for key, cells in rows.items():
-        if key in present:
-            for column, cell in zip(columns, cells, strict=True):
-                table.update_cell(key, column, cell)
-        else:
-            table.add_row(*cells, key=key)
-    # Keep the wanted order when rows moved (e.g. a request left the pending group).
-    order = {key: i for i, key in enumerate(rows)}
-    current = [str(r.key.value) for r in table.ordered_rows]
-    if current != sorted(current, key=order.__getitem__):
-        cursor = table.cursor_row
-        table.clear()
-        for key, cells in rows.items():
-            table.add_row(*cells, key=key)
-        if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))

@@ -24,8 +24,7 @@ from asbb_core.models import GrantStatus
 from asbb_core.money import format_money
 from asbb_core.reports import grant_compliance_report, render_grant_report
 from asbb_tui.console.base import ConsoleScreen
-from asbb_tui.console.dialogs import sync_rows
-from asbb_tui.console.widgets import band_cell, money_cell, percent_bar
+from asbb_tui.console.widgets import band_cell, money_cell, percent_bar, sync_rows
 
 GRANT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("number", "Grant"),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
 
 from asbb_core.models import AccountStatus
 from asbb_core.money import format_money
@@ -39,3 +43,33 @@ def percent_bar(part: Decimal, whole: Decimal, width: int = 10) -> Text:
     bar.append("░" * (width - filled), style="dim")
     bar.append(f" {percent:3d}%")
     return bar
+
+
+def sync_rows(
+    table: DataTable[Any],
+    rows: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]],
+) -> None:
+    """Make ``table`` show ``rows`` (key -> cells, in order), updating cells in place (dolphie).
+
+    When the keys and their order are unchanged only changed cells are rewritten; otherwise
+    the table is rebuilt and the cursor put back on the row it was on (if still there).
+    """
+    if isinstance(rows, Mapping):
+        rows = list(rows.items())
+    wanted = [key for key, _ in rows]
+    present = [str(row.key.value) for row in table.ordered_rows]
+    if wanted == present:
+        for y, (_key, cells) in enumerate(rows):
+            for x, cell in enumerate(cells):
+                coordinate = Coordinate(y, x)
+                if table.get_cell_at(coordinate) != cell:
+                    table.update_cell_at(coordinate, cell)
+        return
+    current: str | None = None
+    if table.row_count and 0 <= table.cursor_row < table.row_count:
+        current = present[table.cursor_row]
+    table.clear()
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    if current in wanted:
+        table.move_cursor(row=wanted.index(current))
