@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from asbb_core.errors import AsbbError
@@ -62,6 +62,7 @@ class ConsoleScreen(Screen[None]):
     (start fetches) and ``show`` (put results on screen)."""
 
     VIEW_TITLE: ClassVar[str] = ""
+    _first_result_shown = False
     WRITES: ClassVar[frozenset[str]] = frozenset()
     """Actions of this screen that write (hidden and refused in read-only mode)."""
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -132,6 +133,15 @@ class ConsoleScreen(Screen[None]):
     def on_fetched(self, message: Fetched) -> None:
         message.stop()
         self.show(message.key, message.value)
+        if not self._first_result_shown:
+            self._first_result_shown = True
+            if self.focused is None:
+                # A table still loading when the screen mounted could not take the focus
+                # then; give it with the first result, so the keys work without a Tab.
+                for table in self.query(DataTable):
+                    if table.display and table.focusable:
+                        table.focus()
+                        break
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:

@@ -57,7 +57,9 @@ class GrantsScreen(ConsoleScreen):
     VIEW_TITLE = "Grants"
     AUTO_FOCUS = "#grants"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open_grant", "Open", id="grants-open", show=True),
+        # The focused table turns Enter into RowSelected (which opens the grant); this binding
+        # serves when the table is not focused, and stays out of the footer so it is stable.
+        Binding("enter", "open_grant", "Open", id="grants-open", show=False),
         Binding("f", "cycle_status", "Status filter", id="grants-status"),
     ]
     DEFAULT_CSS = """

@@ -49,6 +49,9 @@ async def settled(pilot: Any) -> None:
     for _ in range(3):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+    # The footer redraws its keys a moment after focus settles (the focused table's Enter
+    # shadows the screen's); a short real pause keeps the picture from catching it halfway.
+    await pilot.pause(0.3)
 
 
 @pytest.mark.parametrize("view", VIEWS)
