@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Input, Static
 from asbb_core.alerts import AlertRecord
 from asbb_core.errors import AsbbError
 from asbb_core.models import AlertStatus
-from asbb_tui.console.base import ConsoleScreen
+from asbb_tui.console.base import FilteredTableScreen
 from asbb_tui.console.dialogs import TextPrompt
 from asbb_tui.console.widgets import SEVERITY_STYLE, sync_rows
 
@@ -60,7 +60,8 @@ def describe(record: AlertRecord) -> Text:
     return text
 
 
-class AlertsScreen(ConsoleScreen):
+class AlertsScreen(FilteredTableScreen):
+    FILTER_TABLE = "alerts"
     VIEW_TITLE = "Alerts"
     AUTO_FOCUS = "#alerts"
     WRITES: ClassVar[frozenset[str]] = frozenset({"acknowledge", "resolve"})
@@ -81,7 +82,6 @@ class AlertsScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.status_index = 0
-        self.text_filter = ""
         self.rows: dict[str, AlertRecord] = {}
 
     @property
@@ -200,31 +200,6 @@ class AlertsScreen(ConsoleScreen):
     def action_cycle_status(self) -> None:
         self.status_index = (self.status_index + 1) % len(STATUS_FILTERS)
         self.refresh_data()
-
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "filter":
-            self.text_filter = event.value.strip()
-            self.refresh_data()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "filter":
-            self.query_one("#alerts", DataTable).focus()
-
-    def action_back(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.display:  # Esc clears the filter first
-            box.value = ""
-            box.display = False
-            self.text_filter = ""
-            self.query_one("#alerts", DataTable).focus()
-            self.refresh_data()
-            return
-        super().action_back()
 
     def action_acknowledge(self) -> None:
         record = self._chosen(active=True)

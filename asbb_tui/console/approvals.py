@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Input, Static
 
 from asbb_core.errors import AsbbError
 from asbb_core.models import AdjustmentRequest, AdjustmentStatus, Source
-from asbb_tui.console.base import ConsoleScreen
+from asbb_tui.console.base import FilteredTableScreen
 from asbb_tui.console.dialogs import (
     AdjustmentDraft,
     AdjustmentForm,
@@ -69,7 +69,8 @@ def describe(row: AdjustmentRequest) -> Text:
     return text
 
 
-class ApprovalsScreen(ConsoleScreen):
+class ApprovalsScreen(FilteredTableScreen):
+    FILTER_TABLE = "requests"
     VIEW_TITLE = "Approvals"
     AUTO_FOCUS = "#requests"
     WRITES: ClassVar[frozenset[str]] = frozenset(
@@ -94,7 +95,6 @@ class ApprovalsScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.status_index = 0
-        self.text_filter = ""
         self.rows: dict[str, AdjustmentRequest] = {}
 
     @property
@@ -217,31 +217,6 @@ class ApprovalsScreen(ConsoleScreen):
     def action_cycle_status(self) -> None:
         self.status_index = (self.status_index + 1) % len(STATUS_FILTERS)
         self.refresh_data()
-
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "filter":
-            self.text_filter = event.value.strip()
-            self.refresh_data()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "filter":
-            self.query_one("#requests", DataTable).focus()
-
-    def action_back(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.display:  # Esc clears the filter first
-            box.value = ""
-            box.display = False
-            self.text_filter = ""
-            self.query_one("#requests", DataTable).focus()
-            self.refresh_data()
-            return
-        super().action_back()
 
     def action_new_request(self) -> None:
         row = self.current()

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from asbb_core.errors import AsbbError
@@ -159,3 +159,41 @@ class ConsoleScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Read-only: write actions are not offered at all (footer, palette, keys).
         return not (self.read_only and action in self.WRITES)
+
+
+class FilteredTableScreen(ConsoleScreen):
+    """A view with a ``/`` filter box (an ``Input`` with id ``filter``, hidden until asked
+    for) over one table (id ``FILTER_TABLE``): typing sets ``text_filter`` and refetches,
+    Enter goes back to the table, and the first Esc clears the filter before a second goes
+    back."""
+
+    FILTER_TABLE: ClassVar[str] = ""
+    text_filter: str = ""
+
+    def _table(self) -> DataTable[Any]:
+        return self.query_one(f"#{self.FILTER_TABLE}", DataTable)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.text_filter = event.value.strip()
+            self.refresh_data()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self._table().focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display:  # Esc clears the filter first
+            box.value = ""
+            box.display = False
+            self.text_filter = ""
+            self._table().focus()
+            self.refresh_data()
+            return
+        super().action_back()

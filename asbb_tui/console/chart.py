@@ -23,7 +23,7 @@ from textual.events import Resize
 from textual.widgets import Static
 
 from asbb_core.burnrate import BurnRate
-from asbb_core.money import format_money
+from asbb_core.money import ZERO, format_money
 
 WARNING_SHARE = Decimal("0.8")
 MIN_WIDTH = 30
@@ -105,7 +105,7 @@ def burn_rate_plot(rate: BurnRate, width: int, height: int, *, colour: bool = Tr
             line = fig.signal(xs, [float(v) for v in expected], marker="·")
             line.lines()
             fig.draw(line)
-            caption.append(f"· expected {format_money(rate.expected_daily or 0)}/day")
+            caption.append(f"· expected {format_money(rate.expected_daily or ZERO)}/day")
 
         end = projection_end(rate)
         if end is not None:
