@@ -85,6 +85,7 @@ from asbb_core.models import (
 )
 from asbb_core.money import format_money, money_str
 from asbb_core.periodic import PeriodicTask
+from asbb_core.queries import check_page
 from asbb_core.settings import Settings
 from asbb_core.spend import day_start
 from asbb_core.spool import spooled_files
@@ -850,10 +851,7 @@ class AlertService:
     ) -> list[AlertRecord]:
         """Alerts, newest first. ``accounts`` (a reader's scope) keeps only alerts of those
         accounts -- global ones (stuck holds, spool backlog, grants) are left out."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise ValidationError(f"limit: must be 1 to {MAX_PAGE}", field="limit")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValidationError("offset: must be 0 or more", field="offset")
+        check_page(limit, offset, most=MAX_PAGE)
         where = self._filters(status, severity, kind, account, accounts)
         stmt = self._select().where(*where).order_by(col(Alert.id).desc())
         rows = self.db.read(lambda s: list(s.exec(stmt.limit(limit).offset(offset))))

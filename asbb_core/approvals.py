@@ -46,6 +46,7 @@ from asbb_core.models import (
     Source,
 )
 from asbb_core.money import ZERO, parse_money
+from asbb_core.queries import check_page
 from asbb_core.settings import Settings
 
 MAX_ID = 2**63 - 1
@@ -304,10 +305,7 @@ class Approvals:
     ) -> list[AdjustmentRequest]:
         """Requests, newest first. ``account`` matches either side of a transfer;
         ``accounts`` (a reader's scope) keeps only requests touching one of them."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise ValidationError(f"limit: must be 1 to {MAX_PAGE}", field="limit")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValidationError("offset: must be 0 or more", field="offset")
+        check_page(limit, offset, most=MAX_PAGE)
         where = self._filters(status, account, accounts)
 
         def query(s: Session) -> list[AdjustmentRequest]:

@@ -435,11 +435,33 @@ def period_at(periods: Iterable[GrantPeriod], today: date) -> GrantPeriod | None
     return None
 
 
+def choose_period(
+    grant: Grant, periods: list[GrantPeriod], number: int | None, day: date
+) -> GrantPeriod:
+    """Period ``number`` of ``grant``, or (``None``) the one containing ``day``."""
+    if number is None:
+        found = period_at(periods, day)
+        if found is None:
+            raise NotFoundError(
+                f"period: grant {grant.number} has no budget period containing "
+                f"{day.isoformat()}; name one",
+                field="period",
+            )
+        return found
+    chosen = next((p for p in periods if p.number == number), None)
+    if chosen is None:
+        raise NotFoundError(
+            f"period: grant {grant.number} has no period {number} (it has {len(periods)})",
+            field="period",
+        )
+    return chosen
+
+
 def _starts(links: Iterable[GrantAccount], since: date) -> dict[date, list[int]]:
     """Linked account ids grouped by the first day their spend counts from."""
     groups: dict[date, list[int]] = defaultdict(list)
-    for link in links:
-        groups[max(since, link.linked_at.astimezone(UTC).date())].append(link.account_id)
+    for scope in link_scopes(links, since):
+        groups[scope.since].append(scope.account_id)
     return groups
 
 
@@ -882,21 +904,7 @@ class Grants:
             grant = load_grant(s, number)
             assert grant.id is not None
             periods = load_periods(s, grant.id)
-            if n is None:
-                chosen = period_at(periods, day)
-                if chosen is None:
-                    raise NotFoundError(
-                        f"period: grant {grant.number} has no budget period containing "
-                        f"{day.isoformat()}",
-                        field="period",
-                    )
-            else:
-                chosen = next((p for p in periods if p.number == n), None)
-                if chosen is None:
-                    raise NotFoundError(
-                        f"period: grant {grant.number} has no period {n} (it has {len(periods)})",
-                        field="period",
-                    )
+            chosen = choose_period(grant, periods, n, day)
             drawn = drawn_by_period(s, [grant.id]).get(chosen.id or 0, ZERO)
             links = [link for link, _ in load_links(s, [grant.id])]
             return status_of(s, grant, chosen, day, drawn, links)

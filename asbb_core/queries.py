@@ -81,9 +81,10 @@ class HoldRow:
 # ---------------------------------------------------------------- argument checks
 
 
-def _page_args(limit: int, offset: int = 0) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(f"limit: must be from 1 to {MAX_PAGE}", field="limit")
+def check_page(limit: int, offset: int = 0, *, most: int = MAX_PAGE) -> None:
+    """Refuse a page size outside 1..``most`` or a negative offset, naming the field."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
+        raise ValidationError(f"limit: must be from 1 to {most}", field="limit")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ValidationError("offset: must be zero or more", field="offset")
 
@@ -138,7 +139,7 @@ def list_accounts(
     visible: Collection[str] | None = None,
 ) -> Page[Account]:
     """Accounts filtered by status and name prefix, sorted and paged in SQL."""
-    _page_args(limit, offset)
+    check_page(limit, offset)
     wanted: AccountStatus | None = None
     if status is not None:
         try:
@@ -222,7 +223,7 @@ def list_entries(
 
     ``since`` is inclusive, ``until`` exclusive.
     """
-    _page_args(limit)
+    check_page(limit)
     name = normalise_account_name(account) if account is not None else None
     entry_kind: EntryKind | None = None
     if kind is not None:
@@ -300,7 +301,7 @@ def list_holds(
     visible: Collection[str] | None = None,
 ) -> Page[HoldRow]:
     """Holds, newest first, in one state (``None``: every state), paged in SQL."""
-    _page_args(limit, offset)
+    check_page(limit, offset)
     name = normalise_account_name(account) if account is not None else None
     wanted: HoldState | None = None
     if state is not None:

@@ -33,6 +33,7 @@ from asbb_core.errors import NotFoundError, ValidationError
 from asbb_core.grants import (
     Figures,
     apportion,
+    choose_period,
     drawn_by_period,
     grant_spend_by,
     load_grant,
@@ -40,7 +41,6 @@ from asbb_core.grants import (
     load_periods,
     months_of,
     percent,
-    period_at,
     rate_percent,
     rate_str,
     status_of,
@@ -185,21 +185,7 @@ def grant_compliance_report(
         grant = load_grant(s, cleaned)
         assert grant.id is not None
         periods = load_periods(s, grant.id)
-        if period is None:
-            chosen = period_at(periods, day)
-            if chosen is None:
-                raise NotFoundError(
-                    f"period: grant {grant.number} has no budget period containing "
-                    f"{day.isoformat()}; name one",
-                    field="period",
-                )
-        else:
-            chosen = next((p for p in periods if p.number == period), None)
-            if chosen is None:
-                raise NotFoundError(
-                    f"period: grant {grant.number} has no period {period} (it has {len(periods)})",
-                    field="period",
-                )
+        chosen = choose_period(grant, periods, period, day)
         named = load_links(s, [grant.id])
         links = [link for link, _ in named]
         drawn = drawn_by_period(s, [grant.id]).get(chosen.id or 0, ZERO)

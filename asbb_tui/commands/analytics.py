@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ from rich.table import Table
 from asbb_core.burnrate import WINDOWS, BurnRate, account_burn_rate, grant_burn_rate
 from asbb_core.calibration import cost_ratios
 from asbb_core.money import format_money
+from asbb_core.periods import parse_date
 from asbb_tui.cli_base import JsonOption, fail, jsonable, opened, print_json, stdout
 
 _BAND_STYLE = {"healthy": "green", "concern": "yellow", "warning": "dark_orange", "critical": "red"}
@@ -72,12 +72,7 @@ def burn_rate(
     Spend is net of refunds; a grant's is total cost (direct x (1 + indirect rate))."""
     if (account is None) == (grant is None):
         fail("name an account or a --grant (one of them)")
-    day = None
-    if today is not None:
-        try:
-            day = date.fromisoformat(today)
-        except ValueError:
-            fail("--today: must be a date (YYYY-MM-DD)")
+    day = None if today is None else parse_date(today, field="today")
     with opened(ctx) as (settings, db, _ledger):
         if grant is not None:
             br = grant_burn_rate(db, settings, grant, window=window or "period", today=day)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from asbb_core import queries
 from asbb_core.context import Context, new_correlation_id
 from asbb_core.errors import NotFoundError, ValidationError
-from asbb_core.ledger import normalise_account_name, validate_partition_name
+from asbb_core.ledger import MovementResult, normalise_account_name, validate_partition_name
 from asbb_core.models import Account, PartitionLimit, Role
 from asbb_core.money import parse_money
 from daemon.auth import Principal, admin_write, any_reader
@@ -193,6 +193,19 @@ class MovementOut(BaseModel):
     available: MoneyOut
     entry_ids: list[int]
     replayed: bool
+
+    @classmethod
+    def of(cls, result: MovementResult) -> MovementOut:
+        return cls(
+            account=result.account,
+            amount=result.amount,
+            limit=result.limit,
+            used=result.used,
+            held=result.held,
+            available=result.available,
+            entry_ids=list(result.entry_ids),
+            replayed=result.replayed,
+        )
 
 
 # ---------------------------------------------------------------- routes
@@ -407,13 +420,4 @@ def deposit(
     )
     if result.replayed:
         response.status_code = status.HTTP_200_OK
-    return MovementOut(
-        account=result.account,
-        amount=result.amount,
-        limit=result.limit,
-        used=result.used,
-        held=result.held,
-        available=result.available,
-        entry_ids=list(result.entry_ids),
-        replayed=result.replayed,
-    )
+    return MovementOut.of(result)

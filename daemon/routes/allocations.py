@@ -396,13 +396,4 @@ def allocate_once(
     )
     if result.replayed:
         response.status_code = status.HTTP_200_OK
-    return MovementOut(
-        account=result.account,
-        amount=result.amount,
-        limit=result.limit,
-        used=result.used,
-        held=result.held,
-        available=result.available,
-        entry_ids=list(result.entry_ids),
-        replayed=result.replayed,
-    )
+    return MovementOut.of(result)

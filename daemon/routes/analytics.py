@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from asbb_core.burnrate import BurnRate, account_burn_rate, grant_burn_rate
 from asbb_core.calibration import CostRatio, cost_ratios
-from asbb_core.errors import ValidationError
+from asbb_core.periods import parse_date
 from daemon.auth import Principal, any_reader
 from daemon.errors import ApiError
 from daemon.routes.accounts import account_name, visible_accounts
@@ -99,12 +99,7 @@ class BurnRateOut(BaseModel):
 
 
 def _today(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError("today: must be a date (YYYY-MM-DD)", field="today") from None
+    return None if value is None else parse_date(value, field="today")
 
 
 WindowQuery = Annotated[Window, Query(description="How far back the actual spend is averaged")]
