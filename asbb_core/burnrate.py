@@ -417,6 +417,20 @@ def _current_period(periods: list[GrantPeriod], today: date) -> GrantPeriod:
     return periods[0] if today < periods[0].start_date else periods[-1]
 
 
+def _chosen_period(
+    periods: list[GrantPeriod], today: date, number: int | None, grant: str
+) -> GrantPeriod:
+    if number is None:
+        return _current_period(periods, today)
+    for period in periods:
+        if period.number == number:
+            return period
+    raise NotFoundError(
+        f"grant {grant!r} has no budget period {number} (it has 1..{len(periods)})",
+        field="period",
+    )
+
+
 def grant_burn_rate(
     db: Database,
     settings: Settings,
@@ -424,8 +438,10 @@ def grant_burn_rate(
     *,
     window: str = "period",
     today: date | None = None,
+    period_number: int | None = None,
 ) -> BurnRate:
-    """The burn rate of a grant's current budget period, in total cost (direct + indirect)."""
+    """The burn rate of a grant's budget period, in total cost (direct + indirect): the
+    current period, or period ``period_number`` (a past one is seen as at its last day)."""
     parse_window(window)
     day = _today(today)
 
@@ -435,7 +451,7 @@ def grant_burn_rate(
         periods = load_periods(s, grant.id)
         if not periods:
             raise NotFoundError(f"grant {number!r} has no budget periods", field="grant")
-        period = _current_period(periods, day)
+        period = _chosen_period(periods, day, period_number, number)
         links = list(s.exec(select(GrantAccount).where(GrantAccount.grant_id == grant.id)))
         factor = 1 + grant.indirect_rate
         until = min(day, period.end_date)

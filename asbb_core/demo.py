@@ -22,6 +22,7 @@ from typing import Any
 
 from asbb_core.alerts import AlertService
 from asbb_core.allocations import Allocations
+from asbb_core.approvals import Approvals
 from asbb_core.context import Context
 from asbb_core.errors import AccountInactiveError, ConflictError, InsufficientFundsError
 from asbb_core.grants import Grants
@@ -194,6 +195,8 @@ class DemoSummary:
     grants: int = 0
     grant_draws: int = 0
     alerts: int = 0
+    approvals_pending: int = 0
+    approvals_rejected: int = 0
     journal_rows: int = 0
     total_limit: Decimal = ZERO
     total_used: Decimal = ZERO
@@ -467,6 +470,48 @@ def seed_demo(
         summary.total_used += amount
 
     at(now - timedelta(hours=2), refund)
+
+    # -- adjustment requests: a queue for the approvals view (nothing moves until approved) --
+    def approvals() -> Approvals:
+        return Approvals(ledger.db, ledger, ledger.settings, ledger.clock)
+
+    def ask(
+        kind: str, account: str, amount: str, who: str, why: str, **extra: str
+    ) -> Callable[[], None]:
+        def action() -> None:
+            approvals().request(kind, account, amount, requested_by=who, reason=why, **extra)
+            summary.approvals_pending += 1
+
+        return action
+
+    def turned_down() -> None:
+        row = approvals().request(
+            "credit", "chem-dft", "4000", requested_by="pi:okafor", reason="extra DFT screening"
+        )
+        assert row.id is not None
+        approvals().reject(row.id, approver="finance", reason="no budget left this quarter")
+        summary.approvals_rejected += 1
+
+    at(now - timedelta(days=6), turned_down)
+    at(
+        now - timedelta(days=2, hours=3),
+        ask("credit", "ml-proj", "5000", "pi:rivera", "GPU sweep for the rebuttal deadline"),
+    )
+    at(
+        now - timedelta(days=1, hours=5),
+        ask(
+            "transfer",
+            "astro-survey",
+            "750",
+            "pi:nakamura",
+            "lend unused survey money to the econ group",
+            target_account="econ-models",
+        ),
+    )
+    at(
+        now - timedelta(hours=4),
+        ask("limit", "climate-sim", "45000", "pi:haddad", "new NOAA award starts in December"),
+    )
 
     # -- jobs -----------------------------------------------------------------
     def submit(job: _Job) -> Callable[[], None]:

@@ -286,6 +286,24 @@ class CalibrationSettings(_Section):
     """How long learned factors are cached by the daemon before being read again."""
 
 
+class ConsoleSettings(_Section):
+    """The console (``asbb`` without a command)."""
+
+    refresh_seconds: float = Field(default=10.0, ge=1.0, le=3600.0)
+    """How often the dashboard re-reads the figures."""
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Rebound keys: an action's id (listed by ``?`` in the console) -> keys, comma-separated,
+    e.g. ``{ "approvals-approve" = "A", "quit" = "ctrl+q" }``."""
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for action, keys in value.items():
+            if not keys.strip() or any(not k.strip() for k in keys.split(",")):
+                raise ValueError(f"{action!r}: keys must be one or more key names, comma-separated")
+        return value
+
+
 class Settings(BaseSettings):
     """All of asbb's settings."""
 
@@ -305,6 +323,7 @@ class Settings(BaseSettings):
     burn_rate: BurnRateSettings = Field(default_factory=BurnRateSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     partitions: dict[str, PartitionSettings] = Field(default_factory=dict)
     """Partition name -> pricing. Partitions not listed are not budgeted."""
     default_partition: str | None = None
@@ -472,6 +491,12 @@ window_days = 90
 min_jobs = 20
 lower = "0.5"
 upper = "2"
+
+[console]
+# How often the dashboard re-reads the figures, in seconds.
+refresh_seconds = 10
+# Rebind keys: the action's id (the console's ? help lists them) = "key[,key...]".
+# keys = { "approvals-approve" = "A", "quit" = "ctrl+q" }
 
 # One table per Slurm partition. Rates are dollars per hour of the resource.
 # Partitions not listed here are not budgeted. These are examples: edit them.

@@ -148,7 +148,8 @@ def console(
         bool, typer.Option("--read-only", help="Look, don't touch: hide every action that writes.")
     ] = False,
 ) -> None:
-    """Open the full-screen console on the configured database (placeholder for now)."""
+    """Open the full-screen console on the configured database: dashboard, accounts,
+    approvals, alerts and grants. ':' switches views, '?' lists the keys, 'q' quits."""
     _open_console(settings_of(ctx), read_only=read_only)
 
 

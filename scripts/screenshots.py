@@ -30,7 +30,13 @@ NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
 async def shoot(
-    ledger: Ledger, view: str, out: Path, size: tuple[int, int], *, chart_of: str | None = None
+    ledger: Ledger,
+    view: str,
+    out: Path,
+    size: tuple[int, int],
+    *,
+    chart_of: str | None = None,
+    grant_chart: str | None = None,
 ) -> Path:
     app = AsbbConsole(ledger, database_label="demo.sqlite3", actor="console:admin", start_view=view)
     async with app.run_test(size=size) as pilot:
@@ -50,6 +56,14 @@ async def shoot(
             await pilot.press("c")
             await settle()
             name = f"account-{chart_of}-chart"
+        if grant_chart is not None:  # a grant's drill-in, on its current period's chart
+            from asbb_tui.console.grants import GrantScreen
+
+            await app.push_screen(GrantScreen(grant_chart))
+            await settle()
+            await pilot.press("c")
+            await settle()
+            name = f"grant-{grant_chart}-chart"
         path = out / f"{name}.svg"
         app.save_screenshot(filename=path.name, path=str(out))
     return path
@@ -72,8 +86,13 @@ def main() -> None:
         for view in available_views():
             path = asyncio.run(shoot(ledger, view.name, args.out, (cols, rows)))
             print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
-        path = asyncio.run(shoot(ledger, "accounts", args.out, (cols, rows), chart_of="ml-proj"))
-        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        drill_ins = [
+            shoot(ledger, "accounts", args.out, (cols, rows), chart_of="ml-proj"),
+            shoot(ledger, "grants", args.out, (cols, rows), grant_chart="NSF-2231907"),
+        ]
+        for shot in drill_ins:
+            path = asyncio.run(shot)
+            print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         db.dispose()
 
 

@@ -114,6 +114,12 @@ def test_scoped_reader_sees_only_its_accounts(
         assert grant["spent"] == "450.00"  # 300 direct x 1.5
         assert grant["accounts"] == ["burn"]
         assert client.get("/api/v1/grants/NOPE/burn-rate").status_code == 404
+        chosen = client.get("/api/v1/grants/G-1/burn-rate", params={"period": 1}).json()
+        assert chosen["spent"] == grant["spent"]  # G-1 has one period: the current one
+        missing = client.get("/api/v1/grants/G-1/burn-rate", params={"period": 2})
+        assert missing.status_code == 404
+        assert missing.json()["error"]["field"] == "period"
+        assert client.get("/api/v1/grants/G-1/burn-rate", params={"period": 0}).status_code == 422
 
 
 def test_calibration_report(live_daemon: LiveDaemon, ledger: Ledger, ctx: Context) -> None:

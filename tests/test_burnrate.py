@@ -298,6 +298,22 @@ def test_grant_burn_rate_is_total_cost_of_the_current_period(
     with pytest.raises(NotFoundError):
         grant_burn_rate(db, settings, "NOPE", today=date(2026, 8, 9))
 
+    # A chosen period: the current one by number is the same; a past one is its whole span,
+    # and counts nothing from before the accounts were linked (the 999 of June).
+    assert grant_burn_rate(db, settings, "NSF-1", today=date(2026, 8, 9), period_number=2) == br
+    first = grant_burn_rate(db, settings, "NSF-1", today=date(2026, 8, 9), period_number=1)
+    assert (first.since, first.until, first.budget) == (
+        date(2025, 7, 1),
+        date(2026, 6, 30),
+        D(12000),
+    )
+    assert first.spent == D(0)
+    assert first.available == D(12000)
+    with pytest.raises(NotFoundError) as err:
+        grant_burn_rate(db, settings, "NSF-1", today=date(2026, 8, 9), period_number=3)
+    assert err.value.field == "period"
+    assert "1..2" in err.value.message
+
 
 def test_bad_window_and_unknown_account(db: Database, settings: Settings) -> None:
     with pytest.raises(ValidationError) as err:

@@ -46,6 +46,11 @@ def test_burn_rate_errors(migrated_url: str) -> None:
     bad = runner.invoke(app, ["--database", migrated_url, "burn-rate", "x", "--window", "2w"])
     assert bad.exit_code == 1
     assert "window: must be one of" in bad.output
+    period = runner.invoke(
+        app, ["--database", migrated_url, "burn-rate", "x", "--budget-period", "2"]
+    )
+    assert period.exit_code == 1
+    assert "--budget-period applies to a --grant" in period.output
     missing = runner.invoke(app, ["--database", migrated_url, "burn-rate", "nobody"])
     assert missing.exit_code == 1
     assert "does not exist" in missing.output

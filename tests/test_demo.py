@@ -167,8 +167,8 @@ async def test_console_lists_every_seeded_account(db: Database, settings: Settin
         assert names == {a.name for a in ledger.list_accounts()}
         row = table.get_row("ml-proj")
         account = ledger.get_account("ml-proj")
-        assert str(row[2]) == format_money(account.limit_amount)
-        assert row[2].justify == "right"
+        assert str(row[1]) == format_money(account.limit_amount)
+        assert row[1].justify == "right"
         assert app.screen.query_one("#badge").display is True
         await pilot.press("r")
         await pilot.app.workers.wait_for_complete()

@@ -65,6 +65,10 @@ def burn_rate(
     today: Annotated[
         str | None, typer.Option(metavar="YYYY-MM-DD", help="The day the window ends.")
     ] = None,
+    budget_period: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="N", help="With --grant: budget period N, not the current."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Actual vs expected daily spend, variance, health band, projected exhaustion.
@@ -72,10 +76,19 @@ def burn_rate(
     Spend is net of refunds; a grant's is total cost (direct x (1 + indirect rate))."""
     if (account is None) == (grant is None):
         fail("name an account or a --grant (one of them)")
+    if budget_period is not None and grant is None:
+        fail("--budget-period applies to a --grant")
     day = None if today is None else parse_date(today, field="today")
     with opened(ctx) as (settings, db, _ledger):
         if grant is not None:
-            br = grant_burn_rate(db, settings, grant, window=window or "period", today=day)
+            br = grant_burn_rate(
+                db,
+                settings,
+                grant,
+                window=window or "period",
+                today=day,
+                period_number=budget_period,
+            )
         else:
             assert account is not None
             br = account_burn_rate(db, settings, account, window=window or "30d", today=day)

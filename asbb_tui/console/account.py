@@ -22,7 +22,7 @@ from asbb_core.errors import ValidationError
 from asbb_core.models import EntryKind
 from asbb_core.money import format_money
 from asbb_tui.console.base import ConsoleScreen
-from asbb_tui.console.chart import BurnRateChart
+from asbb_tui.console.chart import BurnRateChart, step_window
 from asbb_tui.console.widgets import band_cell, money_cell, status_cell
 
 CHART_WINDOWS: tuple[str, ...] = ("7d", "30d", "90d", "6m", "1y")
@@ -64,7 +64,9 @@ class AccountScreen(ConsoleScreen):
 
     DEFAULT_CSS = """
     #summary { height: auto; padding: 0 1; }
-    TabbedContent { height: 1fr; }
+    /* The panes fill what is left (ids: TabbedContent's own CSS says height: auto), so the
+       chart is drawn to the room it really has and the screen never scrolls. */
+    #tabs, #tabs ContentSwitcher, #tabs TabPane { height: 1fr; }
     #journal-filter { display: none; height: 1; border: none; }
     #journal-filter.shown { display: block; }
     #partitions, #schedules { height: auto; max-height: 10; }
@@ -97,7 +99,7 @@ class AccountScreen(ConsoleScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("loading...", id="summary")
-        with TabbedContent(initial="overview"):
+        with TabbedContent(initial="overview", id="tabs"):
             with TabPane("Overview", id="overview"):
                 yield Static("Partition limits", classes="caption")
                 yield DataTable(id="partitions", cursor_type="row")
@@ -279,8 +281,7 @@ class AccountScreen(ConsoleScreen):
         self.query_one(TabbedContent).active = tab
 
     def action_window(self, step: int) -> None:
-        index = CHART_WINDOWS.index(self.chart_window) if self.chart_window in CHART_WINDOWS else 1
-        self.chart_window = CHART_WINDOWS[(index + step) % len(CHART_WINDOWS)]
+        self.chart_window = step_window(CHART_WINDOWS, self.chart_window, step)
         self.action_tab("chart")
         self.fetch_burn()
 

@@ -3,6 +3,10 @@
 ``/`` filters by name prefix (Esc clears), Shift+N/A/U/L sort by name, available, used or
 limit (again: reverse), n/p page, Enter drills into the account. The health band is computed
 for the rows on the page only, in the same worker that reads the page.
+
+To fit 80 columns, one "State" column shows an active account's health band and any other
+account's status (suspended, closed), and the used-% bar gives way to the bare percentage on
+terminals narrower than ``BAR_MIN_WIDTH``.
 """
 
 from __future__ import annotations
@@ -18,22 +22,23 @@ from textual.widgets import DataTable, Input, Static
 from asbb_core import queries
 from asbb_core.burnrate import account_burn_rate
 from asbb_core.errors import AsbbError
-from asbb_core.models import Account
+from asbb_core.models import Account, AccountStatus
 from asbb_tui.console.account import AccountScreen
 from asbb_tui.console.base import ConsoleScreen
 from asbb_tui.console.services import ConsoleServices
-from asbb_tui.console.widgets import band_cell, money_cell, percent_bar, status_cell
+from asbb_tui.console.widgets import band_cell, money_cell, percent_bar, status_cell, sync_rows
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("name", "Account"),
-    ("status", "Status"),
     ("limit", "Limit"),
     ("used", "Used"),
     ("held", "Held"),
     ("available", "Available"),
     ("share", "Used %"),
-    ("health", "Health"),
+    ("state", "State"),
 )
+BAR_MIN_WIDTH = 96
+BAR_WIDTH = 5
 PAGE = 100
 HEALTH_WINDOW = "30d"
 
@@ -72,16 +77,16 @@ def load_accounts_page(
     return AccountsPage(page, bands)
 
 
-def _cells(account: Account, band: str | None) -> tuple[Text, ...]:
+def _cells(account: Account, band: str | None, bar_width: int) -> tuple[Text, ...]:
+    active = account.status == AccountStatus.ACTIVE
     return (
         Text(account.name),
-        status_cell(str(account.status)),
         money_cell(account.limit_amount),
         money_cell(account.used_amount),
         money_cell(account.held_amount),
         money_cell(account.available),
-        percent_bar(account.used_amount, account.limit_amount, width=5),
-        band_cell(band),
+        percent_bar(account.used_amount, account.limit_amount, width=bar_width),
+        band_cell(band) if active else status_cell(str(account.status)),
     )
 
 
@@ -111,7 +116,7 @@ class AccountsScreen(ConsoleScreen):
         self.sort_descending = False
         self.page_offset = 0
         self.row_total = 0
-        self._order: list[str] = []
+        self._shown: AccountsPage | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="/ account name prefix (Esc clears)", id="filter")
@@ -155,20 +160,22 @@ class AccountsScreen(ConsoleScreen):
             self.refresh_data()
             return
         self.row_total = page.total
-        order = [a.name for a in page.items]
-        if order == self._order:
-            # Same rows in the same order: update in place (no flicker, the cursor stays).
-            for account in page.items:
-                for (column, _), cell in zip(
-                    COLUMNS, _cells(account, result.bands.get(account.name)), strict=True
-                ):
-                    table.update_cell(account.name, column, cell)
-        else:
-            table.clear()
-            for account in page.items:
-                table.add_row(*_cells(account, result.bands.get(account.name)), key=account.name)
-            self._order = order
-        self._show_pager(len(order))
+        self._shown = result
+        self._show_rows()
+        self._show_pager(len(page.items))
+
+    def _show_rows(self) -> None:
+        if self._shown is None:
+            return
+        bar = BAR_WIDTH if self.app.size.width >= BAR_MIN_WIDTH else 0
+        bands = self._shown.bands
+        sync_rows(
+            self.query_one("#accounts", DataTable),
+            [(a.name, _cells(a, bands.get(a.name), bar)) for a in self._shown.page.items],
+        )
+
+    def on_resize(self) -> None:
+        self._show_rows()  # the bar comes and goes with the width
 
     def _show_pager(self, shown: int) -> None:
         first = self.page_offset + 1 if shown else 0

@@ -200,14 +200,41 @@ class AsbbConsole(App[None]):
         self.start_view = start_view if start_view in names else (names[0] if names else "")
         # Animations off by default (SSH sessions); TEXTUAL_ANIMATIONS still rules when set.
         self.animation_level = "none"
+        self.set_keymap(ledger.settings.console.keys)  # [console] keys: rebound actions
 
     @property
     def read_only(self) -> bool:
         return self.services.read_only
 
     def on_mount(self) -> None:
+        unknown = sorted(set(self.services.settings.console.keys) - self.binding_ids())
+        if unknown:
+            self.notify(
+                f"console.keys: no action {', '.join(unknown)} (? lists the ids)",
+                severity="warning",
+                timeout=10,
+            )
         if self.start_view:
             self.switch_mode(self.start_view)
+
+    def binding_ids(self) -> set[str]:
+        """The id of every binding of the console (what ``[console] keys`` may rebind)."""
+        from asbb_tui.console.base import ConsoleScreen
+
+        for view in self.views:  # the drill-ins are imported with their views
+            _screen_class(view)
+        classes: list[type[object]] = [type(self)]
+        pending: list[type[ConsoleScreen]] = [ConsoleScreen]
+        while pending:
+            cls = pending.pop()
+            classes.append(cls)
+            pending.extend(cls.__subclasses__())
+        ids = set()
+        for cls in classes:
+            for binding in getattr(cls, "BINDINGS", []):
+                if isinstance(binding, Binding) and binding.id:
+                    ids.add(binding.id)
+        return ids
 
     def action_show_view(self, name: str) -> None:
         if name in self.MODES:
@@ -226,9 +253,13 @@ class AsbbConsole(App[None]):
         lines.append("")
         lines.append("[b]Keys here[/b]")
         for binding in self._bindings_here():
-            lines.append(f"  {self.get_key_display(binding):<12} {binding.description}")
+            lines.append(
+                f"  {self.get_key_display(binding):<12} {binding.description:<20}"
+                f" [dim]{binding.id or ''}[/dim]"
+            )
         lines.append("")
         lines.append("ctrl+p lists every action; Esc goes back; q quits.")
+        lines.append('[dim]Rebind a key in the settings: [console] keys = { id = "key" }[/dim]')
         if self.read_only:
             lines.append("[b]READ-ONLY[/b]: actions that write are hidden.")
         self.push_screen(HelpScreen("\n".join(lines)))

@@ -30,6 +30,12 @@ MIN_WIDTH = 30
 MIN_HEIGHT = 8
 
 
+def step_window(windows: tuple[str, ...], current: str, step: int) -> str:
+    """The window ``step`` places after ``current`` in ``windows`` (wrapping around)."""
+    index = windows.index(current) if current in windows else 0
+    return windows[(index + step) % len(windows)]
+
+
 def cumulative_spend(rate: BurnRate) -> list[Decimal]:
     """Spend to date at the end of each day of the window: what was spent before the window
     (``spent_to_date - spent``) plus the running sum of the daily spend."""
@@ -77,11 +83,10 @@ def compact_money(amount: Decimal) -> str:
 
 def burn_rate_plot(rate: BurnRate, width: int, height: int, *, colour: bool = True) -> str:
     """The chart as an ANSI string of at most ``width`` x ``height`` cells: the plot, then one
-    caption line naming the lines and the projection."""
+    or two caption lines naming the lines and the projection."""
     width, height = max(width, MIN_WIDTH), max(height, MIN_HEIGHT)
     fig = plotext.figure
     fig.clear.all()
-    fig.plot_size(width, height - 1)
     fig.theme("simple" if colour else "colorless")
     fig.legend(False)  # the lines are labelled in place and in the caption: no box over data
     fig.title(f"{rate.name}  {rate.window}  spent {format_money(rate.spent)}")
@@ -136,12 +141,30 @@ def burn_rate_plot(rate: BurnRate, width: int, height: int, *, colour: bool = Tr
     fig.draw(fig.text(0, float(budget), f"limit {format_money(budget)}"))
     if not rate.daily:
         fig.ruler(0).lim(0, 1)
+        fig.ruler(0).ticks([0.0], [""])  # no days: no meaningless 0..1 scale
     fig.ruler(1).ticks(
         [0.0, float(warning), float(budget)], ["0", compact_money(warning), compact_money(budget)]
     )
     fig.ruler(1).lim(0, float(top) * 1.05 if top > 0 else 1)
+    lines = caption_lines(caption, width)
+    fig.plot_size(width, height - len(lines))
     drawn = str(fig.build().string(colorless=not colour)).rstrip("\n")
-    return drawn + "\n" + "  ".join(caption)[:width]
+    return drawn + "\n" + "\n".join(lines)
+
+
+def caption_lines(items: list[str], width: int, most: int = 2) -> list[str]:
+    """``items`` joined by two spaces into at most ``most`` lines of ``width`` (the items do
+    not break; what does not fit in the last line is cut)."""
+    lines = [""]
+    for item in items:
+        joined = f"{lines[-1]}  {item}" if lines[-1] else item
+        if len(joined) <= width or not lines[-1]:
+            lines[-1] = joined
+        elif len(lines) < most:
+            lines.append(item)
+        else:
+            lines[-1] = joined
+    return [line[:width] for line in lines]
 
 
 class BurnRateChart(Static):
@@ -154,8 +177,15 @@ class BurnRateChart(Static):
     def __init__(self, rate: BurnRate | None = None, **kwargs: object) -> None:
         super().__init__("", **kwargs)  # type: ignore[arg-type]
         self._rate = rate
+        self.empty_text = "no burn-rate data yet"
+        """What is shown while there is no ``rate`` (e.g. why there is none)."""
         self.text = ""
         """The last plot drawn, as plain text (what tests and screen readers look at)."""
+
+    def show_message(self, text: str) -> None:
+        """No chart, and why (e.g. the grant has no budget periods)."""
+        self.empty_text = text
+        self.rate = None
 
     @property
     def rate(self) -> BurnRate | None:
@@ -180,7 +210,7 @@ class BurnRateChart(Static):
         if not self.is_mounted:
             return
         if self._rate is None:
-            self.text = "no burn-rate data yet"
+            self.text = self.empty_text
             self.update(self.text)
             return
         width, height = self.content_size.width, self.content_size.height

@@ -1,11 +1,11 @@
 """The dashboard view: the whole bank at a glance, refreshed live.
 
 Every figure comes from one core call (``asbb_core.overview.overview``) run in a worker. The
-view re-fetches every ``REFRESH_SECONDS``; like dolphie, the next refresh is scheduled only
-once the last one has finished (shown or failed), so slow databases never pile refreshes up.
-Widgets are updated in place: figures through ``Static.update``, tables row by row keyed by
-account name / journal id (rebuilt only when the set or order of rows changes, keeping the
-cursor on the same row), so nothing flickers.
+view re-fetches every ``console.refresh_seconds`` (settings); like dolphie, the next refresh is
+scheduled only once the last one has finished (shown or failed), so slow databases never pile
+refreshes up. Widgets are updated in place: figures through ``Static.update``, tables row by
+row keyed by account name / journal id (rebuilt only when the set or order of rows changes,
+keeping the cursor on the same row), so nothing flickers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -65,9 +65,6 @@ def figure_text(label: str, value: str, style: str = "bold") -> Text:
 
 class DashboardScreen(ConsoleScreen):
     VIEW_TITLE = "Dashboard"
-    REFRESH_SECONDS: ClassVar[float] = 10.0
-    """How long after one refresh has finished the next one starts."""
-
     DEFAULT_CSS = """
     DashboardScreen .figures { height: 2; }
     DashboardScreen .figure { width: 1fr; height: 2; padding: 0 1; text-align: right; }
@@ -83,6 +80,8 @@ class DashboardScreen(ConsoleScreen):
         self._stale = False
         self.latest: Overview | None = None
         """The figures on screen (for tests and for the palette)."""
+        self.refresh_seconds: float | None = None
+        """How long after one refresh has finished the next one starts (default: settings)."""
 
     def compose_body(self) -> ComposeResult:
         for row in (FIGURES[:4], FIGURES[4:]):
@@ -130,7 +129,8 @@ class DashboardScreen(ConsoleScreen):
 
     def _schedule_next(self) -> None:
         self._cancel_timer()
-        self._timer = self.set_timer(self.REFRESH_SECONDS, self._tick)
+        every = self.refresh_seconds or self.services.settings.console.refresh_seconds
+        self._timer = self.set_timer(every, self._tick)
 
     def _tick(self) -> None:
         self._timer = None

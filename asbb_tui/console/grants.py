@@ -4,6 +4,8 @@ GrantsScreen lists the grants (number, title, status, dates, award, indirect rat
 Enter opens GrantScreen: the grant's budget periods with the direct / indirect split of each,
 its current period's burn rate, and ``e`` / ``m`` to export the current period's compliance
 report as CSV / Markdown into the current directory (the path is shown in a notification).
+Its chart tab (``c``, or Enter on a period) draws one budget period's burn rate in total cost;
+``w`` / ``W`` step the window (the whole period, then 7d ... 1y), ``t`` goes back to the table.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from asbb_core.burnrate import BurnRate, grant_burn_rate
 from asbb_core.errors import AsbbError
@@ -24,16 +26,17 @@ from asbb_core.models import GrantStatus
 from asbb_core.money import format_money
 from asbb_core.reports import grant_compliance_report, render_grant_report
 from asbb_tui.console.base import ConsoleScreen
-from asbb_tui.console.widgets import band_cell, money_cell, percent_bar, sync_rows
+from asbb_tui.console.chart import BurnRateChart, step_window
+from asbb_tui.console.widgets import band_cell, fit_columns, money_cell, percent_bar, sync_rows
 
 GRANT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("number", "Grant"),
-    ("title", "Title"),
     ("status", "Status"),
     ("dates", "Dates"),
     ("award", "Award"),
     ("rate", "Indirect"),
     ("drawn", "Drawn"),
+    ("title", "Title"),  # last: a long title is what 80 columns cut
 )
 PERIOD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("period", "#"),
@@ -46,7 +49,20 @@ PERIOD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("remaining", "Remaining"),
     ("used", "Used %"),
 )
+NARROW_PERIOD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("period", "#"),
+    ("starts", "Starts"),
+    ("budget", "Budget"),
+    ("direct", "Direct"),
+    ("indirect", "Indirect"),
+    ("remaining", "Remaining"),
+    ("used", "Used"),
+)
+"""Below ``WIDE`` columns: the start date only, the current period marked in ``#``, and no
+consumed column (it is direct + indirect), so the table fits 80 columns."""
+WIDE = 110
 EXPORT_SUFFIX = {"csv": "csv", "markdown": "md"}
+GRANT_CHART_WINDOWS: tuple[str, ...] = ("period", "7d", "30d", "90d", "6m", "1y")
 
 
 def _dates(start: Any, end: Any) -> str:
@@ -95,12 +111,12 @@ class GrantsScreen(ConsoleScreen):
             {
                 d.grant.number: (
                     d.grant.number,
-                    d.grant.title,
                     str(d.grant.status),
                     _dates(d.grant.start_date, d.grant.end_date),
                     money_cell(d.grant.total_award),
                     Text(rate_percent(d.grant.indirect_rate), justify="right"),
                     money_cell(d.drawn),
+                    d.grant.title,
                 )
                 for d in details
             },
@@ -163,14 +179,21 @@ def export_report(services: Any, number: str, fmt: str, folder: Path) -> Path:
 class GrantScreen(ConsoleScreen):
     """One grant: header, budget periods with the direct/indirect split, burn status."""
 
-    VIEW_TITLE = "Grant"
     AUTO_FOCUS = "#periods"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "tab('periods')", "Periods", id="grant-periods"),
+        Binding("c", "chart", "Chart", id="grant-chart"),
+        Binding("w", "window(1)", "Window", id="grant-window-next"),
+        Binding("W", "window(-1)", "Window back", show=False, id="grant-window-prev"),
         Binding("e", "export('csv')", "Export CSV", id="grant-export-csv"),
         Binding("m", "export('markdown')", "Export Markdown", id="grant-export-md"),
     ]
     DEFAULT_CSS = """
     GrantScreen #header { height: auto; padding: 0 1; }
+    /* ids: TabbedContent's own CSS says height: auto (see AccountScreen) */
+    GrantScreen #tabs, GrantScreen #tabs ContentSwitcher, GrantScreen #tabs TabPane {
+        height: 1fr;
+    }
     GrantScreen #periods { height: auto; max-height: 12; }
     GrantScreen #burn { height: auto; padding: 0 1; border-top: solid $accent; }
     """
@@ -178,19 +201,27 @@ class GrantScreen(ConsoleScreen):
     def __init__(self, number: str) -> None:
         super().__init__()
         self.number = number
+        self.chart_window = "period"
+        self.chart_period: int | None = None
+        """The budget period charted (``None``: the current one)."""
+        self._view: GrantView | None = None
 
-    def breadcrumbs(self) -> str:
-        return super().breadcrumbs().replace("Grant", f"Grant {self.number}", 1)
+    @property
+    def VIEW_TITLE(self) -> str:  # type: ignore[override]  # noqa: N802  (per instance)
+        return f"Grant {self.number}"
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text(self.number, style="bold"), id="header")
-        yield DataTable(id="periods", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="burn")
+        with TabbedContent(initial="periods-tab", id="tabs"):
+            with TabPane("Periods", id="periods-tab"):
+                yield DataTable(id="periods", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="burn")
+            with TabPane("Chart", id="chart"):
+                yield BurnRateChart(id="grant-chart")
 
     def on_mount(self) -> None:
         table = self.query_one("#periods", DataTable)
-        for key, label in PERIOD_COLUMNS:
-            table.add_column(label, key=key)
+        fit_columns(table, self._period_columns())
         table.loading = True
         super().on_mount()
 
@@ -198,33 +229,71 @@ class GrantScreen(ConsoleScreen):
         services = self.services
         number = self.number
         self.fetch("grant", lambda: load_grant_view(services, number))
+        self.fetch_chart()
+
+    def fetch_chart(self) -> None:
+        services, number = self.services, self.number
+        window, period = self.chart_window, self.chart_period
+        today = services.now().date()
+        self.fetch(
+            "chart",
+            lambda: grant_burn_rate(
+                services.db,
+                services.settings,
+                number,
+                window=window,
+                today=today,
+                period_number=period,
+            ),
+        )
 
     def show(self, key: str, value: Any) -> None:
         if key == "export":
             self.notify(f"report written to {value}", title="Export")
             return
-        view: GrantView = value
-        self._show_header(view.detail)
+        if key == "chart":
+            self._show_chart(value)
+            return
+        self._view = value
+        self._show_header(value.detail)
+        self._show_periods()
+        self.query_one("#burn", Static).update(self._burn_text(value))
+
+    def _period_columns(self) -> tuple[tuple[str, str], ...]:
+        return PERIOD_COLUMNS if self.app.size.width >= WIDE else NARROW_PERIOD_COLUMNS
+
+    def _show_periods(self) -> None:
+        if self._view is None:
+            return
         table = self.query_one("#periods", DataTable)
         table.loading = False
-        sync_rows(
-            table,
-            {
-                str(p.period): (
-                    Text(str(p.period), justify="right"),
-                    _dates(p.start_date, p.end_date),
-                    Text(p.state, style="bold" if p.state == "current" else "dim"),
-                    money_cell(p.budget),
-                    money_cell(p.direct),
-                    money_cell(p.indirect),
-                    money_cell(p.consumed),
-                    money_cell(p.remaining),
-                    percent_bar(p.consumed, p.budget),
-                )
-                for p in view.periods
-            },
-        )
-        self.query_one("#burn", Static).update(self._burn_text(view))
+        columns = self._period_columns()
+        fit_columns(table, columns)
+        narrow = columns is NARROW_PERIOD_COLUMNS
+        rows = []
+        for p in self._view.periods:
+            current = p.state == "current"
+            cells = {
+                "period": Text(
+                    f"{'▶' if narrow and current else ''}{p.period}",
+                    style="bold" if current else "",
+                    justify="right",
+                ),
+                "dates": _dates(p.start_date, p.end_date),
+                "starts": p.start_date.isoformat(),
+                "state": Text(p.state, style="bold" if current else "dim"),
+                "budget": money_cell(p.budget),
+                "direct": money_cell(p.direct),
+                "indirect": money_cell(p.indirect),
+                "consumed": money_cell(p.consumed),
+                "remaining": money_cell(p.remaining),
+                "used": percent_bar(p.consumed, p.budget, width=0 if narrow else 10),
+            }
+            rows.append((str(p.period), [cells[key] for key, _ in columns]))
+        sync_rows(table, rows)
+
+    def on_resize(self) -> None:
+        self._show_periods()
 
     def _show_header(self, detail: GrantDetail) -> None:
         g = detail.grant
@@ -258,9 +327,47 @@ class GrantScreen(ConsoleScreen):
             text.append(f"  runs out {burn.projected_exhaustion.isoformat()}", style="yellow")
         return text
 
+    def _show_chart(self, rate: BurnRate) -> None:
+        chart = self.query_one("#grant-chart", BurnRateChart)
+        if rate.period_start > rate.until:  # an upcoming period
+            chart.show_message(f"this budget period starts {rate.period_start}: no spend yet")
+        else:
+            chart.rate = rate
+        which = "current period" if self.chart_period is None else f"period {self.chart_period}"
+        if self.chart_window != "period":
+            which += f", last {self.chart_window}"
+        self.query_one(TabbedContent).get_tab("chart").label = Text.assemble(
+            "Chart ", band_cell(rate.health.band), f" {which}"
+        )
+
     def failed(self, key: str, error: BaseException) -> None:
+        if key == "chart" and isinstance(error, AsbbError):
+            # Already said on the periods tab (e.g. no budget periods): no pop-up as well.
+            self.query_one("#grant-chart", BurnRateChart).show_message(error.message)
+            return
         self.query_one("#periods", DataTable).loading = False
         super().failed(key, error)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = "periods-tab" if tab == "periods" else tab
+        if tab == "periods":
+            self.query_one("#periods", DataTable).focus()
+
+    def action_chart(self) -> None:
+        self.action_tab("chart")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter on a period charts that period.
+        if event.data_table.id == "periods":
+            event.stop()
+            self.chart_period = int(str(event.row_key.value))
+            self.action_tab("chart")
+            self.fetch_chart()
+
+    def action_window(self, step: int) -> None:
+        self.chart_window = step_window(GRANT_CHART_WINDOWS, self.chart_window, step)
+        self.action_tab("chart")
+        self.fetch_chart()
 
     def action_export(self, fmt: str) -> None:
         # A read and a local file, not a database write: allowed in read-only mode too.

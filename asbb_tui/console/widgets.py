@@ -45,6 +45,17 @@ def percent_bar(part: Decimal, whole: Decimal, width: int = 10) -> Text:
     return bar
 
 
+def fit_columns(table: DataTable[Any], columns: Sequence[tuple[str, str]]) -> bool:
+    """Give ``table`` these ``(key, label)`` columns unless it has them already (changing them
+    clears its rows). True when they changed."""
+    if [str(key.value) for key in table.columns] == [key for key, _ in columns]:
+        return False
+    table.clear(columns=True)
+    for key, label in columns:
+        table.add_column(label, key=key)
+    return True
+
+
 def sync_rows(
     table: DataTable[Any],
     rows: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]],

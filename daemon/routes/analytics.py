@@ -133,12 +133,17 @@ def grant_burn(
     services: Annotated[Services, Depends(get_services)],
     window: Annotated[Window, Query(description="Default: the current budget period")] = "period",
     today: TodayQuery = None,
+    period: Annotated[
+        int | None, Query(ge=1, description="A budget period's number (default: the current one)")
+    ] = None,
 ) -> BurnRateOut:
-    """The burn rate of a grant's current budget period, in total cost (direct x (1 + indirect
-    rate)) of its linked accounts. A reader limited to some accounts sees it only when one of
-    them is linked to the grant."""
+    """The burn rate of a grant's budget period (the current one unless ``period`` is given),
+    in total cost (direct x (1 + indirect rate)) of its linked accounts. A reader limited to
+    some accounts sees it only when one of them is linked to the grant."""
     day = _today(today) or services.clock().date()
-    br = grant_burn_rate(services.db, services.settings, number, window=window, today=day)
+    br = grant_burn_rate(
+        services.db, services.settings, number, window=window, today=day, period_number=period
+    )
     scope = visible_accounts(principal)
     if scope is not None and not scope.intersection(br.accounts):
         raise ApiError(403, f"this token may not read grant {number!r}", field="number")

@@ -18,7 +18,12 @@ from asbb_tui.console import AsbbConsole
 from asbb_tui.console import app as console_app
 from asbb_tui.console.account import AccountScreen, parse_journal_filter
 from asbb_tui.console.accounts import AccountsScreen
-from asbb_tui.console.chart import BurnRateChart, burn_rate_plot, cumulative_spend
+from asbb_tui.console.chart import (
+    BurnRateChart,
+    burn_rate_plot,
+    caption_lines,
+    cumulative_spend,
+)
 from tests.conftest import Clock
 
 
@@ -70,7 +75,7 @@ async def test_filter_sort_and_clear(ledger: Ledger, ctx: Context, clock: Clock)
         table = app.screen.query_one("#accounts", DataTable)
         everything = queries.list_accounts(ledger.db).items
         assert names(table) == {a.name for a in everything}
-        health = str(table.get_row("ml-proj")[7])
+        health = str(table.get_row("ml-proj")[6])
         assert health in ("healthy", "concern", "warning", "critical")
 
         await pilot.press("slash", "m", "l")
@@ -221,6 +226,15 @@ def test_chart_draws_labelled_lines_and_projection() -> None:
     assert "\x1b[38;" in coloured
     tiny = burn_rate_plot(make_rate(daily=[], end_date=None), 10, 3, colour=False)
     assert "limit $1,000.00" in tiny
+
+
+def test_chart_caption_wraps_to_two_lines_on_a_narrow_chart() -> None:
+    drawn = burn_rate_plot(make_rate(), 50, 16, colour=False).splitlines()
+    assert len(drawn) <= 16
+    assert drawn[-2].startswith("━ spent  · expected $20.00/day")
+    assert drawn[-1] == "+ projection $800.00 by 2026-02-20  runs out 2026-02-27"[:50]
+    assert caption_lines(["aaaa", "bbbb", "cccc"], 9) == ["aaaa", "bbbb  ccc"]
+    assert caption_lines(["aaaa", "bbbb"], 20) == ["aaaa  bbbb"]
 
 
 def test_chart_from_a_real_burn_rate(ledger: Ledger, ctx: Context, clock: Clock) -> None:

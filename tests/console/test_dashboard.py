@@ -120,7 +120,7 @@ async def test_dashboard_refreshes_itself_without_piling_up(
             original()
 
         screen.refresh_data = counted  # type: ignore[method-assign]
-        screen.REFRESH_SECONDS = 0.05
+        screen.refresh_seconds = 0.05
         screen._schedule_next()
         hold = ledger.create_hold("solo", "7.00", ctx=ctx, buffer=1)
         ledger.post_hold(hold.hold_id, "7.00", ctx=ctx)
@@ -135,7 +135,7 @@ async def test_dashboard_refreshes_itself_without_piling_up(
         # One timer at a time: never more than one refresh pending.
         assert screen._timer is not None
         assert len(fetches) >= 1
-        screen.REFRESH_SECONDS = 3600  # stop the loop before the app closes
+        screen.refresh_seconds = 3600  # stop the loop before the app closes
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Static, TabbedContent
 
 from asbb_core.context import Context
 from asbb_core.grants import Grants
@@ -16,6 +16,7 @@ from asbb_core.ledger import Ledger
 from asbb_core.money import format_money
 from asbb_tui.console import AsbbConsole
 from asbb_tui.console import app as console_app
+from asbb_tui.console.chart import BurnRateChart
 from asbb_tui.console.grants import GrantScreen, GrantsScreen
 from tests.conftest import Clock
 
@@ -72,14 +73,14 @@ async def test_list_and_detail_show_the_figures(
     monkeypatch.chdir(out)
 
     app = AsbbConsole(ledger, start_view="grants", actor="alice", read_only=True)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)
         table = app.screen.query_one("#grants", DataTable)
         row = cells(table, NUMBER)
         assert row[0] == NUMBER
-        assert row[1] == "Cloud bursting"
-        assert row[4] == format_money(grants.get_grant(NUMBER).grant.total_award)
-        assert row[6] == format_money(grants.get_grant(NUMBER).drawn) == format_money(status.drawn)
+        assert row[6] == "Cloud bursting"
+        assert row[3] == format_money(grants.get_grant(NUMBER).grant.total_award)
+        assert row[5] == format_money(grants.get_grant(NUMBER).drawn) == format_money(status.drawn)
 
         await pilot.press("enter")
         await settle(pilot)
@@ -142,3 +143,77 @@ async def test_export_without_a_current_period_is_a_notification(
         assert any("no budget period" in n.message for n in app._notifications)
         assert app.screen.query_one("#periods", DataTable).row_count == 3
     assert list(out.iterdir()) == []
+
+
+async def test_chart_draws_a_chosen_budget_period(
+    ledger: Ledger, ctx: Context, clock: Clock
+) -> None:
+    grants = seeded(ledger, ctx, clock)
+    app = AsbbConsole(ledger, start_view="grants", actor="alice", read_only=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(GrantScreen(NUMBER))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, GrantScreen)
+
+        await pilot.press("c")  # the current period (2), whole period: 1,300 total cost
+        await settle(pilot)
+        chart = screen.query_one("#grant-chart", BurnRateChart)
+        assert chart.rate is not None
+        consumed = grants.period_status(NUMBER, 2).consumed
+        assert chart.rate.spent_to_date == consumed == 1300
+        assert format_money(chart.rate.budget) in chart.text  # the limit line's label
+        assert f"spent {format_money(chart.rate.spent)}" in chart.text
+        tab = screen.query_one(TabbedContent)
+        assert tab.active == "chart"
+        assert str(tab.get_tab("chart").label).endswith("current period")
+
+        await pilot.press("w")  # the next window, still period 2
+        await settle(pilot)
+        assert chart.rate.window == "7d"
+        assert str(tab.get_tab("chart").label).endswith("current period, last 7d")
+
+        # Back to the table; Enter on period 1 charts period 1 (nothing spent then).
+        await pilot.press("t")
+        await settle(pilot)
+        periods = screen.query_one("#periods", DataTable)
+        assert app.focused is periods
+        periods.move_cursor(row=periods.get_row_index("1"))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert tab.active == "chart"
+        assert screen.chart_period == 1
+        assert chart.rate.period_start == grants.get_grant(NUMBER).periods[0].start_date
+        assert chart.rate.spent_to_date == grants.period_status(NUMBER, 1).consumed
+        assert str(tab.get_tab("chart").label).endswith("period 1, last 7d")
+
+
+async def test_periods_fit_80_columns_and_an_upcoming_period_has_no_chart(
+    ledger: Ledger, ctx: Context, clock: Clock
+) -> None:
+    seeded(ledger, ctx, clock)
+    app = AsbbConsole(ledger, start_view="grants", actor="alice", read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(GrantScreen(NUMBER))
+        await settle(pilot)
+        screen = app.screen
+        assert app.sub_title == f"Grants > Grant {NUMBER}"
+        periods = screen.query_one("#periods", DataTable)
+        assert [str(c.label) for c in periods.columns.values()][:2] == ["#", "Starts"]
+        assert periods.virtual_size.width <= 80  # every column on screen, no scrolling
+        assert cells(periods, "2")[0] == "▶2"  # the current period, without a State column
+        assert cells(periods, "3")[1] == "2027-01-01"
+
+        periods.move_cursor(row=periods.get_row_index("3"))
+        await pilot.press("enter")
+        await settle(pilot)
+        chart = screen.query_one("#grant-chart", BurnRateChart)
+        assert chart.rate is None
+        assert chart.text == "this budget period starts 2027-01-01: no spend yet"
+
+        await pilot.resize_terminal(120, 30)  # wide again: the full columns come back
+        await settle(pilot)
+        assert "State" in [str(c.label) for c in periods.columns.values()]
+        assert cells(periods, "2")[2] == "current"

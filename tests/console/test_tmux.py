@@ -98,3 +98,31 @@ def test_console_exits_when_its_terminal_goes_away(console: Path) -> None:
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(pid), "the console outlived its terminal"
+
+
+def test_console_in_80x24_with_16_colours(demo_url: str) -> None:
+    """A 16-colour terminal of 80x24: every colour on screen is one of the 16, and the
+    accounts table and a drill-in's chart fit."""
+    tmux(
+        "new-session", "-d", "-s", "console", "-x", "80", "-y", "24",
+        "env", "TERM=xterm-16color", "COLORTERM=", ASBB, "--database", demo_url, "console",
+    )  # fmt: skip
+    try:
+        screen_with("Dashboard")
+        tmux("send-keys", "-t", "console", "2")
+        screen = screen_with("neuro-imaging")
+        header = next(line for line in screen.splitlines() if "Available" in line)
+        for column in ("Limit", "Used", "Held", "Available", "Used %", "State"):
+            assert column in header, column  # nothing pushed off the right edge
+        assert "suspended" in screen
+        tmux("send-keys", "-t", "console", "Enter")
+        screen_with("Partition limits")  # the drill-in is up
+        tmux("send-keys", "-t", "console", "c")
+        screen = screen_with("80% $")  # the chart's warning line
+        assert "━ spent" in screen
+        coloured = tmux("capture-pane", "-p", "-e", "-t", "console")
+        assert "\x1b[" in coloured  # colours, but...
+        for deep in ("38;5;", "48;5;", "38;2;", "48;2;"):  # ...none beyond the 16
+            assert deep not in coloured, deep
+    finally:
+        tmux("kill-server")
