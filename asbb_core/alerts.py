@@ -85,7 +85,7 @@ from asbb_core.models import (
 )
 from asbb_core.money import format_money, money_str
 from asbb_core.periodic import PeriodicTask
-from asbb_core.queries import check_page
+from asbb_core.queries import check_page, text_search
 from asbb_core.settings import Settings
 from asbb_core.spend import day_start
 from asbb_core.spool import spooled_files
@@ -824,8 +824,9 @@ class AlertService:
         kind: str | None,
         account: str | None,
         accounts: Collection[str] | None,
+        search: str | None = None,
     ) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = []
+        where = text_search(search, Account.name, Grant.number, Alert.kind, Alert.title)
         if status is not None:
             where.append(col(Alert.status) == _enum(status, AlertStatus, "status"))
         if severity is not None:
@@ -846,13 +847,15 @@ class AlertService:
         kind: str | None = None,
         account: str | None = None,
         accounts: Collection[str] | None = None,
+        search: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[AlertRecord]:
         """Alerts, newest first. ``accounts`` (a reader's scope) keeps only alerts of those
-        accounts -- global ones (stuck holds, spool backlog, grants) are left out."""
+        accounts -- global ones (stuck holds, spool backlog, grants) are left out. ``search``
+        matches the account, the grant, the kind or the title (any case)."""
         check_page(limit, offset, most=MAX_PAGE)
-        where = self._filters(status, severity, kind, account, accounts)
+        where = self._filters(status, severity, kind, account, accounts, search)
         stmt = self._select().where(*where).order_by(col(Alert.id).desc())
         rows = self.db.read(lambda s: list(s.exec(stmt.limit(limit).offset(offset))))
         return [AlertRecord(a, n, g) for a, n, g in rows]
@@ -865,13 +868,15 @@ class AlertService:
         kind: str | None = None,
         account: str | None = None,
         accounts: Collection[str] | None = None,
+        search: str | None = None,
     ) -> int:
         """How many alerts ``list_alerts`` pages through with the same filters."""
-        where = self._filters(status, severity, kind, account, accounts)
+        where = self._filters(status, severity, kind, account, accounts, search)
         stmt = (
             select(func.count())
             .select_from(Alert)
             .outerjoin(Account, col(Account.id) == col(Alert.account_id))
+            .outerjoin(Grant, col(Grant.id) == col(Alert.grant_id))
             .where(*where)
         )
         return int(self.db.read(lambda s: s.exec(stmt).one()))

@@ -46,7 +46,7 @@ from asbb_core.models import (
     Source,
 )
 from asbb_core.money import ZERO, parse_money
-from asbb_core.queries import check_page
+from asbb_core.queries import check_page, text_search
 from asbb_core.settings import Settings
 
 MAX_ID = 2**63 - 1
@@ -272,8 +272,12 @@ class Approvals:
         status: AdjustmentStatus | str | None,
         account: str | None,
         accounts: Collection[str] | None,
+        search: str | None = None,
     ) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = []
+        r = AdjustmentRequest
+        where = text_search(
+            search, r.account, r.target_account, r.kind, r.requested_by, r.decided_by, r.reason
+        )
         if status is not None:
             where.append(col(AdjustmentRequest.status) == _status(status))
         if account is not None:
@@ -300,13 +304,15 @@ class Approvals:
         status: AdjustmentStatus | str | None = None,
         account: str | None = None,
         accounts: Collection[str] | None = None,
+        search: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[AdjustmentRequest]:
         """Requests, newest first. ``account`` matches either side of a transfer;
-        ``accounts`` (a reader's scope) keeps only requests touching one of them."""
+        ``accounts`` (a reader's scope) keeps only requests touching one of them; ``search``
+        matches either account, the kind, the requester, the decider or the reason."""
         check_page(limit, offset, most=MAX_PAGE)
-        where = self._filters(status, account, accounts)
+        where = self._filters(status, account, accounts, search)
 
         def query(s: Session) -> list[AdjustmentRequest]:
             stmt = select(AdjustmentRequest).where(*where)
@@ -321,9 +327,10 @@ class Approvals:
         status: AdjustmentStatus | str | None = None,
         account: str | None = None,
         accounts: Collection[str] | None = None,
+        search: str | None = None,
     ) -> int:
         """How many requests ``list`` would page through with the same filters."""
-        where = self._filters(status, account, accounts)
+        where = self._filters(status, account, accounts, search)
         return self.db.read(
             lambda s: s.exec(
                 select(func.count()).select_from(AdjustmentRequest).where(*where)

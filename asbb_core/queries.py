@@ -14,8 +14,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from asbb_core.database import Database
@@ -87,6 +88,20 @@ def check_page(limit: int, offset: int = 0, *, most: int = MAX_PAGE) -> None:
         raise ValidationError(f"limit: must be from 1 to {most}", field="limit")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ValidationError("offset: must be zero or more", field="offset")
+
+
+MAX_SEARCH = 100
+
+
+def text_search(text: str | None, *columns: Any) -> list[ColumnElement[bool]]:
+    """The condition for a free-text filter: ``text`` inside any of ``columns``, ignoring
+    case, with ``%`` and ``_`` taken literally (no condition for an empty text)."""
+    needle = (text or "").strip()
+    if not needle:
+        return []
+    if len(needle) > MAX_SEARCH:
+        raise ValidationError(f"search: at most {MAX_SEARCH} characters", field="search")
+    return [or_(*(col(c).icontains(needle, autoescape=True) for c in columns))]
 
 
 def parse_when(value: str | None, *, field: str, end: bool = False) -> datetime | None:

@@ -312,6 +312,15 @@ def test_list_filters_pages_and_reader_scope(db, ledger, ctx, service, alert_set
     as_dict = service.get_alert(opened[0]).to_dict()
     assert as_dict["status"] == "acknowledged"
     assert as_dict["acknowledged_by"] == "alice"
+    # free text, in SQL: account, kind or title, any case; % and _ are literal
+    assert [r.account for r in service.list_alerts(search="BET")] == ["beta"]
+    assert [r.alert.kind for r in service.list_alerts(search="stuck")] == ["stuck-holds"]
+    assert service.count_alerts(search="alp") == 1
+    assert service.list_alerts(search="0_%") == []  # unescaped, "_" would match "100%"
+    assert len(service.list_alerts(search="  ")) == 3
+    with pytest.raises(ValidationError) as err:
+        service.list_alerts(search="x" * 101)
+    assert err.value.field == "search"
 
 
 # ---------------------------------------------------------------- other conditions

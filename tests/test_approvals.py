@@ -451,3 +451,21 @@ def test_two_checkers_at_once_apply_it_once(approvals, funded):
     assert sorted(outcomes) == ["approved", "conflict", "conflict", "conflict"]
     assert totals(funded) == (Decimal(1100), 0, 0)
     assert len(rows_of(funded, f"adjustment-{req.id}")) == 1
+
+
+def test_list_searches_accounts_people_kinds_and_reasons(approvals):
+    approvals.request("credit", "ml-proj", "10", requested_by="alice", reason="GPU sweep")
+    approvals.request(
+        "transfer", "ml-proj", "5", requested_by="bob", reason="lend", target_account="physics"
+    )
+    approvals.request("limit", "physics", "300", requested_by="carol", reason="100% of award")
+
+    def kinds(text: str) -> list[str]:
+        return [str(r.kind) for r in approvals.list(search=text)]
+
+    assert kinds("PHYS") == ["limit", "transfer"]  # either side of a transfer
+    assert kinds("bob") == ["transfer"]
+    assert kinds("sweep") == ["credit"]
+    assert kinds("100%") == ["limit"]  # % is literal
+    assert kinds("0%_") == []
+    assert approvals.count(search="ml-") == 2

@@ -106,10 +106,11 @@ class AlertsScreen(FilteredTableScreen):
 
     def refresh_data(self) -> None:
         service = self.services.alerts
-        status = self.status_filter
+        status, search = self.status_filter, self.text_filter
 
         def query() -> list[AlertRecord]:
-            rows = service.list_alerts(status=status, limit=PAGE)
+            # The filter is applied in SQL, so it finds matches beyond the first page too.
+            rows = service.list_alerts(status=status, search=search, limit=PAGE)
             return sorted(rows, key=lambda r: r.alert.status == AlertStatus.RESOLVED)
 
         self.fetch("alerts", query)
@@ -126,16 +127,7 @@ class AlertsScreen(FilteredTableScreen):
     def _show_alerts(self, records: list[AlertRecord]) -> None:
         table = self.query_one("#alerts", DataTable)
         table.loading = False
-        needle = self.text_filter.lower()
-        shown = [
-            r
-            for r in records
-            if not needle
-            or any(
-                needle in (v or "").lower()
-                for v in (r.account, r.grant, r.alert.kind, r.alert.title)
-            )
-        ]
+        shown = records
         self.rows = {str(r.id): r for r in shown}
         sync_rows(
             table,

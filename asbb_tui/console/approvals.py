@@ -120,10 +120,11 @@ class ApprovalsScreen(FilteredTableScreen):
 
     def refresh_data(self) -> None:
         approvals = self.services.approvals
-        status = self.status_filter
+        status, search = self.status_filter, self.text_filter
 
         def query() -> list[AdjustmentRequest]:
-            rows = approvals.list(status=status, limit=PAGE)
+            # The filter is applied in SQL, so it finds matches beyond the first page too.
+            rows = approvals.list(status=status, search=search, limit=PAGE)
             # Pending first, then newest first (the list is newest first already).
             return sorted(rows, key=lambda r: r.status != AdjustmentStatus.PENDING)
 
@@ -147,16 +148,7 @@ class ApprovalsScreen(FilteredTableScreen):
     def _show_requests(self, rows: list[AdjustmentRequest]) -> None:
         table = self.query_one("#requests", DataTable)
         table.loading = False
-        needle = self.text_filter.lower()
-        shown = [
-            r
-            for r in rows
-            if not needle
-            or any(
-                needle in (v or "").lower()
-                for v in (r.account, r.target_account, r.kind, r.requested_by, r.decided_by)
-            )
-        ]
+        shown = rows
         self.rows = {str(r.id): r for r in shown}
         sync_rows(
             table,

@@ -190,3 +190,22 @@ async def test_sixteen_colours_draw_a_plain_chart(
         assert not spans  # no plotext colours: lines told apart by their markers
         summary = app.screen.query_one("#summary", Static)
         assert "ml-proj" in str(summary.render())
+
+
+async def test_alerts_filter_is_answered_by_the_database(ledger: Ledger) -> None:
+    from asbb_core.alerts import AlertService
+
+    expected = AlertService(ledger.db, ledger.settings, ledger.clock).list_alerts(search="physics")
+    assert expected
+    app = AsbbConsole(ledger, start_view="alerts", actor="console:admin")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#alerts", DataTable)
+        assert table.row_count > len(expected)
+        await pilot.press("slash", *"physics")
+        await settle(pilot)
+        assert sorted(str(k.value) for k in table.rows) == sorted(str(r.id) for r in expected)
+        assert "filter: physics" in str(app.screen.query_one("#status-line", Static).render())
+        await pilot.press("escape")  # clears the filter: every alert again
+        await settle(pilot)
+        assert table.row_count > len(expected)
