@@ -109,6 +109,16 @@ class BurnRate:
     """Grants only: total cost = direct x (1 + rate)."""
     accounts: list[str] = field(default_factory=list)
     """The accounts whose spend this is (a grant's linked accounts)."""
+    incoming: list[Instalment] = field(default_factory=list)
+    """Instalments still to come (due after today), by due date; the projection counts them."""
+
+    @property
+    def needs_attention(self) -> bool:
+        """In the warning or critical band, or projected to run out before its end date."""
+        if self.health.band in ("warning", "critical"):
+            return True
+        ends, runs_out = self.end_date, self.projected_exhaustion
+        return ends is not None and runs_out is not None and runs_out < ends
 
 
 # ---------------------------------------------------------------- pure arithmetic
@@ -293,6 +303,7 @@ def _assemble(
         exhaustion=exhaustion,
         end_date=end_date,
     )
+    future = sorted((i for i in incoming if i.due_date > today), key=lambda i: i.due_date)
     return BurnRate(
         subject=subject,
         name=name,
@@ -318,6 +329,7 @@ def _assemble(
         by_user=[(k, round_posting(v)) for k, v in by_user],
         indirect_rate=indirect_rate,
         accounts=accounts,
+        incoming=future,
     )
 
 
@@ -494,3 +506,128 @@ def grant_burn_rate(
         )
 
     return db.read(query)
+
+
+# ---------------------------------------------------------------- forecasts
+
+FORECAST_DAYS: tuple[int, ...] = (30, 60, 90)
+FORECAST_WINDOWS: tuple[str, ...] = ("30d", "90d")
+MAX_FORECAST_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class ForecastPoint:
+    day: date
+    days: int
+    """Days after today."""
+    spend: Decimal
+    """Projected spend from tomorrow up to and including ``day``."""
+    instalments: Decimal
+    """Instalments due after today, up to and including ``day``."""
+    balance: Decimal
+    """available + instalments - spend."""
+
+
+@dataclass(frozen=True)
+class Forecast:
+    basis: str
+    """The window whose actual daily spend is carried forward (``30d``, ``90d``)."""
+    daily: Decimal
+    exhaustion: date | None
+    """When the money runs out at ``daily`` (instalments counted); ``None``: not in sight."""
+    points: list[ForecastPoint]
+
+
+@dataclass(frozen=True)
+class AccountForecast:
+    account: str
+    today: date
+    available: Decimal
+    end_date: date | None
+    incoming: list[Instalment]
+    forecasts: list[Forecast]
+
+
+def forecast_spans(days: Iterable[int]) -> list[int]:
+    """The look-ahead spans in days, sorted and unique; each from 1 to MAX_FORECAST_DAYS."""
+    spans = sorted(set(days))
+    if not spans:
+        raise ValidationError("days: give at least one span", field="days")
+    for n in spans:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_FORECAST_DAYS:
+            raise ValidationError(f"days: must be from 1 to {MAX_FORECAST_DAYS}", field="days")
+    return spans
+
+
+def forecast(
+    *,
+    basis: str,
+    today: date,
+    available: Decimal,
+    daily: Decimal,
+    days: Iterable[int] = FORECAST_DAYS,
+    end_date: date | None = None,
+    incoming: Iterable[Instalment] = (),
+) -> Forecast:
+    """Spend and balance ``days`` after ``today`` at ``daily`` from tomorrow on, instalments
+    due after today added on their due dates. A span reaching past a coming ``end_date`` is
+    cut to it (nothing is spent after the end). The exhaustion date is ``project``'s."""
+    future = [i for i in incoming if i.due_date > today]
+    horizons = {today + timedelta(days=n) for n in forecast_spans(days)}
+    if end_date is not None and end_date > today:
+        horizons = {min(day, end_date) for day in horizons}
+    points = []
+    for day in sorted(horizons):
+        ahead = (day - today).days
+        arriving = sum((i.amount for i in future if i.due_date <= day), ZERO)
+        points.append(
+            ForecastPoint(
+                day=day,
+                days=ahead,
+                spend=round_posting(daily * ahead),
+                instalments=round_posting(arriving),
+                balance=round_posting(available + arriving - daily * ahead),
+            )
+        )
+    exhaustion, _ = project(
+        today=today, available=available, daily=daily, end_date=None, incoming=future
+    )
+    return Forecast(basis=basis, daily=round_posting(daily), exhaustion=exhaustion, points=points)
+
+
+def account_forecast(
+    db: Database,
+    settings: Settings,
+    account: str,
+    *,
+    days: Iterable[int] = FORECAST_DAYS,
+    today: date | None = None,
+) -> AccountForecast:
+    """An account's spend and balance ahead, once at its 30-day and once at its 90-day
+    actual daily spend (each window's ``account_burn_rate``)."""
+    spans = forecast_spans(days)
+    day = _today(today)
+    rates = [
+        account_burn_rate(db, settings, account, window=window, today=day)
+        for window in FORECAST_WINDOWS
+    ]
+    now = rates[-1]
+    return AccountForecast(
+        account=now.name,
+        today=day,
+        available=now.available,
+        end_date=now.end_date,
+        incoming=now.incoming,
+        forecasts=[
+            forecast(
+                basis=rate.window,
+                today=day,
+                available=now.available,
+                daily=rate.actual_daily,
+                days=spans,
+                end_date=now.end_date,
+                incoming=now.incoming,
+            )
+            for rate in rates
+        ],
+    )

@@ -159,6 +159,29 @@ class HoldResult(_Result):
 
 
 @dataclass(frozen=True)
+class HoldQuote:
+    """What ``create_hold`` would decide for a hold now (``Ledger.quote_hold``)."""
+
+    account: str
+    partition: str | None
+    estimate: Decimal
+    amount: Decimal
+    """The hold it would take (estimate x calibration x buffer, to the cent)."""
+    available: Decimal
+    """The account's available money now, before the hold."""
+    refusal: InsufficientFundsError | AccountInactiveError | None
+    """The error ``create_hold`` would raise; None: it would be accepted."""
+
+    @property
+    def accepted(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def available_after(self) -> Decimal:
+        return self.available - self.amount
+
+
+@dataclass(frozen=True)
 class PostResult(_Result):
     hold_id: str
     account: str
@@ -240,6 +263,104 @@ def _check_dates(start: date | None, end: date | None) -> None:
             f"end_date: {end.isoformat()} is before start_date {start.isoformat()}",
             field="end_date",
         )
+
+
+# ---------------------------------------------------------------- hold acceptance
+
+
+@dataclass(frozen=True)
+class _HoldTerms:
+    """A hold request, validated: what create_hold reserves and quote_hold prices."""
+
+    name: str
+    partition: str | None
+    estimate: Decimal
+    buffer: Decimal
+    calibration: Decimal
+    amount: Decimal
+
+
+def _hold_terms(
+    account_name: str,
+    estimate: object,
+    *,
+    partition: str | None,
+    buffer: object | None,
+    calibration: object,
+    default_buffer: Decimal,
+) -> _HoldTerms:
+    name = normalise_account_name(account_name)
+    part = validate_partition_name(partition)
+    cost = round_internal(to_decimal(estimate, field="estimate"))
+    if cost < 0:
+        raise ValidationError("estimate: must not be negative", field="estimate")
+    factor = default_buffer if buffer is None else to_decimal(buffer, field="buffer")
+    if not Decimal(1) <= factor <= Decimal(10):
+        raise ValidationError("buffer: must be between 1 and 10", field="buffer")
+    scale = round_internal(to_decimal(calibration, field="calibration"))
+    if not Decimal(0) < scale <= Decimal(10):
+        raise ValidationError("calibration: must be above 0 and at most 10", field="calibration")
+    return _HoldTerms(name, part, cost, factor, scale, round_posting(cost * scale * factor))
+
+
+def _account_refusal(
+    account: Account | Row[Any], terms: _HoldTerms, *, pending: Decimal, now: datetime
+) -> InsufficientFundsError | AccountInactiveError | None:
+    """Why the account cannot take this hold, or None. ``pending`` is the part of the hold
+    not yet in the row's held total (create_hold checks the row after reserving: 0)."""
+    if account.status != AccountStatus.ACTIVE:
+        return AccountInactiveError(
+            f"account {account.name} is {account.status}; no new jobs may be charged to it",
+            field="account",
+        )
+    today = now.date()
+    if account.start_date is not None and today < account.start_date:
+        return AccountInactiveError(
+            f"account {account.name} opens on {account.start_date.isoformat()}", field="account"
+        )
+    if account.end_date is not None and today > account.end_date:
+        return AccountInactiveError(
+            f"account {account.name} ended on {account.end_date.isoformat()}", field="account"
+        )
+    after = account.limit_amount - account.used_amount - account.held_amount - pending
+    if after >= 0:
+        return None
+    where = f" on {terms.partition}" if terms.partition else ""
+    return InsufficientFundsError(
+        f"account {terms.name} has {format_money(after + terms.amount)} available; "
+        f"this job needs an estimated {format_money(terms.amount)} hold{where}",
+        field="account",
+        details={
+            "available": money_str(after + terms.amount),
+            "requested": money_str(terms.amount),
+            "estimate": str(terms.estimate),
+            "limit": "account",
+        },
+    )
+
+
+def _partition_refusal(
+    cap: PartitionLimit | Row[Any] | None, terms: _HoldTerms, *, pending: Decimal
+) -> InsufficientFundsError | None:
+    """Why the partition's limit cannot take this hold, or None (no limit: no refusal)."""
+    if cap is None:
+        return None
+    after = cap.limit_amount - cap.used_amount - cap.held_amount - pending
+    if after >= 0:
+        return None
+    return InsufficientFundsError(
+        f"partition {terms.partition} of account {terms.name} has "
+        f"{format_money(after + terms.amount)} available of its "
+        f"{format_money(cap.limit_amount)} limit; this job needs an estimated "
+        f"{format_money(terms.amount)} hold on {terms.partition}",
+        field="partition",
+        details={
+            "available": money_str(after + terms.amount),
+            "requested": money_str(terms.amount),
+            "estimate": str(terms.estimate),
+            "limit": "partition",
+        },
+    )
 
 
 # ---------------------------------------------------------------- the service
@@ -956,21 +1077,15 @@ class Ledger:
         Refused with ``InsufficientFundsError`` -- saying how much is available -- when the
         account's or the partition's available balance is smaller; nothing is written then.
         """
-        name = normalise_account_name(account_name)
-        part = validate_partition_name(partition)
-        cost = round_internal(to_decimal(estimate, field="estimate"))
-        if cost < 0:
-            raise ValidationError("estimate: must not be negative", field="estimate")
-        factor = (
-            self.settings.holds.buffer if buffer is None else to_decimal(buffer, field="buffer")
+        terms = _hold_terms(
+            account_name,
+            estimate,
+            partition=partition,
+            buffer=buffer,
+            calibration=calibration,
+            default_buffer=self.settings.holds.buffer,
         )
-        if not Decimal(1) <= factor <= Decimal(10):
-            raise ValidationError("buffer: must be between 1 and 10", field="buffer")
-        scale = round_internal(to_decimal(calibration, field="calibration"))
-        if not Decimal(0) < scale <= Decimal(10):
-            raise ValidationError(
-                "calibration: must be above 0 and at most 10", field="calibration"
-            )
+        name, part, amount = terms.name, terms.partition, terms.amount
         if (
             isinstance(task_count, bool)
             or not isinstance(task_count, int)
@@ -982,15 +1097,14 @@ class Ledger:
         if timeout is not None and timeout <= timedelta(0):
             raise ValidationError("timeout: must be positive", field="timeout")
         lifetime = timeout or timedelta(seconds=int(self.settings.holds.timeout_hours * 3600))
-        amount = round_posting(cost * scale * factor)
         job = _text(job_id, field="job_id", limit=64) or None
         user = _text(user_name, field="user_name", limit=64) or None
         meta = dict(metadata or {})
         payload = {
             "account": name,
             "partition": part,
-            "estimate": str(cost),
-            "buffer": str(factor),
+            "estimate": str(terms.estimate),
+            "buffer": str(terms.buffer),
             "job_id": job,
             "user": user,
             "tasks": task_count,
@@ -1015,8 +1129,8 @@ class Ledger:
                     "user_name": user,
                     "job_id": job,
                     "state": HoldState.OPEN,
-                    "estimate": cost,
-                    "buffer": factor,
+                    "estimate": terms.estimate,
+                    "buffer": terms.buffer,
                     "amount": amount,
                     "remaining": amount,
                     "charged": ZERO,
@@ -1024,7 +1138,7 @@ class Ledger:
                     "task_count": task_count,
                     "tasks_posted": 0,
                     "estimate_source": estimate_source,
-                    "calibration": scale,
+                    "calibration": terms.calibration,
                     "job_metadata": meta,
                     "actor": ctx.actor,
                     "source": ctx.source,
@@ -1055,44 +1169,22 @@ class Ledger:
             reserve = {"b_amount": amount, "b_now": now}
             account = session.execute(RESERVE_ACCOUNT, {**reserve, "b_id": account_id}).first()
             assert account is not None  # accounts are never deleted
-            self._require_spendable(account, now)
-            where = f" on {part}" if part else ""
+            refusal = _account_refusal(account, terms, pending=ZERO, now=now)
+            if refusal is not None:
+                raise refusal
             available = account.limit_amount - account.used_amount - account.held_amount
-            if available < 0:
-                raise InsufficientFundsError(
-                    f"account {name} has {format_money(available + amount)} available; "
-                    f"this job needs an estimated {format_money(amount)} hold{where}",
-                    field="account",
-                    details={
-                        "available": money_str(available + amount),
-                        "requested": money_str(amount),
-                        "estimate": str(cost),
-                        "limit": "account",
-                    },
-                )
             if part is not None:
                 cap = session.execute(
                     RESERVE_PARTITION, {**reserve, "b_account": account_id, "b_partition": part}
                 ).first()
-                if cap is not None and cap.limit_amount - cap.used_amount - cap.held_amount < 0:
-                    left = cap.limit_amount - cap.used_amount - cap.held_amount + amount
-                    raise InsufficientFundsError(
-                        f"partition {part} of account {name} has {format_money(left)} "
-                        f"available of its {format_money(cap.limit_amount)} limit; this job "
-                        f"needs an estimated {format_money(amount)} hold{where}",
-                        field="partition",
-                        details={
-                            "available": money_str(left),
-                            "requested": money_str(amount),
-                            "estimate": str(cost),
-                            "limit": "partition",
-                        },
-                    )
+                cap_refusal = _partition_refusal(cap, terms, pending=ZERO)
+                if cap_refusal is not None:
+                    raise cap_refusal
             result = HoldResult(
                 hold_id=hold_id,
                 account=name,
                 partition=part,
-                estimate=cost,
+                estimate=terms.estimate,
                 amount=amount,
                 available_after=available,
                 expires_at=expires_at,
@@ -1103,21 +1195,51 @@ class Ledger:
 
         return self._run(use_case)
 
-    def _require_spendable(self, account: Account | Row[Any], now: datetime) -> None:
-        if account.status != AccountStatus.ACTIVE:
-            raise AccountInactiveError(
-                f"account {account.name} is {account.status}; no new jobs may be charged to it",
-                field="account",
+    def quote_hold(
+        self,
+        account_name: str,
+        estimate: object,
+        *,
+        partition: str | None = None,
+        buffer: object | None = None,
+        calibration: object = 1,
+    ) -> HoldQuote:
+        """What ``create_hold`` with these terms would decide now, by the same rules, without
+        writing or locking anything (a concurrent hold may still change the answer)."""
+        terms = _hold_terms(
+            account_name,
+            estimate,
+            partition=partition,
+            buffer=buffer,
+            calibration=calibration,
+            default_buffer=self.settings.holds.buffer,
+        )
+
+        def query(session: Session) -> HoldQuote:
+            account = session.exec(select(Account).where(Account.name == terms.name)).first()
+            if account is None:
+                raise NotFoundError(f"account {terms.name!r} does not exist", field="account")
+            refusal: InsufficientFundsError | AccountInactiveError | None = _account_refusal(
+                account, terms, pending=terms.amount, now=self.clock()
             )
-        today = now.date()
-        if account.start_date is not None and today < account.start_date:
-            raise AccountInactiveError(
-                f"account {account.name} opens on {account.start_date.isoformat()}", field="account"
+            if refusal is None and terms.partition is not None:
+                cap = session.exec(
+                    select(PartitionLimit).where(
+                        PartitionLimit.account_id == account.id,
+                        PartitionLimit.partition == terms.partition,
+                    )
+                ).first()
+                refusal = _partition_refusal(cap, terms, pending=terms.amount)
+            return HoldQuote(
+                account=terms.name,
+                partition=terms.partition,
+                estimate=terms.estimate,
+                amount=terms.amount,
+                available=account.available,
+                refusal=refusal,
             )
-        if account.end_date is not None and today > account.end_date:
-            raise AccountInactiveError(
-                f"account {account.name} ended on {account.end_date.isoformat()}", field="account"
-            )
+
+        return self.db.read(query)
 
     def post_hold(
         self,

@@ -7,6 +7,7 @@ schedule that starts on 31 January falls due on 28/29 February and again on 31 M
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import date, datetime, timedelta
 
 from asbb_core.errors import ValidationError
@@ -90,3 +91,37 @@ def parse_date(value: object, *, field: str) -> date:
         except ValueError:
             pass
     raise ValidationError(f"{field}: {value!r} is not a date (YYYY-MM-DD)", field=field)
+
+
+_LOOKBACK = re.compile(r"^(\d+)\s*(d|w|m|y)$")
+RELATIVE_DAYS = {"today": 0, "yesterday": -1, "tomorrow": 1}
+
+
+def parse_day(value: object, *, field: str, today: date) -> date:
+    """A day as people type it: YYYY-MM-DD, ``today``, ``yesterday`` or ``tomorrow``."""
+    if isinstance(value, str) and value.strip().lower() in RELATIVE_DAYS:
+        return today + timedelta(days=RELATIVE_DAYS[value.strip().lower()])
+    return parse_date(value, field=field)
+
+
+def parse_since(value: object, *, field: str, today: date) -> date:
+    """The first day of a look-back: a day (see ``parse_day``) or a span back from ``today``:
+    ``30d``, ``2w``, ``6m`` (months) or ``1y`` -- ``30d`` is the 30 days ending today."""
+    if isinstance(value, str):
+        match = _LOOKBACK.match(value.strip().lower())
+        if match:
+            count, unit = int(match.group(1)), match.group(2)
+            if count <= 0 or count > 100 * (1 if unit == "y" else 12 if unit == "m" else 366):
+                raise ValidationError(f"{field}: {value!r} is out of range", field=field)
+            if unit in ("d", "w"):
+                return today - timedelta(days=count * (7 if unit == "w" else 1) - 1)
+            months = count * (12 if unit == "y" else 1)
+            return add_months(today, -months) + timedelta(days=1)
+    try:
+        return parse_day(value, field=field, today=today)
+    except ValidationError:
+        raise ValidationError(
+            f"{field}: {value!r} is neither a date (YYYY-MM-DD) nor a span such as 30d, 2w, "
+            "6m or 1y",
+            field=field,
+        ) from None

@@ -496,7 +496,7 @@ upper = "2"
 # How often the dashboard re-reads the figures, in seconds.
 refresh_seconds = 10
 # Rebind keys: the action's id (the console's ? help lists them) = "key[,key...]".
-# keys = { "approvals-approve" = "A", "quit" = "ctrl+q" }
+# keys = {{ "approvals-approve" = "A", "quit" = "ctrl+q" }}
 
 # One table per Slurm partition. Rates are dollars per hour of the resource.
 # Partitions not listed here are not budgeted. These are examples: edit them.

@@ -1,7 +1,7 @@
 """The ``asbb`` command line: a thin front over asbb_core (and the door to the console).
 
 Exit status, for every command: 0 success; 1 an error (one line ``error: ...`` on stderr);
-2 a usage error; 4 ``ledger verify`` found discrepancies.
+2 a usage error; 3 over budget (``quick-check``); 4 ``ledger verify`` found discrepancies.
 JSON output (``--json``) is always valid JSON, with money as strings ("12.50").
 """
 
@@ -44,7 +44,18 @@ from asbb_tui.cli_base import (
     stderr,
     stdout,
 )
-from asbb_tui.commands import alerts, allocations, analytics, grants, reports
+from asbb_tui.commands import (
+    accounts,
+    adjust,
+    alerts,
+    allocations,
+    analytics,
+    grants,
+    journal,
+    reports,
+    usage,
+    user,
+)
 
 if TYPE_CHECKING:
     from asbb_core.demo import DemoSummary
@@ -108,9 +119,9 @@ app = typer.Typer(
     help=(
         "asbb, the budget bank for Slurm clusters bursting to AWS.\n\n"
         "Without a command it opens the console. Exit status: 0 ok, 1 error, 2 usage error, "
-        "4 ledger discrepancies (ledger verify)."
+        "3 over budget (quick-check), 4 ledger discrepancies (ledger verify)."
     ),
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
@@ -126,8 +137,8 @@ app.add_typer(allocations.app, name="allocations")
 app.add_typer(grants.app, name="grant")
 app.add_typer(reports.app, name="report")
 app.add_typer(alerts.app, name="alerts")
-app.command("burn-rate")(analytics.burn_rate)
-app.command("calibration")(analytics.calibration)
+for _module in (accounts, journal, adjust, usage, user, analytics):
+    _module.register(app)
 
 
 @app.callback(invoke_without_command=True)

@@ -1,7 +1,12 @@
 """Plumbing shared by every ``asbb`` command: output, errors, settings and the database.
 
 Exit status, for every command: 0 success; 1 an error (one line ``error: ...`` on stderr);
-2 a usage error; 4 ``ledger verify`` found discrepancies.
+2 a usage error; 3 over budget (``quick-check``: the job would be refused); 4 ``ledger verify``
+found discrepancies.
+
+Output: every list and show command prints a rich table by default, ``--json`` for scripts
+(money as exact strings) or ``--csv`` (a header row, then one row per record); ``emit_rows``
+and ``emit_record`` do all three from the same rows.
 """
 
 from __future__ import annotations
@@ -23,10 +28,16 @@ from asbb_core.errors import AsbbError, DatabaseError
 from asbb_core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from datetime import date
+    from decimal import Decimal
+
+    from asbb_core.context import Context
     from asbb_core.database import Database
     from asbb_core.ledger import Ledger
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_OVER_BUDGET = 3
 EXIT_DISCREPANCIES = 4
 
 
@@ -36,6 +47,17 @@ def stdout() -> Console:
 
 def stderr() -> Console:
     return Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def working(message: str) -> Iterator[None]:
+    """A spinner on stderr while one long call runs (only on a terminal: logs stay clean)."""
+    err = stderr()
+    if not err.is_terminal:
+        yield
+        return
+    with err.status(message):
+        yield
 
 
 def fail(message: str) -> NoReturn:
@@ -125,15 +147,153 @@ DatabaseOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a command's output: ``key`` in each row (and the CSV header), the
+    table's ``header``, and whether it holds money (right-aligned, formatted in the table)."""
+
+    key: str
+    header: str = ""
+    money: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.header or self.key.replace("_", " ")
+
+
+def _cell(value: Any, money: bool) -> str:
+    from decimal import Decimal
+
+    from asbb_core.money import format_money
+
+    if value is None:
+        return "-"
+    if money and isinstance(value, Decimal):
+        return format_money(value)
+    plain = jsonable(value)
+    if isinstance(plain, list):
+        return ", ".join(str(v) for v in plain)
+    return str(plain)
+
+
+def _csv_value(value: Any) -> str:
+    plain = jsonable(value)
+    if plain is None:
+        return ""
+    if isinstance(plain, list | dict):
+        return json.dumps(plain, sort_keys=True)
+    return str(plain)
+
+
+def check_output(as_json: bool, as_csv: bool) -> None:
+    if as_json and as_csv:
+        raise typer.BadParameter("choose one of --json and --csv", param_hint="--json/--csv")
+
+
+def emit_rows(
+    rows: list[dict[str, Any]],
+    columns: list[Column],
+    *,
+    as_json: bool = False,
+    as_csv: bool = False,
+    title: str | None = None,
+    empty: str = "nothing to show",
+    json_data: Any = None,
+) -> None:
+    """Print ``rows`` as a table, as JSON (``json_data`` if given, else the rows) or as CSV
+    (the ``columns``' keys as the header)."""
+    import csv
+    import sys
+
+    from rich.table import Table
+
+    check_output(as_json, as_csv)
+    if as_json:
+        print_json(jsonable(rows if json_data is None else json_data))
+        return
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([c.key for c in columns])
+        for row in rows:
+            writer.writerow([_csv_value(row.get(c.key)) for c in columns])
+        return
+    if not rows:
+        stderr().print(empty)
+        return
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c.title, justify="right" if c.money else "left", no_wrap=c.money)
+    for row in rows:
+        table.add_row(*(_cell(row.get(c.key), c.money) for c in columns))
+    stdout().print(table)
+
+
+def emit_record(
+    record: dict[str, Any],
+    columns: list[Column],
+    *,
+    as_json: bool = False,
+    as_csv: bool = False,
+    title: str | None = None,
+    json_data: Any = None,
+) -> None:
+    """Print one record: a two-column field/value table, JSON, or a one-row CSV."""
+    from rich.table import Table
+
+    check_output(as_json, as_csv)
+    if as_json or as_csv:
+        emit_rows([record], columns, as_json=as_json, as_csv=as_csv, json_data=json_data or record)
+        return
+    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for c in columns:
+        table.add_row(c.title, _cell(record.get(c.key), c.money))
+    stdout().print(table)
+
+
+ACTOR_VARIABLE = "ASBB_ACTOR"
 
 
 def cli_actor() -> str:
+    """Who acts in the journal and the approvals: ``$ASBB_ACTOR`` when set (scripts, shared
+    service accounts), else ``cli:<login>``. The command line works on the database directly,
+    so this is a label, not a proof: enforced separation of duties goes through the API."""
     import getpass
+    import os
 
+    chosen = os.environ.get(ACTOR_VARIABLE, "").strip()
+    if chosen:
+        return chosen
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no user name for this uid (e.g. in a container)
         return "cli"
+
+
+def cli_context(idempotency_key: str | None = None) -> Context:
+    """The context of one write made from the command line."""
+    from asbb_core.context import Context
+    from asbb_core.models import Source
+
+    return Context(actor=cli_actor(), source=Source.CLI, idempotency_key=idempotency_key)
+
+
+def cents(value: Decimal) -> Decimal:
+    """Money as posted (to the cent): JSON and CSV then show "12.50" on every backend."""
+    from asbb_core.money import round_posting
+
+    return round_posting(value)
+
+
+def ledger_today(ledger: Ledger) -> date:
+    """Today (UTC) by the ledger's clock: what 'today' and '30d' count from."""
+    from datetime import UTC
+
+    return ledger.clock().astimezone(UTC).date()
 
 
 def iso_time(value: datetime | None) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import socket
@@ -11,11 +13,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from asbb_core.alerts import AlertService
 from asbb_core.context import Context
 from asbb_core.ledger import Ledger
 from asbb_core.models import Source
 from asbb_tui.cli import app
 from asbb_tui.cli_base import cli_actor
+from asbb_tui.commands.alerts import ALERT_KEYS
 
 
 @pytest.fixture(autouse=True)
@@ -134,4 +138,110 @@ def test_errors_are_one_line_and_exit_1(url):
     assert run(url, "show", "0").exit_code == 2
     empty = run(url, "list")
     assert empty.exit_code == 0
-    assert "no alerts" in empty.stdout
+    assert empty.stdout == ""  # the note goes to stderr: stdout stays clean for pipes
+    assert "no alerts" in empty.stderr
+
+
+def csv_rows(result: Result) -> list[dict[str, str]]:
+    assert result.exit_code == 0, result.output
+    return list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+def csv_cells(record: dict[str, Any]) -> dict[str, str]:
+    """A JSON record as its CSV row reads: None empty, nested values as JSON text."""
+    return {
+        k: "" if v is None else json.dumps(v, sort_keys=True) if isinstance(v, list | dict)
+        else str(v)
+        for k, v in record.items()
+    }  # fmt: skip
+
+
+def test_csv_matches_the_database(url, db, settings):
+    (summary,) = csv_rows(run(url, "evaluate", "--csv"))
+    [alert_id] = json.loads(summary["opened"])
+    assert (summary["still_open"], summary["failed"]) == ("[]", "{}")
+    service = AlertService(db, settings)
+
+    listed = csv_rows(run(url, "list", "--csv"))
+
+    assert listed == [csv_cells(r.to_dict()) for r in service.list_alerts()]
+    assert list(listed[0]) == list(ALERT_KEYS)
+    assert (listed[0]["id"], listed[0]["account"]) == (str(alert_id), "physics")
+    assert json.loads(listed[0]["details"])["used"] == "85.00"
+    assert csv_rows(run(url, "list", "--severity", "critical", "--csv")) == []
+    header = run(url, "list", "--severity", "critical", "--csv").stdout
+    assert header == ",".join(ALERT_KEYS) + "\n"
+
+    (shown,) = csv_rows(run(url, "show", str(alert_id), "--csv"))
+    assert list(shown) == [*ALERT_KEYS, "deliveries"]
+    assert {k: shown[k] for k in ALERT_KEYS} == listed[0]
+    deliveries = json.loads(shown["deliveries"])
+    assert [(d["id"], d["status"]) for d in deliveries] == [
+        (d.id, str(d.status)) for d in service.deliveries(alert_id)
+    ]
+    (sent,) = csv_rows(run(url, "deliver", "--csv"))
+    assert json.loads(sent["retrying"]) == [deliveries[0]["id"]]
+
+    (acked,) = csv_rows(run(url, "ack", str(alert_id), "--note", "on it", "--csv"))
+    assert acked == csv_cells(service.get_alert(alert_id).to_dict())
+    assert acked["acknowledged_by"] == cli_actor()
+    (done,) = csv_rows(run(url, "resolve", str(alert_id), "--note", "limit, raised", "--csv"))
+    assert (done["status"], done["resolution"]) == ("resolved", "limit, raised")
+    assert service.get_alert(alert_id).alert.resolution == "limit, raised"
+
+
+def test_the_table_lists_each_alert(url):
+    ok_json(run(url, "evaluate", "--json"))
+
+    table = run(url, "list")
+
+    assert table.exit_code == 0
+    assert "alerts (1 of 1)" in table.stdout
+    assert "warning" in table.stdout
+    assert "physics" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["list"], ["show", "1"], ["ack", "1"], ["resolve", "1", "--note", "x"], ["evaluate"],
+     ["deliver"]],
+    ids=lambda a: a[0],
+)  # fmt: skip
+def test_json_and_csv_together_is_a_usage_error_that_writes_nothing(url, db, settings, args):
+    ok_json(run(url, "evaluate", "--json"))
+    service = AlertService(db, settings)
+    before = [r.to_dict() for r in service.list_alerts()], len(service.deliveries(1))
+
+    result = run(url, *args, "--json", "--csv")
+
+    assert result.exit_code == 2, result.output
+    assert "--json" in result.stderr
+    assert result.stdout == ""
+    assert ([r.to_dict() for r in service.list_alerts()], len(service.deliveries(1))) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["ack", "99"], "alert 99 does not exist"),
+        (["resolve", "99", "--note", "x"], "alert 99 does not exist"),
+        (["resolve", "1", "--note", " "], "note:"),
+        (["ack", "1", "--note", "x" * 5000], "note:"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(url, db, settings, args, fragment):
+    ok_json(run(url, "evaluate", "--json"))
+    service = AlertService(db, settings)
+    before = [r.to_dict() for r in service.list_alerts()]
+
+    result = run(url, *args)
+
+    assert result.exit_code == 1, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    assert fragment in line
+    assert [r.to_dict() for r in service.list_alerts()] == before
+
+
+def test_an_unknown_kind_is_a_usage_error(url):
+    assert run(url, "list", "--kind", "weather").exit_code == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from datetime import UTC, date, datetime
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from asbb_core.allocations import Allocations
 from asbb_core.models import EntryKind, Frequency
 from asbb_core.periods import count_until
 from asbb_core.verify import verify_ledger
@@ -49,6 +52,19 @@ def ok(result: Result) -> Result:
 
 def data(result: Result) -> Any:
     return json.loads(ok(result).stdout)
+
+
+def csv_rows(result: Result) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(ok(result).stdout)))
+
+
+def csv_cells(record: dict[str, Any]) -> dict[str, str]:
+    """A JSON record as its CSV row reads: None empty, nested values as JSON text."""
+    return {
+        k: "" if v is None else json.dumps(v, sort_keys=True) if isinstance(v, list | dict)
+        else str(v)
+        for k, v in record.items()
+    }  # fmt: skip
 
 
 def one_error_line(result: Result, *fragments: str) -> None:
@@ -222,6 +238,14 @@ CREATE = ["create", "physics", "--amount", "10"]
         (["show", "42"], "allocation schedule 42"),
         (["process", "--today", "someday"], "today:"),
         (["once", "physics", "1.234"], "amount:"),
+        (["once", "physics", "1.005"], "amount:"),
+        (["once", "physics", "--", "-5"], "amount:"),  # after "--", as -5 reads as an option
+        (["once", "nobody", "5"], "nobody"),
+        (["create", "physics", "--amount", "-10", "--count", "2"], "amount:"),
+        (["create", "physics", "--amount", "1.005", "--count", "2"], "amount:"),
+        (["create", "physics", "--amount", "10", "--count", "0"], "instalments:"),
+        (["pause", "42"], "allocation schedule 42"),
+        (["cancel", "42"], "allocation schedule 42"),
     ],
 )
 def test_errors_are_one_line_and_change_nothing(asbb, ledger, args, fragment):
@@ -239,3 +263,88 @@ def test_process_reports_schedules_that_cannot_move(asbb, ledger, ctx):
     assert result.exit_code == 1
     assert "0 credited" in result.stdout
     assert "closed" in result.stderr
+
+
+def test_csv_matches_the_database(asbb, ledger):
+    ok(asbb(*CREATE, "--total", "650", "--start", "2026-01-01", "--memo", 'a, "quoted" memo'))
+    ok(asbb("create", "ml-proj", "--amount", "7.5", "--frequency", "weekly", "--count", "3",
+            "--start", "2026-01-01", "--unspent", "expire"))  # fmt: skip
+
+    events = csv_rows(asbb("process", "--today", "2026-01-20", "--csv"))
+
+    service = Allocations(ledger)
+    infos = service.list_schedules()
+    assert [(e["schedule_id"], e["action"], e["amount"]) for e in events] == [
+        ("1", "credited", "10.00"),
+        ("2", "credited", "7.50"),
+        ("2", "expired", "7.50"),
+        ("2", "credited", "7.50"),
+        ("2", "expired", "7.50"),
+        ("2", "credited", "7.50"),
+    ]
+    listed = csv_rows(asbb("list", "--csv"))
+    assert listed == [csv_cells(i.to_dict()) for i in infos]
+    assert list(listed[0]) == list(infos[0].to_dict())
+    assert listed[0]["memo"] == 'a, "quoted" memo'
+    assert listed[0]["credited"] == f"{ledger.get_account('physics').limit_amount:.2f}"
+    assert csv_rows(asbb("list", "--status", "paused", "--csv")) == []
+    assert ok(asbb("list", "--status", "paused", "--csv")).stdout.startswith("id,account,")
+
+    (shown,) = csv_rows(asbb("show", "2", "--csv"))
+    detail = service.get_schedule(2).to_dict(with_credits=True)
+    assert shown == csv_cells(detail)
+    assert [c["outcome"] for c in json.loads(shown["credits"])] == ["credited"] * 3
+    (paused,) = csv_rows(asbb("pause", "1", "--csv"))
+    assert paused["status"] == "paused"
+    (resumed,) = csv_rows(asbb("resume", "1", "--csv"))
+    assert resumed["status"] == service.get_schedule(1).schedule.status == "active"
+    (cancelled,) = csv_rows(asbb("cancel", "1", "--csv"))
+    assert cancelled["status"] == "cancelled"
+
+    (once,) = csv_rows(asbb("once", "physics", "2.5", "--csv"))
+    account = ledger.get_account("physics")
+    assert (once["amount"], once["limit"]) == ("2.50", f"{account.limit_amount:.2f}")
+
+
+def test_the_table_shows_each_schedule(asbb, migrated_url):
+    ok(asbb(*CREATE, "--count", "4", "--start", "2026-01-01"))
+    ok(asbb("process", "--today", "2026-02-10"))
+
+    wide = CliRunner(env={"COLUMNS": "150"})
+    table = ok(wide.invoke(app, ["--database", migrated_url, "allocations", "list"])).stdout
+
+    assert "$10.00 monthly" in table
+    assert "$20.00 of $40.00" in table
+    assert "2026-03-01" in table
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["show", "1"],
+        ["process", "--today", "2026-06-01"],
+        ["once", "physics", "5"],
+        [*CREATE, "--count", "2"],
+        ["pause", "1"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_json_and_csv_together_is_a_usage_error_that_writes_nothing(asbb, ledger, args):
+    ok(asbb("create", "ml-proj", "--amount", "1", "--count", "2", "--start", "2026-01-01"))
+    before = (len(ledger.journal()), data(asbb("list", "--json")))
+
+    result = asbb(*args, "--json", "--csv")
+
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert "--json" in result.stderr
+    assert result.stdout == ""
+    assert (len(ledger.journal()), data(asbb("list", "--json"))) == before
+
+
+def test_an_unknown_frequency_is_a_usage_error(asbb):
+    result = asbb(*CREATE, "--count", "2", "--frequency", "fortnightly")
+
+    assert result.exit_code == 2
+    assert "--frequency" in result.stderr
+    assert data(asbb("list", "--json")) == []

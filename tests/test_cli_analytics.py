@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
+from asbb_core.allocations import Allocations
+from asbb_core.burnrate import account_forecast
 from asbb_core.context import Context
+from asbb_core.grants import Grants
 from asbb_core.ledger import Ledger
+from asbb_core.settings import Settings
 from asbb_tui.cli import app
 from tests.conftest import Clock
 
@@ -45,15 +54,20 @@ def test_burn_rate_errors(migrated_url: str) -> None:
     assert "name an account or a --grant" in neither.output
     bad = runner.invoke(app, ["--database", migrated_url, "burn-rate", "x", "--window", "2w"])
     assert bad.exit_code == 1
-    assert "window: must be one of" in bad.output
+    assert "period: must be one of" in bad.output
     period = runner.invoke(
         app, ["--database", migrated_url, "burn-rate", "x", "--budget-period", "2"]
     )
     assert period.exit_code == 1
-    assert "--budget-period applies to a --grant" in period.output
+    assert "grant 'x' does not exist" in period.output  # a budget period means a grant
     missing = runner.invoke(app, ["--database", migrated_url, "burn-rate", "nobody"])
     assert missing.exit_code == 1
-    assert "does not exist" in missing.output
+    assert "account or grant 'nobody' does not exist" in missing.output
+    both = runner.invoke(app, ["--database", migrated_url, "burn-rate", "x", "--grant", "g"])
+    assert both.exit_code == 1
+    assert "not both" in both.output
+    formats = runner.invoke(app, ["--database", migrated_url, "burn-rate", "x", "--json", "--csv"])
+    assert formats.exit_code == 2
 
 
 def test_calibration_report(ledger: Ledger, clock: Clock, ctx: Context, migrated_url: str) -> None:
@@ -68,3 +82,119 @@ def test_calibration_report(ledger: Ledger, clock: Clock, ctx: Context, migrated
     assert body["ratios"][0]["ratio"] == "1.2000"
     table = runner.invoke(app, ["--database", migrated_url, "calibration"])
     assert "1.2000" in table.output
+    listed = runner.invoke(app, ["--database", migrated_url, "calibration", "--csv"])
+    assert listed.exit_code == 0, listed.output
+    (row,) = csv.DictReader(io.StringIO(listed.stdout))
+    assert (row["account"], row["partition"], row["jobs"]) == ("lab", "aws-cpu", "1")
+    assert (row["estimated"], row["actual"], row["ratio"]) == ("10.00", "12.00", "1.2000")
+
+
+def charge(ledger: Ledger, clock: Clock, ctx: Context, when: str, account: str, cost: str) -> None:
+    clock.now = datetime.fromisoformat(when).replace(hour=12, tzinfo=UTC)
+    hold = ledger.create_hold(account, cost, ctx=ctx, buffer=1, partition="aws-cpu")
+    ledger.post_hold(hold.hold_id, cost, ctx=ctx)
+
+
+@pytest.fixture
+def funded(ledger: Ledger, clock: Clock, ctx: Context) -> str:
+    """'lab': $300 limit for 2026 plus a $100 monthly schedule from 2026-01-01 (4 instalments,
+    January credited); $90 spent from 1 to 3 March."""
+    clock.now = datetime(2026, 1, 1, tzinfo=UTC)
+    ledger.create_account(
+        "lab", ctx=ctx, limit="300", start_date=date(2026, 1, 1), end_date=date(2026, 12, 31)
+    )
+    allocations = Allocations(ledger)
+    allocations.create_schedule(
+        "lab", amount="100", frequency="monthly", start_date=date(2026, 1, 1), ctx=ctx,
+        instalments=4,
+    )  # fmt: skip
+    allocations.process_due(ctx=ctx, today=date(2026, 1, 1))
+    for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
+        charge(ledger, clock, ctx, day, "lab", "30")
+    return "lab"
+
+
+def invoke(url: str, *args: str) -> Any:
+    result = runner.invoke(app, ["--database", url, *args])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result
+
+
+def test_burn_rate_projection_and_daily_csv(funded: str, migrated_url: str) -> None:
+    base = ["burn-rate", funded, "--period", "7d", "--today", "2026-03-03"]
+    body = json.loads(invoke(migrated_url, *base, "--json").stdout)
+    assert body["actual_daily"] == "12.86"  # 90 over the 7 days to 3 March
+    assert [i["due_date"] for i in body["incoming"]] == ["2026-04-01"]
+    table = invoke(migrated_url, *base, "--projection").stdout
+    assert "instalments to come" in table
+    assert "2026-04-01" in table
+    assert "$100.00" in table
+    rows = list(csv.DictReader(io.StringIO(invoke(migrated_url, *base, "--csv").stdout)))
+    assert list(rows[0]) == ["day", "actual", "expected", "cumulative"]
+    assert [r["actual"] for r in rows][-3:] == ["30.00", "30.00", "30.00"]
+    assert rows[-1]["cumulative"] == "90.00"
+    assert sum(Decimal(r["actual"]) for r in rows) == Decimal(body["spent"])
+
+
+def test_burn_rate_alerts_only(funded: str, migrated_url: str) -> None:
+    calm = ["burn-rate", funded, "--period", "90d", "--today", "2026-01-10", "--alerts-only"]
+    assert invoke(migrated_url, *calm).stdout == ""
+    assert json.loads(invoke(migrated_url, *calm, "--json").stdout) == []
+    hot = ["burn-rate", funded, "--period", "7d", "--today", "2026-03-03", "--alerts-only"]
+    body = json.loads(invoke(migrated_url, *hot, "--json").stdout)
+    assert body["projected_exhaustion"] < body["end_date"]
+    assert "projected exhaustion" in invoke(migrated_url, *hot).stdout
+
+
+def test_burn_rate_name_can_be_a_grant(
+    ledger: Ledger, ctx: Context, clock: Clock, migrated_url: str
+) -> None:
+    clock.now = datetime(2026, 1, 1, tzinfo=UTC)
+    grants = Grants(ledger)
+    grants.create_grant(
+        "NSF-1", total_award="1300", start_date="2026-01-01", end_date="2026-12-31",
+        indirect_rate="0.30", ctx=ctx,
+    )  # fmt: skip
+    body = json.loads(invoke(migrated_url, "burn-rate", "NSF-1", "--json").stdout)
+    assert (body["subject"], body["name"], body["window"]) == ("grant", "NSF-1", "period")
+    assert body["budget"] == "1300.00"
+    same = json.loads(invoke(migrated_url, "burn-rate", "--grant", "NSF-1", "--json").stdout)
+    assert same["budget"] == body["budget"]
+
+
+def test_forecast(funded: str, migrated_url: str, db: Any, settings: Settings) -> None:
+    args = ["forecast", funded, "--today", "2026-03-03"]
+    body = json.loads(invoke(migrated_url, *args, "--json").stdout)
+    assert [f["basis"] for f in body["forecasts"]] == ["30d", "90d"]
+    at30 = body["forecasts"][0]
+    assert at30["daily"] == "3.00"  # 90 over the 30 days to 3 March
+    assert [p["days"] for p in at30["points"]] == [30, 60, 90]
+    first = at30["points"][0]
+    # available 400 - 90 = 310; +100 on 1 April; 30 days at 3.00 = 90
+    assert (first["instalments"], first["spend"], first["balance"]) == ("100.00", "90.00", "320.00")
+    direct = account_forecast(db, settings, funded, today=date(2026, 3, 3))
+    assert body["available"] == f"{direct.available:.2f}" == "310.00"
+
+    rows = list(csv.DictReader(io.StringIO(invoke(migrated_url, *args, "--csv").stdout)))
+    assert len(rows) == 6
+    assert (rows[0]["basis"], rows[0]["balance"]) == ("30d", "320.00")
+    table = invoke(migrated_url, *args).stdout
+    assert "$320.00" in table
+    assert "money runs out" in table
+
+    late = json.loads(invoke(migrated_url, "forecast", funded, "--today", "2026-12-01",
+                             "--days", "60", "--json").stdout)  # fmt: skip
+    assert [p["day"] for p in late["forecasts"][0]["points"]] == ["2026-12-31"]
+
+
+def test_forecast_errors(funded: str, migrated_url: str) -> None:
+    for args, fragment in (
+        (["forecast", "nobody"], "nobody"),
+        (["forecast", funded, "--days", "0"], "days:"),
+        (["forecast", funded, "--today", "2026-02-30"], "today:"),
+    ):
+        result = runner.invoke(app, ["--database", migrated_url, *args])
+        assert result.exit_code == 1, result.output
+        assert fragment in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert runner.invoke(app, ["forecast", "--help"]).exit_code == 0

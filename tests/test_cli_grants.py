@@ -18,10 +18,12 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from asbb_core.context import Context
+from asbb_core.grants import Grants
 from asbb_core.ledger import Ledger
 from asbb_core.reports import GRANT_CSV_COLUMNS, STATEMENT_CSV_COLUMNS
 from asbb_core.verify import verify_ledger
 from asbb_tui.cli import app
+from asbb_tui.commands.grants import GRANT_KEYS, grant_dict
 from tests.conftest import Clock
 from tests.test_reports import documented_columns
 
@@ -263,3 +265,136 @@ def test_report_for_a_future_day_outside_the_grant(asbb: Any) -> None:
         asbb("report", "grant", NUMBER, "--today", date(THIS_YEAR + 5, 1, 1).isoformat()),
         "no budget period containing",
     )
+
+
+def csv_rows(result: Result) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(ok(result).stdout)))
+
+
+def csv_cells(record: dict[str, Any]) -> dict[str, str]:
+    """A JSON record as its CSV row reads: None empty, nested values as JSON text."""
+    return {
+        k: "" if v is None else json.dumps(v, sort_keys=True) if isinstance(v, list | dict)
+        else str(v)
+        for k, v in record.items()
+    }  # fmt: skip
+
+
+def test_csv_matches_the_database(asbb: Any, ledger: Ledger) -> None:
+    (made,) = csv_rows(create(asbb, "--title", 'Big, "quoted" science', "--csv"))
+    grants = Grants(ledger)
+    assert made == csv_cells(grant_dict(grants.get_grant(NUMBER)))
+    assert list(made) == list(GRANT_KEYS)
+    assert made["title"] == 'Big, "quoted" science'
+    assert json.loads(made["co_pis"]) == ["Grace Hopper", "Alan Turing"]
+    (linked,) = csv_rows(asbb("grant", "link", NUMBER, "lab", "--csv"))
+    assert (linked["grant"], linked["account"]) == (NUMBER, "lab")
+
+    (draw,) = csv_rows(asbb("grant", "fund", NUMBER, "lab", "1500", "--csv"))
+
+    assert (draw["amount"], draw["indirect"], draw["cost"]) == ("1500.00", "450.00", "1950.00")
+    assert draw["limit"] == f"{ledger.get_account('lab').limit_amount:.2f}" == "1500.00"
+    detail = grants.get_grant(NUMBER)
+    listed = csv_rows(asbb("grant", "list", "--csv"))
+    assert listed == [csv_cells(grant_dict(detail))]
+    assert listed[0]["drawn"] == f"{detail.drawn:.2f}" == "1500.00"
+    assert [p["drawn_cost"] for p in json.loads(listed[0]["periods"])] == [
+        "0.00",
+        "1950.00",
+        "0.00",
+    ]
+    assert csv_rows(asbb("grant", "show", NUMBER, "--csv")) == listed
+    (st,) = csv_rows(asbb("grant", "status", NUMBER, "--csv"))
+    status = grants.period_status(NUMBER)
+    assert (st["period"], st["drawn_cost"], st["drawable"]) == (
+        str(status.period),
+        f"{status.drawn_cost:.2f}",
+        f"{status.drawable:.2f}",
+    )
+    (edited,) = csv_rows(asbb("grant", "period", NUMBER, "3", "--budget", "90000", "--csv"))
+    assert json.loads(edited["periods"])[2]["budget"] == "90000.00"
+    (updated,) = csv_rows(asbb("grant", "update", NUMBER, "--status", "closed", "--csv"))
+    assert updated["status"] == "closed"
+    assert csv_rows(asbb("grant", "list", "--status", "active", "--csv")) == []
+    header = ok(asbb("grant", "list", "--status", "active", "--csv")).stdout
+    assert header == ",".join(GRANT_KEYS) + "\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grant", "list"],
+        ["grant", "show", NUMBER],
+        ["grant", "status", NUMBER],
+        ["grant", "fund", NUMBER, "lab", "10"],
+        ["grant", "update", NUMBER, "--title", "changed"],
+        ["grant", "unlink", NUMBER, "lab"],
+    ],
+    ids=lambda a: a[1],
+)
+def test_json_and_csv_together_is_a_usage_error_that_writes_nothing(
+    asbb: Any, ledger: Ledger, args: list[str]
+) -> None:
+    ok(create(asbb))
+    ok(asbb("grant", "link", NUMBER, "lab"))
+    before = (len(ledger.journal()), data(asbb("grant", "list", "--json")))
+
+    result = asbb(*args, "--json", "--csv")
+
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert "--json" in result.stderr
+    assert result.stdout == ""
+    assert (len(ledger.journal()), data(asbb("grant", "list", "--json"))) == before
+
+
+def test_creating_with_json_and_csv_writes_nothing(asbb: Any) -> None:
+    assert create(asbb, "--json", "--csv").exit_code == 2
+    assert data(asbb("grant", "list", "--json")) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["grant", "fund", NUMBER, "lab", "--", "-5"], "amount:"),
+        (["grant", "fund", NUMBER, "lab", "1.005"], "amount:"),
+        (["grant", "fund", NUMBER, "nobody", "5"], "nobody"),
+        (["grant", "fund", "NOPE-1", "lab", "5"], "NOPE-1"),
+        (["grant", "link", NUMBER, "nobody"], "nobody"),
+        (["grant", "period", NUMBER, "1", "--budget", "1.005"], "budget:"),
+        (["grant", "period", NUMBER, "1", "--budget", "-1"], "budget:"),
+        (["grant", "period", NUMBER, "2", "--end", f"{THIS_YEAR - 3}-01-01"], "end_date:"),
+        (["grant", "update", NUMBER, "--cfda", "x"], "cfda:"),
+        (["grant", "status", NUMBER, "--period", "9"], "period:"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    asbb: Any, ledger: Ledger, args: list[str], fragment: str
+) -> None:
+    ok(create(asbb))
+    ok(asbb("grant", "link", NUMBER, "lab"))
+    before = (len(ledger.journal()), data(asbb("grant", "list", "--json")))
+
+    one_error_line(asbb(*args), fragment)
+
+    assert (len(ledger.journal()), data(asbb("grant", "list", "--json"))) == before
+    assert ledger.get_account("lab").limit_amount == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--award", "-300000"], "total_award:"),
+        (["--award", "300000.005"], "total_award:"),
+        (["--end", f"{THIS_YEAR - 2}-12-31"], "end_date:"),
+        (["--indirect-rate", "2"], "indirect_rate"),
+    ],
+)
+def test_bad_create_is_one_line_and_writes_nothing(
+    asbb: Any, extra: list[str], fragment: str
+) -> None:
+    one_error_line(create(asbb, *extra), fragment)  # the later option wins
+    assert data(asbb("grant", "list", "--json")) == []
+
+
+def test_an_unknown_status_is_a_usage_error(asbb: Any) -> None:
+    assert asbb("grant", "list", "--status", "pending").exit_code == 2

@@ -1,17 +1,33 @@
-"""``asbb alerts``: list, show, acknowledge and resolve alerts; evaluate and deliver on demand."""
+"""``asbb alerts``: list, show, acknowledge and resolve alerts; evaluate and deliver on demand.
+
+Output: a table by default; ``--json`` for scripts; ``--csv`` has the JSON's top-level keys as
+its header (nested values such as an alert's details as JSON text).
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from asbb_tui.cli_base import JsonOption, cli_actor, fail, opened, print_json, stdout
+from asbb_tui.cli_base import (
+    Column,
+    CsvOption,
+    JsonOption,
+    check_output,
+    cli_actor,
+    emit_record,
+    emit_rows,
+    fail,
+    opened,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from asbb_core.alerts import AlertRecord
+    from asbb_core.models import AlertDelivery
 
 app = typer.Typer(
     help=(
@@ -51,6 +67,30 @@ AlertArg = Annotated[int, typer.Argument(metavar="ID", help="The alert's id.", m
 _STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 
 
+ALERT_KEYS = (
+    "id", "kind", "severity", "status", "dedup_key", "account", "grant", "title", "message",
+    "details", "opened_at", "last_seen_at", "acknowledged_by", "acknowledged_at",
+    "resolved_by", "resolved_at", "resolution",
+)  # fmt: skip
+"""AlertRecord.to_dict()'s keys, in order: the CSV header of 'list', 'ack' and 'resolve'
+('show' adds 'deliveries')."""
+
+LIST_TABLE = [
+    Column("id"),
+    Column("shown_severity", "severity"),
+    Column("status"),
+    Column("kind"),
+    Column("subject", "account"),
+    Column("title"),
+    Column("opened", "opened"),
+    Column("last_seen", "last seen"),
+]
+
+
+def _columns(*keys: str) -> list[Column]:
+    return [Column(key) for key in keys]
+
+
 def _when(value: object) -> str:
     from datetime import datetime
 
@@ -68,6 +108,32 @@ def _status_line(record: AlertRecord) -> str:
     if a.status == "resolved":
         return f"resolved by {a.resolved_by} at {_when(a.resolved_at)}: {a.resolution}"
     return "open"
+
+
+def _list_row(record: AlertRecord) -> dict[str, Any]:
+    """The alert's JSON fields plus the table's cells."""
+    a = record.alert
+    return {
+        **record.to_dict(),
+        "shown_severity": _severity(str(a.severity)),
+        "subject": record.account or record.grant or "",
+        "opened": _when(a.opened_at),
+        "last_seen": _when(a.last_seen_at),
+    }
+
+
+def _delivery_dict(d: AlertDelivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "channel": d.channel,
+        "event": d.event,
+        "status": str(d.status),
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at.isoformat(),
+        "last_error": d.last_error,
+        "created_at": d.created_at.isoformat(),
+        "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+    }
 
 
 @app.command("list")
@@ -91,13 +157,21 @@ def list_alerts(
             "--account", metavar="A", help="Only this account's alerts.", show_default=False
         ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Page size.")] = 50,
-    offset: Annotated[int, typer.Option("--offset", min=0, help="Alerts to skip.")] = 0,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=1000, help="Page size: at most this many alerts.")
+    ] = 50,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, help="Alerts to skip (the next page: --offset 50).")
+    ] = 0,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
-    """List alerts, newest first."""
+    """List alerts, newest first, a page at a time (--json adds the total for paging).
+
+    Example: `asbb alerts list --status open --severity critical`"""
     from asbb_core.alerts import AlertService
 
+    check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
         service = AlertService(db, settings)
         filters = {
@@ -108,72 +182,38 @@ def list_alerts(
         }
         rows = service.list_alerts(**filters, limit=limit, offset=offset)
         total = service.count_alerts(**filters)
-    if as_json:
-        print_json(
-            {
-                "items": [r.to_dict() for r in rows],
-                "total": total,
-                "limit": limit,
-                "offset": offset,
-            }
-        )
-        return
-    out = stdout()
-    if not rows:
-        out.print("no alerts" if not total else f"no alerts on this page ({total} in all)")
-        return
-    table = Table(
-        "id",
-        "severity",
-        "status",
-        "kind",
-        "account",
-        "title",
-        "opened",
-        "last seen",
+    emit_rows(
+        [_list_row(r) for r in rows],
+        _columns(*ALERT_KEYS) if as_csv else LIST_TABLE,
+        as_json=as_json,
+        as_csv=as_csv,
         title=f"alerts ({len(rows)} of {total})",
+        empty="no alerts" if not total else f"no alerts on this page ({total} in all)",
+        json_data={
+            "items": [r.to_dict() for r in rows],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        },
     )
-    for r in rows:
-        a = r.alert
-        table.add_row(
-            str(r.id),
-            _severity(str(a.severity)),
-            str(a.status),
-            a.kind,
-            r.account or r.grant or "",
-            a.title,
-            _when(a.opened_at),
-            _when(a.last_seen_at),
-        )
-    out.print(table)
 
 
 @app.command("show")
-def show_alert(ctx: typer.Context, alert_id: AlertArg, as_json: JsonOption = False) -> None:
+def show_alert(
+    ctx: typer.Context, alert_id: AlertArg, as_json: JsonOption = False, as_csv: CsvOption = False
+) -> None:
     """One alert: its figures, who acknowledged or resolved it, and its deliveries."""
     from asbb_core.alerts import AlertService
 
+    check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
         service = AlertService(db, settings)
         record = service.get_alert(alert_id)
         deliveries = service.deliveries(alert_id)
-    if as_json:
+    if as_json or as_csv:
         data = record.to_dict()
-        data["deliveries"] = [
-            {
-                "id": d.id,
-                "channel": d.channel,
-                "event": d.event,
-                "status": str(d.status),
-                "attempts": d.attempts,
-                "next_attempt_at": d.next_attempt_at.isoformat(),
-                "last_error": d.last_error,
-                "created_at": d.created_at.isoformat(),
-                "sent_at": d.sent_at.isoformat() if d.sent_at else None,
-            }
-            for d in deliveries
-        ]
-        print_json(data)
+        data["deliveries"] = [_delivery_dict(d) for d in deliveries]
+        emit_record(data, _columns(*ALERT_KEYS, "deliveries"), as_json=as_json, as_csv=as_csv)
         return
     a = record.alert
     out = stdout()
@@ -228,15 +268,19 @@ def acknowledge(
         str, typer.Option("--note", metavar="TEXT", help="Why, or what you are doing about it.")
     ] = "",
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Acknowledge an open alert: it stays active (nothing new is raised while its condition
-    lasts) and still clears by itself when the condition ends."""
+    lasts) and still clears by itself when the condition ends.
+
+    Example: `asbb alerts ack 12 --note "asked the PI for more budget"`"""
     from asbb_core.alerts import AlertService
 
+    check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
         record = AlertService(db, settings).acknowledge(alert_id, cli_actor(), note=note)
-    if as_json:
-        print_json(record.to_dict())
+    if as_json or as_csv:
+        emit_record(record.to_dict(), _columns(*ALERT_KEYS), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(f"alert {record.id} acknowledged by {record.alert.acknowledged_by}")
 
@@ -249,30 +293,36 @@ def resolve(
         str, typer.Option("--note", metavar="TEXT", help="Why it is resolved (required).")
     ],
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Resolve an alert by hand. If its condition still holds, the next evaluation opens a
-    fresh alert: use 'asbb alerts ack' to silence one instead."""
+    fresh alert: use 'asbb alerts ack' to silence one instead.
+
+    Example: `asbb alerts resolve 12 --note "limit raised to 5000"`"""
     from asbb_core.alerts import AlertService
 
+    check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
         record = AlertService(db, settings).resolve(alert_id, cli_actor(), note)
-    if as_json:
-        print_json(record.to_dict())
+    if as_json or as_csv:
+        emit_record(record.to_dict(), _columns(*ALERT_KEYS), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(f"alert {record.id} resolved by {record.alert.resolved_by}: {note}")
 
 
 @app.command("evaluate")
-def evaluate(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def evaluate(ctx: typer.Context, as_json: JsonOption = False, as_csv: CsvOption = False) -> None:
     """Evaluate every alert condition now (the daemon also does it on a timer): open new
     alerts, update those still holding, resolve those whose condition cleared. Safe beside
-    the daemon."""
+    the daemon. --json and --csv give the alert ids in each group."""
     from asbb_core.alerts import AlertService
 
+    check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
         summary = AlertService(db, settings).evaluate()
-    if as_json:
-        print_json(summary.to_dict())
+    if as_json or as_csv:
+        record = summary.to_dict()
+        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
     else:
         stdout().print(
             f"{len(summary.opened)} opened, {len(summary.still_open)} still open, "
@@ -286,16 +336,18 @@ def evaluate(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 
 @app.command("deliver")
-def deliver(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def deliver(ctx: typer.Context, as_json: JsonOption = False, as_csv: CsvOption = False) -> None:
     """Send the due webhook and email notices now (the daemon also does it on a timer).
     Failures are recorded and retried later with doubling waits. Safe beside the daemon:
-    each notice is sent once."""
+    each notice is sent once. --json and --csv give the delivery ids in each group."""
     from asbb_core.delivery import DeliveryService
 
+    check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
         report = DeliveryService(db, settings).deliver_due()
-    if as_json:
-        print_json(report.to_dict())
+    if as_json or as_csv:
+        record = report.to_dict()
+        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(
         f"{len(report.sent)} sent, {len(report.retrying)} to retry, "

@@ -1,4 +1,8 @@
-"""``asbb allocations``: recurring allocations (a budget paid in instalments) and one-off ones."""
+"""``asbb allocations``: recurring allocations (a budget paid in instalments) and one-off ones.
+
+Output: a table by default; ``--json`` prints the library's dicts; ``--csv`` has the JSON's
+top-level keys as its header (nested lists such as a schedule's credits as JSON text).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,29 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Column, Table
+from rich.table import Table
 
-from asbb_tui.cli_base import JsonOption, cli_actor, opened, print_json, stderr, stdout
+from asbb_tui.cli_base import (
+    Column,
+    CsvOption,
+    JsonOption,
+    check_output,
+    cli_context,
+    emit_record,
+    emit_rows,
+    opened,
+    print_json,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
-    from asbb_core.allocations import Allocations, ProcessSummary, ScheduleInfo
-    from asbb_core.context import Context
+    from asbb_core.allocations import (
+        AllocationEvent,
+        Allocations,
+        ProcessSummary,
+        ScheduleInfo,
+    )
     from asbb_core.ledger import Ledger
 
 app = typer.Typer(
@@ -60,27 +80,78 @@ def _service(ledger: Ledger) -> Allocations:
     return Allocations(ledger)
 
 
-def _ctx() -> Context:
-    from asbb_core.context import Context
-    from asbb_core.models import Source
-
-    return Context(actor=cli_actor(), source=Source.CLI)
-
-
 def _money(value: Any) -> str:
     from asbb_core.money import format_money
 
     return format_money(value)
 
 
-def _column(table: Table, header: str) -> Column:
-    return next(c for c in table.columns if c.header == header)
+def _columns(*keys: str) -> list[Column]:
+    return [Column(key) for key in keys]
 
 
-def _show(info: ScheduleInfo, *, as_json: bool, title: str | None = None) -> None:
-    """One schedule with its instalments, as JSON or as two tables."""
-    if as_json:
-        print_json(info.to_dict(with_credits=True))
+SCHEDULE_KEYS = (
+    "id", "account", "amount", "total", "frequency", "start_date", "last_due_date",
+    "instalments", "unspent", "status", "memo", "next_period", "next_due_date", "credited",
+    "expired", "paused_at", "created_by", "created_at", "updated_at",
+)  # fmt: skip
+"""ScheduleInfo.to_dict()'s keys, in order: the CSV header of 'list' (and, with 'credits',
+of the commands that show one schedule)."""
+EVENT_KEYS = (
+    "schedule_id", "account", "period", "instalments", "due_date", "action", "amount",
+    "entry_id", "completed",
+)  # fmt: skip
+"""AllocationEvent.to_dict()'s keys: the CSV header of 'process'."""
+
+LIST_TABLE = [
+    Column("id"),
+    Column("account"),
+    Column("instalment"),
+    Column("done"),
+    Column("progress", "credited"),
+    Column("next_due_date", "next due"),
+    Column("state", "status"),
+]
+EVENT_TABLE = [
+    Column("schedule"),
+    Column("account"),
+    Column("done", "#"),
+    Column("due_date", "due"),
+    Column("action"),
+    Column("shown_amount", "amount", money=True),
+    Column("entry_id", "entry"),
+]
+
+
+def _list_row(info: ScheduleInfo) -> dict[str, Any]:
+    """The schedule's JSON fields plus the table's combined cells."""
+    s = info.schedule
+    expiring = " (expire)" if s.unspent == "expire" else ""
+    return {
+        **info.to_dict(),
+        "instalment": f"{_money(s.amount)} {s.frequency}",
+        "done": f"{s.next_period}/{s.instalments}",
+        "progress": f"{_money(info.credited)} of {_money(s.total)}",
+        "state": f"{s.status}{expiring}",
+    }
+
+
+def _event_row(event: AllocationEvent) -> dict[str, Any]:
+    return {
+        **event.to_dict(),
+        "schedule": f"#{event.schedule_id}",
+        "done": f"{event.period + 1}/{event.instalments}",
+        "shown_amount": _money(event.amount),
+    }
+
+
+def _show(
+    info: ScheduleInfo, *, as_json: bool, as_csv: bool = False, title: str | None = None
+) -> None:
+    """One schedule with its instalments: JSON, a one-row CSV, or two tables."""
+    if as_json or as_csv:
+        record = info.to_dict(with_credits=True)
+        emit_record(record, _columns(*SCHEDULE_KEYS, "credits"), as_json=as_json, as_csv=as_csv)
         return
     s = info.schedule
     out = stdout()
@@ -122,25 +193,20 @@ def _show(info: ScheduleInfo, *, as_json: bool, title: str | None = None) -> Non
         out.print(table)
 
 
-def _print_summary(summary: ProcessSummary, *, as_json: bool) -> None:
-    if as_json:
-        print_json(summary.to_dict())
+def _print_summary(summary: ProcessSummary, *, as_json: bool, as_csv: bool = False) -> None:
+    """JSON: the whole summary; CSV: one row per event (failures on stderr); else a table of
+    the events and a one-line total."""
+    for failure in summary.errors if not as_json else ():
+        stderr().print(f"schedule #{failure.schedule_id}: {failure.message}")
+    if as_json or as_csv:
+        rows = [e.to_dict() for e in summary.events]
+        emit_rows(
+            rows, _columns(*EVENT_KEYS), as_json=as_json, as_csv=as_csv, json_data=summary.to_dict()
+        )
         return
     out = stdout()
-    events = summary.events
-    if events:
-        table = Table("schedule", "account", "#", "due", "action", "amount", "entry")
-        for e in events:
-            table.add_row(
-                f"#{e.schedule_id}",
-                e.account,
-                f"{e.period + 1}/{e.instalments}",
-                e.due_date.isoformat(),
-                e.action,
-                _money(e.amount),
-                str(e.entry_id or ""),
-            )
-        out.print(table)
+    if summary.events:
+        emit_rows([_event_row(e) for e in summary.events], EVENT_TABLE)
     out.print(
         f"{summary.today.isoformat()}: {len(summary.credited)} credited "
         f"({_money(summary.total_credited)}), {len(summary.skipped)} skipped, "
@@ -148,8 +214,17 @@ def _print_summary(summary: ProcessSummary, *, as_json: bool) -> None:
     )
     for sid in summary.completed:
         out.print(f"schedule #{sid} completed")
-    for failure in summary.errors:
-        stderr().print(f"schedule #{failure.schedule_id}: {failure.message}")
+
+
+StartOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--start",
+        metavar="DATE",
+        help="The first due date, YYYY-MM-DD, e.g. 2026-01-01 (default: today, UTC).",
+        show_default=False,
+    ),
+]
 
 
 @app.command("create")
@@ -157,7 +232,12 @@ def create(
     ctx: typer.Context,
     account: Annotated[str, typer.Argument(help="The account that receives the instalments.")],
     amount: Annotated[
-        str, typer.Option("--amount", metavar="X", help="Each instalment, e.g. 100.00.")
+        str,
+        typer.Option(
+            "--amount",
+            metavar="X",
+            help="Each instalment in dollars, more than 0 with at most two decimals, e.g. 100.00.",
+        ),
     ],
     frequency: Annotated[
         FrequencyChoice,
@@ -165,29 +245,27 @@ def create(
             "--frequency", help="How often an instalment falls due.", case_sensitive=False
         ),
     ] = FrequencyChoice.MONTHLY,
-    start: Annotated[
-        str | None,
-        typer.Option(
-            "--start",
-            metavar="DATE",
-            help="The first due date, YYYY-MM-DD (default: today, UTC).",
-            show_default=False,
-        ),
-    ] = None,
+    start: StartOpt = None,
     total: Annotated[
         str | None,
         typer.Option(
             "--total",
             metavar="X",
-            help="The whole budget: 600 at 100 is 6 instalments (650 is 7, the last 50).",
+            help="The whole budget in dollars: 600 at 100 is 6 instalments (650 is 7, the "
+            "last 50).",
         ),
     ] = None,
     end: Annotated[
         str | None,
-        typer.Option("--end", metavar="DATE", help="Every due date up to and including this one."),
+        typer.Option(
+            "--end",
+            metavar="DATE",
+            help="Every due date up to and including this one, YYYY-MM-DD, e.g. 2026-12-31.",
+        ),
     ] = None,
     count: Annotated[
-        int | None, typer.Option("--count", metavar="N", help="How many instalments.")
+        int | None,
+        typer.Option("--count", metavar="N", help="How many instalments, e.g. 12."),
     ] = None,
     unspent: Annotated[
         UnspentChoice,
@@ -200,12 +278,16 @@ def create(
     ] = UnspentChoice.CARRY_OVER,
     memo: Annotated[str, typer.Option("--memo", help="A note, shown on every credit.")] = "",
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Create a recurring allocation; give exactly one of --total, --end or --count.
 
     Nothing is credited now: the daemon's scheduler (or `asbb allocations process`) credits
     each instalment when it falls due, catching up any it missed.
+
+    Example: `asbb allocations create physics --amount 500 --frequency monthly --count 12`
     """
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
         allocations = _service(ledger)
         schedule = allocations.create_schedule(
@@ -213,7 +295,7 @@ def create(
             amount=amount,
             frequency=frequency.value,
             start_date=start if start is not None else allocations.today(),
-            ctx=_ctx(),
+            ctx=cli_context(),
             total=total,
             end_date=end,
             instalments=count,
@@ -222,7 +304,7 @@ def create(
         )
         assert schedule.id is not None
         info = allocations.get_schedule(schedule.id)
-    _show(info, as_json=as_json, title=f"created allocation schedule #{info.id}")
+    _show(info, as_json=as_json, as_csv=as_csv, title=f"created allocation schedule #{info.id}")
 
 
 @app.command("list")
@@ -236,51 +318,51 @@ def list_(
         typer.Option("--status", help="Only schedules in this status.", case_sensitive=False),
     ] = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """List allocation schedules: account, instalment, progress, next due date."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
         infos = _service(ledger).list_schedules(account, status.value if status else None)
-    if as_json:
-        print_json([i.to_dict() for i in infos])
-        return
-    if not infos:
-        stdout().print("no allocation schedules (create one: asbb allocations create ...)")
-        return
-    table = Table("id", "account", "instalment", "done", "credited", "next due", "status")
-    for column in ("id", "done", "next due"):
-        _column(table, column).no_wrap = True
-    for i in infos:
-        s = i.schedule
-        expiring = " (expire)" if s.unspent == "expire" else ""
-        table.add_row(
-            str(i.id),
-            i.account,
-            f"{_money(s.amount)} {s.frequency}",
-            f"{s.next_period}/{s.instalments}",
-            f"{_money(i.credited)} of {_money(s.total)}",
-            i.next_due.isoformat() if i.next_due else "-",
-            f"{s.status}{expiring}",
-        )
-    stdout().print(table)
+    emit_rows(
+        [_list_row(i) for i in infos],
+        _columns(*SCHEDULE_KEYS) if as_csv else LIST_TABLE,
+        as_json=as_json,
+        as_csv=as_csv,
+        json_data=[i.to_dict() for i in infos],
+        empty="no allocation schedules (create one: asbb allocations create ...)",
+    )
 
 
 @app.command("show")
-def show(ctx: typer.Context, schedule_id: ScheduleArg, as_json: JsonOption = False) -> None:
+def show(
+    ctx: typer.Context,
+    schedule_id: ScheduleArg,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
     """Show one schedule and every instalment credited or skipped so far."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
         info = _service(ledger).get_schedule(schedule_id)
-    _show(info, as_json=as_json)
+    _show(info, as_json=as_json, as_csv=as_csv)
 
 
 @app.command("pause")
-def pause(ctx: typer.Context, schedule_id: ScheduleArg, as_json: JsonOption = False) -> None:
+def pause(
+    ctx: typer.Context,
+    schedule_id: ScheduleArg,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
     """Pause an active schedule: nothing more is credited until it is resumed.
 
     What fell due before the pause is credited first.
     """
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
-        info = _service(ledger).pause(schedule_id, _ctx())
-    _show(info, as_json=as_json, title=f"paused allocation schedule #{info.id}")
+        info = _service(ledger).pause(schedule_id, cli_context())
+    _show(info, as_json=as_json, as_csv=as_csv, title=f"paused allocation schedule #{info.id}")
 
 
 @app.command("resume")
@@ -294,28 +376,40 @@ def resume(
         ),
     ] = False,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Resume a paused schedule.
 
     Instalments that fell due while it was paused are recorded as skipped (or credited, with
-    --catch-up); what is due today is credited at once.
+    --catch-up); what is due today is credited at once. --csv prints the schedule as
+    'show --csv' does (its credits include what the resume did).
     """
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
-        summary = _service(ledger).resume(schedule_id, _ctx(), catch_up=catch_up)
+        summary = _service(ledger).resume(schedule_id, cli_context(), catch_up=catch_up)
         info = _service(ledger).get_schedule(schedule_id)
     if as_json:
         print_json({"schedule": info.to_dict(with_credits=True), "summary": summary.to_dict()})
+        return
+    if as_csv:
+        _show(info, as_json=False, as_csv=True)
         return
     _print_summary(summary, as_json=False)
     _show(info, as_json=False, title=f"resumed allocation schedule #{info.id}")
 
 
 @app.command("cancel")
-def cancel(ctx: typer.Context, schedule_id: ScheduleArg, as_json: JsonOption = False) -> None:
+def cancel(
+    ctx: typer.Context,
+    schedule_id: ScheduleArg,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
     """Cancel a schedule for good: no further instalments; what was credited stays."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
-        info = _service(ledger).cancel(schedule_id, _ctx())
-    _show(info, as_json=as_json, title=f"cancelled allocation schedule #{info.id}")
+        info = _service(ledger).cancel(schedule_id, cli_context())
+    _show(info, as_json=as_json, as_csv=as_csv, title=f"cancelled allocation schedule #{info.id}")
 
 
 @app.command("process")
@@ -326,20 +420,23 @@ def process(
         typer.Option(
             "--today",
             metavar="DATE",
-            help="Process as of this date, YYYY-MM-DD (default: today, UTC).",
+            help="Process as of this date, YYYY-MM-DD, e.g. 2026-03-15 (default: today, UTC).",
             show_default=False,
         ),
     ] = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Credit every instalment due now, as the daemon's scheduler does.
 
     Missed periods are caught up, each instalment is credited exactly once (safe beside the
     daemon), and with unspent=expire the unspent rest of ended periods is taken back.
     Schedules that cannot move (e.g. their account is closed) are listed; exit status 1 then.
+    --csv prints one row per instalment credited, skipped or expired.
     """
     from asbb_core.periods import parse_date
 
+    check_output(as_json, as_csv)
     day = parse_date(today, field="today") if today is not None else None
     with opened(ctx) as (_, _db, ledger):
         allocations = _service(ledger)
@@ -355,9 +452,9 @@ def process(
         ) as progress:
             task = progress.add_task("", total=steps)
             summary = allocations.process_due(
-                ctx=_ctx(), today=day, on_event=lambda _: progress.advance(task)
+                ctx=cli_context(), today=day, on_event=lambda _: progress.advance(task)
             )
-    _print_summary(summary, as_json=as_json)
+    _print_summary(summary, as_json=as_json, as_csv=as_csv)
     if summary.errors:
         raise typer.Exit(1)
 
@@ -366,15 +463,27 @@ def process(
 def once(
     ctx: typer.Context,
     account: Annotated[str, typer.Argument(help="The account to allocate to.")],
-    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="How much, e.g. 250.00.")],
+    amount: Annotated[
+        str,
+        typer.Argument(
+            metavar="AMOUNT",
+            help="How much in dollars, more than 0 with at most two decimals, e.g. 250.00.",
+        ),
+    ],
     memo: Annotated[str, typer.Option("--memo", help="Why (shown in the journal).")] = "",
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
-    """Allocate money to an account once (journaled as an allocation)."""
+    """Allocate money to an account once (journaled as an allocation): its limit grows.
+
+    Example: `asbb allocations once physics 250.00 --memo "bridge funding"`
+    """
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
-        result = _service(ledger).allocate_once(account, amount, ctx=_ctx(), memo=memo)
-    if as_json:
-        print_json(result.to_dict())
+        result = _service(ledger).allocate_once(account, amount, ctx=cli_context(), memo=memo)
+    if as_json or as_csv:
+        record = result.to_dict()
+        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(
         f"allocated {_money(result.amount)} to {result.account}: limit {_money(result.limit)}, "

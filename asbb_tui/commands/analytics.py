@@ -1,25 +1,65 @@
-"""``asbb burn-rate`` and ``asbb calibration``: how fast money goes, and how good estimates are."""
+"""``asbb burn-rate``, ``asbb forecast`` and ``asbb calibration``: how fast money goes, where
+it is heading, and how good the cost estimates are."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from asbb_core.burnrate import WINDOWS, BurnRate, account_burn_rate, grant_burn_rate
 from asbb_core.calibration import cost_ratios
-from asbb_core.money import format_money
+from asbb_core.errors import NotFoundError, ValidationError
+from asbb_core.money import ZERO, format_money, round_posting
 from asbb_core.periods import parse_date
-from asbb_tui.cli_base import JsonOption, fail, jsonable, opened, print_json, stdout
+from asbb_tui.cli_base import (
+    Column,
+    CsvOption,
+    JsonOption,
+    check_output,
+    emit_rows,
+    fail,
+    jsonable,
+    opened,
+    print_json,
+    stdout,
+)
+
+if TYPE_CHECKING:
+    from asbb_core.burnrate import AccountForecast
+    from asbb_core.database import Database
+    from asbb_core.settings import Settings
 
 _BAND_STYLE = {"healthy": "green", "concern": "yellow", "warning": "dark_orange", "critical": "red"}
 
+TodayOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="YYYY-MM-DD",
+        help="Compute as of this day (default: today, UTC).",
+        show_default=False,
+    ),
+]
+
 
 def _money(value: object) -> str:
-    from decimal import Decimal
-
     return format_money(value) if isinstance(value, Decimal) else "-"
+
+
+def _day(value: str | None) -> date | None:
+    return None if value is None else parse_date(value, field="today")
+
+
+def _in_days(day: date | None, today: date) -> str:
+    if day is None:
+        return "not in sight"
+    return f"{day.isoformat()} (in {(day - today).days} days)"
+
+
+# ---------------------------------------------------------------- burn-rate
 
 
 def _print_burn_rate(br: BurnRate) -> None:
@@ -53,49 +93,271 @@ def _print_burn_rate(br: BurnRate) -> None:
             out.print(part)
 
 
+def _print_projection(br: BurnRate) -> None:
+    """Where the money goes at the actual daily rate: exhaustion, balance at the end, and the
+    instalments still to come (the projection counts them)."""
+    out = stdout()
+    coming = sum((i.amount for i in br.incoming), ZERO)
+    block = Table(
+        title=f"projection at {_money(br.actual_daily)} a day (the {br.window} rate)",
+        show_header=False,
+        box=None,
+        padding=(0, 2),
+    )
+    block.add_column(style="bold")
+    block.add_column(justify="right")
+    block.add_row("available", _money(br.available))
+    block.add_row("instalments to come", f"{len(br.incoming)}, {_money(coming)}")
+    block.add_row("end date", str(br.end_date or "-"))
+    block.add_row("projected exhaustion", _in_days(br.projected_exhaustion, br.until))
+    block.add_row("projected balance at end", _money(br.projected_balance_at_end))
+    out.print(block)
+    if br.incoming:
+        table = Table("due", "amount", title="instalments to come")
+        for i in br.incoming:
+            table.add_row(i.due_date.isoformat(), format_money(i.amount))
+        out.print(table)
+
+
+def _daily_rows(br: BurnRate) -> list[dict[str, Any]]:
+    """The daily series (to the cent) with the running total of the actual spend."""
+    rows, total = [], ZERO
+    for d in br.daily:
+        total += d.actual
+        expected = None if d.expected is None else round_posting(d.expected)
+        rows.append(
+            {
+                "day": d.day,
+                "actual": round_posting(d.actual),
+                "expected": expected,
+                "cumulative": round_posting(total),
+            }
+        )
+    return rows
+
+
+def _named_burn_rate(
+    db: Database, settings: Settings, name: str, window: str, day: date | None
+) -> BurnRate:
+    """An account's burn rate, else (no such account) the grant numbered ``name``'s."""
+    try:
+        return account_burn_rate(db, settings, name, window=window or "30d", today=day)
+    except (NotFoundError, ValidationError) as exc:
+        if exc.field != "account":
+            raise
+    try:
+        return grant_burn_rate(db, settings, name, window=window or "period", today=day)
+    except (NotFoundError, ValidationError) as exc:
+        if exc.field != "grant":
+            raise
+    raise NotFoundError(f"account or grant {name!r} does not exist", field="name")
+
+
 def burn_rate(
     ctx: typer.Context,
-    account: Annotated[str | None, typer.Argument(help="The account (or use --grant).")] = None,
-    grant: Annotated[
-        str | None, typer.Option("--grant", metavar="NUMBER", help="A grant's current period.")
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            help="An account, or a grant's number (an account of that name wins).",
+            show_default=False,
+        ),
     ] = None,
-    window: Annotated[
-        str, typer.Option(help=f"One of {', '.join(WINDOWS)} (default: 30d; grants: period).")
+    grant: Annotated[
+        str | None,
+        typer.Option(
+            "--grant", metavar="NUMBER", help="A grant's current budget period (explicitly)."
+        ),
+    ] = None,
+    period: Annotated[
+        str,
+        typer.Option(
+            "--period",
+            "--window",
+            metavar="SPAN",
+            help=f"The window the actual spend is averaged over: one of {', '.join(WINDOWS)} "
+            "(default: 30d; grants: period, their whole budget period).",
+            show_default=False,
+        ),
     ] = "",
     today: Annotated[
-        str | None, typer.Option(metavar="YYYY-MM-DD", help="The day the window ends.")
+        str | None,
+        typer.Option(metavar="YYYY-MM-DD", help="The day the window ends (default: today, UTC)."),
     ] = None,
     budget_period: Annotated[
         int | None,
-        typer.Option(min=1, metavar="N", help="With --grant: budget period N, not the current."),
+        typer.Option(
+            min=1, metavar="N", help="Grants: budget period N instead of the current one."
+        ),
     ] = None,
+    projection: Annotated[
+        bool,
+        typer.Option(
+            "--projection",
+            help="Also print the projection: exhaustion date, balance at the end date and the "
+            "instalments to come.",
+        ),
+    ] = False,
+    alerts_only: Annotated[
+        bool,
+        typer.Option(
+            "--alerts-only",
+            help="Print only when the band is warning or critical, or the money is projected "
+            "to run out before the end date; else nothing ([] with --json). Exit status 0 "
+            "either way.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
+    as_csv: Annotated[
+        bool,
+        typer.Option(
+            "--csv", help="Print the daily series as CSV: day, actual, expected, cumulative."
+        ),
+    ] = False,
 ) -> None:
     """Actual vs expected daily spend, variance, health band, projected exhaustion.
 
-    Spend is net of refunds; a grant's is total cost (direct x (1 + indirect rate))."""
-    if (account is None) == (grant is None):
+    Spend is net of refunds; a grant's is total cost (direct x (1 + indirect rate)).
+    Examples: `asbb burn-rate physics --period 90d --projection`,
+    `asbb burn-rate NSF-2401 --budget-period 2`, `asbb burn-rate physics --alerts-only --json`.
+    """
+    check_output(as_json, as_csv)
+    if name is not None and grant is not None:
+        fail("name an account or a --grant, not both")
+    if name is None and grant is None:
         fail("name an account or a --grant (one of them)")
-    if budget_period is not None and grant is None:
-        fail("--budget-period applies to a --grant")
-    day = None if today is None else parse_date(today, field="today")
+    if period and period not in WINDOWS:
+        raise ValidationError(f"period: must be one of {', '.join(WINDOWS)}", field="period")
+    day = _day(today)
     with opened(ctx) as (settings, db, _ledger):
-        if grant is not None:
+        if grant is not None or budget_period is not None:
             br = grant_burn_rate(
                 db,
                 settings,
-                grant,
-                window=window or "period",
+                grant or name or "",
+                window=period or "period",
                 today=day,
                 period_number=budget_period,
             )
         else:
-            assert account is not None
-            br = account_burn_rate(db, settings, account, window=window or "30d", today=day)
+            assert name is not None
+            br = _named_burn_rate(db, settings, name, period, day)
+    if alerts_only and not br.needs_attention:
+        if as_json:
+            print_json([])
+        return
     if as_json:
         print_json(jsonable(br))
+    elif as_csv:
+        columns = [Column("day"), Column("actual"), Column("expected"), Column("cumulative")]
+        emit_rows(_daily_rows(br), columns, as_csv=True)
     else:
         _print_burn_rate(br)
+        if projection:
+            _print_projection(br)
+
+
+# ---------------------------------------------------------------- forecast
+
+
+FORECAST_COLUMNS = [
+    Column("basis", "rate of"),
+    Column("daily", "per day", money=True),
+    Column("day", "on"),
+    Column("days", "days ahead"),
+    Column("spend", "spend", money=True),
+    Column("instalments", "instalments", money=True),
+    Column("balance", "balance", money=True),
+    Column("exhaustion", "money runs out"),
+]
+
+
+def _forecast_rows(result: AccountForecast) -> list[dict[str, Any]]:
+    return [
+        {
+            "basis": f.basis,
+            "daily": f.daily,
+            "day": p.day,
+            "days": p.days,
+            "spend": p.spend,
+            "instalments": p.instalments,
+            "balance": p.balance,
+            "exhaustion": f.exhaustion,
+        }
+        for f in result.forecasts
+        for p in f.points
+    ]
+
+
+def forecast(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(metavar="ACCOUNT", help="The account.")],
+    days: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--days",
+            metavar="N",
+            help="Look N days ahead (repeat for more; default: 30, 60 and 90). A span past "
+            "the account's end date stops at the end date.",
+            show_default=False,
+        ),
+    ] = None,
+    today: TodayOpt = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Projected spend and balance ahead, at the account's 30-day and at its 90-day actual
+    daily spend, counting the allocation instalments still to come; and the day the money
+    runs out at each rate.
+
+    Examples: `asbb forecast physics`, `asbb forecast physics --days 180 --json`.
+    """
+    from asbb_core.burnrate import FORECAST_DAYS, account_forecast
+
+    check_output(as_json, as_csv)
+    day = _day(today)
+    with opened(ctx) as (settings, db, _ledger):
+        result = account_forecast(db, settings, account, days=days or FORECAST_DAYS, today=day)
+    rows = _forecast_rows(result)
+    emit_rows(
+        rows,
+        FORECAST_COLUMNS,
+        as_json=as_json,
+        as_csv=as_csv,
+        title=(
+            f"forecast for {result.account} from {result.today.isoformat()}: "
+            f"available {_money(result.available)}, end date {result.end_date or '-'}"
+        ),
+        json_data=jsonable(result),
+    )
+    if as_json or as_csv:
+        return
+    out = stdout()
+    coming = sum((i.amount for i in result.incoming), ZERO)
+    if result.incoming:
+        out.print(
+            f"instalments to come: {len(result.incoming)}, {_money(coming)} "
+            f"(next {result.incoming[0].due_date.isoformat()})"
+        )
+    for f in result.forecasts:
+        out.print(
+            f"at the {f.basis} rate ({_money(f.daily)} a day) the money runs out: "
+            f"{_in_days(f.exhaustion, result.today)}"
+        )
+
+
+# ---------------------------------------------------------------- calibration
+
+
+CALIBRATION_COLUMNS = [
+    Column("account"),
+    Column("partition"),
+    Column("jobs"),
+    Column("estimated"),
+    Column("actual"),
+    Column("ratio"),
+    Column("factor"),
+]
 
 
 def calibration(
@@ -103,15 +365,20 @@ def calibration(
     account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
     partition: Annotated[str | None, typer.Option(help="Only this partition.")] = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Actual vs estimated cost per account and partition, and the calibration factor.
 
     The factor scales new estimates only when [calibration] enabled = true."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _ledger):
         cal = settings.calibration
         ratios = cost_ratios(db, cal, account=account, partition=partition)
     if as_json:
         print_json({"enabled": cal.enabled, "ratios": jsonable(ratios)})
+        return
+    if as_csv:
+        emit_rows([jsonable(r) for r in ratios], CALIBRATION_COLUMNS, as_csv=True)
         return
     state = "on" if cal.enabled else "off (reported only)"
     table = Table(
@@ -135,3 +402,10 @@ def calibration(
             f"{r.factor:.4f}",
         )
     stdout().print(table)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``asbb burn-rate``, ``asbb forecast`` and ``asbb calibration`` to the app."""
+    root.command("burn-rate")(burn_rate)
+    root.command("forecast")(forecast)
+    root.command("calibration")(calibration)

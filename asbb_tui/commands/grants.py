@@ -1,4 +1,8 @@
-"""``asbb grant``: grants, their budget periods, linked accounts and draws into them."""
+"""``asbb grant``: grants, their budget periods, linked accounts and draws into them.
+
+Output: a table by default; ``--json`` for scripts (money as exact strings); ``--csv`` has the
+JSON's top-level keys as its header (nested lists such as a grant's periods as JSON text).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,22 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from asbb_tui.cli_base import JsonOption, cli_actor, iso_time, opened, print_json, stdout
+from asbb_tui.cli_base import (
+    Column,
+    CsvOption,
+    JsonOption,
+    check_output,
+    cli_context,
+    emit_record,
+    emit_rows,
+    iso_time,
+    opened,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
-    from asbb_core.context import Context
-    from asbb_core.grants import DrawResult, GrantDetail, Grants, PeriodStatus
+    from asbb_core.grants import GrantDetail, Grants, PeriodStatus
     from asbb_core.ledger import Ledger
 
 app = typer.Typer(
@@ -61,13 +76,6 @@ def _service(ledger: Ledger) -> Grants:
     return Grants(ledger)
 
 
-def _ctx(idempotency_key: str | None = None) -> Context:
-    from asbb_core.context import Context
-    from asbb_core.models import Source
-
-    return Context(actor=cli_actor(), source=Source.CLI, idempotency_key=idempotency_key)
-
-
 def _money(value: Any) -> str:
     from asbb_core.money import format_money
 
@@ -90,6 +98,18 @@ def _percent(value: Any) -> str:
     from asbb_core.reports import rate_percent
 
     return rate_percent(value)
+
+
+def _columns(*keys: str) -> list[Column]:
+    return [Column(key) for key in keys]
+
+
+GRANT_KEYS = (
+    "number", "title", "agency", "program", "pi", "co_pis", "institution", "department",
+    "cfda", "total_award", "start_date", "end_date", "indirect_rate", "status", "created_by",
+    "created_at", "updated_at", "drawn", "periods", "accounts",
+)  # fmt: skip
+"""grant_dict's keys, in order: the CSV header of every command that prints grants."""
 
 
 def grant_dict(detail: GrantDetail) -> dict[str, Any]:
@@ -132,9 +152,42 @@ def grant_dict(detail: GrantDetail) -> dict[str, Any]:
     }
 
 
-def _show(detail: GrantDetail, *, as_json: bool) -> None:
-    if as_json:
-        print_json(grant_dict(detail))
+def _list_table(found: list[GrantDetail]) -> None:
+    """Grants as a table whose number, award and drawn columns never wrap (emit_rows' tables
+    cannot say so, and a wrapped grant number is hard to read or copy)."""
+    if not found:
+        stderr().print("no grants (record one: asbb grant create NUMBER --award ...)")
+        return
+    table = Table()
+    table.add_column("number", no_wrap=True)
+    table.add_column("agency")
+    table.add_column("PI")
+    table.add_column("award", justify="right", no_wrap=True)
+    table.add_column("dates")
+    table.add_column("rate", justify="right")
+    table.add_column("accounts")
+    table.add_column("drawn", justify="right", no_wrap=True)
+    table.add_column("status")
+    for d in found:
+        g = d.grant
+        table.add_row(
+            g.number,
+            g.agency,
+            g.pi,
+            _money(g.total_award),
+            f"{g.start_date} to {g.end_date} ({len(d.periods)} periods)",
+            _percent(g.indirect_rate),
+            ", ".join(a.name for a in d.accounts),
+            _money(d.drawn),
+            str(g.status),
+        )
+    stdout().print(table)
+
+
+def _show(detail: GrantDetail, *, as_json: bool, as_csv: bool = False) -> None:
+    """One grant: JSON, a one-row CSV, or its facts and a table of its budget periods."""
+    if as_json or as_csv:
+        emit_record(grant_dict(detail), _columns(*GRANT_KEYS), as_json=as_json, as_csv=as_csv)
         return
     g = detail.grant
     console = stdout()
@@ -176,15 +229,21 @@ def create(
     ctx: typer.Context,
     number: NumberArg,
     award: Annotated[
-        str, typer.Option("--award", help="Total award (direct + indirect), e.g. 300000.")
+        str,
+        typer.Option(
+            "--award", help="Total award in dollars (direct + indirect), e.g. 300000 or 299999.50."
+        ),
     ],
-    start: Annotated[str, typer.Option("--start", help="First day (YYYY-MM-DD).")],
-    end: Annotated[str, typer.Option("--end", help="Last day (YYYY-MM-DD), included.")],
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD, e.g. 2025-09-01.")],
+    end: Annotated[
+        str, typer.Option("--end", help="Last day, YYYY-MM-DD, included, e.g. 2028-08-31.")
+    ],
     indirect_rate: Annotated[
         str, typer.Option("--indirect-rate", help="A fraction from 0 to 1.5: 0.30 for 30%.")
     ],
     period_months: Annotated[
-        int, typer.Option("--period-months", help="Length of each budget period.", min=1)
+        int,
+        typer.Option("--period-months", help="Length of each budget period, in months.", min=1),
     ] = 12,
     title: TitleOpt = None,
     agency: AgencyOpt = None,
@@ -195,9 +254,14 @@ def create(
     department: DepartmentOpt = None,
     cfda: CfdaOpt = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Record a grant and generate its budget periods (budgets split evenly to the cent,
-    the remainder on the last, adding up to the award exactly)."""
+    the remainder on the last, adding up to the award exactly).
+
+    Example: `asbb grant create NSF-2312345 --award 300000 --start 2025-01-01 --end
+    2027-12-31 --indirect-rate 0.30 --agency NSF --pi "Ada Lovelace"`"""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
         detail = _service(ledger).create_grant(
             number,
@@ -205,7 +269,7 @@ def create(
             start_date=start,
             end_date=end,
             indirect_rate=indirect_rate,
-            ctx=_ctx(),
+            ctx=cli_context(),
             period_months=period_months,
             title=title or "",
             agency=agency or "",
@@ -216,7 +280,7 @@ def create(
             department=department or "",
             cfda=cfda or "",
         )
-    _show(detail, as_json=as_json)
+    _show(detail, as_json=as_json, as_csv=as_csv)
 
 
 @app.command("list")
@@ -227,48 +291,28 @@ def list_grants(
         typer.Option("--status", help="Only grants in this status.", show_default=False),
     ] = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """List grants: number, agency, PI, award, dates, rate, periods, accounts, drawn."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
         found = _service(ledger).list_grants(status=status.value if status else None)
-    if as_json:
-        print_json([grant_dict(d) for d in found])
+    if as_json or as_csv:
+        rows = [grant_dict(d) for d in found]
+        emit_rows(rows, _columns(*GRANT_KEYS), as_json=as_json, as_csv=as_csv)
         return
-    if not found:
-        stdout().print("no grants (record one: asbb grant create NUMBER --award ...)")
-        return
-    table = Table()
-    table.add_column("number", no_wrap=True)
-    table.add_column("agency")
-    table.add_column("PI")
-    table.add_column("award", justify="right", no_wrap=True)
-    table.add_column("dates")
-    table.add_column("rate", justify="right")
-    table.add_column("accounts")
-    table.add_column("drawn", justify="right", no_wrap=True)
-    table.add_column("status")
-    for d in found:
-        g = d.grant
-        table.add_row(
-            g.number,
-            g.agency,
-            g.pi,
-            _money(g.total_award),
-            f"{g.start_date} to {g.end_date} ({len(d.periods)} periods)",
-            _percent(g.indirect_rate),
-            ", ".join(a.name for a in d.accounts),
-            _money(d.drawn),
-            str(g.status),
-        )
-    stdout().print(table)
+    _list_table(found)
 
 
 @app.command("show")
-def show(ctx: typer.Context, number: NumberArg, as_json: JsonOption = False) -> None:
+def show(
+    ctx: typer.Context, number: NumberArg, as_json: JsonOption = False, as_csv: CsvOption = False
+) -> None:
     """One grant: its details, budget periods (with what was drawn) and linked accounts."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
         detail = _service(ledger).get_grant(number)
-    _show(detail, as_json=as_json)
+    _show(detail, as_json=as_json, as_csv=as_csv)
 
 
 @app.command("update")
@@ -291,13 +335,15 @@ def update(
         typer.Option("--status", help="active, or closed (funds nothing).", show_default=False),
     ] = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Change a grant's descriptive fields or status; options left out stay as they are.
     --co-pi replaces the whole list."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
         detail = _service(ledger).update_grant(
             number,
-            ctx=_ctx(),
+            ctx=cli_context(),
             title=title,
             agency=agency,
             program=program,
@@ -308,7 +354,7 @@ def update(
             cfda=cfda,
             status=status.value if status else None,
         )
-    _show(detail, as_json=as_json)
+    _show(detail, as_json=as_json, as_csv=as_csv)
 
 
 @app.command("period")
@@ -316,21 +362,28 @@ def period(
     ctx: typer.Context,
     number: NumberArg,
     period_number: PeriodArg,
-    start: Annotated[str | None, _option("New first day (YYYY-MM-DD).", "--start")] = None,
-    end: Annotated[str | None, _option("New last day (YYYY-MM-DD).", "--end")] = None,
+    start: Annotated[
+        str | None, _option("New first day, YYYY-MM-DD, e.g. 2026-01-01.", "--start")
+    ] = None,
+    end: Annotated[
+        str | None, _option("New last day, YYYY-MM-DD, included, e.g. 2026-12-31.", "--end")
+    ] = None,
     budget: Annotated[
-        str | None, _option("New budget (total cost, direct + indirect).", "--budget")
+        str | None,
+        _option("New budget in dollars (total cost, direct + indirect), e.g. 90000.", "--budget"),
     ] = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Edit one budget period. It stays inside the grant's dates, in order without
     overlapping the others; the budgets add up to no more than the award; a budget never
     drops below what was already drawn from the period (with indirect)."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
         detail = _service(ledger).set_period(
-            number, period_number, ctx=_ctx(), start_date=start, end_date=end, budget=budget
+            number, period_number, ctx=cli_context(), start_date=start, end_date=end, budget=budget
         )
-    _show(detail, as_json=as_json)
+    _show(detail, as_json=as_json, as_csv=as_csv)
 
 
 @app.command("regenerate")
@@ -338,34 +391,43 @@ def regenerate(
     ctx: typer.Context,
     number: NumberArg,
     period_months: Annotated[
-        int, typer.Option("--period-months", help="Length of each new budget period.", min=1)
+        int,
+        typer.Option(
+            "--period-months", help="Length of each new budget period, in months, e.g. 6.", min=1
+        ),
     ],
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Replace the grant's budget periods with fresh ones (budgets split evenly again).
     Refused once money was drawn from the grant."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
-        detail = _service(ledger).regenerate_periods(number, period_months, ctx=_ctx())
-    _show(detail, as_json=as_json)
+        detail = _service(ledger).regenerate_periods(number, period_months, ctx=cli_context())
+    _show(detail, as_json=as_json, as_csv=as_csv)
 
 
 @app.command("link")
 def link(
-    ctx: typer.Context, number: NumberArg, account: AccountArg, as_json: JsonOption = False
+    ctx: typer.Context,
+    number: NumberArg,
+    account: AccountArg,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Link an account to the grant: it can then be funded from the grant, and its spend
     counts towards the grant from today (UTC). An account draws from one grant at most."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
-        done = _service(ledger).link_account(number, account, ctx=_ctx())
-    if as_json:
-        print_json(
-            {
-                "grant": number,
-                "account": done.name,
-                "linked_by": done.linked_by,
-                "linked_at": iso_time(done.linked_at),
-            }
-        )
+        done = _service(ledger).link_account(number, account, ctx=cli_context())
+    if as_json or as_csv:
+        record = {
+            "grant": number,
+            "account": done.name,
+            "linked_by": done.linked_by,
+            "linked_at": iso_time(done.linked_at),
+        }
+        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(
         f"account {done.name} draws from grant {number} (linked {done.linked_at:%Y-%m-%d})"
@@ -374,19 +436,21 @@ def link(
 
 @app.command("unlink")
 def unlink(
-    ctx: typer.Context, number: NumberArg, account: AccountArg, as_json: JsonOption = False
+    ctx: typer.Context,
+    number: NumberArg,
+    account: AccountArg,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Unlink an account from the grant. Refused once it drew money from the grant."""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
-        _service(ledger).unlink_account(number, account, ctx=_ctx())
-    if as_json:
-        print_json({"grant": number, "account": account, "unlinked": True})
+        _service(ledger).unlink_account(number, account, ctx=cli_context())
+    if as_json or as_csv:
+        record = {"grant": number, "account": account, "unlinked": True}
+        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(f"account {account} no longer draws from grant {number}")
-
-
-def _draw_dict(r: DrawResult) -> dict[str, Any]:
-    return r.to_dict()
 
 
 @app.command("fund")
@@ -394,23 +458,34 @@ def fund(
     ctx: typer.Context,
     number: NumberArg,
     account: AccountArg,
-    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="Direct money, e.g. 1000.")],
+    amount: Annotated[
+        str,
+        typer.Argument(
+            metavar="AMOUNT",
+            help="Direct money in dollars, more than 0 with at most two decimals, e.g. 1000.",
+        ),
+    ],
     memo: Annotated[str, typer.Option("--memo", help="A note for the journal.")] = "",
     idempotency_key: Annotated[
         str | None,
         _option("Run at most once: a retry with the same key moves nothing.", "--idempotency-key"),
     ] = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Move direct money from the grant's current budget period into a linked account's
     limit (journaled as an allocation). It commits AMOUNT x (1 + indirect rate) of the
-    period's budget and is refused when that does not fit."""
+    period's budget and is refused when that does not fit.
+
+    Example: `asbb grant fund NSF-2312345 lab 1500 --memo "compute, spring"`"""
+    check_output(as_json, as_csv)
     with opened(ctx) as (_, _db, ledger):
         result = _service(ledger).fund_account(
-            number, account, amount, ctx=_ctx(idempotency_key), memo=memo
+            number, account, amount, ctx=cli_context(idempotency_key), memo=memo
         )
-    if as_json:
-        print_json(_draw_dict(result))
+    if as_json or as_csv:
+        record = result.to_dict()
+        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
         return
     again = " (replayed: nothing moved)" if result.replayed else ""
     stdout().print(
@@ -454,19 +529,23 @@ def status(
         typer.Option("--period", help="The budget period (default: the current one).", min=1),
     ] = None,
     today: Annotated[
-        str | None, _option("Report as of this day (YYYY-MM-DD; default: today).", "--today")
+        str | None,
+        _option("Report as of this day, YYYY-MM-DD (default: today, UTC).", "--today"),
     ] = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Where a budget period stands: budget, drawn, direct, indirect, consumed (direct +
     indirect), remaining and percent used."""
     from asbb_core.periods import parse_date
 
+    check_output(as_json, as_csv)
     day = parse_date(today, field="today") if today else None
     with opened(ctx) as (_, _db, ledger):
         st = _service(ledger).period_status(number, period_number, day)
-    if as_json:
-        print_json(_status_dict(st))
+    if as_json or as_csv:
+        record = _status_dict(st)
+        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
         return
     table = Table(
         show_header=False,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from asbb_tui.cli_base import opened, stderr
+from asbb_tui.cli_base import opened, stderr, working
 
 app = typer.Typer(
     help=(
@@ -94,9 +94,10 @@ def grant(
 
     chosen = _chosen(fmt, as_json)
     day = parse_date(today, field="today") if today else None
-    with opened(ctx) as (settings, db, _ledger):
+    with opened(ctx) as (settings, db, _ledger), working(f"building the report of {number}"):
         report = grant_compliance_report(db, settings, number, period=period, today=day)
-    _emit(render_grant_report(report, chosen), output)
+        text = render_grant_report(report, chosen)
+    _emit(text, output)
 
 
 @app.command("statement")
@@ -114,6 +115,7 @@ def statement(
     from asbb_core.reports import account_statement, render_statement
 
     chosen = _chosen(fmt, as_json)
-    with opened(ctx) as (_settings, db, _ledger):
+    with opened(ctx) as (_settings, db, _ledger), working(f"building the statement of {account}"):
         st = account_statement(db, account, since, until)
-    _emit(render_statement(st, chosen), output)
+        text = render_statement(st, chosen)
+    _emit(text, output)

@@ -16,12 +16,15 @@ from asbb_core.models import Role, Source
 from asbb_core.money import ZERO, round_posting
 from asbb_core.pricing import JobShape, Price
 from asbb_core.reconcile import JobEnd, elapsed_of, metadata_of, reconcile_job
-from daemon.auth import Principal, plugin_access
+from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
 from daemon.schemas import JOB_ID_PATTERN, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["budget"])
+
+# A quote writes nothing: any role may ask (a reader limited to accounts, only for those).
+quote_access = requires(Role.READER, Role.PLUGIN)
 
 SlurmTime = str | int | float
 
@@ -60,6 +63,20 @@ class CheckResponse(BaseModel):
     """The hold id: the plugin writes it into the job's AdminComment."""
     message: str
     budget_remaining: MoneyOut | None
+    details: dict[str, Any]
+
+
+class QuoteResponse(BaseModel):
+    """What ``/budget/check`` would answer for this job now; nothing is held or written."""
+
+    would_accept: bool
+    estimated_cost: MoneyOut
+    hold_amount: MoneyOut
+    """The hold check would take: the same price, calibration and buffer."""
+    budget_remaining: MoneyOut | None
+    """Accepted: what the account would have left after the hold; refused: what the account
+    (or the partition limit that refused) has now."""
+    message: str
     details: dict[str, Any]
 
 
@@ -127,6 +144,29 @@ def _hold_details(price: Price, job: JobShape) -> dict[str, Any]:
     }
 
 
+def _job_of(body: CheckRequest) -> JobShape:
+    return JobShape.parse(
+        partition=body.partition,
+        wall_time=body.wall_time,
+        nodes=body.nodes,
+        cpus=body.cpus,
+        gpus=body.gpus,
+        memory=body.memory,
+        tasks=body.array_size,
+    )
+
+
+def _unbudgeted(body: CheckRequest, services: Services) -> tuple[str, dict[str, Any]]:
+    name = body.partition or services.settings.default_partition or "default"
+    return f"partition {name} is not budgeted", {"budgeted": False, "partition": name}
+
+
+def _refusal_details(
+    details: dict[str, Any], refusal: InsufficientFundsError | AccountInactiveError
+) -> dict[str, Any]:
+    return {**details, "reason": refusal.code, "limit": refusal.details.get("limit")}
+
+
 @router.post("/budget/check", response_model=CheckResponse)
 def check(
     body: CheckRequest,
@@ -138,27 +178,19 @@ def check(
     """Price a job and hold its cost. Unbudgeted partitions answer at once, without a hold."""
     metrics = services.metrics
     with metrics.check_latency.labels(outcome="all").time():
-        job = JobShape.parse(
-            partition=body.partition,
-            wall_time=body.wall_time,
-            nodes=body.nodes,
-            cpus=body.cpus,
-            gpus=body.gpus,
-            memory=body.memory,
-            tasks=body.array_size,
-        )
+        job = _job_of(body)
         price = services.price(job, body.account)
         if price is None:
             metrics.holds.labels(outcome="unbudgeted").inc()
-            name = body.partition or services.settings.default_partition or "default"
+            message, unbudgeted = _unbudgeted(body, services)
             return CheckResponse(
                 available=True,
                 estimated_cost=ZERO,
                 hold_amount=ZERO,
                 transaction_id=None,
-                message=f"partition {name} is not budgeted",
+                message=message,
                 budget_remaining=None,
-                details={"budgeted": False, "partition": name},
+                details=unbudgeted,
             )
         ctx = Context(
             actor=principal.name,
@@ -206,7 +238,7 @@ def check(
                 transaction_id=None,
                 message=refusal.message,
                 budget_remaining=Decimal(remaining) if remaining is not None else None,
-                details={**details, "reason": refusal.code, "limit": refusal.details.get("limit")},
+                details=_refusal_details(details, refusal),
             )
         metrics.holds.labels(outcome="replayed" if hold.replayed else "accepted").inc()
         return CheckResponse(
@@ -224,6 +256,60 @@ def check(
                 "replayed": hold.replayed,
             },
         )
+
+
+@router.post("/budget/quote", response_model=QuoteResponse)
+def quote(
+    body: CheckRequest,
+    principal: Annotated[Principal, Depends(quote_access)],
+    services: Annotated[Services, Depends(get_services)],
+) -> QuoteResponse:
+    """What `/budget/check` would do with this job now -- the same price, calibration and
+    buffer, accepted or refused by the same rules -- without holding or writing anything.
+    Any token may ask; a reader token limited to some accounts only for those (else 403)."""
+    principal.require_account(body.account)
+    job = _job_of(body)
+    price = services.price(job, body.account)
+    if price is None:
+        message, unbudgeted = _unbudgeted(body, services)
+        return QuoteResponse(
+            would_accept=True,
+            estimated_cost=ZERO,
+            hold_amount=ZERO,
+            budget_remaining=None,
+            message=message,
+            details=unbudgeted,
+        )
+    details = _hold_details(price, job)
+    scale = services.calibrator.factor(body.account, price.partition)
+    estimate = calibrated(price.total, scale)
+    details["calibration"] = str(scale)
+    decision = services.ledger.quote_hold(
+        body.account, price.total, calibration=scale, partition=price.partition
+    )
+    details["account"] = decision.account
+    details["buffer"] = str(services.settings.holds.buffer)
+    if decision.refusal is not None:
+        # As check answers: what the limit that refused (account or partition) has now.
+        left = decision.refusal.details.get("available")
+        return QuoteResponse(
+            would_accept=False,
+            estimated_cost=estimate,
+            hold_amount=decision.amount,
+            budget_remaining=Decimal(left) if left is not None else decision.available,
+            message=decision.refusal.message,
+            details=_refusal_details(details, decision.refusal),
+        )
+    return QuoteResponse(
+        would_accept=True,
+        estimated_cost=estimate,
+        hold_amount=decision.amount,
+        budget_remaining=decision.available_after,
+        message=(
+            f"would hold {decision.amount:.2f} for an estimated {round_posting(estimate):.2f}"
+        ),
+        details=details,
+    )
 
 
 @router.post("/budget/reconcile", response_model=ReconcileResponse)

@@ -1,0 +1,685 @@
+"""``asbb account`` and ``asbb partition-limit``: budget accounts and their per-partition caps."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from asbb_tui.cli_base import (
+    Column,
+    CsvOption,
+    JsonOption,
+    cents,
+    check_output,
+    cli_context,
+    emit_record,
+    emit_rows,
+    fail,
+    ledger_today,
+    opened,
+    stderr,
+    stdout,
+)
+
+if TYPE_CHECKING:
+    from asbb_core.allocations import Allocations, ScheduleInfo
+    from asbb_core.database import Database
+    from asbb_core.ledger import Ledger
+    from asbb_core.models import Account, PartitionLimit
+
+account_app = typer.Typer(
+    help=(
+        "Budget accounts, one per Slurm account: list, create (with a fixed limit or growing by "
+        "a recurring allocation), show, update, close."
+    ),
+    no_args_is_help=True,
+)
+partition_app = typer.Typer(
+    help=(
+        "Caps on what one partition may consume inside an account (e.g. gpu-aws at most $500); "
+        "the account's own limit still applies."
+    ),
+    no_args_is_help=True,
+)
+
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The account's (Slurm) name.")]
+AccountArg = Annotated[
+    str, typer.Argument(metavar="ACCOUNT", help="The account's (Slurm) name, e.g. physics.")
+]
+PartitionArg = Annotated[
+    str, typer.Argument(metavar="PARTITION", help="The Slurm partition, e.g. gpu-aws.")
+]
+
+
+def _option(help_text: str, *names: str, metavar: str | None = None) -> Any:
+    return typer.Option(*names, help=help_text, metavar=metavar, show_default=False)
+
+
+DescriptionOpt = Annotated[
+    str | None,
+    _option("What the account is for (at most 500 characters).", "--description", metavar="TEXT"),
+]
+StartOpt = Annotated[
+    str | None,
+    _option("First day jobs may run, YYYY-MM-DD (or today, tomorrow).", "--start", metavar="DATE"),
+]
+EndOpt = Annotated[
+    str | None,
+    _option("Last day jobs may run, YYYY-MM-DD, included.", "--end", metavar="DATE"),
+]
+
+
+# ---------------------------------------------------------------- shared with journal.py
+
+
+def table_times(row: dict[str, Any]) -> dict[str, Any]:
+    """A row for a list's table: times to the minute, so the columns fit (JSON, CSV and the
+    show commands keep them exact)."""
+    return {
+        k: v.strftime("%Y-%m-%d %H:%M") if isinstance(v, datetime) else v for k, v in row.items()
+    }
+
+
+# ---------------------------------------------------------------- rows
+
+
+ACCOUNT_COLUMNS = [
+    Column("name"),
+    Column("status"),
+    Column("limit", money=True),
+    Column("used", money=True),
+    Column("held", money=True),
+    Column("available", money=True),
+    Column("percent_used", "% used"),
+]
+DETAIL_COLUMNS = [
+    Column("name"),
+    Column("description"),
+    Column("status"),
+    Column("start_date", "start"),
+    Column("end_date", "end"),
+    Column("limit", money=True),
+    Column("used", money=True),
+    Column("held", money=True),
+    Column("available", money=True),
+    Column("percent_used", "% used"),
+    Column("open_holds", "open holds"),
+    Column("created_at", "created"),
+    Column("updated_at", "updated"),
+]
+DETAIL_CSV_COLUMNS = [*DETAIL_COLUMNS, Column("partition_limits"), Column("schedules")]
+CAP_COLUMNS = [
+    Column("partition"),
+    Column("limit", money=True),
+    Column("used", money=True),
+    Column("held", money=True),
+    Column("available", money=True),
+    Column("updated_at", "updated"),
+]
+SCHEDULE_COLUMNS = [
+    Column("id"),
+    Column("instalment"),
+    Column("done"),
+    Column("credited", money=True),
+    Column("total", money=True),
+    Column("next_due", "next due"),
+    Column("unspent"),
+    Column("status"),
+]
+
+
+def account_row(account: Account) -> dict[str, Any]:
+    from asbb_core.queries import money_percent
+
+    return {
+        "name": account.name,
+        "description": account.description,
+        "status": str(account.status),
+        "start_date": account.start_date,
+        "end_date": account.end_date,
+        "limit": cents(account.limit_amount),
+        "used": cents(account.used_amount),
+        "held": cents(account.held_amount),
+        "available": cents(account.available),
+        "percent_used": money_percent(account.used_amount, account.limit_amount),
+        "created_at": account.created_at,
+        "updated_at": account.updated_at,
+    }
+
+
+def cap_row(cap: PartitionLimit) -> dict[str, Any]:
+    return {
+        "partition": cap.partition,
+        "limit": cents(cap.limit_amount),
+        "used": cents(cap.used_amount),
+        "held": cents(cap.held_amount),
+        "available": cents(cap.available),
+        "updated_at": cap.updated_at,
+    }
+
+
+def _schedule_row(info: ScheduleInfo) -> dict[str, Any]:
+    from asbb_core.money import format_money
+
+    s = info.schedule
+    return {
+        "id": info.id,
+        "instalment": f"{format_money(s.amount)} {s.frequency}",
+        "done": f"{s.next_period}/{s.instalments}",
+        "credited": cents(info.credited),
+        "total": cents(s.total),
+        "next_due": info.next_due,
+        "unspent": str(s.unspent),
+        "status": str(s.status),
+    }
+
+
+def _show_detail(
+    db: Database,
+    ledger: Ledger,
+    name: str,
+    *,
+    as_json: bool,
+    as_csv: bool,
+    title: str | None = None,
+) -> None:
+    """One account with its caps and allocation schedules: a table each, JSON or CSV."""
+    from asbb_core import queries
+
+    detail = queries.account_detail(db, name)
+    schedules = _allocations(ledger).list_schedules(detail.account.name)
+    record = account_row(detail.account)
+    record["open_holds"] = detail.open_holds
+    caps = [cap_row(c) for c in detail.partition_limits]
+    if as_json or as_csv:
+        record["partition_limits"] = caps
+        record["schedules"] = [s.to_dict() for s in schedules]
+        emit_record(record, DETAIL_CSV_COLUMNS, as_json=as_json, as_csv=as_csv)
+        return
+    emit_record(record, DETAIL_COLUMNS, title=title or f"account {detail.account.name}")
+    if caps:
+        emit_rows([table_times(c) for c in caps], CAP_COLUMNS, title="partition limits")
+    if schedules:
+        emit_rows([_schedule_row(s) for s in schedules], SCHEDULE_COLUMNS, title="allocations")
+
+
+def _allocations(ledger: Ledger) -> Allocations:
+    from asbb_core.allocations import Allocations
+
+    return Allocations(ledger)
+
+
+def _day(value: str | None, *, field: str, ledger: Ledger) -> date | None:
+    from asbb_core.periods import parse_day
+
+    if value is None:
+        return None
+    return parse_day(value, field=field, today=ledger_today(ledger))
+
+
+def _partition_caps(specs: list[str] | None) -> dict[str, str]:
+    """``gpu-aws=500`` options as {partition: amount}; the ledger checks names and amounts."""
+    caps: dict[str, str] = {}
+    for spec in specs or []:
+        partition, sep, amount = spec.partition("=")
+        if not sep or not partition.strip() or not amount.strip():
+            fail(f"partition-limit: {spec!r} is not PARTITION=AMOUNT (e.g. gpu-aws=500)")
+        if partition.strip() in caps:
+            fail(f"partition-limit: partition {partition.strip()!r} is given twice")
+        caps[partition.strip()] = amount.strip()
+    return caps
+
+
+# ---------------------------------------------------------------- incremental accounts
+
+
+class _WouldWriteError(Exception):
+    """Raised by ``_DryRun`` in place of the schedule's one write."""
+
+
+class _DryRun:
+    """Stands in for the database of an ``Allocations`` used only to check arguments.
+
+    ``create_schedule`` validates every argument before it writes anything, and it writes in
+    its own transaction (it cannot join ``Ledger.atomic()``); reaching ``run`` here means the
+    core accepted them all, so the account can be created knowing the schedule will be too.
+    """
+
+    def run(self, use_case: object) -> NoReturn:
+        raise _WouldWriteError
+
+
+# The schedule's fields as this command's options call them.
+SCHEDULE_OPTIONS = {
+    "amount": "allocation-amount",
+    "total": "total-budget",
+    "frequency": "allocation-frequency",
+    "start_date": "start",
+}
+UNSPENT_POLICIES = {"carry": "carry_over", "carry_over": "carry_over", "expire": "expire"}
+
+
+def _check_schedule(ledger: Ledger, account: str, plan: dict[str, Any]) -> None:
+    """Raise the core's own error (naming this command's option) for a schedule it would
+    refuse; write nothing."""
+    from asbb_core.errors import AsbbError
+
+    checker = _allocations(ledger)
+    checker.db = _DryRun()  # type: ignore[assignment]
+    try:
+        checker.create_schedule(account, ctx=cli_context(), **plan)
+    except _WouldWriteError:
+        return
+    except AsbbError as exc:
+        option = SCHEDULE_OPTIONS.get(exc.field or "")
+        if option is None:
+            raise
+        message = exc.message.removeprefix(f"{exc.field}: ")
+        raise type(exc)(f"{option}: {message}", field=option, details=exc.details) from None
+    raise AssertionError("create_schedule returned without writing")
+
+
+# ---------------------------------------------------------------- account commands
+
+
+@account_app.command("list")
+def list_accounts(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None,
+        _option(
+            "Only accounts in this status: active, suspended or closed.", "--status", metavar="S"
+        ),
+    ] = None,
+    prefix: Annotated[
+        str | None, _option("Only accounts whose name starts with this.", "--prefix", metavar="P")
+    ] = None,
+    sort: Annotated[
+        str, typer.Option("--sort", metavar="KEY", help="Sort by name, available, used or limit.")
+    ] = "name",
+    descending: Annotated[bool, typer.Option("--desc", help="Largest (or Z) first.")] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", help="At most N accounts (1 to 500).")
+    ] = 100,
+    offset: Annotated[
+        int, typer.Option("--offset", metavar="N", help="Skip the first N (for the next page).")
+    ] = 0,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """List accounts with their limit, used, held and available money.
+
+    Filtered, sorted and paged in the database: `asbb account list --sort available --limit 20`
+    shows the 20 with the least money left. JSON: {"items": [...], "total", "limit", "offset"}.
+    """
+    from asbb_core import queries
+
+    check_output(as_json, as_csv)
+    with opened(ctx) as (_, db, _ledger):
+        page = queries.list_accounts(
+            db,
+            status=status,
+            prefix=prefix,
+            sort=sort,  # type: ignore[arg-type]  # the core names the allowed keys
+            descending=descending,
+            limit=limit,
+            offset=offset,
+        )
+    rows = [account_row(a) for a in page.items]
+    emit_rows(
+        rows,
+        ACCOUNT_COLUMNS,
+        as_json=as_json,
+        as_csv=as_csv,
+        title="accounts",
+        empty="no accounts match (create one: asbb account create NAME --limit 100)",
+        json_data={"items": rows, "total": page.total, "limit": page.limit, "offset": offset},
+    )
+    shown_to = page.offset + len(rows)
+    if not as_json and not as_csv and rows and (page.offset or shown_to < page.total):
+        more = f"; next page: --offset {shown_to}" if shown_to < page.total else ""
+        stderr().print(f"accounts {page.offset + 1}-{shown_to} of {page.total}{more}")
+
+
+@account_app.command("create")
+def create(
+    ctx: typer.Context,
+    name: NameArg,
+    limit: Annotated[
+        str | None,
+        _option(
+            "The opening budget in dollars, e.g. 100 (journaled as a deposit; default 0).",
+            "--limit",
+            metavar="X",
+        ),
+    ] = None,
+    description: DescriptionOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    partition_limits: Annotated[
+        list[str] | None,
+        _option(
+            "Cap a partition, e.g. gpu-aws=500 (repeat for more).",
+            "--partition-limit",
+            metavar="P=X",
+        ),
+    ] = None,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Start at 0 and grow by a recurring allocation (needs --total-budget and "
+            "--allocation-amount).",
+        ),
+    ] = False,
+    total_budget: Annotated[
+        str | None,
+        _option(
+            "With --incremental: the whole budget, e.g. 600 (600 at 100 is 6 instalments; "
+            "650 is 7, the last 50).",
+            "--total-budget",
+            metavar="X",
+        ),
+    ] = None,
+    allocation_amount: Annotated[
+        str | None,
+        _option(
+            "With --incremental: each instalment, e.g. 100.", "--allocation-amount", metavar="X"
+        ),
+    ] = None,
+    allocation_frequency: Annotated[
+        str | None,
+        _option(
+            "With --incremental: daily, weekly, monthly (default), quarterly or yearly.",
+            "--allocation-frequency",
+            metavar="FREQ",
+        ),
+    ] = None,
+    unspent: Annotated[
+        str | None,
+        _option(
+            "With --incremental: carry (default) keeps unspent money; expire takes what is "
+            "left of an instalment back when its period ends.",
+            "--unspent",
+            metavar="POLICY",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Open an account, with a fixed budget or one paid in instalments.
+
+    `asbb account create physics --limit 1000 --partition-limit gpu-aws=500`
+
+    `asbb account create ml-proj --incremental --total-budget 600 --allocation-amount 100
+    --allocation-frequency monthly --start 2025-01-01 --end 2025-12-31` opens ml-proj at 0
+    with a schedule crediting 100 on the 1st of each month, from --start (default today),
+    until 600 is paid. Bad input is refused before anything is written.
+    """
+    check_output(as_json, as_csv)
+    caps = _partition_caps(partition_limits)
+    schedule_options = {
+        "--total-budget": total_budget,
+        "--allocation-amount": allocation_amount,
+        "--allocation-frequency": allocation_frequency,
+        "--unspent": unspent,
+    }
+    if incremental:
+        if limit is not None:
+            fail("limit: an incremental account starts at 0 and grows by its allocations")
+        missing = [o for o in ("--total-budget", "--allocation-amount") if not schedule_options[o]]
+        if missing:
+            fail(f"--incremental needs {' and '.join(missing)}")
+    else:
+        given = [option for option, value in schedule_options.items() if value is not None]
+        if given:
+            fail(f"{given[0]} is for incremental accounts; add --incremental")
+    with opened(ctx) as (_, db, ledger):
+        start_day = _day(start, field="start", ledger=ledger)
+        end_day = _day(end, field="end", ledger=ledger)
+        plan: dict[str, Any] | None = None
+        if incremental:
+            policy = (unspent or "carry").strip().lower()
+            if policy not in UNSPENT_POLICIES:
+                fail(f"unspent: {unspent!r} is not carry or expire")
+            plan = {
+                "amount": allocation_amount,
+                "frequency": allocation_frequency or "monthly",
+                "start_date": start_day or ledger_today(ledger),
+                "total": total_budget,
+                "unspent": UNSPENT_POLICIES[policy],
+                "memo": "incremental budget",
+            }
+            _check_schedule(ledger, name, plan)
+        account = ledger.create_account(
+            name,
+            ctx=cli_context(),
+            limit=limit or "0",
+            description=description or "",
+            start_date=start_day,
+            end_date=end_day,
+            partition_limits=caps,
+        )
+        if plan is not None:
+            _allocations(ledger).create_schedule(account.name, ctx=cli_context(), **plan)
+        _show_detail(
+            db,
+            ledger,
+            account.name,
+            as_json=as_json,
+            as_csv=as_csv,
+            title=f"created account {account.name}",
+        )
+
+
+@account_app.command("show")
+def show(
+    ctx: typer.Context, name: NameArg, as_json: JsonOption = False, as_csv: CsvOption = False
+) -> None:
+    """One account: its money (limit, used, held, available), dates, partition limits,
+    allocation schedules and how many holds are open."""
+    check_output(as_json, as_csv)
+    with opened(ctx) as (_, db, ledger):
+        _show_detail(db, ledger, name, as_json=as_json, as_csv=as_csv)
+
+
+@account_app.command("update")
+def update(
+    ctx: typer.Context,
+    name: NameArg,
+    description: DescriptionOpt = None,
+    limit: Annotated[
+        str | None,
+        _option(
+            "Set the limit to this many dollars; journaled as the adjustment that gets there "
+            "(needs --reason). It may not drop below what is used or held.",
+            "--limit",
+            metavar="X",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        _option("Why the limit changes (kept in the journal).", "--reason", metavar="TEXT"),
+    ] = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    clear_dates: Annotated[
+        bool, typer.Option("--clear-dates", help="Remove both dates (jobs may run any day).")
+    ] = False,
+    status: Annotated[
+        str | None,
+        _option(
+            "active, or suspended (no new jobs). To close: asbb account close.",
+            "--status",
+            metavar="S",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Change an account's description, limit, dates or status, all in one transaction;
+    options left out stay as they are.
+
+    `asbb account update physics --limit 1500 --reason "second year"`
+    """
+    from asbb_core import queries
+    from asbb_core.money import parse_money
+
+    check_output(as_json, as_csv)
+    details = [description, start, end, status]
+    if limit is None and not clear_dates and all(v is None for v in details):
+        fail("nothing to change: give --description, --limit, --start, --end or --status")
+    if clear_dates and (start is not None or end is not None):
+        fail("--clear-dates removes both dates; give it without --start and --end")
+    if status is not None and status.strip().lower() == "closed":
+        fail("status: close an account with: asbb account close NAME")
+    with opened(ctx) as (_, db, ledger):
+        start_day = _day(start, field="start", ledger=ledger)
+        end_day = _day(end, field="end", ledger=ledger)
+        current = queries.account_detail(db, name).account
+        new_limit = parse_money(limit, field="limit") if limit is not None else None
+        change = cli_context()
+        with ledger.atomic():
+            if new_limit is not None and new_limit != current.limit_amount:
+                ledger.set_limit(current.name, new_limit, ctx=change, reason=reason or "")
+            if clear_dates or any(v is not None for v in details):
+                ledger.update_account(
+                    current.name,
+                    ctx=change,
+                    description=description,
+                    start_date=start_day,
+                    end_date=end_day,
+                    clear_dates=clear_dates,
+                    status=status.strip().lower() if status is not None else None,
+                )
+        _show_detail(
+            db,
+            ledger,
+            current.name,
+            as_json=as_json,
+            as_csv=as_csv,
+            title=f"updated account {current.name}",
+        )
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+@account_app.command("close")
+def close(
+    ctx: typer.Context,
+    name: NameArg,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask; needed when stdin is not a terminal.")
+    ] = False,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Close an account for good: no new jobs are charged to it and it cannot be reopened.
+
+    Refused while it has open holds (reconcile or void them first: asbb holds list --account
+    NAME). Asks to confirm unless --yes is given.
+    """
+    from asbb_core import queries
+
+    check_output(as_json, as_csv)
+    with opened(ctx) as (_, db, ledger):
+        detail = queries.account_detail(db, name)
+        account = detail.account
+        if str(account.status) == "closed":
+            stderr().print(f"account {account.name} is already closed")
+        else:
+            # With open holds the ledger refuses anyway: no point asking first.
+            if not yes and not detail.open_holds:
+                if not stdin_is_terminal():
+                    fail(f"closing account {account.name} cannot be undone; confirm with --yes")
+                typer.confirm(f"Close account {account.name} for good?", abort=True, err=True)
+            ledger.update_account(account.name, ctx=cli_context(), status="closed")
+        _show_detail(
+            db,
+            ledger,
+            account.name,
+            as_json=as_json,
+            as_csv=as_csv,
+            title=f"closed account {account.name}",
+        )
+
+
+# ---------------------------------------------------------------- partition limits
+
+
+@partition_app.command("list")
+def list_partition_limits(
+    ctx: typer.Context, account: AccountArg, as_json: JsonOption = False, as_csv: CsvOption = False
+) -> None:
+    """The account's caps per partition, with what each has used and holds."""
+    check_output(as_json, as_csv)
+    with opened(ctx) as (_, _db, ledger):
+        caps = ledger.partition_limits(account)
+    emit_rows(
+        [cap_row(c) if as_json or as_csv else table_times(cap_row(c)) for c in caps],
+        CAP_COLUMNS,
+        as_json=as_json,
+        as_csv=as_csv,
+        title=f"partition limits of {account}",
+        empty=f"account {account} has no partition limits",
+    )
+
+
+# A negative amount must reach the ledger (and be refused there), not read as an option.
+@partition_app.command("set", context_settings={"ignore_unknown_options": True})
+def set_partition_limit(
+    ctx: typer.Context,
+    account: AccountArg,
+    partition: PartitionArg,
+    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="The cap in dollars, e.g. 500.")],
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Cap what one partition may consume inside the account (or change its cap).
+
+    A new cap starts with what the partition has used and holds so far; later budget checks
+    on it honour the cap. `asbb partition-limit set physics gpu-aws 500`
+    """
+    check_output(as_json, as_csv)
+    with opened(ctx) as (_, _db, ledger):
+        cap = ledger.set_partition_limit(account, partition, amount, ctx=cli_context())
+    assert cap is not None  # only a None amount removes
+    emit_record(
+        cap_row(cap),
+        CAP_COLUMNS,
+        as_json=as_json,
+        as_csv=as_csv,
+        title=f"partition limit of {account} on {cap.partition}",
+    )
+
+
+@partition_app.command("remove")
+def remove_partition_limit(
+    ctx: typer.Context,
+    account: AccountArg,
+    partition: PartitionArg,
+) -> None:
+    """Remove a partition's cap; the account's own limit still applies."""
+    from asbb_core.errors import NotFoundError
+    from asbb_core.ledger import validate_partition_name
+
+    part = validate_partition_name(partition)
+    with opened(ctx) as (_, _db, ledger):
+        if all(c.partition != part for c in ledger.partition_limits(account)):
+            raise NotFoundError(
+                f"account {account!r} has no limit on partition {part!r}",
+                field="partition",
+            )
+        ledger.set_partition_limit(account, partition, None, ctx=cli_context())
+    stdout().print(f"removed the limit on partition {part} of account {account}")
+
+
+def register(root: typer.Typer) -> None:
+    """Add this module's commands to the ``asbb`` app."""
+    root.add_typer(account_app, name="account")
+    root.add_typer(partition_app, name="partition-limit")

@@ -1,0 +1,474 @@
+"""``asbb status``, ``asbb remaining``, ``asbb quick-check``: a user's view, through the daemon.
+
+These commands never open the database: they ask the asbb daemon over HTTP, so users need only
+its address and (usually) a reader token.
+
+Where the daemon is: ``--url``, else ``ASBB_URL``, else the settings' ``daemon.host``/``port``.
+The token: ``ASBB_TOKEN``, else the file named by ``ASBB_TOKEN_FILE``, else
+``~/.config/asbb/token`` if it exists; without one no token is sent.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from urllib.parse import quote
+
+import typer
+
+from asbb_tui.cli_base import (
+    EXIT_OVER_BUDGET,
+    Column,
+    CsvOption,
+    JsonOption,
+    emit_record,
+    emit_rows,
+    fail,
+    jsonable,
+    print_json,
+    stderr,
+    stdout,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+API = "/api/v1"
+TIMEOUT_SECONDS = 15.0
+PAGE = 500
+"""Holds asked for per request (the API's largest page)."""
+
+TOKEN_HINT = (
+    "set ASBB_TOKEN (or ASBB_TOKEN_FILE) to a token from your administrator "
+    "('asbb token create NAME --role reader --account A')"
+)
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        metavar="URL",
+        help=(
+            "The asbb daemon, e.g. http://bank.example.org:8770 (default: $ASBB_URL, else "
+            "the settings' daemon.host and daemon.port)."
+        ),
+        show_default=False,
+    ),
+]
+AccountOption = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        "-A",
+        metavar="A",
+        help="The budget account (default: $ASBB_ACCOUNT, else your Slurm default account).",
+        show_default=False,
+    ),
+]
+
+
+# ---------------------------------------------------------------- who and where
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (e.g. in a container)
+        return str(os.getuid())
+
+
+def _daemon_url(url: str | None) -> str:
+    chosen = url or os.environ.get("ASBB_URL")
+    if not chosen:
+        from asbb_core.settings import load_settings
+
+        daemon = load_settings().daemon
+        host = daemon.host if daemon.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        chosen = f"http://{host}:{daemon.port}"
+    return chosen.rstrip("/")
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        fail(f"token file {path}: {exc.strerror or exc}")
+
+
+def _token() -> str | None:
+    """$ASBB_TOKEN, else the file $ASBB_TOKEN_FILE, else ~/.config/asbb/token, else none."""
+    secret = os.environ.get("ASBB_TOKEN", "").strip()
+    if secret:
+        return secret
+    named = os.environ.get("ASBB_TOKEN_FILE")
+    if named:
+        return _read_token(Path(named).expanduser())
+    default = Path("~/.config/asbb/token").expanduser()
+    return _read_token(default) if default.is_file() else None
+
+
+def _sacctmgr(*args: str) -> list[str]:
+    """Lines of ``sacctmgr -nP ...`` (none when Slurm is not installed or says no)."""
+    import shutil
+
+    from asbb_core.slurm import SlurmError, run_command
+
+    if shutil.which("sacctmgr") is None:
+        return []
+    try:
+        out = run_command(["sacctmgr", "-nP", *args], timeout=10.0)
+    except SlurmError:
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def _slurm_default_account() -> str | None:
+    found = _sacctmgr("show", "user", _user(), "format=DefaultAccount")
+    return found[0] if found else None
+
+
+def _slurm_accounts() -> list[str]:
+    found = _sacctmgr("show", "assoc", f"user={_user()}", "format=Account")
+    return list(dict.fromkeys(found))  # one per association: keep the first of each
+
+
+def _env_accounts() -> list[str]:
+    return [a.strip() for a in os.environ.get("ASBB_ACCOUNT", "").split(",") if a.strip()]
+
+
+def _account(given: str | None) -> str:
+    chosen = given or next(iter(_env_accounts()), None) or _slurm_default_account()
+    if not chosen:
+        fail("name an account: --account or ASBB_ACCOUNT")
+    return chosen
+
+
+# ---------------------------------------------------------------- talking to the daemon
+
+
+class Daemon:
+    """The daemon's API, each failure turned into one ``error:`` line and exit 1."""
+
+    def __init__(self, url: str | None) -> None:
+        import httpx
+
+        self.url = _daemon_url(url)
+        token = _token()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=TIMEOUT_SECONDS)
+
+    def __enter__(self) -> Daemon:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._send("GET", path, params=params)
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._send("POST", path, json=body)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            response = self.client.request(method, API + path, **kwargs)
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach the asbb daemon at {self.url} ({type(exc).__name__}: {exc})")
+        if not response.is_success:
+            self._refuse(response)
+        return response.json()
+
+    def _refuse(self, response: httpx.Response) -> NoReturn:
+        try:
+            error = response.json().get("error") or {}
+        except ValueError:
+            error = {}
+        message = error.get("message") if isinstance(error, dict) else None
+        message = message or f"the daemon at {self.url} answered HTTP {response.status_code}"
+        if response.status_code in (401, 403):
+            fail(f"{message} ({TOKEN_HINT})")
+        fail(message)
+
+
+def _money(value: Any) -> Decimal | None:
+    return Decimal(value) if value is not None else None
+
+
+def _share(account: dict[str, Any]) -> Decimal:
+    """Spent and held money as a share of the limit, in percent (0 when there is no limit)."""
+    limit = Decimal(account["limit"])
+    if limit <= 0:
+        return Decimal(0)
+    return (limit - Decimal(account["available"])) * 100 / limit
+
+
+# ---------------------------------------------------------------- quick-check
+
+
+def quick_check(
+    time: Annotated[
+        str,
+        typer.Option(
+            "--time",
+            "-t",
+            metavar="T",
+            help="The job's time limit: 2h, 90m, 1d12h, 2:00:00 or 1-00:00:00.",
+            show_default=False,
+        ),
+    ],
+    nodes: Annotated[int, typer.Option("--nodes", "-N", help="Nodes.", min=1)] = 1,
+    cpus: Annotated[
+        int, typer.Option("--cpus", "-c", help="CPUs for the whole job (all nodes).", min=1)
+    ] = 1,
+    gpus: Annotated[
+        int, typer.Option("--gpus", "-G", help="GPUs for the whole job (all nodes).", min=0)
+    ] = 0,
+    memory: Annotated[
+        str | None,
+        typer.Option(
+            "--memory",
+            "--mem",
+            metavar="M",
+            help="Memory for the whole job: 64G, 512M, or megabytes.",
+            show_default=False,
+        ),
+    ] = None,
+    array: Annotated[
+        int, typer.Option("--array", metavar="N", help="Tasks of a job array.", min=1)
+    ] = 1,
+    partition: Annotated[
+        str | None,
+        typer.Option(
+            "--partition",
+            "-p",
+            metavar="P",
+            help="The partition (default: $ASBB_DEFAULT_PARTITION, else the daemon's default).",
+            show_default=False,
+        ),
+    ] = None,
+    account: AccountOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What a job would cost and whether `sbatch` would accept it now, without holding anything.
+
+    `asbb quick-check --nodes 4 --cpus 16 --gpus 1 --time 2h -p gpu-aws` prints the estimate,
+    the hold `sbatch` would take (estimate x calibration x buffer), what the account would have
+    left, and ACCEPTED or REFUSED with the daemon's reason.
+
+    Exit status: 0 accepted, 3 refused (over budget, or the account cannot take jobs),
+    1 an error (unknown account, bad time). Needs a token of any role (`ASBB_TOKEN`); on
+    the daemon's own host none if it lets local callers in (`daemon.allow_local_plugin`).
+    """
+    from asbb_core.durations import format_slurm_time, parse_duration
+    from asbb_core.pricing import parse_memory_mb
+
+    wall_time = format_slurm_time(parse_duration(time, field="time"))
+    if memory is not None:
+        parse_memory_mb(memory, field="memory")  # refuse a bad size before asking
+    name = _account(account)
+    body: dict[str, Any] = {
+        "account": name,
+        "partition": partition or os.environ.get("ASBB_DEFAULT_PARTITION") or None,
+        "nodes": nodes,
+        "cpus": cpus,
+        "gpus": gpus,
+        "memory": memory,
+        "wall_time": wall_time,
+        "array_size": array,
+        "user_id": _user(),
+    }
+    with Daemon(url) as daemon:
+        answer = daemon.post("/budget/quote", body)
+    details = answer.get("details") or {}
+    accepted = bool(answer["would_accept"])
+    record = {
+        "account": name,
+        "partition": details.get("partition") or body["partition"],
+        "estimated_cost": _money(answer["estimated_cost"]),
+        "hold_amount": _money(answer["hold_amount"]),
+        "budget_remaining": _money(answer.get("budget_remaining")),
+        "would_accept": accepted,
+        "message": answer["message"],
+    }
+    columns = [
+        Column("account"),
+        Column("partition"),
+        Column("estimated_cost", "estimate", money=True),
+        Column("hold_amount", "hold", money=True),
+        Column("budget_remaining", "left after" if accepted else "available", money=True),
+    ]
+    emit_record(record, columns, as_json=as_json, json_data={**record, "details": details})
+    if not as_json:
+        verdict = "[bold green]ACCEPTED[/]" if accepted else "[bold red]REFUSED[/]"
+        stdout().print(f"{verdict}: {answer['message']}")
+    if not accepted:
+        raise typer.Exit(EXIT_OVER_BUDGET)
+
+
+# ---------------------------------------------------------------- remaining
+
+
+def remaining(
+    account: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[ACCOUNT]",
+            help="The budget account (default: $ASBB_ACCOUNT, else your Slurm default account).",
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """How much an account has left, in one line:
+
+    `ml-proj: $35,798.87 left of $56,000.00 (36% used, $758.88 held)`
+
+    "Left" is what new jobs may still hold; "% used" counts money spent and money held by
+    running jobs. Needs a reader (or admin) token (`ASBB_TOKEN`).
+    """
+    from asbb_core.money import format_money
+
+    name = _account(account)
+    with Daemon(url) as daemon:
+        found = daemon.get(f"/accounts/{quote(name, safe='')}")
+    if as_json:
+        print_json(jsonable(_account_record(found)))
+        return
+    stdout().print(
+        f"{found['name']}: {format_money(Decimal(found['available']))} left of "
+        f"{format_money(Decimal(found['limit']))} ({_share(found):.0f}% used, "
+        f"{format_money(Decimal(found['held']))} held)"
+    )
+
+
+def _account_record(found: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "account": found["name"],
+        "status": found["status"],
+        **{k: Decimal(found[k]) for k in ("limit", "used", "held", "available")},
+        "percent_used": _share(found).quantize(Decimal("0.1")),
+        "open_holds": found.get("open_holds"),
+    }
+
+
+def _minute(iso: str) -> str:
+    """An ISO time from the API shown to the minute: 2025-03-01 14:05."""
+    return iso[:16].replace("T", " ")
+
+
+# ---------------------------------------------------------------- status
+
+ACCOUNT_COLUMNS = [
+    Column("account"),
+    Column("status"),
+    Column("limit", money=True),
+    Column("used", money=True),
+    Column("held", money=True),
+    Column("available", money=True),
+    Column("percent_used", "% used"),
+    Column("open_holds", "open holds"),
+]
+"""The accounts in CSV (and JSON); the table leaves out what fits badly in 80 columns."""
+TABLE_COLUMNS = [c for c in ACCOUNT_COLUMNS if c.key not in ("status", "open_holds")]
+HOLD_COLUMNS = [
+    Column("job_id", "job"),
+    Column("account"),
+    Column("partition"),
+    Column("remaining", "held", money=True),
+    Column("created_at", "since (UTC)"),
+    Column("expires_at", "expires (UTC)"),
+]
+
+
+def _labelled(row: dict[str, Any]) -> dict[str, Any]:
+    """A table row: an account that cannot take jobs says so beside its name."""
+    if row["status"] == "active":
+        return row
+    return {**row, "account": f"{row['account']} ({row['status']})"}
+
+
+def _my_holds(daemon: Daemon, account: str) -> list[dict[str, Any]]:
+    """The open holds of this user's jobs in ``account`` (the API lists holds by account and
+    job only, so the user's are picked out here)."""
+    me = {_user(), str(os.getuid())}
+    mine: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = daemon.get("/holds", account=account, state="open", limit=PAGE, offset=offset)
+        mine.extend(h for h in page["items"] if h.get("user") in me)
+        offset += len(page["items"])
+        if not page["items"] or offset >= page["total"]:
+            return mine
+
+
+def status(
+    accounts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--account",
+            "-A",
+            metavar="A",
+            help=(
+                "An account to show (repeat for more; default: $ASBB_ACCOUNT, comma-separated, "
+                "else your Slurm associations)."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Your accounts -- limit, used, held, available, % used (spent and held) -- and the open
+    holds of your jobs in them.
+
+    `--json` gives `{"accounts": [...], "holds": [...]}`; `--csv` the accounts only.
+    Needs a reader (or admin) token (`ASBB_TOKEN`).
+    """
+    names = list(dict.fromkeys(accounts or _env_accounts() or _slurm_accounts()))
+    if not names:
+        fail("name an account: --account or ASBB_ACCOUNT (no Slurm associations found)")
+    with Daemon(url) as daemon:
+        found = [daemon.get(f"/accounts/{quote(name, safe='')}") for name in names]
+        holds = [h for name in names for h in _my_holds(daemon, name)]
+    rows = [_account_record(a) for a in found]
+    hold_rows = [
+        {
+            **h,
+            "remaining": Decimal(h["remaining"]),
+            "created_at": _minute(h["created_at"]),
+            "expires_at": _minute(h["expires_at"]),
+        }
+        for h in holds
+    ]
+    if as_json or as_csv:
+        emit_rows(
+            rows,
+            ACCOUNT_COLUMNS,
+            as_json=as_json,
+            as_csv=as_csv,
+            json_data={"accounts": rows, "holds": holds},
+        )
+        return
+    emit_rows([_labelled(r) for r in rows], TABLE_COLUMNS, title="your accounts")
+    if hold_rows:
+        emit_rows(hold_rows, HOLD_COLUMNS, title=f"open holds of {_user()}'s jobs")
+    else:
+        stderr().print(f"no open holds of {_user()}'s jobs")
+
+
+def register(root: typer.Typer) -> None:
+    """Add this module's commands to the ``asbb`` app."""
+    root.command("quick-check")(quick_check)
+    root.command("remaining")(remaining)
+    root.command("status")(status)
