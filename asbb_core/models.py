@@ -164,6 +164,8 @@ class JournalEntry(SQLModel, table=True):
             "user_name",
         ),
         Index("ix_journal_created", "created_at"),
+        # An account's journal newest first, a page at a time (queries.list_entries).
+        Index("ix_journal_account_id", "account_id", "id"),
     )
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
