@@ -31,11 +31,15 @@ from asbb_tui.cli_base import (
     EXIT_DISCREPANCIES,
     AsbbGroup,
     CliState,
+    Column,
+    CsvOption,
     DatabaseOption,
     JsonOption,
+    check_output,
     cli_actor,
     cli_state,
     display_url,
+    emit_rows,
     fail,
     iso_time,
     open_database,
@@ -733,6 +737,12 @@ def token_create(
     )
 
 
+TOKEN_COLUMNS = [
+    Column(key)
+    for key in ("name", "prefix", "role", "accounts", "created_by", "created", "revoked")
+]
+
+
 @token_app.command("list")
 def token_list(
     ctx: typer.Context,
@@ -740,45 +750,42 @@ def token_list(
         bool, typer.Option("--all/--live", help="Include revoked tokens (default) or not.")
     ] = True,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """List tokens: name, prefix, role, accounts, created, revoked. Secrets are never shown."""
     from asbb_core.tokens import Tokens
 
+    check_output(as_json, as_csv)
     db = open_database(settings_of(ctx))
     try:
         tokens = Tokens(db).list(include_revoked=include_revoked)
     finally:
         db.dispose()
-    if as_json:
-        print_json(
-            [
-                {
-                    "name": t.name,
-                    "prefix": t.prefix,
-                    "role": str(t.role),
-                    "accounts": list(t.accounts),
-                    "created_by": t.created_by,
-                    "created": iso_time(t.created_at),
-                    "revoked": iso_time(t.revoked_at),
-                }
-                for t in tokens
-            ]
-        )
+    rows = [
+        {
+            "name": t.name,
+            "prefix": t.prefix,
+            "role": str(t.role),
+            "accounts": list(t.accounts),
+            "created_by": t.created_by,
+            "created": iso_time(t.created_at),
+            "revoked": iso_time(t.revoked_at),
+        }
+        for t in tokens
+    ]
+    if as_json or as_csv:
+        emit_rows(rows, TOKEN_COLUMNS, as_json=as_json, as_csv=as_csv)
         return
-    if not tokens:
-        stdout().print("no tokens (create one: asbb token create NAME --role plugin)")
-        return
-    table = Table("name", "prefix", "role", "accounts", "created", "revoked")
-    for t in tokens:
-        table.add_row(
-            t.name,
-            f"{t.prefix}...",
-            str(t.role),
-            ", ".join(t.accounts) or "all",
-            t.created_at.strftime("%Y-%m-%d %H:%M"),
-            t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "",
-        )
-    stdout().print(table)
+    for row, t in zip(rows, tokens, strict=True):  # the table: times to the minute
+        row["prefix"] = f"{t.prefix}..."
+        row["accounts"] = ", ".join(t.accounts) or "all"
+        row["created"] = t.created_at.strftime("%Y-%m-%d %H:%M")
+        row["revoked"] = t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else ""
+    emit_rows(
+        rows,
+        [c for c in TOKEN_COLUMNS if c.key != "created_by"],
+        empty="no tokens (create one: asbb token create NAME --role plugin)",
+    )
 
 
 @token_app.command("revoke")

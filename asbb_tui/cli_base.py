@@ -231,6 +231,14 @@ def emit_rows(
     stdout().print(table)
 
 
+def page_hint(noun: str, *, offset: int, shown: int, total: int) -> None:
+    """Under a paged table, on stderr: which rows these are, and how to get the next ones."""
+    end = offset + shown
+    if shown and (offset or end < total):
+        more = f"; next page: --offset {end}" if end < total else ""
+        stderr().print(f"{noun} {offset + 1}-{end} of {total}{more}")
+
+
 def emit_record(
     record: dict[str, Any],
     columns: list[Column],

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -201,3 +202,17 @@ def live_daemon(db: Database, settings: Settings, clock: Clock) -> Iterator[Live
     url, stop = serve_in_thread(app)
     yield LiveDaemon(url=url, services=app.state.services, tokens=secrets)
     stop()
+
+
+@pytest.fixture
+def cli_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """For a command-line test: no ASBB_* variables from the caller, an empty config file
+    (returned) and a private data folder."""
+    for name in list(os.environ):
+        if name.startswith("ASBB_"):
+            monkeypatch.delenv(name)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("", encoding="utf-8")
+    monkeypatch.setenv("ASBB_CONFIG", str(empty))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return empty

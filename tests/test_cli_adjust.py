@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,15 +25,8 @@ CHECKER = "cli:bob"
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def isolated(cli_environment: Path) -> None:
     """No ASBB_* variables from the caller; an empty config file; a private data folder."""
-    for name in list(os.environ):
-        if name.startswith("ASBB_"):
-            monkeypatch.delenv(name)
-    empty = tmp_path / "empty.toml"
-    empty.write_text("", encoding="utf-8")
-    monkeypatch.setenv("ASBB_CONFIG", str(empty))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 @pytest.fixture
@@ -220,7 +212,7 @@ def test_list_filters_json_csv_and_table(asbb: Any, approvals: Approvals) -> Non
 
     table = ok(asbb("list", "--limit", "2"))
     assert "$7.00" in table.stdout
-    assert "showing 1-2 of 6; more with --offset 2" in table.stderr
+    assert "adjustment requests 1-2 of 6; next page: --offset 2" in table.stderr
 
     empty = ok(asbb("list", "--status", "rejected"))
     assert empty.stdout == ""

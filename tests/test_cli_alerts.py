@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,8 @@ from asbb_tui.commands.alerts import ALERT_KEYS
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def isolated(cli_environment: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No ASBB_* variables from the caller; an empty config; our own spool; a dead webhook."""
-    for name in list(os.environ):
-        if name.startswith("ASBB_"):
-            monkeypatch.delenv(name)
-    empty = tmp_path / "empty.toml"
-    empty.write_text("", encoding="utf-8")
-    monkeypatch.setenv("ASBB_CONFIG", str(empty))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("ASBB_DAEMON__SPOOL_DIR", str(tmp_path / "spool"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,15 +21,8 @@ from asbb_tui.cli import app
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def isolated(cli_environment: Path) -> None:
     """No ASBB_* variables from the caller; an empty config file; a private data folder."""
-    for name in list(os.environ):
-        if name.startswith("ASBB_"):
-            monkeypatch.delenv(name)
-    empty = tmp_path / "empty.toml"
-    empty.write_text("", encoding="utf-8")
-    monkeypatch.setenv("ASBB_CONFIG", str(empty))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 @pytest.fixture
@@ -342,9 +334,62 @@ def test_json_and_csv_together_is_a_usage_error_that_writes_nothing(asbb, ledger
     assert (len(ledger.journal()), data(asbb("list", "--json"))) == before
 
 
-def test_an_unknown_frequency_is_a_usage_error(asbb):
-    result = asbb(*CREATE, "--count", "2", "--frequency", "fortnightly")
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("--frequency", "fortnightly", "error: frequency: must be one of daily, weekly, monthly"),
+        ("--unspent", "keep", "error: unspent: must be one of carry_over, expire"),
+    ],
+)
+def test_an_unknown_frequency_or_unspent_policy_is_one_line_naming_it(
+    asbb, ledger, option, value, fragment
+):
+    before = len(ledger.journal())
 
-    assert result.exit_code == 2
-    assert "--frequency" in result.stderr
+    result = asbb(*CREATE, "--count", "2", option, value)
+
+    one_error_line(result, fragment)
+    assert result.stdout == ""
     assert data(asbb("list", "--json")) == []
+    assert len(ledger.journal()) == before
+
+
+def test_frequency_and_unspent_ignore_case(asbb):
+    made = data(asbb(*CREATE, "--count", "2", "--frequency", "Weekly", "--unspent", "EXPIRE",
+                     "--json"))  # fmt: skip
+
+    assert (made["frequency"], made["unspent"]) == ("weekly", "expire")
+
+
+def test_the_help_lists_the_allowed_values():
+    wide = CliRunner(env={"COLUMNS": "200"})
+    text = wide.invoke(app, ["allocations", "create", "--help"]).stdout
+
+    assert "[daily|weekly|monthly|quarterly|yearly]" in text
+    assert "[carry_over|expire]" in text
+
+
+@pytest.mark.parametrize(
+    ("words", "offered"),
+    [
+        (["--frequency", ""], ["daily", "weekly", "monthly", "quarterly", "yearly"]),
+        (["--frequency", "m"], ["monthly"]),
+        (["--unspent", ""], ["carry_over", "expire"]),
+        (["--unspent", "e"], ["expire"]),
+    ],
+)
+def test_shell_completion_offers_the_values(words, offered):
+    line = ["asbb", "allocations", "create", "physics", *words]
+    result = CliRunner().invoke(
+        app,
+        [],
+        prog_name="asbb",
+        env={
+            "_ASBB_COMPLETE": "complete_bash",
+            "COMP_WORDS": " ".join(line),
+            "COMP_CWORD": str(len(line) - 1),
+        },
+    )
+
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert result.stdout.split() == offered

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from asbb_core.ledger import Ledger
 from asbb_core.reports import GRANT_CSV_COLUMNS, STATEMENT_CSV_COLUMNS
 from asbb_core.verify import verify_ledger
 from asbb_tui.cli import app
-from asbb_tui.commands.grants import GRANT_KEYS, grant_dict
+from asbb_tui.commands.grants import GRANT_KEYS, STATUS_KEYS, grant_dict
 from tests.conftest import Clock
 from tests.test_reports import documented_columns
 
@@ -32,15 +31,8 @@ THIS_YEAR = datetime.now(UTC).year
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def isolated(cli_environment: Path) -> None:
     """No ASBB_* variables from the caller; an empty config file; a private data folder."""
-    for name in list(os.environ):
-        if name.startswith("ASBB_"):
-            monkeypatch.delenv(name)
-    empty = tmp_path / "empty.toml"
-    empty.write_text("", encoding="utf-8")
-    monkeypatch.setenv("ASBB_CONFIG", str(empty))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 @pytest.fixture
@@ -53,6 +45,7 @@ def asbb(migrated_url: str, ledger: Ledger, ctx: Context, clock: Clock) -> Any:
     def run(*args: str) -> Result:
         return CliRunner().invoke(app, ["--database", migrated_url, *args])
 
+    run.url = migrated_url  # type: ignore[attr-defined]
     return run
 
 
@@ -118,6 +111,8 @@ def create(asbb: Any, *extra: str) -> Result:
                 "unlink",
                 "fund",
                 "status",
+                "periods",
+                "report",
             )
         ],
         ["report"],
@@ -326,6 +321,7 @@ def test_csv_matches_the_database(asbb: Any, ledger: Ledger) -> None:
         ["grant", "list"],
         ["grant", "show", NUMBER],
         ["grant", "status", NUMBER],
+        ["grant", "periods", NUMBER],
         ["grant", "fund", NUMBER, "lab", "10"],
         ["grant", "update", NUMBER, "--title", "changed"],
         ["grant", "unlink", NUMBER, "lab"],
@@ -365,6 +361,10 @@ def test_creating_with_json_and_csv_writes_nothing(asbb: Any) -> None:
         (["grant", "period", NUMBER, "2", "--end", f"{THIS_YEAR - 3}-01-01"], "end_date:"),
         (["grant", "update", NUMBER, "--cfda", "x"], "cfda:"),
         (["grant", "status", NUMBER, "--period", "9"], "period:"),
+        (["grant", "periods", "NOPE-1"], "grant 'NOPE-1' does not exist"),
+        (["grant", "periods", NUMBER, "--today", "2026-02-30"], "today:"),
+        (["grant", "report", "NOPE-1"], "grant 'NOPE-1' does not exist"),
+        (["grant", "report", NUMBER, "--period", "9"], "period:"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -398,3 +398,111 @@ def test_bad_create_is_one_line_and_writes_nothing(
 
 def test_an_unknown_status_is_a_usage_error(asbb: Any) -> None:
     assert asbb("grant", "list", "--status", "pending").exit_code == 2
+
+
+def spend_in_period_2(asbb: Any, ledger: Ledger, ctx: Context, clock: Clock) -> None:
+    """Draw 1500 from period 2 (this year) into 'lab' and charge a job of 1000 there."""
+    ok(create(asbb))
+    ok(asbb("grant", "link", NUMBER, "lab"))
+    ok(asbb("grant", "fund", NUMBER, "lab", "1500"))
+    clock.now = datetime.now(UTC)
+    hold = ledger.create_hold("lab", "1000", ctx=ctx, buffer=1, user_name="ann")
+    ledger.post_hold(hold.hold_id, "1000", ctx=ctx)
+
+
+def test_periods_shows_where_each_period_stands(
+    asbb: Any, ledger: Ledger, ctx: Context, clock: Clock
+) -> None:
+    spend_in_period_2(asbb, ledger, ctx, clock)
+    grants = Grants(ledger)
+
+    rows = data(asbb("grant", "periods", NUMBER, "--json"))
+
+    assert [(r["period"], r["state"]) for r in rows] == [
+        (1, "ended"),
+        (2, "current"),
+        (3, "upcoming"),
+    ]
+    assert all(list(r) == list(STATUS_KEYS) for r in rows)
+    for row in rows:  # the very figures 'asbb grant status --period N' gives
+        assert row == data(asbb("grant", "status", NUMBER, "--period", str(row["period"]),
+                                "--json"))  # fmt: skip
+        st = grants.period_status(NUMBER, row["period"])
+        assert (row["budget"], row["consumed"], row["remaining"]) == (
+            f"{st.budget:.2f}",
+            f"{st.consumed:.2f}",
+            f"{st.remaining:.2f}",
+        )
+    assert (rows[1]["drawn"], rows[1]["direct"], rows[1]["indirect"]) == (
+        "1500.00",
+        "1000.00",
+        "300.00",
+    )
+    assert rows[1]["remaining"] == "98700.00"
+    assert [r["consumed"] for r in (rows[0], rows[2])] == ["0.00", "0.00"]
+
+    listed = csv_rows(asbb("grant", "periods", NUMBER, "--csv"))
+    assert listed == [csv_cells(r) for r in rows]
+    assert list(listed[0]) == list(STATUS_KEYS)
+
+    wide = CliRunner(env={"COLUMNS": "160"})
+    table = ok(wide.invoke(app, ["--database", asbb.url, "grant", "periods", NUMBER])).stdout
+    (line,) = [t for t in table.splitlines() if "(current)" in t]
+    assert line.split()[0] == "2"
+    for figure in ("$100,000.00", "$1,500.00", "$1,000.00", "$300.00", "$1,300.00", "$98,700.00",
+                   "1.3%"):  # fmt: skip
+        assert figure in line, line
+    assert "(ended)" in table
+    assert "(upcoming)" in table
+
+
+def test_periods_as_of_another_day(asbb: Any) -> None:
+    ok(create(asbb))
+
+    rows = data(asbb("grant", "periods", NUMBER, "--today", f"{THIS_YEAR - 2}-06-01", "--json"))
+
+    assert [r["state"] for r in rows] == ["upcoming"] * 3
+    assert {r["today"] for r in rows} == {f"{THIS_YEAR - 2}-06-01"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["--period", "2", "--format", "csv"],
+        ["--period", "1", "--json"],
+        ["--format", "markdown"],
+    ],
+    ids=lambda o: " ".join(o) or "default",
+)
+def test_grant_report_is_report_grant(
+    asbb: Any, ledger: Ledger, ctx: Context, clock: Clock, options: list[str]
+) -> None:
+    spend_in_period_2(asbb, ledger, ctx, clock)
+
+    mine = ok(asbb("grant", "report", NUMBER, *options)).stdout
+    theirs = ok(asbb("report", "grant", NUMBER, *options)).stdout
+
+    assert mine.splitlines()[0] == theirs.splitlines()[0]
+    # Only the 'generated' time stamp may differ between two runs.
+    differing = [
+        (a, b) for a, b in zip(mine.splitlines(), theirs.splitlines(), strict=True) if a != b
+    ]
+    assert all("generated" in a for a, _ in differing), differing
+
+
+def test_grant_report_writes_a_file(
+    asbb: Any, ledger: Ledger, ctx: Context, clock: Clock, tmp_path: Path
+) -> None:
+    spend_in_period_2(asbb, ledger, ctx, clock)
+    out = tmp_path / "report.csv"
+
+    written = ok(asbb("grant", "report", NUMBER, "--format", "csv", "-o", str(out)))
+
+    assert str(out) in written.stderr
+    assert written.stdout == ""
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    total = next(r for r in rows if r["section"] == "period")
+    assert (total["direct"], total["indirect"], total["total"]) == ("1000.00", "300.00", "1300.00")
+    assert asbb("grant", "report", NUMBER, "--json", "--format", "csv").exit_code == 2

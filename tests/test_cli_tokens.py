@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,8 @@ from asbb_tui.cli import TokenRole, app
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def isolated(cli_environment: Path) -> None:
     """No ASBB_* variables from the caller; an empty config file; a private data folder."""
-    for name in list(os.environ):
-        if name.startswith("ASBB_"):
-            monkeypatch.delenv(name)
-    empty = tmp_path / "empty.toml"
-    empty.write_text("", encoding="utf-8")
-    monkeypatch.setenv("ASBB_CONFIG", str(empty))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 @pytest.fixture
@@ -117,13 +111,18 @@ def test_reader_may_be_limited_to_several_accounts(asbb: Any) -> None:
 
 def test_list_shows_prefix_role_accounts_created_and_revoked(asbb: Any) -> None:
     assert json.loads(ok(asbb("token", "list", "--json")).stdout) == []
-    assert "no tokens" in ok(asbb("token", "list")).stdout
+    assert "no tokens" in ok(asbb("token", "list")).stderr  # a note, not data
     admin = json.loads(ok(asbb("token", "create", "ops", "--role", "admin", "--json")).stdout)
     ok(asbb("token", "create", "plugin-1", "--role", "plugin"))
     ok(asbb("token", "revoke", "plugin-1"))
 
     rows = json.loads(ok(asbb("token", "list", "--json")).stdout)
     assert [r["name"] for r in rows] == ["ops", "plugin-1"]
+    as_csv = list(csv.DictReader(io.StringIO(ok(asbb("token", "list", "--csv")).stdout)))
+    assert [(r["name"], r["role"], r["revoked"] != "") for r in as_csv] == [
+        ("ops", "admin", False),
+        ("plugin-1", "plugin", True),
+    ]
     ops, plugin = rows
     assert set(ops) == {"name", "prefix", "role", "accounts", "created_by", "created", "revoked"}
     assert (ops["prefix"], ops["role"], ops["accounts"], ops["revoked"]) == (

@@ -24,15 +24,8 @@ from asbb_tui.commands import user as user_commands
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def isolated(cli_environment: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No ASBB_* variables from the caller; an empty config file; a private data folder."""
-    for name in list(os.environ):
-        if name.startswith("ASBB_"):
-            monkeypatch.delenv(name)
-    empty = tmp_path / "empty.toml"
-    empty.write_text("", encoding="utf-8")
-    monkeypatch.setenv("ASBB_CONFIG", str(empty))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.config/asbb/token
 
 

@@ -20,6 +20,7 @@ from asbb_tui.cli_base import (
     fail,
     ledger_today,
     opened,
+    page_hint,
     stderr,
     stdout,
 )
@@ -338,10 +339,8 @@ def list_accounts(
         empty="no accounts match (create one: asbb account create NAME --limit 100)",
         json_data={"items": rows, "total": page.total, "limit": page.limit, "offset": offset},
     )
-    shown_to = page.offset + len(rows)
-    if not as_json and not as_csv and rows and (page.offset or shown_to < page.total):
-        more = f"; next page: --offset {shown_to}" if shown_to < page.total else ""
-        stderr().print(f"accounts {page.offset + 1}-{shown_to} of {page.total}{more}")
+    if not as_json and not as_csv:
+        page_hint("accounts", offset=page.offset, shown=len(rows), total=page.total)
 
 
 @account_app.command("create")

@@ -18,6 +18,7 @@ from asbb_tui.cli_base import (
     emit_record,
     emit_rows,
     opened,
+    page_hint,
     stderr,
 )
 
@@ -212,11 +213,8 @@ def list_(
         title="adjustment requests",
         empty="no adjustment requests (ask for one: asbb adjust request ...)",
     )
-    if rows and not (as_json or as_csv) and offset + len(rows) < total:
-        stderr().print(
-            f"showing {offset + 1}-{offset + len(rows)} of {total}; "
-            f"more with --offset {offset + len(rows)}"
-        )
+    if not (as_json or as_csv):
+        page_hint("adjustment requests", offset=offset, shown=len(rows), total=total)
 
 
 @app.command("show")

@@ -6,6 +6,7 @@ top-level keys as its header (nested lists such as a schedule's credits as JSON 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -60,8 +61,24 @@ class FrequencyChoice(StrEnum):
 
 
 class UnspentChoice(StrEnum):
+    """asbb_core.models.UnspentPolicy's values."""
+
     CARRY_OVER = "carry_over"
     EXPIRE = "expire"
+
+
+def _completer(choices: type[StrEnum]) -> Callable[[str], list[str]]:
+    """Offer ``choices`` to shell completion. The options stay plain text so that the core
+    validates them: a typo is then one line naming the field (exit 1), not a usage box."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [c.value for c in choices if c.value.startswith(incomplete)]
+
+    return complete
+
+
+def _metavar(choices: type[StrEnum]) -> str:
+    return "[" + "|".join(c.value for c in choices) + "]"
 
 
 class StatusChoice(StrEnum):
@@ -240,11 +257,14 @@ def create(
         ),
     ],
     frequency: Annotated[
-        FrequencyChoice,
+        str,
         typer.Option(
-            "--frequency", help="How often an instalment falls due.", case_sensitive=False
+            "--frequency",
+            metavar=_metavar(FrequencyChoice),
+            help="How often an instalment falls due: daily, weekly, monthly, quarterly or yearly.",
+            autocompletion=_completer(FrequencyChoice),
         ),
-    ] = FrequencyChoice.MONTHLY,
+    ] = FrequencyChoice.MONTHLY.value,
     start: StartOpt = None,
     total: Annotated[
         str | None,
@@ -268,14 +288,15 @@ def create(
         typer.Option("--count", metavar="N", help="How many instalments, e.g. 12."),
     ] = None,
     unspent: Annotated[
-        UnspentChoice,
+        str,
         typer.Option(
             "--unspent",
+            metavar=_metavar(UnspentChoice),
             help="carry_over keeps unspent money; expire takes what is left of an instalment "
             "back when its period ends.",
-            case_sensitive=False,
+            autocompletion=_completer(UnspentChoice),
         ),
-    ] = UnspentChoice.CARRY_OVER,
+    ] = UnspentChoice.CARRY_OVER.value,
     memo: Annotated[str, typer.Option("--memo", help="A note, shown on every credit.")] = "",
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
@@ -293,13 +314,13 @@ def create(
         schedule = allocations.create_schedule(
             account,
             amount=amount,
-            frequency=frequency.value,
+            frequency=frequency,
             start_date=start if start is not None else allocations.today(),
             ctx=cli_context(),
             total=total,
             end_date=end,
             instalments=count,
-            unspent=unspent.value,
+            unspent=unspent,
             memo=memo,
         )
         assert schedule.id is not None

@@ -25,8 +25,11 @@ from asbb_tui.cli_base import (
     stderr,
     stdout,
 )
+from asbb_tui.commands import reports
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from asbb_core.grants import GrantDetail, Grants, PeriodStatus
     from asbb_core.ledger import Ledger
 
@@ -496,6 +499,14 @@ def fund(
     )
 
 
+STATUS_KEYS = (
+    "grant", "period", "start_date", "end_date", "today", "state", "indirect_rate", "budget",
+    "drawn", "drawn_cost", "drawable", "direct", "indirect", "consumed", "remaining",
+    "percent_used", "days", "days_elapsed", "days_left",
+)  # fmt: skip
+"""_status_dict's keys, in order: the CSV header of 'status' and 'periods'."""
+
+
 def _status_dict(st: PeriodStatus) -> dict[str, Any]:
     return {
         "grant": st.grant,
@@ -569,3 +580,77 @@ def status(
     ):
         table.add_row(label, value)
     stdout().print(table)
+
+
+def _periods_table(number: str, day: date, found: list[PeriodStatus]) -> None:
+    """The periods as a light table whose figures never wrap (emit_rows' tables cannot say
+    so); the state shares the dates' cell, which folds, so that it fits in 100 columns."""
+    from rich import box
+
+    table = Table(
+        title=f"grant {number}: budget periods on {day}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("period", no_wrap=True)
+    table.add_column("dates", min_width=10)
+    for header in ("budget", "drawn", "direct", "indirect", "consumed", "remaining", "used"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for st in found:
+        table.add_row(
+            str(st.period),
+            f"{st.start_date} to {st.end_date} ({st.state})",
+            *(
+                _money(v)
+                for v in (st.budget, st.drawn, st.direct, st.indirect, st.consumed, st.remaining)
+            ),
+            f"{st.percent_used}%",
+        )
+    stdout().print(table)
+
+
+@app.command("periods")
+def periods(
+    ctx: typer.Context,
+    number: NumberArg,
+    today: Annotated[
+        str | None,
+        _option("Report as of this day, YYYY-MM-DD (default: today, UTC).", "--today"),
+    ] = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Every budget period of a grant and where it stands, one row each: budget, drawn,
+    direct, indirect, consumed (direct + indirect), remaining, percent used, and whether the
+    period is upcoming, current or ended. The figures of `asbb grant status`, per period;
+    --json and --csv carry its fields.
+
+    Example: `asbb grant periods NSF-2312345 --csv > periods.csv`"""
+    from asbb_core.periods import parse_date
+
+    check_output(as_json, as_csv)
+    day = parse_date(today, field="today") if today else None
+    with opened(ctx) as (_, _db, ledger):
+        service = _service(ledger)
+        day = day or service.today()
+        found = [
+            service.period_status(number, p.number, day) for p in service.get_grant(number).periods
+        ]
+    if as_json or as_csv:
+        emit_rows(
+            [_status_dict(st) for st in found],
+            _columns(*STATUS_KEYS),
+            as_json=as_json,
+            as_csv=as_csv,
+        )
+        return
+    _periods_table(number, day, found)
+
+
+app.command(
+    "report",
+    help=f"{reports.grant.__doc__}\n\nThe same command as `asbb report grant`; "
+    "docs/reports.md describes the formats.",
+)(reports.grant)

@@ -21,6 +21,7 @@ from asbb_tui.cli_base import (
     jsonable,
     ledger_today,
     opened,
+    page_hint,
     print_json,
     stderr,
     stdout,
@@ -367,10 +368,8 @@ def list_holds(
         empty=f"no {'' if state == 'all' else state + ' '}holds match",
         json_data={"items": rows, "total": page.total, "limit": page.limit, "offset": offset},
     )
-    shown_to = page.offset + len(rows)
-    if not as_json and not as_csv and rows and (page.offset or shown_to < page.total):
-        more = f"; next page: --offset {shown_to}" if shown_to < page.total else ""
-        stderr().print(f"holds {page.offset + 1}-{shown_to} of {page.total}{more}")
+    if not as_json and not as_csv:
+        page_hint("holds", offset=page.offset, shown=len(rows), total=page.total)
 
 
 @holds_app.command("show")
