@@ -442,7 +442,7 @@ class Allocations:
             session.flush()
             return row
 
-        schedule = self.db.run(use_case)
+        schedule = self.ledger.run(use_case)  # joins a Ledger.atomic() block when one is open
         log.info(
             "allocation schedule %s created for %s by %s: %s x %d %s from %s",
             schedule.id,

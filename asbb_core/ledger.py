@@ -406,6 +406,11 @@ class Ledger:
             finally:
                 _AMBIENT.reset(token)
 
+    def run(self, use_case: Callable[[Session], T]) -> T:
+        """Run ``use_case`` in a transaction of its own, or inside the ``atomic()`` block that
+        is open (so services built on the ledger join it too)."""
+        return self._run(use_case)
+
     def _run(self, use_case: Callable[[Session], T]) -> T:
         ambient = _AMBIENT.get()
         if ambient is not None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from asbb_core.errors import AsbbError
 from asbb_tui.cli_base import (
     Column,
     CsvOption,
@@ -237,22 +238,6 @@ def _partition_caps(specs: list[str] | None) -> dict[str, str]:
 # ---------------------------------------------------------------- incremental accounts
 
 
-class _WouldWriteError(Exception):
-    """Raised by ``_DryRun`` in place of the schedule's one write."""
-
-
-class _DryRun:
-    """Stands in for the database of an ``Allocations`` used only to check arguments.
-
-    ``create_schedule`` validates every argument before it writes anything, and it writes in
-    its own transaction (it cannot join ``Ledger.atomic()``); reaching ``run`` here means the
-    core accepted them all, so the account can be created knowing the schedule will be too.
-    """
-
-    def run(self, use_case: object) -> NoReturn:
-        raise _WouldWriteError
-
-
 # The schedule's fields as this command's options call them.
 SCHEDULE_OPTIONS = {
     "amount": "allocation-amount",
@@ -263,24 +248,13 @@ SCHEDULE_OPTIONS = {
 UNSPENT_POLICIES = {"carry": "carry_over", "carry_over": "carry_over", "expire": "expire"}
 
 
-def _check_schedule(ledger: Ledger, account: str, plan: dict[str, Any]) -> None:
-    """Raise the core's own error (naming this command's option) for a schedule it would
-    refuse; write nothing."""
-    from asbb_core.errors import AsbbError
-
-    checker = _allocations(ledger)
-    checker.db = _DryRun()  # type: ignore[assignment]
-    try:
-        checker.create_schedule(account, ctx=cli_context(), **plan)
-    except _WouldWriteError:
-        return
-    except AsbbError as exc:
-        option = SCHEDULE_OPTIONS.get(exc.field or "")
-        if option is None:
-            raise
-        message = exc.message.removeprefix(f"{exc.field}: ")
-        raise type(exc)(f"{option}: {message}", field=option, details=exc.details) from None
-    raise AssertionError("create_schedule returned without writing")
+def _in_option_terms(exc: AsbbError) -> AsbbError:
+    """The core's error about a schedule field, renamed to this command's option."""
+    option = SCHEDULE_OPTIONS.get(exc.field or "")
+    if option is None:
+        return exc
+    message = exc.message.removeprefix(f"{exc.field}: ")
+    return type(exc)(f"{option}: {message}", field=option, details=exc.details)
 
 
 # ---------------------------------------------------------------- account commands
@@ -452,18 +426,22 @@ def create(
                 "unspent": UNSPENT_POLICIES[policy],
                 "memo": "incremental budget",
             }
-            _check_schedule(ledger, name, plan)
-        account = ledger.create_account(
-            name,
-            ctx=cli_context(),
-            limit=limit or "0",
-            description=description or "",
-            start_date=start_day,
-            end_date=end_day,
-            partition_limits=caps,
-        )
-        if plan is not None:
-            _allocations(ledger).create_schedule(account.name, ctx=cli_context(), **plan)
+        # One transaction: a schedule the core refuses leaves no account behind.
+        try:
+            with ledger.atomic():
+                account = ledger.create_account(
+                    name,
+                    ctx=cli_context(),
+                    limit=limit or "0",
+                    description=description or "",
+                    start_date=start_day,
+                    end_date=end_day,
+                    partition_limits=caps,
+                )
+                if plan is not None:
+                    _allocations(ledger).create_schedule(account.name, ctx=cli_context(), **plan)
+        except AsbbError as exc:
+            raise _in_option_terms(exc) from None
         _show_detail(
             db,
             ledger,
