@@ -386,6 +386,17 @@ class Slurm:
         jobs = [j for j in parse_sacct(out) if j.job_id == job_id]
         return jobs[-1] if jobs else None
 
+    def hold_of_job(self, job_id: str) -> str | None:
+        """The hold the submit plugin took for a job: from its AdminComment, as the
+        controller still shows it, else as accounting recorded it (``None``: not found)."""
+        job = self.show_job(job_id)
+        if job is None or job.hold_id is None:
+            try:
+                job = self.accounting(job_id)
+            except SlurmError:
+                return None
+        return job.hold_id if job is not None else None
+
     def jobs_since(self, since: datetime) -> list[SlurmJob]:
         """Every job (all users, allocations only) Slurm knows of since ``since``."""
         out = self.runner(

@@ -435,7 +435,8 @@ def reconcile_job(
 ) -> None:
     """Charge a finished job against its hold, or replay the epilog's spool.
 
-    `asbb reconcile 1234 --hold H --actual-cost 12.50` charges one job (a replay of the same
+    `asbb reconcile 1234 --actual-cost 12.50` charges one job (its hold is read from the
+    job's AdminComment through scontrol or sacct, or give `--hold H`; a replay of the same
     job and hold charges nothing more); `asbb reconcile --replay [--spool DIR]` sends every
     request the epilog spooled while the daemon was down. Requests refused for good are moved
     to DIR/rejected/ with a .reason file.
@@ -445,8 +446,17 @@ def reconcile_job(
             fail("give either --replay or JOB_ID --hold H, not both")
         _replay(ctx, spool, url, _read_token_file(token_file), as_json=as_json)
         return
-    if job_id is None or hold is None:
-        fail("give JOB_ID and --hold H (or --replay)")
+    if job_id is None:
+        fail("give JOB_ID (or --replay)")
+    if hold is None:
+        from asbb_core.slurm import Slurm
+
+        hold = Slurm().hold_of_job(job_id)
+        if hold is None:
+            fail(
+                f"job {job_id}: no asbb hold found in Slurm's record of it; "
+                "give --hold H (the asbb:hold=... of its AdminComment)"
+            )
     if (actual_cost is None) == (elapsed is None):
         fail("give exactly one of --actual-cost X or --elapsed T")
     from asbb_core.ledger import Ledger

@@ -405,3 +405,17 @@ def test_only_the_named_holds_are_looked_at(world, ledger, clock):
     assert [(a.hold_id, a.action) for a in report.actions] == [(mine, "expire")]
     assert ledger.get_hold(other).state == "open"
     recover(ledger, Slurm(FakeSlurm()))
+
+
+def test_hold_of_a_job_from_its_admin_comment() -> None:
+    running = FakeSlurm(scontrol=fixture("scontrol_running.txt"))
+    job = Slurm(running).show_job("1")
+    assert job is not None
+    assert job.hold_id is not None
+    assert Slurm(running).hold_of_job("1") == job.hold_id  # the controller's record
+    gone = FakeSlurm(sacct=fixture("sacct_final.txt"))  # no longer in the controller
+    assert Slurm(gone).hold_of_job("1") == "ha548dc99ba304b609a338e8694789bad"
+    assert Slurm(gone).hold_of_job("999") is None
+    down = FakeSlurm()
+    down.down = True
+    assert Slurm(down).hold_of_job("1") is None

@@ -250,9 +250,15 @@ def test_cli_reconcile_one_job_and_replay(tmp_path, migrated_url, ledger, ctx, a
     again = runner.invoke(app, [*args, "--actual-cost", "1.10"])
     assert again.exit_code == 0
     assert "already reconciled" in again.stdout
-    bad = runner.invoke(app, ["--database", migrated_url, "reconcile", "42"])
+    bad = runner.invoke(app, ["--database", migrated_url, "reconcile"])
     assert bad.exit_code == 1
-    assert bad.output.strip() == "error: give JOB_ID and --hold H (or --replay)"
+    assert bad.output.strip() == "error: give JOB_ID (or --replay)"
+    # Without --hold, the hold is looked up in Slurm's record of the job: none for this one.
+    unknown = runner.invoke(
+        app, ["--database", migrated_url, "reconcile", "987654321", "--actual-cost", "1"]
+    )
+    assert unknown.exit_code == 1
+    assert "job 987654321: no asbb hold found" in unknown.output
 
     spool = tmp_path / "spool"
     for i in range(3):  # (the CLI's own settings have no partition rates: costs are given)
