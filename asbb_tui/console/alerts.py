@@ -17,11 +17,10 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
 from asbb_core.alerts import AlertRecord
-from asbb_core.errors import AsbbError
 from asbb_core.models import AlertStatus
-from asbb_tui.console.base import FilteredTableScreen
+from asbb_tui.console.base import InboxScreen
 from asbb_tui.console.dialogs import TextPrompt
-from asbb_tui.console.widgets import SEVERITY_STYLE, sync_rows
+from asbb_tui.console.widgets import SEVERITY_STYLE
 
 PAGE = 200
 STATUS_FILTERS: tuple[str | None, ...] = (
@@ -60,8 +59,11 @@ def describe(record: AlertRecord) -> Text:
     return text
 
 
-class AlertsScreen(FilteredTableScreen):
+class AlertsScreen(InboxScreen):
     FILTER_TABLE = "alerts"
+    COLUMNS = COLUMNS
+    STATUS_FILTERS = STATUS_FILTERS
+    NOUN = "alert"
     VIEW_TITLE = "Alerts"
     AUTO_FOCUS = "#alerts"
     WRITES: ClassVar[frozenset[str]] = frozenset({"acknowledge", "resolve"})
@@ -79,28 +81,11 @@ class AlertsScreen(FilteredTableScreen):
                            border-top: solid $accent; }
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.status_index = 0
-        self.rows: dict[str, AlertRecord] = {}
-
-    @property
-    def status_filter(self) -> str | None:
-        return STATUS_FILTERS[self.status_index]
-
     def compose_body(self) -> ComposeResult:
         yield Static("", id="status-line")
         yield Input(placeholder="/ filter by account, kind or title (Esc clears)", id="filter")
         yield DataTable(id="alerts", cursor_type="row", zebra_stripes=True)
         yield Static("", id="detail")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#alerts", DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        table.loading = True
-        self.query_one("#filter", Input).display = False
-        super().on_mount()
 
     # -- data --------------------------------------------------------------------
 
@@ -117,65 +102,29 @@ class AlertsScreen(FilteredTableScreen):
 
     def show(self, key: str, value: Any) -> None:
         if key == "alerts":
-            self._show_alerts(value)
+            self.show_records(value)
             return
         record: AlertRecord = value
         verb = "acknowledged" if key == "acknowledge" else "resolved"
         self.notify(f"alert #{record.id} {verb} by {self.services.actor}", title="Alerts")
         self.refresh_data()
 
-    def _show_alerts(self, records: list[AlertRecord]) -> None:
-        table = self.query_one("#alerts", DataTable)
-        table.loading = False
-        shown = records
-        self.rows = {str(r.id): r for r in shown}
-        sync_rows(
-            table,
-            {
-                str(r.id): (
-                    Text(str(r.id), justify="right"),
-                    Text(
-                        str(r.alert.severity), style=SEVERITY_STYLE.get(str(r.alert.severity), "")
-                    ),
-                    Text(str(r.alert.status), style=STATUS_STYLE.get(str(r.alert.status), "")),
-                    r.alert.kind,
-                    r.account or r.grant or "-",
-                    r.alert.title,
-                    r.alert.opened_at.strftime("%Y-%m-%d %H:%M"),
-                )
-                for r in shown
-            },
-        )
-        label = self.status_filter or "all"
-        extra = f"  filter: {self.text_filter}" if self.text_filter else ""
-        self.query_one("#status-line", Static).update(
-            f"status: {label} (f)  {len(shown)} alert(s){extra}"
-        )
-        self._update_detail()
+    def describe(self, record: AlertRecord) -> Text:
+        return describe(record)
 
-    def _update_detail(self) -> None:
-        record = self.current()
-        self.query_one("#detail", Static).update(describe(record) if record else "")
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._update_detail()
+    def cells(self, r: AlertRecord) -> tuple[Any, ...]:
+        return (
+            Text(str(r.id), justify="right"),
+            Text(str(r.alert.severity), style=SEVERITY_STYLE.get(str(r.alert.severity), "")),
+            Text(str(r.alert.status), style=STATUS_STYLE.get(str(r.alert.status), "")),
+            r.alert.kind,
+            r.account or r.grant or "-",
+            r.alert.title,
+            r.alert.opened_at.strftime("%Y-%m-%d %H:%M"),
+        )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_goto_account()
-
-    def failed(self, key: str, error: BaseException) -> None:
-        self.query_one("#alerts", DataTable).loading = False
-        super().failed(key, error)
-        if key != "alerts":
-            message = error.message if isinstance(error, AsbbError) else str(error)
-            self.query_one("#detail", Static).update(Text(message, style="red"))
-
-    def current(self) -> AlertRecord | None:
-        table = self.query_one("#alerts", DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.rows.get(str(key))
 
     def _chosen(self, *, active: bool) -> AlertRecord | None:
         record = self.current()
@@ -188,10 +137,6 @@ class AlertsScreen(FilteredTableScreen):
         return record
 
     # -- actions -------------------------------------------------------------------
-
-    def action_cycle_status(self) -> None:
-        self.status_index = (self.status_index + 1) % len(STATUS_FILTERS)
-        self.refresh_data()
 
     def action_acknowledge(self) -> None:
         record = self._chosen(active=True)

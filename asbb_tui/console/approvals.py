@@ -15,16 +15,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from asbb_core.errors import AsbbError
 from asbb_core.models import AdjustmentRequest, AdjustmentStatus, Source
-from asbb_tui.console.base import FilteredTableScreen
+from asbb_tui.console.base import InboxScreen
 from asbb_tui.console.dialogs import (
     AdjustmentDraft,
     AdjustmentForm,
     ConfirmName,
     TextPrompt,
 )
-from asbb_tui.console.widgets import money_cell, sync_rows
+from asbb_tui.console.widgets import money_cell
 
 PAGE = 200
 STATUS_FILTERS: tuple[str | None, ...] = (
@@ -69,8 +68,12 @@ def describe(row: AdjustmentRequest) -> Text:
     return text
 
 
-class ApprovalsScreen(FilteredTableScreen):
+class ApprovalsScreen(InboxScreen):
     FILTER_TABLE = "requests"
+    COLUMNS = COLUMNS
+    STATUS_FILTERS = STATUS_FILTERS
+    NOUN = "request"
+    ERROR_TARGET = "result"
     VIEW_TITLE = "Approvals"
     AUTO_FOCUS = "#requests"
     WRITES: ClassVar[frozenset[str]] = frozenset(
@@ -92,29 +95,12 @@ class ApprovalsScreen(FilteredTableScreen):
     ApprovalsScreen #result { height: auto; max-height: 4; padding: 0 1; }
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.status_index = 0
-        self.rows: dict[str, AdjustmentRequest] = {}
-
-    @property
-    def status_filter(self) -> str | None:
-        return STATUS_FILTERS[self.status_index]
-
     def compose_body(self) -> ComposeResult:
         yield Static("", id="status-line")
         yield Input(placeholder="/ filter by account, kind or person (Esc clears)", id="filter")
         yield DataTable(id="requests", cursor_type="row", zebra_stripes=True)
         yield Static("", id="detail")
         yield Static("", id="result")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#requests", DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        table.loading = True
-        self.query_one("#filter", Input).display = False
-        super().on_mount()
 
     # -- data --------------------------------------------------------------------
 
@@ -132,7 +118,7 @@ class ApprovalsScreen(FilteredTableScreen):
 
     def show(self, key: str, value: Any) -> None:
         if key == "requests":
-            self._show_requests(value)
+            self.show_records(value)
             return
         row: AdjustmentRequest = value
         verb = {"request": "requested", "approve": "approved", "reject": "rejected"}.get(
@@ -145,54 +131,20 @@ class ApprovalsScreen(FilteredTableScreen):
         self.query_one("#result", Static).update(describe(row))
         self.refresh_data()
 
-    def _show_requests(self, rows: list[AdjustmentRequest]) -> None:
-        table = self.query_one("#requests", DataTable)
-        table.loading = False
-        shown = rows
-        self.rows = {str(r.id): r for r in shown}
-        sync_rows(
-            table,
-            {
-                str(r.id): (
-                    Text(str(r.id), justify="right"),
-                    Text(str(r.status), style=STATUS_STYLE.get(str(r.status), "")),
-                    str(r.kind),
-                    r.account if not r.target_account else f"{r.account}->{r.target_account}",
-                    money_cell(r.amount),
-                    r.requested_by,
-                    r.decided_by or "",
-                    Text("!", style="yellow") if r.needs_confirmation else "",
-                )
-                for r in shown
-            },
+    def describe(self, record: AdjustmentRequest) -> Text:
+        return describe(record)
+
+    def cells(self, r: AdjustmentRequest) -> tuple[Any, ...]:
+        return (
+            Text(str(r.id), justify="right"),
+            Text(str(r.status), style=STATUS_STYLE.get(str(r.status), "")),
+            str(r.kind),
+            r.account if not r.target_account else f"{r.account}->{r.target_account}",
+            money_cell(r.amount),
+            r.requested_by,
+            r.decided_by or "",
+            Text("!", style="yellow") if r.needs_confirmation else "",
         )
-        label = self.status_filter or "all"
-        extra = f"  filter: {self.text_filter}" if self.text_filter else ""
-        self.query_one("#status-line", Static).update(
-            f"status: {label} (f)  {len(shown)} request(s){extra}"
-        )
-        self._update_detail()
-
-    def _update_detail(self) -> None:
-        row = self.current()
-        self.query_one("#detail", Static).update(describe(row) if row else "")
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._update_detail()
-
-    def failed(self, key: str, error: BaseException) -> None:
-        self.query_one("#requests", DataTable).loading = False
-        super().failed(key, error)
-        if key != "requests":  # keep the refusal on screen, not only in a toast
-            message = error.message if isinstance(error, AsbbError) else str(error)
-            self.query_one("#result", Static).update(Text(message, style="red"))
-
-    def current(self) -> AdjustmentRequest | None:
-        table = self.query_one("#requests", DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.rows.get(str(key))
 
     def _pending(self) -> AdjustmentRequest | None:
         row = self.current()
@@ -205,10 +157,6 @@ class ApprovalsScreen(FilteredTableScreen):
         return row
 
     # -- actions -------------------------------------------------------------------
-
-    def action_cycle_status(self) -> None:
-        self.status_index = (self.status_index + 1) % len(STATUS_FILTERS)
-        self.refresh_data()
 
     def action_new_request(self) -> None:
         row = self.current()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -21,6 +22,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from asbb_core.errors import AsbbError
+from asbb_tui.console.widgets import sync_rows
 
 if TYPE_CHECKING:
     from asbb_tui.console.services import ConsoleServices
@@ -197,3 +199,81 @@ class FilteredTableScreen(ConsoleScreen):
             self.refresh_data()
             return
         super().action_back()
+
+
+class InboxScreen(FilteredTableScreen):
+    """A filtered table of records (alerts, adjustment requests) with a status filter that
+    ``f`` cycles through, and a detail line for the highlighted record.
+
+    Subclasses set ``COLUMNS``, ``STATUS_FILTERS``, ``NOUN`` and ``ERROR_TARGET`` (the Static
+    a failed action's message goes to), and implement ``describe`` and ``cells``."""
+
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    STATUS_FILTERS: ClassVar[tuple[str | None, ...]] = (None,)
+    """``f`` cycles through these (``None``: every status)."""
+    NOUN: ClassVar[str] = "record"
+    ERROR_TARGET: ClassVar[str] = "detail"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_index = 0
+        self.rows: dict[str, Any] = {}
+
+    @property
+    def status_filter(self) -> str | None:
+        return self.STATUS_FILTERS[self.status_index]
+
+    def describe(self, record: Any) -> Text:
+        """The detail line of one record."""
+        raise NotImplementedError
+
+    def cells(self, record: Any) -> tuple[Any, ...]:
+        """One record's row, in ``COLUMNS`` order."""
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        table = self._table()
+        for key, label in self.COLUMNS:
+            table.add_column(label, key=key)
+        table.loading = True
+        self.query_one("#filter", Input).display = False
+        super().on_mount()
+
+    def show_records(self, records: list[Any]) -> None:
+        """Put a fetched page on screen: the table, the status line and the detail."""
+        table = self._table()
+        table.loading = False
+        self.rows = {str(r.id): r for r in records}
+        sync_rows(table, {str(r.id): self.cells(r) for r in records})
+        label = self.status_filter or "all"
+        extra = f"  filter: {self.text_filter}" if self.text_filter else ""
+        self.query_one("#status-line", Static).update(
+            f"status: {label} (f)  {len(records)} {self.NOUN}(s){extra}"
+        )
+        self._update_detail()
+
+    def current(self) -> Any:
+        """The highlighted record, or ``None``."""
+        table = self._table()
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.rows.get(str(key))
+
+    def _update_detail(self) -> None:
+        record = self.current()
+        self.query_one("#detail", Static).update(self.describe(record) if record else "")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._update_detail()
+
+    def failed(self, key: str, error: BaseException) -> None:
+        self._table().loading = False
+        super().failed(key, error)
+        if key != self.FILTER_TABLE:  # keep an action's refusal on screen, not only a toast
+            message = error.message if isinstance(error, AsbbError) else str(error)
+            self.query_one(f"#{self.ERROR_TARGET}", Static).update(Text(message, style="red"))
+
+    def action_cycle_status(self) -> None:
+        self.status_index = (self.status_index + 1) % len(self.STATUS_FILTERS)
+        self.refresh_data()
