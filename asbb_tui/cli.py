@@ -31,19 +31,20 @@ from asbb_tui.cli_base import (
     EXIT_DISCREPANCIES,
     AsbbGroup,
     CliState,
-    Column,
     CsvOption,
     DatabaseOption,
     JsonOption,
     check_output,
     cli_actor,
     cli_state,
+    columns,
     display_url,
     emit_rows,
     fail,
     iso_time,
     open_database,
     print_json,
+    read_token_file,
     settings_of,
     stderr,
     stdout,
@@ -384,15 +385,6 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
 DEFAULT_SPOOL = "/var/spool/asbb"
 
 
-def _read_token_file(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except OSError as exc:
-        fail(f"token file {path}: {exc.strerror or exc}")
-
-
 @app.command("reconcile")
 def reconcile_job(
     ctx: typer.Context,
@@ -444,7 +436,13 @@ def reconcile_job(
     if replay:
         if job_id is not None or hold is not None:
             fail("give either --replay or JOB_ID --hold H, not both")
-        _replay(ctx, spool, url, _read_token_file(token_file), as_json=as_json)
+        _replay(
+            ctx,
+            spool,
+            url,
+            read_token_file(token_file) if token_file is not None else None,
+            as_json=as_json,
+        )
         return
     if job_id is None:
         fail("give JOB_ID (or --replay)")
@@ -747,10 +745,7 @@ def token_create(
     )
 
 
-TOKEN_COLUMNS = [
-    Column(key)
-    for key in ("name", "prefix", "role", "accounts", "created_by", "created", "revoked")
-]
+TOKEN_COLUMNS = columns("name", "prefix", "role", "accounts", "created_by", "created", "revoked")
 
 
 @token_app.command("list")

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -64,6 +65,14 @@ def fail(message: str) -> NoReturn:
     """Report one error line on stderr and exit 1."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_ERROR)
+
+
+def read_token_file(path: Path) -> str | None:
+    """A daemon token kept in a file (surrounding blanks dropped; ``None`` if empty)."""
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        fail(f"token file {path}: {exc.strerror or exc}")
 
 
 def first_line(exc: BaseException) -> str:
@@ -162,6 +171,11 @@ class Column:
     @property
     def title(self) -> str:
         return self.header or self.key.replace("_", " ")
+
+
+def columns(*keys: str) -> list[Column]:
+    """Plain columns named by their keys (what the JSON calls them)."""
+    return [Column(key) for key in keys]
 
 
 def _cell(value: Any, money: bool) -> str:

@@ -18,6 +18,7 @@ from asbb_tui.cli_base import (
     JsonOption,
     check_output,
     cli_actor,
+    columns,
     emit_record,
     emit_rows,
     fail,
@@ -85,10 +86,6 @@ LIST_TABLE = [
     Column("opened", "opened"),
     Column("last_seen", "last seen"),
 ]
-
-
-def _columns(*keys: str) -> list[Column]:
-    return [Column(key) for key in keys]
 
 
 def _when(value: object) -> str:
@@ -184,7 +181,7 @@ def list_alerts(
         total = service.count_alerts(**filters)
     emit_rows(
         [_list_row(r) for r in rows],
-        _columns(*ALERT_KEYS) if as_csv else LIST_TABLE,
+        columns(*ALERT_KEYS) if as_csv else LIST_TABLE,
         as_json=as_json,
         as_csv=as_csv,
         title=f"alerts ({len(rows)} of {total})",
@@ -213,7 +210,7 @@ def show_alert(
     if as_json or as_csv:
         data = record.to_dict()
         data["deliveries"] = [_delivery_dict(d) for d in deliveries]
-        emit_record(data, _columns(*ALERT_KEYS, "deliveries"), as_json=as_json, as_csv=as_csv)
+        emit_record(data, columns(*ALERT_KEYS, "deliveries"), as_json=as_json, as_csv=as_csv)
         return
     a = record.alert
     out = stdout()
@@ -280,7 +277,7 @@ def acknowledge(
     with opened(ctx) as (settings, db, _):
         record = AlertService(db, settings).acknowledge(alert_id, cli_actor(), note=note)
     if as_json or as_csv:
-        emit_record(record.to_dict(), _columns(*ALERT_KEYS), as_json=as_json, as_csv=as_csv)
+        emit_record(record.to_dict(), columns(*ALERT_KEYS), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(f"alert {record.id} acknowledged by {record.alert.acknowledged_by}")
 
@@ -305,7 +302,7 @@ def resolve(
     with opened(ctx) as (settings, db, _):
         record = AlertService(db, settings).resolve(alert_id, cli_actor(), note)
     if as_json or as_csv:
-        emit_record(record.to_dict(), _columns(*ALERT_KEYS), as_json=as_json, as_csv=as_csv)
+        emit_record(record.to_dict(), columns(*ALERT_KEYS), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(f"alert {record.id} resolved by {record.alert.resolved_by}: {note}")
 
@@ -322,7 +319,7 @@ def evaluate(ctx: typer.Context, as_json: JsonOption = False, as_csv: CsvOption 
         summary = AlertService(db, settings).evaluate()
     if as_json or as_csv:
         record = summary.to_dict()
-        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
     else:
         stdout().print(
             f"{len(summary.opened)} opened, {len(summary.still_open)} still open, "
@@ -347,7 +344,7 @@ def deliver(ctx: typer.Context, as_json: JsonOption = False, as_csv: CsvOption =
         report = DeliveryService(db, settings).deliver_due()
     if as_json or as_csv:
         record = report.to_dict()
-        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(
         f"{len(report.sent)} sent, {len(report.retrying)} to retry, "

@@ -20,6 +20,7 @@ from asbb_tui.cli_base import (
     JsonOption,
     check_output,
     cli_context,
+    columns,
     emit_record,
     emit_rows,
     opened,
@@ -103,10 +104,6 @@ def _money(value: Any) -> str:
     return format_money(value)
 
 
-def _columns(*keys: str) -> list[Column]:
-    return [Column(key) for key in keys]
-
-
 SCHEDULE_KEYS = (
     "id", "account", "amount", "total", "frequency", "start_date", "last_due_date",
     "instalments", "unspent", "status", "memo", "next_period", "next_due_date", "credited",
@@ -168,7 +165,7 @@ def _show(
     """One schedule with its instalments: JSON, a one-row CSV, or two tables."""
     if as_json or as_csv:
         record = info.to_dict(with_credits=True)
-        emit_record(record, _columns(*SCHEDULE_KEYS, "credits"), as_json=as_json, as_csv=as_csv)
+        emit_record(record, columns(*SCHEDULE_KEYS, "credits"), as_json=as_json, as_csv=as_csv)
         return
     s = info.schedule
     out = stdout()
@@ -218,7 +215,7 @@ def _print_summary(summary: ProcessSummary, *, as_json: bool, as_csv: bool = Fal
     if as_json or as_csv:
         rows = [e.to_dict() for e in summary.events]
         emit_rows(
-            rows, _columns(*EVENT_KEYS), as_json=as_json, as_csv=as_csv, json_data=summary.to_dict()
+            rows, columns(*EVENT_KEYS), as_json=as_json, as_csv=as_csv, json_data=summary.to_dict()
         )
         return
     out = stdout()
@@ -347,7 +344,7 @@ def list_(
         infos = _service(ledger).list_schedules(account, status.value if status else None)
     emit_rows(
         [_list_row(i) for i in infos],
-        _columns(*SCHEDULE_KEYS) if as_csv else LIST_TABLE,
+        columns(*SCHEDULE_KEYS) if as_csv else LIST_TABLE,
         as_json=as_json,
         as_csv=as_csv,
         json_data=[i.to_dict() for i in infos],
@@ -504,7 +501,7 @@ def once(
         result = _service(ledger).allocate_once(account, amount, ctx=cli_context(), memo=memo)
     if as_json or as_csv:
         record = result.to_dict()
-        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(
         f"allocated {_money(result.amount)} to {result.account}: limit {_money(result.limit)}, "

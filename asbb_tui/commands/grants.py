@@ -13,11 +13,11 @@ import typer
 from rich.table import Table
 
 from asbb_tui.cli_base import (
-    Column,
     CsvOption,
     JsonOption,
     check_output,
     cli_context,
+    columns,
     emit_record,
     emit_rows,
     iso_time,
@@ -103,10 +103,6 @@ def _percent(value: Any) -> str:
     return rate_percent(value)
 
 
-def _columns(*keys: str) -> list[Column]:
-    return [Column(key) for key in keys]
-
-
 GRANT_KEYS = (
     "number", "title", "agency", "program", "pi", "co_pis", "institution", "department",
     "cfda", "total_award", "start_date", "end_date", "indirect_rate", "status", "created_by",
@@ -190,7 +186,7 @@ def _list_table(found: list[GrantDetail]) -> None:
 def _show(detail: GrantDetail, *, as_json: bool, as_csv: bool = False) -> None:
     """One grant: JSON, a one-row CSV, or its facts and a table of its budget periods."""
     if as_json or as_csv:
-        emit_record(grant_dict(detail), _columns(*GRANT_KEYS), as_json=as_json, as_csv=as_csv)
+        emit_record(grant_dict(detail), columns(*GRANT_KEYS), as_json=as_json, as_csv=as_csv)
         return
     g = detail.grant
     console = stdout()
@@ -302,7 +298,7 @@ def list_grants(
         found = _service(ledger).list_grants(status=status.value if status else None)
     if as_json or as_csv:
         rows = [grant_dict(d) for d in found]
-        emit_rows(rows, _columns(*GRANT_KEYS), as_json=as_json, as_csv=as_csv)
+        emit_rows(rows, columns(*GRANT_KEYS), as_json=as_json, as_csv=as_csv)
         return
     _list_table(found)
 
@@ -430,7 +426,7 @@ def link(
             "linked_by": done.linked_by,
             "linked_at": iso_time(done.linked_at),
         }
-        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(
         f"account {done.name} draws from grant {number} (linked {done.linked_at:%Y-%m-%d})"
@@ -451,7 +447,7 @@ def unlink(
         _service(ledger).unlink_account(number, account, ctx=cli_context())
     if as_json or as_csv:
         record = {"grant": number, "account": account, "unlinked": True}
-        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(f"account {account} no longer draws from grant {number}")
 
@@ -488,7 +484,7 @@ def fund(
         )
     if as_json or as_csv:
         record = result.to_dict()
-        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
         return
     again = " (replayed: nothing moved)" if result.replayed else ""
     stdout().print(
@@ -556,7 +552,7 @@ def status(
         st = _service(ledger).period_status(number, period_number, day)
     if as_json or as_csv:
         record = _status_dict(st)
-        emit_record(record, _columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
         return
     table = Table(
         show_header=False,
@@ -641,7 +637,7 @@ def periods(
     if as_json or as_csv:
         emit_rows(
             [_status_dict(st) for st in found],
-            _columns(*STATUS_KEYS),
+            columns(*STATUS_KEYS),
             as_json=as_json,
             as_csv=as_csv,
         )

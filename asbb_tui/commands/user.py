@@ -28,6 +28,7 @@ from asbb_tui.cli_base import (
     fail,
     jsonable,
     print_json,
+    read_token_file,
     stderr,
     stdout,
 )
@@ -94,13 +95,6 @@ def _daemon_url(url: str | None) -> str:
     return chosen.rstrip("/")
 
 
-def _read_token(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except OSError as exc:
-        fail(f"token file {path}: {exc.strerror or exc}")
-
-
 def _token() -> str | None:
     """$ASBB_TOKEN, else the file $ASBB_TOKEN_FILE, else ~/.config/asbb/token, else none."""
     secret = os.environ.get("ASBB_TOKEN", "").strip()
@@ -108,9 +102,9 @@ def _token() -> str | None:
         return secret
     named = os.environ.get("ASBB_TOKEN_FILE")
     if named:
-        return _read_token(Path(named).expanduser())
+        return read_token_file(Path(named).expanduser())
     default = Path("~/.config/asbb/token").expanduser()
-    return _read_token(default) if default.is_file() else None
+    return read_token_file(default) if default.is_file() else None
 
 
 def _sacctmgr(*args: str) -> list[str]:
