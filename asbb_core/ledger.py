@@ -303,6 +303,16 @@ def _hold_terms(
     return _HoldTerms(name, part, cost, factor, scale, round_posting(cost * scale * factor))
 
 
+def _shortfall(terms: _HoldTerms, available: Decimal, limit: str) -> dict[str, str]:
+    """The details of a refusal for want of money: what was there, what the hold needed."""
+    return {
+        "available": money_str(available),
+        "requested": money_str(terms.amount),
+        "estimate": str(terms.estimate),
+        "limit": limit,
+    }
+
+
 def _account_refusal(
     account: Account | Row[Any], terms: _HoldTerms, *, pending: Decimal, now: datetime
 ) -> InsufficientFundsError | AccountInactiveError | None:
@@ -330,12 +340,7 @@ def _account_refusal(
         f"account {terms.name} has {format_money(after + terms.amount)} available; "
         f"this job needs an estimated {format_money(terms.amount)} hold{where}",
         field="account",
-        details={
-            "available": money_str(after + terms.amount),
-            "requested": money_str(terms.amount),
-            "estimate": str(terms.estimate),
-            "limit": "account",
-        },
+        details=_shortfall(terms, after + terms.amount, "account"),
     )
 
 
@@ -354,12 +359,7 @@ def _partition_refusal(
         f"{format_money(cap.limit_amount)} limit; this job needs an estimated "
         f"{format_money(terms.amount)} hold on {terms.partition}",
         field="partition",
-        details={
-            "available": money_str(after + terms.amount),
-            "requested": money_str(terms.amount),
-            "estimate": str(terms.estimate),
-            "limit": "partition",
-        },
+        details=_shortfall(terms, after + terms.amount, "partition"),
     )
 
 
