@@ -197,6 +197,24 @@ class PostResult(_Result):
 
 
 @dataclass(frozen=True)
+class SettleResult(_Result):
+    """A job's charge brought to a reported cost: ``delta`` was charged (+) or refunded (-)."""
+
+    account: str
+    hold_id: str | None
+    job_id: str
+    previous: Decimal
+    cost: Decimal
+    delta: Decimal
+    available: Decimal
+    entry_ids: list[int]
+
+    @property
+    def changed(self) -> bool:
+        return self.delta != 0
+
+
+@dataclass(frozen=True)
 class ReleaseResult(_Result):
     hold_id: str
     account: str
@@ -1395,6 +1413,105 @@ class Ledger:
             return result
 
         return self._run(use_case)
+
+    def settle_job_cost(
+        self,
+        job_id: str,
+        cost: object,
+        *,
+        ctx: Context,
+        hold_id: str | None = None,
+        account_name: str | None = None,
+        memo: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> SettleResult:
+        """Bring what a finished job was charged to ``cost`` (its real cost, reported later).
+
+        Under the account's (and hold's) lock, the job's charge so far is the sum of its rows
+        (``hold_id`` and ``job_id``; for a job that ran without a hold, the account's unheld
+        rows for ``job_id``); the difference is charged as an overrun or refunded, linked to
+        the hold and the job. A job already at ``cost`` moves nothing, so the same report
+        applied twice (a retry, a duplicate file) changes the ledger once.
+        """
+        job = _text(job_id, field="job_id", limit=64)
+        if not job:
+            raise ValidationError("job_id: required", field="job_id")
+        value = parse_cost(cost)
+        if hold_id is None and not account_name:
+            raise ValidationError("account: required for a job without a hold", field="account")
+        name = normalise_account_name(account_name) if account_name else None
+
+        def use_case(session: Session) -> SettleResult:
+            hold: Hold | None = None
+            if hold_id is not None:
+                hold, account, cap = self._locked_hold(session, hold_id)
+                mine: tuple[ColumnElement[bool], ...] = (
+                    col(JournalEntry.hold_id) == hold.id,
+                    col(JournalEntry.job_id) == job,
+                )
+            else:
+                account = self._lock_account(session, name=name)
+                cap = None
+                mine = (
+                    col(JournalEntry.account_id) == account.id,
+                    col(JournalEntry.hold_id).is_(None),
+                    col(JournalEntry.job_id) == job,
+                    col(JournalEntry.kind).in_((EntryKind.CHARGE, EntryKind.ADJUSTMENT)),
+                )
+            rows = session.exec(
+                select(col(JournalEntry.used_delta), col(JournalEntry.partition)).where(*mine)
+            )
+            found = list(rows)
+            previous = sum((used for used, _ in found), ZERO)
+            partition = (
+                hold.partition
+                if hold is not None
+                else next((p for _, p in found if p is not None), None)
+            )
+            if hold is None and partition is not None:
+                cap = self._lock_partition_limit(session, account, partition)
+            delta = value - previous
+            entries: list[int] = []
+            if delta != 0:
+                entries.append(
+                    self._append(
+                        session,
+                        ctx,
+                        account,
+                        EntryKind.CHARGE if delta > 0 else EntryKind.ADJUSTMENT,
+                        abs(delta),
+                        used_delta=delta,
+                        partition_limit=cap,
+                        partition=partition,
+                        hold=hold,
+                        overrun=delta > 0,
+                        memo=memo
+                        or f"job cost corrected from {format_money(previous)} to "
+                        f"{format_money(value)}",
+                        metadata=metadata or {},
+                        job_id=job,
+                    )
+                )
+                if hold is not None:
+                    hold.charged += delta
+                    session.flush()
+            return SettleResult(
+                account=account.name,
+                hold_id=hold.id if hold is not None else None,
+                job_id=job,
+                previous=previous,
+                cost=value,
+                delta=delta,
+                available=account.available,
+                entry_ids=entries,
+            )
+
+        return self._run(use_case)
+
+    def recorded_result(self, key: str) -> dict[str, Any] | None:
+        """What the request with idempotency ``key`` answered, if one was made."""
+        record = self.db.read(lambda s: s.get(IdempotencyRecord, key))
+        return None if record is None else dict(record.result)
 
     def _charge_late(
         self,

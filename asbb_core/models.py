@@ -49,6 +49,7 @@ class Source(StrEnum):
     CLI = "cli"
     SCHEDULER = "scheduler"
     RECOVERY = "recovery"
+    ASBX = "asbx"  # aws-slurm-burst's cost reports (spool files and its API calls)
 
 
 class HoldState(StrEnum):
@@ -506,3 +507,55 @@ class AlertDelivery(SQLModel, table=True):
     last_error: str = Field(default="", sa_type=String(1000))
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CostReport(SQLModel, table=True):
+    """A job's real cost as reported from outside (aws-slurm-burst's export, a cost update),
+    and what applying it did. One row per report received, applied or not (``outcome``), so
+    nothing sent is lost and the status page counts from here."""
+
+    __tablename__ = "cost_reports"
+    __table_args__ = (Index("ix_cost_reports_received", "received_at"),)
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    job_id: str = Field(sa_type=String(64), index=True)
+    account: str | None = Field(default=None, sa_type=String(64))
+    hold_id: str | None = Field(default=None, sa_type=String(40))
+    origin: str = Field(sa_type=String(16))
+    """``spool`` (a file), ``api`` (POST /asbx/reconcile) or ``cost-update``."""
+    file_name: str | None = Field(default=None, sa_type=String(255))
+    digest: str = Field(sa_type=String(64), index=True)
+    """SHA-256 of the report's canonical JSON: the same report twice is a duplicate."""
+    outcome: str = Field(sa_type=String(16))
+    """``reconciled`` (posted its hold), ``corrected``, ``charged`` (no hold), ``unchanged``
+    (the job already stood at this cost), ``rejected``."""
+    reason: str = Field(default="", sa_type=String(1000))
+    actual_cost: Decimal | None = Field(default=None, sa_type=Money, nullable=True)
+    estimate: Decimal | None = Field(default=None, sa_type=Money, nullable=True)
+    """The hold's estimate for the job, when it had one (for the cost model's accuracy)."""
+    previous_charge: Decimal | None = Field(default=None, sa_type=Money, nullable=True)
+    delta: Decimal | None = Field(default=None, sa_type=Money, nullable=True)
+    """What applying it moved: + charged, - refunded."""
+    record: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    """The report as received (compute/storage/network costs, spot savings, instances...)."""
+    actor: str = Field(sa_type=String(128))
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PerformanceFeedback(SQLModel, table=True):
+    """How efficiently a job used what it paid for, as aws-slurm-burst measured it."""
+
+    __tablename__ = "performance_feedback"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    job_id: str = Field(sa_type=String(64), index=True)
+    account: str | None = Field(default=None, sa_type=String(64))
+    partition: str | None = Field(default=None, sa_type=String(64))
+    cpu_efficiency: Decimal | None = Field(default=None, sa_type=Money, nullable=True)
+    memory_efficiency: Decimal | None = Field(default=None, sa_type=Money, nullable=True)
+    gpu_efficiency: Decimal | None = Field(default=None, sa_type=Money, nullable=True)
+    actual_vs_estimated: Decimal | None = Field(default=None, sa_type=Money, nullable=True)
+    profile: str = Field(default="", sa_type=String(64))
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    actor: str = Field(sa_type=String(128))
+    received_at: datetime = Field(sa_type=UTCDateTime)

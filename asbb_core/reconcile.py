@@ -17,9 +17,9 @@ from typing import Any
 
 from asbb_core.context import Context, new_correlation_id
 from asbb_core.durations import parse_slurm_time
-from asbb_core.errors import ValidationError
-from asbb_core.ledger import Ledger, PostResult
-from asbb_core.models import HoldState, Source
+from asbb_core.errors import IdempotencyConflictError, ValidationError
+from asbb_core.ledger import Ledger, MovementResult, PostResult
+from asbb_core.models import Hold, HoldState, Source
 from asbb_core.money import ZERO, money_str, parse_cost
 from asbb_core.pricing import JobShape, parse_memory_mb, price_job
 from asbb_core.settings import Settings
@@ -143,6 +143,58 @@ class Reconciled:
         }
 
 
+REPORTED = "reported"
+LOCAL_MODEL = "local_model"
+EARLIER = "earlier"
+"""The cost source of a local-model reconcile that found its job already reconciled with
+other figures (the epilog after aws-slurm-burst's real cost, after the recovery sweep): the
+first stands and nothing more is charged. A *reported* cost arriving second is the real bill:
+it corrects the charge to itself (``Ledger.settle_job_cost``, cost source ``corrected``)."""
+CORRECTED = "corrected"
+
+
+def _correct(
+    ledger: Ledger,
+    end: JobEnd,
+    hold: Hold | None,
+    cost: Decimal,
+    ctx: Context,
+    metadata: Mapping[str, Any],
+) -> Reconciled:
+    """Bring a job reconciled earlier with other figures to its reported cost."""
+    settled = ledger.settle_job_cost(
+        end.job_id,
+        cost,
+        ctx=Context(actor=ctx.actor, source=ctx.source, correlation_id=ctx.correlation_id),
+        hold_id=hold.id if hold is not None else None,
+        account_name=end.account if hold is None else None,
+        memo=f"reported cost {cost} replaces the earlier charge",
+        metadata=dict(metadata),
+    )
+    now = ledger.get_hold(hold.id) if hold is not None else None
+    return Reconciled(
+        hold_id=settled.hold_id,
+        account=settled.account,
+        original_hold=now.amount if now is not None else ZERO,
+        charged=max(settled.delta, ZERO),
+        released=max(-settled.delta, ZERO),
+        overrun=max(settled.delta, ZERO),
+        state=str(now.state) if now is not None else "posted",
+        tasks_posted=now.tasks_posted if now is not None else 1,
+        task_count=now.task_count if now is not None else 1,
+        cost_source=CORRECTED,
+        replayed=not settled.changed,
+    )
+
+
+def _earlier(ledger: Ledger, ctx: Context) -> dict[str, Any]:
+    assert ctx.idempotency_key is not None
+    earlier = ledger.recorded_result(ctx.idempotency_key)
+    if earlier is None:  # the key's record is written with the charge, so this cannot be
+        raise ValidationError("reconcile: the earlier reconcile of this job was not found")
+    return earlier
+
+
 def reconcile_job(
     ledger: Ledger,
     end: JobEnd,
@@ -160,7 +212,7 @@ def reconcile_job(
             field="transaction_id",
         )
     if end.actual_cost is not None:
-        cost, cost_source = parse_cost(end.actual_cost, field="actual_cost"), "reported"
+        cost, cost_source = parse_cost(end.actual_cost, field="actual_cost"), REPORTED
     elif end.elapsed is not None:
         cost = actual_cost(
             ledger.settings,
@@ -172,7 +224,7 @@ def reconcile_job(
             gpus=end.gpus,
             memory=end.memory,
         )
-        cost_source = "local_model"
+        cost_source = LOCAL_MODEL
     else:
         raise ValidationError(
             "actual_cost: give actual_cost, or elapsed/elapsed_seconds to price the job",
@@ -187,15 +239,21 @@ def reconcile_job(
             correlation_id=correlation_id or new_correlation_id(),
             idempotency_key=unheld_key(end.account, end.job_id),
         )
-        moved = ledger.charge_job(
-            end.account,
-            cost,
-            ctx=ctx,
-            job_id=end.job_id,
-            partition=end.partition,
-            user_name=end.user,
-            metadata=metadata,
-        )
+        try:
+            moved = ledger.charge_job(
+                end.account,
+                cost,
+                ctx=ctx,
+                job_id=end.job_id,
+                partition=end.partition,
+                user_name=end.user,
+                metadata=metadata,
+            )
+        except IdempotencyConflictError:
+            if cost_source == REPORTED:
+                return _correct(ledger, end, None, cost, ctx, metadata)
+            moved = MovementResult.from_dict({**_earlier(ledger, ctx), "replayed": True})
+            cost_source = EARLIER
         return Reconciled(
             hold_id=None,
             account=moved.account,
@@ -216,15 +274,21 @@ def reconcile_job(
         idempotency_key=reconcile_key(hold.id, end.job_id),
     )
     late = hold.state != HoldState.OPEN
-    result: PostResult = ledger.post_hold(
-        hold.id,
-        cost,
-        ctx=ctx,
-        final=end.final,
-        metadata=metadata,
-        job_id=end.job_id,
-        late=True,
-    )
+    try:
+        result: PostResult = ledger.post_hold(
+            hold.id,
+            cost,
+            ctx=ctx,
+            final=end.final,
+            metadata=metadata,
+            job_id=end.job_id,
+            late=True,
+        )
+    except IdempotencyConflictError:
+        if cost_source == REPORTED:
+            return _correct(ledger, end, hold, cost, ctx, metadata)
+        result = PostResult.from_dict({**_earlier(ledger, ctx), "replayed": True})
+        cost_source, late = EARLIER, False
     return Reconciled(
         hold_id=result.hold_id,
         account=result.account,

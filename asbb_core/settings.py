@@ -199,6 +199,19 @@ class AdvisorSettings(_Section):
     """How long the breaker stays open before one trial call."""
 
 
+class AsbxSettings(_Section):
+    """aws-slurm-burst's cost exports: ``job-<id>-asbb-reconciliation.json`` files."""
+
+    spool_dir: str = "/var/spool/asbx"
+    """Where aws-slurm-burst writes them (the epilog's ``asbx_dir`` too); the daemon ingests
+    each once, then moves it to ``processed/`` (or ``rejected/`` with a ``.reason`` file)."""
+    interval_seconds: int = Field(default=30, ge=0)
+    """How often the daemon looks for new files (0: never; run 'asbb asbx ingest')."""
+    link_wait_seconds: int = Field(default=3600, ge=0)
+    """How long a file whose job's hold cannot be found yet (sacct unreachable, the job not
+    yet reconciled) is retried before it is moved to ``rejected/`` with the reason."""
+
+
 class AllocationSettings(_Section):
     """Recurring allocations (instalments paid into accounts on a schedule)."""
 
@@ -318,6 +331,7 @@ class Settings(BaseSettings):
     holds: HoldSettings = Field(default_factory=HoldSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     advisor: AdvisorSettings = Field(default_factory=AdvisorSettings)
+    asbx: AsbxSettings = Field(default_factory=AsbxSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     allocations: AllocationSettings = Field(default_factory=AllocationSettings)
     burn_rate: BurnRateSettings = Field(default_factory=BurnRateSettings)
@@ -440,6 +454,13 @@ recovery_grace_seconds = 600
 # aws-slurm-burst-advisor for estimates ("" = use the local rates only).
 url = ""
 timeout_ms = 300
+
+[asbx]
+# aws-slurm-burst's job-<id>-asbb-reconciliation.json files: ingested once each, then moved
+# to processed/ (bad ones to rejected/ with a .reason file).
+spool_dir = "/var/spool/asbx"
+interval_seconds = 30
+link_wait_seconds = 3600
 
 [approvals]
 # Adjustments (credits, debits, limit changes, transfers, refunds, hold releases) are

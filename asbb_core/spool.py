@@ -134,7 +134,7 @@ def read_request(path: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def _replay_lock(folder: Path) -> Iterator[bool]:
+def folder_lock(folder: Path) -> Iterator[bool]:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(folder / LOCK_NAME, "a") as fh:
         try:
@@ -158,7 +158,7 @@ def replay_spool(
     """Send the spooled requests in order, each once (see the module doc)."""
     spool = Path(folder)
     report = ReplayReport()
-    with _replay_lock(spool) as locked:
+    with folder_lock(spool) as locked:
         files = spooled_files(spool)
         if not locked:
             report.remaining = len(files)

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from asbb_core.alerts import AlertEvaluator, AlertService
 from asbb_core.allocations import AllocationScheduler
 from asbb_core.context import Clock, Context, utcnow
+from asbb_core.cost_reports import AsbxWatcher
 from asbb_core.database import Database
 from asbb_core.delivery import AlertDispatcher, DeliveryService
 from asbb_core.models import Source
@@ -36,9 +37,12 @@ from daemon.routes import (
     alerts,
     allocations,
     analytics,
+    asba,
+    asbx,
     budget,
     grants,
     holds,
+    integration,
     reports,
     system,
     transactions,
@@ -224,6 +228,17 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
             DeliveryService(database, settings, clock), settings.alerts.delivery_interval_seconds
         ),
     ]
+    timers.append(
+        AsbxWatcher(
+            settings.asbx.spool_dir,
+            services.reports,
+            settings.asbx.interval_seconds,
+            settings.asbx.link_wait_seconds,
+            on_item=lambda _, outcome: services.metrics.cost_reports.labels(
+                origin="spool", outcome=outcome
+            ).inc(),
+        )
+    )
     if settings.daemon.recovery_interval_seconds and shutil.which("sacct"):
         timers.append(
             RecoverySweeper(
@@ -279,6 +294,9 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
         grants,
         reports,
         alerts,
+        asbx,
+        asba,
+        integration,
     ):
         app.include_router(
             module.router,

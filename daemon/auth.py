@@ -35,8 +35,12 @@ class Principal:
     def source(self) -> Source:
         return Source.PLUGIN if self.role is Role.PLUGIN else Source.API
 
+    @property
+    def can_see_all(self) -> bool:
+        return self.role is not Role.READER or not self.accounts
+
     def can_see(self, account: str) -> bool:
-        return self.role is not Role.READER or not self.accounts or account in self.accounts
+        return self.can_see_all or account in self.accounts
 
     def require_account(self, account: str) -> None:
         if not self.can_see(account):

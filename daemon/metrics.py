@@ -83,6 +83,13 @@ class Metrics:
             buckets=(1, 5, 15, 60, 300, 900, 3600, 21600, 86400),
             registry=self.registry,
         )
+        self.cost_reports = Counter(
+            "asbb_cost_reports",
+            "Reported job costs (aws-slurm-burst files and calls, cost updates) by origin and "
+            "outcome (reconciled, corrected, charged, unchanged, rejected)",
+            ["origin", "outcome"],
+            registry=self.registry,
+        )
         self.errors = Counter(
             "asbb_errors", "Error responses by code", ["code"], registry=self.registry
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -9,10 +10,12 @@ from fastapi import Request
 from asbb_core.advisor import AdvisorClient
 from asbb_core.calibration import Calibrator
 from asbb_core.context import Clock
+from asbb_core.cost_reports import CostReports, slurm_lookup
 from asbb_core.database import Database
 from asbb_core.ledger import Ledger
 from asbb_core.pricing import JobShape, Price, price_job
 from asbb_core.settings import Settings
+from asbb_core.slurm import Slurm
 from asbb_core.tokens import Tokens
 from daemon.auth import RateLimiter, TokenCache
 from daemon.metrics import Metrics
@@ -28,15 +31,22 @@ class Services:
     metrics: Metrics
     clock: Clock
     calibrator: Calibrator
+    reports: CostReports
+    """Reported job costs (aws-slurm-burst, cost updates), linked to holds via Slurm if here."""
     advisor: AdvisorClient | None = None
     """Asked for estimates when settings name an advisor; else the local model prices."""
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock) -> Services:
+        ledger = Ledger(db, settings, clock=clock)
+        slurm_here = shutil.which("scontrol") is not None or shutil.which("sacct") is not None
         return cls(
             settings=settings,
             db=db,
-            ledger=Ledger(db, settings, clock=clock),
+            ledger=ledger,
+            reports=CostReports(
+                ledger, lookup=slurm_lookup(Slurm(timeout=10)) if slurm_here else None
+            ),
             tokens=TokenCache(Tokens(db, clock=clock), ttl=settings.daemon.token_cache_seconds),
             limiter=RateLimiter(),
             metrics=Metrics(db),

@@ -61,3 +61,30 @@ ensure_tmux() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null
     fi
 }
+
+# promtool, for the tests that check deploy/prometheus and the dashboard's queries: taken from
+# Debian's prometheus package into .venv/bin (apt-get download + dpkg-deb -x), so no Prometheus
+# server is installed, enabled or started. Without apt (or its lists) those tests are skipped.
+ensure_promtool() {
+    if command -v promtool >/dev/null 2>&1 || [ -x .venv/bin/promtool ]; then
+        return 0
+    fi
+    if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "== fetching promtool (Debian's prometheus package) into .venv/bin"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq || true  # no lists: the download below fails and says so
+    fi
+    local tmp
+    tmp=$(mktemp -d)
+    # As root apt would download as its _apt user, who cannot write to a private folder.
+    if (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root prometheus >/dev/null) \
+        && dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root" \
+        && [ -x "$tmp/root/usr/bin/promtool" ]; then
+        install -m 0755 "$tmp/root/usr/bin/promtool" .venv/bin/promtool
+    else
+        echo "warning: could not fetch promtool; the tests that need it will be skipped" >&2
+    fi
+    rm -rf "$tmp"
+}

@@ -8,6 +8,7 @@ bootstrap_venv test
 install_snapshot_plugin
 ensure_postgresql_binaries
 ensure_tmux
+ensure_promtool
 
 echo "== ruff"
 .venv/bin/ruff check .

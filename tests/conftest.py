@@ -117,7 +117,7 @@ def db(migrated_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def settings(migrated_url: str) -> Settings:
+def settings(migrated_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database={"url": migrated_url},
         holds={"buffer": Decimal("1.2"), "timeout_hours": Decimal(24)},
@@ -136,6 +136,8 @@ def settings(migrated_url: str) -> Settings:
             "recovery_interval_seconds": 0,
         },
         allocations={"process_interval_seconds": 0},
+        # aws-slurm-burst's export folder: private to the test, ingested only when it says.
+        asbx={"spool_dir": str(tmp_path / "asbx"), "interval_seconds": 0},
         alerts={"evaluate_interval_seconds": 0, "delivery_interval_seconds": 0},
     )
 

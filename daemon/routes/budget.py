@@ -15,7 +15,7 @@ from asbb_core.errors import AccountInactiveError, InsufficientFundsError, Valid
 from asbb_core.models import Role, Source
 from asbb_core.money import ZERO, round_posting
 from asbb_core.pricing import JobShape, Price
-from asbb_core.reconcile import JobEnd, elapsed_of, metadata_of, reconcile_job
+from asbb_core.reconcile import CORRECTED, EARLIER, JobEnd, elapsed_of, metadata_of, reconcile_job
 from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
 from daemon.schemas import JOB_ID_PATTERN, MoneyIn, MoneyOut
@@ -350,7 +350,23 @@ def reconcile(
     if body.end_time is not None and not done.replayed:
         lag = (services.clock() - body.end_time).total_seconds()
         services.metrics.reconcile_lag.observe(max(0.0, lag))
-    if done.state == "posted":
+    if done.cost_source == CORRECTED:
+        message = (
+            f"job {body.job_id} was already reconciled with other figures; its charge was "
+            f"corrected to the reported cost ("
+            + (
+                f"charged {done.charged:.2f} more)"
+                if done.charged
+                else f"refunded {done.released:.2f})"
+            )
+        )
+    elif done.cost_source == EARLIER:
+        message = (
+            f"job {body.job_id} was already reconciled with other figures (charged "
+            f"{done.charged:.2f}); nothing more charged -- send a corrected cost to "
+            "/api/v1/integration/cost-update"
+        )
+    elif done.state == "posted":
         message = f"charged {done.charged:.2f}; released {done.released:.2f}" + (
             f"; {done.overrun:.2f} above the hold" if done.overrun else ""
         )
