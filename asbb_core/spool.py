@@ -126,7 +126,12 @@ def read_request(path: Path) -> dict[str, Any]:
         raise ValidationError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValidationError("not a JSON object")
-    for key, limit in (("job_id", 64), ("transaction_id", 40)):
+    # A job accepted unchecked (fail-open) has no hold: its account says whom to charge.
+    keys = (
+        ("job_id", 64),
+        ("transaction_id", 40) if data.get("account") is None else ("account", 64),
+    )
+    for key, limit in keys:
         value = data.get(key)
         if not isinstance(value, str) or not 1 <= len(value) <= limit:
             raise ValidationError(f"{key}: must be a string of 1 to {limit} characters", field=key)
@@ -172,9 +177,12 @@ def replay_spool(
                 body = read_request(path)
             except FileNotFoundError:
                 continue
-            except (ValidationError, OSError) as exc:
-                reason = f"malformed: {getattr(exc, 'message', exc)}"
-                sent = Sent(Delivery.REJECTED, reason)
+            except OSError as exc:  # unreadable now (permissions, I/O): not the file's fault
+                report.remaining = len(files) - index
+                report.stopped = f"cannot read {path.name}: {exc}"
+                break
+            except ValidationError as exc:
+                sent = Sent(Delivery.REJECTED, f"malformed: {exc.message}")
             else:
                 try:
                     sent = send(body)

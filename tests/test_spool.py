@@ -279,3 +279,39 @@ def test_cli_reconcile_one_job_and_replay(tmp_path, migrated_url, ledger, ctx, a
     )
     assert missing.exit_code == 1
     assert missing.output.startswith("error: spool folder")
+
+
+def test_a_job_accepted_unchecked_is_replayed_by_its_account(tmp_path, ledger, ctx, account):
+    """Fail-open jobs have no hold, and their reconciles are the ones most often spooled
+    (the daemon was down): the account in the request says whom to charge."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "1-9.json").write_text(
+        json.dumps({"job_id": "9", "account": "ml-proj", "actual_cost": "2.25"})
+    )
+    report = replay_spool(spool, ledger_sender(ledger))
+    assert (report.delivered, report.rejected) == (["1-9.json"], [])
+    assert ledger.get_account("ml-proj").used_amount == Decimal("2.25")
+
+
+def test_an_unreadable_file_waits_instead_of_being_rejected(
+    tmp_path, ledger, ctx, account, monkeypatch
+):
+    """A read error (permissions, I/O) is not the request's fault: it waits for a later round."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    path = spool_request(spool, "5", new_hold(ledger, ctx), 5, elapsed_seconds=60)
+    readable = Path.read_text
+
+    def denied(self, *args, **kwargs):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return readable(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    report = replay_spool(spool, ledger_sender(ledger))
+    assert (report.delivered, report.rejected, report.remaining) == ([], [], 1)
+    assert report.stopped is not None
+    assert "cannot read" in report.stopped
+    monkeypatch.setattr(Path, "read_text", readable)
+    assert replay_spool(spool, ledger_sender(ledger)).delivered == [path.name]

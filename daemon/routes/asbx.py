@@ -74,7 +74,7 @@ class CostReportIn(BaseModel):
     """{compute, storage, network}: another way to give the three costs above."""
     spot_savings: MoneyIn | None = None
     instance_types: list[str] = Field(default_factory=list, max_length=32)
-    duration_hours: MoneyIn | None = None
+    duration_hours: Decimal | None = Field(default=None, ge=0, le=100_000)
     success: bool = True
     export_time: datetime | None = None
 
