@@ -55,6 +55,7 @@ from asbb_tui.commands import (
     alerts,
     allocations,
     analytics,
+    asbx,
     grants,
     journal,
     reports,
@@ -142,6 +143,7 @@ app.add_typer(allocations.app, name="allocations")
 app.add_typer(grants.app, name="grant")
 app.add_typer(reports.app, name="report")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(asbx.app, name="asbx")
 for _module in (accounts, journal, adjust, usage, user, analytics):
     _module.register(app)
 
@@ -477,11 +479,16 @@ def reconcile_job(
     if as_json:
         print_json(result.to_dict())
         return
-    what = (
-        "already reconciled; nothing charged again"
-        if result.replayed
-        else (f"charged {result.charged:.2f}, released {result.released:.2f}")
-    )
+    if result.replayed:
+        what = "already reconciled; nothing charged again"
+    elif result.cost_source == "corrected":  # reconciled before, at another cost
+        what = f"charge corrected to {actual_cost}: " + (
+            f"charged {result.charged:.2f} more"
+            if result.charged
+            else f"refunded {result.released:.2f}"
+        )
+    else:
+        what = f"charged {result.charged:.2f}, released {result.released:.2f}"
     stdout().print(
         f"job {job_id} on hold {result.hold_id} ({result.account}): {what}; hold {result.state}"
     )

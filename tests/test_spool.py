@@ -250,6 +250,11 @@ def test_cli_reconcile_one_job_and_replay(tmp_path, migrated_url, ledger, ctx, a
     again = runner.invoke(app, [*args, "--actual-cost", "1.10"])
     assert again.exit_code == 0
     assert "already reconciled" in again.stdout
+    # The real bill, later: the charge is corrected to it, once.
+    billed = runner.invoke(app, [*args, "--actual-cost", "1.50"])
+    assert billed.exit_code == 0, billed.output
+    assert "charge corrected to 1.50: charged 0.40 more" in " ".join(billed.stdout.split())
+    assert ledger.get_hold(hold_id).charged == Decimal("1.50")
     bad = runner.invoke(app, ["--database", migrated_url, "reconcile"])
     assert bad.exit_code == 1
     assert bad.output.strip() == "error: give JOB_ID (or --replay)"
@@ -269,7 +274,7 @@ def test_cli_reconcile_one_job_and_replay(tmp_path, migrated_url, ledger, ctx, a
     )
     assert done.exit_code == 0, done.output
     assert "3 delivered, 1 rejected" in done.output
-    assert ledger.get_account("ml-proj").used_amount == Decimal("1.10") + 3 * Decimal("0.80")
+    assert ledger.get_account("ml-proj").used_amount == Decimal("1.50") + 3 * Decimal("0.80")
     empty = runner.invoke(
         app, ["--database", migrated_url, "reconcile", "--replay", "--spool", str(spool), "--json"]
     )
