@@ -20,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.orm import Session
 
 from asbb_core.database import Database
@@ -103,6 +104,14 @@ def head_revision() -> str:
     if head is None:
         raise RuntimeError(f"no revisions in {migrations_dir()}")
     return head
+
+
+def knows_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this code's (False: a newer asbb migrated the database)."""
+    try:
+        return _scripts().get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,28 @@ def test_health_reports_a_current_schema(live_daemon: Any) -> None:
     assert reply.headers["x-request-id"]
 
 
+def test_health_during_a_rolling_upgrade(live_daemon: Any, db: Any) -> None:
+    """Behind the schema (not migrated yet): degraded, 503. Ahead of this daemon (a newer asbb
+    migrated it): still serving, 200, so an upgrade does not take the old replicas down."""
+    from sqlalchemy import text
+
+    def stamp(revision: str) -> None:
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
+
+    with live_daemon.client(None) as anonymous:
+        stamp("0001")
+        behind = anonymous.get("/health")
+        stamp("9999")
+        ahead = anonymous.get("/health")
+        stamp(head_revision())
+    assert behind.status_code == 503, behind.text
+    assert behind.json()["status"] == "degraded"
+    assert "asbb database migrate" in behind.json()["problem"]
+    assert ahead.status_code == 200, ahead.text
+    assert ahead.json()["schema"] == {"current": "9999", "head": head_revision(), "newer": True}
+
+
 def test_version(live_daemon: Any) -> None:
     with live_daemon.client(None) as anonymous:
         reply = anonymous.get("/version")

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from asbb_core.migrate import head_revision
+from asbb_core.migrate import head_revision, knows_revision
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["system"])
@@ -34,7 +34,11 @@ def health(services: Annotated[Services, Depends(get_services)]) -> JSONResponse
             current = MigrationContext.configure(conn).get_current_revision()
         head = head_revision()
         body["schema"] = {"current": current, "head": head}
-        if current != head:
+        if current != head and current is not None and not knows_revision(current):
+            # A newer asbb migrated it: a rolling upgrade. Migrations only add (tables,
+            # columns, indexes), so this daemon keeps serving until it is replaced.
+            body["schema"]["newer"] = True
+        elif current != head:
             body["status"] = "degraded"
             body["problem"] = "the database schema is not current; run 'asbb database migrate'"
     except Exception as exc:  # any failure to reach the database is "unavailable"
