@@ -48,7 +48,7 @@ from asbb_core.money import ZERO, money_str, parse_cost, round_posting, to_decim
 from asbb_core.periodic import PeriodicTask
 from asbb_core.reconcile import CORRECTED, EARLIER, JobEnd, reconcile_job
 from asbb_core.slurm import Slurm, SlurmError
-from asbb_core.spool import REJECTED, folder_lock, move_aside
+from asbb_core.spool import REJECTED, folder_lock, load_json, move_aside
 
 log = logging.getLogger("asbb.cost_reports")
 
@@ -719,12 +719,7 @@ def _ingest_one(
     assert expected is not None
     raw: object = None
     try:
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ValidationError("not UTF-8 text") from None
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"not JSON: {exc}") from None
+        raw = load_json(path)
         record = parse_record(raw)
         if record.job_id != expected["job"]:
             raise ValidationError(
@@ -751,8 +746,11 @@ def _ingest_one(
         report.stopped = f"database: {getattr(exc, 'message', type(exc).__name__)}"
         report.waiting.append((name, report.stopped))
         return None
-    except (AsbbError, OSError) as exc:
-        reason = f"{getattr(exc, 'code', 'unreadable')}: {getattr(exc, 'message', exc)}"
+    except OSError as exc:  # unreadable now (permissions, I/O): not the file's fault
+        report.waiting.append((name, f"cannot read it: {exc}"))
+        return None
+    except AsbbError as exc:
+        reason = f"{exc.code}: {exc.message}"
         return _reject(path, reports, raw, reason, actor, expected["job"], report)
     _done(path)
     report.applied.append((name, applied.outcome))

@@ -116,14 +116,20 @@ def move_aside(path: Path, reason: str) -> Path | None:
     return target
 
 
-def read_request(path: Path) -> dict[str, Any]:
-    """One spooled request; ``ValidationError`` says what is wrong with a malformed one."""
+def load_json(path: Path) -> object:
+    """A spooled file's JSON; ``ValidationError`` says what is wrong with it (``OSError``
+    when it cannot be read at all)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise ValidationError("not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ValidationError(f"not JSON: {exc}") from None
+
+
+def read_request(path: Path) -> dict[str, Any]:
+    """One spooled request; ``ValidationError`` says what is wrong with a malformed one."""
+    data = load_json(path)
     if not isinstance(data, dict):
         raise ValidationError("not a JSON object")
     # A job accepted unchecked (fail-open) has no hold: its account says whom to charge.
@@ -326,6 +332,7 @@ __all__ = [
     "SpoolReplayer",
     "http_sender",
     "ledger_sender",
+    "load_json",
     "move_aside",
     "read_request",
     "reconcile",

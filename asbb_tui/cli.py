@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import platformdirs
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
@@ -44,6 +43,7 @@ from asbb_tui.cli_base import (
     iso_time,
     open_database,
     print_json,
+    progress_bar,
     read_token_file,
     settings_of,
     stderr,
@@ -81,13 +81,7 @@ def _migrate(url: str, revision: str = "head") -> int:
         stderr().print(f"database schema is up to date ({st.head})")
         return 0
     applied = 0
-    with Progress(
-        TextColumn("[bold]migrating[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=stderr(),
-    ) as progress:
+    with progress_bar("migrating", transient=False) as progress:
         task = progress.add_task("", total=todo)
 
         def on_step(rev: str) -> None:
@@ -271,13 +265,7 @@ def demo(
             )
         else:
             started = time.monotonic()
-            with Progress(
-                TextColumn("[bold]seeding demo data[/]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=stderr(),
-            ) as progress:
+            with progress_bar("seeding demo data", transient=False) as progress:
                 task = progress.add_task("seed", total=None)
 
                 def on_progress(done: int, total: int) -> None:
@@ -512,15 +500,7 @@ def _replay(
         db = open_database(settings)
         send = ledger_sender(Ledger(db, settings), actor=cli_actor())
     try:
-        with Progress(
-            TextColumn("[bold]replaying[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=stderr(),
-            disable=as_json or total == 0,
-        ) as progress:
+        with progress_bar("replaying", disable=as_json or total == 0, transient=False) as progress:
             task = progress.add_task("", total=total)
 
             def on_item(path: Path, sent: Sent) -> None:
@@ -572,15 +552,7 @@ def recover_holds(
     settings = settings_of(ctx)
     db = open_database(settings)
     try:
-        with Progress(
-            TextColumn("[bold]recovering[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            console=stderr(),
-            disable=as_json,
-            transient=True,
-        ) as progress:
+        with progress_bar("recovering", disable=as_json) as progress:
             task = progress.add_task("", total=None)
             report = recover(
                 Ledger(db, settings),

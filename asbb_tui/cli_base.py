@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from typer.core import TyperGroup
@@ -59,6 +60,20 @@ def working(message: str) -> Iterator[None]:
         return
     with err.status(message):
         yield
+
+
+def progress_bar(label: str, *, disable: bool = False, transient: bool = True) -> Progress:
+    """The progress bar of a long command, on stderr so ``--json`` output stays clean."""
+    return Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=stderr(),
+        disable=disable,
+        transient=transient,
+    )
 
 
 def fail(message: str) -> NoReturn:

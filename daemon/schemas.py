@@ -10,7 +10,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 from asbb_core.errors import ValidationError
 from asbb_core.money import money_str, to_decimal
@@ -29,6 +36,25 @@ def _money_in(value: Any) -> Decimal:
 
 # A Slurm job id: 1234, an array task 1234_5, or a heterogeneous job component 1234+0.
 JOB_ID_PATTERN = r"^[0-9]+(?:_[0-9]+|\+[0-9]+)?$"
+
+# The names aws-slurm-burst gives a job id and a hold id, beside asbb's own.
+AsbxJobId = Annotated[
+    str,
+    Field(
+        max_length=64,
+        pattern=JOB_ID_PATTERN,
+        validation_alias=AliasChoices("job_id", "slurm_job_id"),
+        description="The Slurm job id (also as slurm_job_id)",
+    ),
+]
+AsbxHoldId = Annotated[
+    str | None,
+    Field(
+        max_length=40,
+        validation_alias=AliasChoices("transaction_id", "budget_transaction_id", "hold_id"),
+        description="The job's hold id (also as budget_transaction_id); else found by job id",
+    ),
+]
 
 MoneyIn = Annotated[
     Decimal,

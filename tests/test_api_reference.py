@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -12,26 +11,18 @@ from typing import Any
 
 import pytest
 
+from tests.scripts import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "api_reference.py"
 SPEC = ROOT / "docs" / "openapi.json"
 REFERENCE = ROOT / "docs" / "api.md"
 HOW_TO_FIX = "run: .venv/bin/python scripts/api_reference.py (and commit docs/api.md)"
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 
 
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("api_reference", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def generator() -> ModuleType:
-    return _load_script()
+    return load_script("api_reference")
 
 
 @pytest.fixture(scope="module")

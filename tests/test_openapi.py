@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -11,25 +10,16 @@ from typing import Any
 import pytest
 
 from daemon.routes.system import asbb_version
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "export_openapi.py"
 EXPORTED = ROOT / "docs" / "openapi.json"
 HOW_TO_FIX = "run: .venv/bin/python scripts/export_openapi.py (and commit docs/openapi.json)"
 
 
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("export_openapi", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def exporter() -> ModuleType:
-    return _load_script()
+    return load_script("export_openapi")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from asbb_tui.cli_base import (
@@ -25,6 +24,7 @@ from asbb_tui.cli_base import (
     emit_rows,
     opened,
     print_json,
+    progress_bar,
     stderr,
     stdout,
 )
@@ -459,15 +459,7 @@ def process(
     with opened(ctx) as (_, _db, ledger):
         allocations = _service(ledger)
         steps = allocations.count_due(today=day)
-        with Progress(
-            TextColumn("[bold]crediting allocations[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=stderr(),
-            disable=steps < PROGRESS_FROM,
-            transient=True,
-        ) as progress:
+        with progress_bar("crediting allocations", disable=steps < PROGRESS_FROM) as progress:
             task = progress.add_task("", total=steps)
             summary = allocations.process_due(
                 ctx=cli_context(), today=day, on_event=lambda _: progress.advance(task)

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from asbb_tui.cli_base import JsonOption, cli_actor, fail, opened, print_json, stderr, stdout
+from asbb_tui.cli_base import JsonOption, cli_actor, fail, opened, print_json, progress_bar, stdout
 
 app = typer.Typer(
     help=(
@@ -62,15 +61,7 @@ def ingest(
             else settings.asbx.link_wait_seconds
         )
         reports = CostReports(ledger, lookup=slurm_lookup(Slurm(timeout=10)))
-        with Progress(
-            TextColumn("[bold]ingesting[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            console=stderr(),
-            disable=as_json,
-            transient=True,
-        ) as progress:
+        with progress_bar("ingesting", disable=as_json) as progress:
             task = progress.add_task("", total=len(report_files(where)))
             result = ingest_folder(
                 where,

@@ -30,7 +30,7 @@ from asbb_core.money import round_posting
 from asbb_core.reconcile import JobEnd, reconcile_job
 from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
-from daemon.schemas import JOB_ID_PATTERN, MoneyIn, MoneyOut
+from daemon.schemas import AsbxHoldId, AsbxJobId, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["asbx"])
@@ -50,20 +50,10 @@ class CostReportIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    job_id: str = Field(
-        max_length=64,
-        pattern=JOB_ID_PATTERN,
-        validation_alias=AliasChoices("job_id", "slurm_job_id"),
-    )
-    """The Slurm job id [slurm_job_id]."""
+    job_id: AsbxJobId
     actual_cost: MoneyIn = Field(validation_alias=AliasChoices("actual_cost", "aws_cost"))
     """What the job really cost on AWS [aws_cost]."""
-    transaction_id: str | None = Field(
-        default=None,
-        max_length=40,
-        validation_alias=AliasChoices("transaction_id", "budget_transaction_id", "hold_id"),
-    )
-    """The job's hold id, if known [budget_transaction_id]; else it is found by job id."""
+    transaction_id: AsbxHoldId = None
     account: str | None = Field(default=None, max_length=64)
     user_id: str | None = Field(default=None, max_length=64)
     partition: str | None = Field(default=None, max_length=64)
@@ -200,16 +190,8 @@ class EpilogIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    job_id: str = Field(
-        max_length=64,
-        pattern=JOB_ID_PATTERN,
-        validation_alias=AliasChoices("job_id", "slurm_job_id"),
-    )
-    transaction_id: str | None = Field(
-        default=None,
-        max_length=40,
-        validation_alias=AliasChoices("transaction_id", "budget_transaction_id", "hold_id"),
-    )
+    job_id: AsbxJobId
+    transaction_id: AsbxHoldId = None
     account: str | None = Field(default=None, max_length=64)
     partition: str | None = Field(default=None, max_length=64)
     user_id: str | None = Field(default=None, max_length=64)

@@ -16,7 +16,7 @@ from asbb_core.models import PerformanceFeedback, Role
 from daemon.auth import Principal, plugin_access, requires
 from daemon.routes.asbx import CostReportOut, apply_report
 from daemon.routes.holds import HoldOut
-from daemon.schemas import JOB_ID_PATTERN, MoneyIn, MoneyOut
+from daemon.schemas import JOB_ID_PATTERN, AsbxHoldId, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["integration"])
@@ -100,11 +100,7 @@ class CostUpdateIn(BaseModel):
         validation_alias=AliasChoices("actual_cost", "new_cost", "updated_cost", "cost")
     )
     """The job's whole cost now (not the difference)."""
-    transaction_id: str | None = Field(
-        default=None,
-        max_length=40,
-        validation_alias=AliasChoices("transaction_id", "budget_transaction_id", "hold_id"),
-    )
+    transaction_id: AsbxHoldId = None
     account: str | None = Field(default=None, max_length=64)
     """For a job that ran without a hold: its account."""
     reason: str = Field(default="", max_length=500)
