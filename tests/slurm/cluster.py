@@ -177,6 +177,7 @@ class SlurmCluster:
         self.slurm_conf = self.etc / "slurm.conf"
         self.plugin_conf = self.etc / "asbb_plugin.conf"
         self.token_file = self.etc / "asbb_plugin.token"
+        self.asbx_dir = self.base / "asbx"  # aws-slurm-burst's exports, watched by the daemon
         self.node = socket.gethostname().split(".")[0]
         suffix = uuid.uuid4().hex[:8]
         self.cluster_name = f"asbb{suffix}"
@@ -541,9 +542,12 @@ StorageLoc={self.slurm_db}
         self.start_daemon()
 
     def start_daemon(self) -> None:
+        self.asbx_dir.mkdir(exist_ok=True)
         env = {
-            **os.environ,
+            **self.env,  # SLURM_CONF: the daemon finds jobs' holds with scontrol/sacct
             "ASBB_DATABASE__URL": str(self.db_url),
+            "ASBB_ASBX__SPOOL_DIR": str(self.asbx_dir),
+            "ASBB_ASBX__INTERVAL_SECONDS": "1",
             "ASBB_DAEMON__HOST": "127.0.0.1",
             "ASBB_DAEMON__PORT": str(self.daemon_port),
             "ASBB_DAEMON__WORKERS": "1",

@@ -10,6 +10,7 @@ Fixture API (keep it small; other test modules rely on it):
     .db_url               the daemon's database URL
     .slurm_conf / .etc    slurm.conf path / its folder (job_submit.lua, asbb_plugin.conf, ...)
     .plugin_conf          asbb_plugin.conf (url, token_file, timeout_ms, budgeted, policy.*)
+    .asbx_dir             aws-slurm-burst's export folder, ingested by the daemon every second
     .env                  environment for Slurm commands (SLURM_CONF set)
     .work / .log          folder jobs are submitted from / daemon logs (slurmctld.log, ...)
     .sbatch(args, user=None) -> (returncode, job_id | None, stderr)   [sbatch --parsable]
