@@ -113,7 +113,9 @@ class PartitionSettings(_Section):
     """An AWS instance type; with ``instance_hourly_price`` it prices per node-hour."""
     instance_hourly_price: Decimal | None = None
     fail_policy: FailPolicy = FailPolicy.CLOSED
-    """What the plugin does when the daemon does not answer: accept (open) or reject (closed)."""
+    """The partition's intended policy when the daemon does not answer: accept (open) or
+    reject (closed). slurmctld's plugin cannot read this file: it acts on ``policy.<partition>``
+    in its own asbb_plugin.conf, which must say the same (plugin/README.md)."""
 
     @field_validator(
         "per_cpu_hour",
@@ -521,8 +523,9 @@ refresh_seconds = 10
 
 # One table per Slurm partition. Rates are dollars per hour of the resource.
 # Partitions not listed here are not budgeted. These are examples: edit them.
-# fail_policy: what the plugin does when the daemon does not answer in time,
-#   "open" (accept the job) or "closed" (reject it).
+# fail_policy: what the plugin should do when the daemon does not answer in time,
+#   "open" (accept the job) or "closed" (reject it). The plugin acts on policy.<partition>
+#   in its own asbb_plugin.conf (beside slurm.conf): keep the two the same.
 
 [partitions.aws-cpu]
 per_cpu_hour = "0.0425"

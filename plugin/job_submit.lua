@@ -496,12 +496,14 @@ end
 -------------------------------------------------------------------------------- Slurm entry points
 function slurm_job_submit(job_desc, part_list, submit_uid)
   local cfg, cerr = load_config()
+  -- Said before anything else: without its config no partition is budgeted, so every job
+  -- would pass unchecked and nothing else would be logged.
+  if cerr then slurm.log_error("%s: %s (using defaults)", TAG, cerr) end
   local partition = resolve_partition(job_desc, part_list, cfg, nil)
   if partition == nil or not cfg.budgeted[partition] then
     return slurm.SUCCESS -- unbudgeted: no network call
   end
   local shape = job_shape(job_desc, part_list, cfg, nil, submit_uid)
-  if cerr then slurm.log_error("%s: %s (using defaults)", TAG, cerr) end
   local rc, comment = decide(shape, cfg, "submit")
   if rc == slurm.SUCCESS and comment then job_desc.admin_comment = comment end
   return rc
@@ -525,9 +527,9 @@ function slurm_job_modify(job_desc, job_rec, part_list, modify_uid)
   end
   if not changed then return slurm.SUCCESS end
   local cfg, cerr = load_config()
+  if cerr then slurm.log_error("%s: %s (using defaults)", TAG, cerr) end
   local shape = job_shape(job_desc, part_list, cfg, job_rec, modify_uid)
   if shape.partition == nil or not cfg.budgeted[shape.partition] then return slurm.SUCCESS end
-  if cerr then slurm.log_error("%s: %s (using defaults)", TAG, cerr) end
   local job_id = field(job_rec, "job_id")
   shape.job_id = job_id and tostring(job_id) or nil
   local rc, comment = decide(shape, cfg, "modify job " .. tostring(job_id))

@@ -104,6 +104,21 @@ def test_local_partition_makes_no_request(cluster: SlurmCluster) -> None:
     assert cluster.holds_total() == before
 
 
+def test_a_missing_plugin_config_is_logged(cluster: SlurmCluster) -> None:
+    """Without asbb_plugin.conf no partition is budgeted: jobs pass unchecked, and
+    slurmctld's log must say why on every submit."""
+    aside = cluster.plugin_conf.with_suffix(".aside")
+    cluster.plugin_conf.rename(aside)
+    try:
+        rc, job_id, err = cluster.sbatch(held("-p", "aws", "-A", "rich"))
+    finally:
+        aside.rename(cluster.plugin_conf)
+    assert rc == 0, err
+    assert "asbb" not in cluster.scontrol_show_job(str(job_id)).get("AdminComment", "")
+    log = (cluster.log / "slurmctld.log").read_text(errors="replace")
+    assert f"cannot read {cluster.plugin_conf} (using defaults)" in log
+
+
 def test_daemon_down_fail_closed_and_fail_open(cluster: SlurmCluster) -> None:
     cluster.stop_daemon()
     try:
