@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException
 
 from asbb_core.errors import AsbbError
@@ -35,6 +35,28 @@ _STATUS_CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
+
+
+# A table or column the code expects is not there: PostgreSQL's undefined_table and
+# undefined_column, SQLite's "no such table/column". The schema is behind the code.
+_MISSING_SQLSTATES = frozenset({"42P01", "42703"})
+
+
+def _schema_missing(exc: DBAPIError) -> bool:
+    if getattr(exc.orig, "sqlstate", None) in _MISSING_SQLSTATES:
+        return True
+    text = str(exc.orig)
+    return text.startswith(("no such table", "no such column"))
+
+
+def _schema_not_current(request: Request, exc: DBAPIError) -> JSONResponse:
+    log.error("database schema not current: %s", str(exc.orig).strip().splitlines()[0:1])
+    return envelope(
+        request,
+        503,
+        code="unavailable",
+        message="the database schema is not current; run 'asbb database migrate'",
+    )
 
 
 class ApiError(Exception):
@@ -159,10 +181,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        if _schema_missing(exc):
+            return _schema_not_current(request, exc)
         log.error("database unavailable: %s", str(exc.orig).strip().splitlines()[0:1])
         return envelope(
             request, 503, code="unavailable", message="the database is unavailable; retry later"
         )
+
+    @app.exception_handler(ProgrammingError)
+    async def _bad_sql(request: Request, exc: ProgrammingError) -> JSONResponse:
+        if _schema_missing(exc):
+            return _schema_not_current(request, exc)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -474,3 +474,17 @@ def test_cost_update_feedback_and_budget_context(bank, plugin, reader):
         422,
     )
     assert bad["field"] == "cpu_efficiency"
+
+
+def test_a_schema_behind_the_code_is_503_on_both_backends(bank, reader, db):
+    """A table the code needs is missing (the database was not migrated): a clear 503 that
+    says what to run, on PostgreSQL as on SQLite -- not a 500."""
+    from sqlalchemy import text
+
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE cost_reports"))
+    reply = reader.get("/api/v1/asbx/status")
+    assert reply.status_code == 503, reply.text
+    assert reply.json()["error"]["message"] == (
+        "the database schema is not current; run 'asbb database migrate'"
+    )
