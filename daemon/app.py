@@ -13,7 +13,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asbb_core.alerts import AlertEvaluator, AlertService
@@ -298,6 +300,7 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
         asba,
         integration,
     ):
+        _document_roles(module.router)
         app.include_router(
             module.router,
             prefix=API_PREFIX,
@@ -305,3 +308,21 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
             dependencies=[Depends(known_query_only)],
         )
     return app
+
+
+def _roles_of(dependant: Dependant) -> list[str]:
+    for dependency in dependant.dependencies:
+        roles = getattr(dependency.call, "asbb_roles", None) or _roles_of(dependency)
+        if roles:
+            return list(roles)
+    return []
+
+
+def _document_roles(router: APIRouter) -> None:
+    """Each operation's token roles (``daemon.auth.requires``) as ``x-asbb-roles`` in the
+    OpenAPI spec, so the API reference says who may call it from the code itself."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            roles = _roles_of(route.dependant)
+            if roles:
+                route.openapi_extra = {**(route.openapi_extra or {}), "x-asbb-roles": roles}

@@ -150,6 +150,7 @@ def requires(*roles: Role, write: bool = False) -> Callable[..., Principal]:
                 )
         return principal
 
+    dependency.asbb_roles = sorted(str(r) for r in allowed)  # type: ignore[attr-defined]
     return dependency
 
 

@@ -103,3 +103,18 @@ def test_the_daemon_serves_its_spec(live_daemon: Any, spec: dict[str, Any]) -> N
         docs = anonymous.get("/docs")
         assert docs.status_code == 200
         assert "openapi.json" in docs.text
+
+
+def test_every_api_operation_names_the_roles_that_may_call_it(spec: dict[str, Any]) -> None:
+    """From daemon.auth.requires, so docs/api.md's Role lines come from the code."""
+    roles = {
+        f"{method.upper()} {path}": operation.get("x-asbb-roles")
+        for path, item in spec["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, operation in item.items()
+    }
+    assert roles
+    assert [op for op, named in roles.items() if not named] == []
+    assert roles["POST /api/v1/budget/check"] == ["admin", "plugin"]
+    assert roles["POST /api/v1/asba/budget-status"] == ["admin", "plugin", "reader"]
+    assert roles["POST /api/v1/accounts"] == ["admin"]
