@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from asbb_core.alerts import AlertService
 from asbb_core.grants import Grants
 from asbb_core.tokens import Tokens
 from asbb_core.verify import verify_ledger
@@ -277,6 +278,17 @@ def test_budget_status_follows_the_ledger(bank, plugin, reader, clock):
     assert spent["decision"] in ("PREFER_LOCAL", "EMERGENCY_ONLY")
     assert spent["health_score"] < first["health_score"]
     assert any("runs out" in r for r in spent["decision_reasoning"])
+    # Its alerts come along once evaluated (60 % used crosses the 50 % threshold).
+    assert spent["active_alerts"] == []
+    AlertService(bank.db, bank.settings, clock).evaluate()
+    alerted = ok(reader.post("/api/v1/asba/budget-status", json={"account": "alpha"}))
+    assert "usage" in {a["kind"] for a in alerted["active_alerts"]}
+    timeline = ok(
+        reader.post(
+            "/api/v1/asba/grant-timeline", json={"account": "alpha", "include_alerts": True}
+        )
+    )
+    assert timeline["active_alerts"] == alerted["active_alerts"]
 
 
 def test_affordability_uses_the_budget_checks_rules(bank, plugin, admin, reader):

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from asbb_core import decisions
+from asbb_core.alerts import AlertService
 from asbb_core.decisions import Affordability, BudgetStatus, JobQuestion
 from asbb_core.ledger import normalise_account_name
 from asbb_core.models import Role
@@ -40,6 +41,37 @@ def _account(name: str, principal: Principal) -> str:
 
 def _pct(value: Decimal | None) -> str | None:
     return str(value) if value is not None else None
+
+
+class AlertOut(BaseModel):
+    id: int
+    kind: str
+    severity: str
+    status: str
+    title: str
+    message: str
+    opened_at: datetime
+
+
+def _alerts(services: Services, account: str | None, grant: str | None) -> list[AlertOut]:
+    """The open (unacknowledged or acknowledged) alerts of an account, or of a grant."""
+    found = []
+    service = AlertService(services.db, services.settings, services.clock)
+    for status in ("open", "acknowledged"):
+        found += service.list_alerts(status=status, account=account, limit=200)
+    return [
+        AlertOut(
+            id=r.id,
+            kind=r.alert.kind,
+            severity=str(r.alert.severity),
+            status=str(r.alert.status),
+            title=r.alert.title,
+            message=r.alert.message,
+            opened_at=r.alert.opened_at,
+        )
+        for r in sorted(found, key=lambda r: r.id)
+        if grant is None or r.grant == grant or (account is not None and r.account == account)
+    ]
 
 
 # ---------------------------------------------------------------- budget status
@@ -89,10 +121,12 @@ class BudgetStatusOut(BaseModel):
     """PREFER_AWS, EITHER, PREFER_LOCAL or EMERGENCY_ONLY."""
     decision: str
     decision_reasoning: list[str]
+    active_alerts: list[AlertOut]
+    """The account's open and acknowledged alerts."""
     last_updated: datetime
 
     @classmethod
-    def of(cls, s: BudgetStatus, now: datetime) -> BudgetStatusOut:
+    def of(cls, s: BudgetStatus, now: datetime, alerts: list[AlertOut]) -> BudgetStatusOut:
         return cls(
             account=s.account,
             grant_number=s.grant_number,
@@ -120,6 +154,7 @@ class BudgetStatusOut(BaseModel):
             recommended_decision=s.decision,
             decision=s.decision,
             decision_reasoning=s.reasons,
+            active_alerts=alerts,
             last_updated=now,
         )
 
@@ -136,7 +171,7 @@ def budget_status(
     status = decisions.budget_status(
         services.ledger, _account(body.account, principal), today=now.date()
     )
-    return BudgetStatusOut.of(status, now)
+    return BudgetStatusOut.of(status, now, _alerts(services, status.account, None))
 
 
 # ---------------------------------------------------------------- one job
@@ -344,7 +379,9 @@ def burst_decision(
         deadline_risk=a.deadline_risk,
         budget_risk=a.budget_risk,
         grant_health_impact=a.status.health_band.upper(),
-        budget_status=BudgetStatusOut.of(a.status, now.astimezone(UTC)),
+        budget_status=BudgetStatusOut.of(
+            a.status, now.astimezone(UTC), _alerts(services, a.status.account, None)
+        ),
         decision_factors=[DecisionFactorOut(**f) for f in decisions.factors(a)],
         risk_assessment=_risk(a),
         defer_until=a.relief[0] if a.relief is not None and a.decision == "DEFER" else None,
@@ -364,7 +401,7 @@ class TimelineIn(BaseModel):
     """One of the two: an account (its grant's timeline, or its own without one) or a grant."""
     look_ahead_days: int = Field(default=decisions.DEFAULT_LOOK_AHEAD, ge=1, le=3660)
     include_alerts: bool = False
-    """Accepted for compatibility; open alerts are at GET /api/v1/alerts."""
+    """Add the open alerts of the account (or of the grant) as ``active_alerts``."""
 
 
 class PeriodOut(BaseModel):
@@ -432,6 +469,8 @@ class TimelineOut(BaseModel):
     bursting_recommendation: str
     """CONSERVATIVE, NORMAL, AGGRESSIVE or EMERGENCY."""
     optimization_advice: list[str]
+    active_alerts: list[AlertOut]
+    """With include_alerts: the open and acknowledged alerts of the account or grant."""
     last_updated: datetime
 
 
@@ -518,5 +557,6 @@ def grant_timeline(
         current_urgency=t.urgency,
         bursting_recommendation=t.recommendation,
         optimization_advice=t.advice,
+        active_alerts=_alerts(services, t.account, t.grant_number) if body.include_alerts else [],
         last_updated=now,
     )
