@@ -192,6 +192,8 @@ def test_asbx_epilog_prices_by_the_local_model_or_imports_the_export(
         422,
     )
     assert outside["field"] == "asbx_data_path"
+    untimed = error(plugin.post("/api/v1/asbx/epilog", json={"job_id": "799"}), 422)
+    assert untimed["field"] == "start_time"
 
 
 def test_asbx_status_counts_the_folder_and_the_reports(bank, plugin, reader, live_daemon, settings):

@@ -290,15 +290,13 @@ def asbx_epilog(
             message=done.message,
             next_steps=[],
         )
-    link = services.reports.link_job(body.job_id, hold_id=body.transaction_id, account=body.account)
-    elapsed = None
-    if body.start_time is not None and body.end_time is not None:
-        elapsed = max(0, body.end_time - body.start_time)
-    if elapsed is None:
+    if body.start_time is None or body.end_time is None:
         raise ValidationError(
             "start_time: give start_time and end_time (or asbx_data_path) to charge the job",
             field="start_time",
         )
+    elapsed = max(0, body.end_time - body.start_time)
+    link = services.reports.link_job(body.job_id, hold_id=body.transaction_id, account=body.account)
     result = reconcile_job(
         services.ledger,
         JobEnd(
