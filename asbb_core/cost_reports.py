@@ -40,6 +40,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from asbb_core import queries
 from asbb_core.context import Context, new_correlation_id
 from asbb_core.errors import AsbbError, ConflictError, DatabaseError, ValidationError
 from asbb_core.ledger import Ledger, normalise_account_name
@@ -308,18 +309,28 @@ class CostReports:
     # -- linking -----------------------------------------------------------------
 
     def hold_of_job(self, job_id: str) -> Hold | None:
-        def query(s: Session) -> Hold | None:
-            hold = s.exec(
-                select(Hold).where(Hold.job_id == job_id).order_by(col(Hold.created_at).desc())
+        """The hold created for ``job_id``, else the one its charges were posted against."""
+        found = self._linked(job_id)
+        return found.hold if found is not None else None
+
+    def _linked(self, job_id: str) -> Link | None:
+        """``hold_of_job`` with its account's name, in one read."""
+
+        def query(s: Session) -> Link | None:
+            by_hold = select(Hold, Account.name).join(Account, col(Account.id) == Hold.account_id)
+            row = s.exec(
+                by_hold.where(Hold.job_id == job_id).order_by(col(Hold.created_at).desc())
             ).first()
-            if hold is not None:
-                return hold
-            linked = s.exec(
-                select(JournalEntry.hold_id)
-                .where(JournalEntry.job_id == job_id, col(JournalEntry.hold_id).is_not(None))
-                .order_by(col(JournalEntry.id).desc())
-            ).first()
-            return s.get(Hold, linked) if linked else None
+            if row is None:
+                charged = (
+                    select(JournalEntry.hold_id)
+                    .where(JournalEntry.job_id == job_id, col(JournalEntry.hold_id).is_not(None))
+                    .order_by(col(JournalEntry.id).desc())
+                    .limit(1)
+                    .scalar_subquery()
+                )
+                row = s.exec(by_hold.where(Hold.id == charged)).first()
+            return Link(row[0], row[1]) if row is not None else None
 
         return self.db.read(query)
 
@@ -338,10 +349,9 @@ class CostReports:
 
         return self.db.read(query)
 
-    def _account_of(self, hold: Hold) -> str:
-        found = self.db.read(lambda s: s.get(Account, hold.account_id))
-        assert found is not None
-        return found.name
+    def _named(self, hold_id: str) -> Link:
+        row = queries.get_hold(self.db, hold_id)
+        return Link(row.hold, row.account)
 
     def link(self, record: CostRecord) -> Link:
         """The hold a report belongs to (module doc); ``HoldNotLinkedError``: not known yet."""
@@ -352,11 +362,10 @@ class CostReports:
     ) -> Link:
         """A job's hold: the one named, else by job id, else from Slurm (see the module doc)."""
         if hold_id:
-            named = self.ledger.get_hold(hold_id)
-            return Link(named, self._account_of(named))
-        hold = self.hold_of_job(job_id)
-        if hold is not None:
-            return Link(hold, self._account_of(hold))
+            return self._named(hold_id)
+        linked = self._linked(job_id)
+        if linked is not None:
+            return linked
         if account and self._charged_unheld(account, job_id):
             return Link(None, account)
         if self.lookup is None:
@@ -374,8 +383,7 @@ class CostReports:
                 field="transaction_id",
             ) from None
         if slurm_hold:
-            found = self.ledger.get_hold(slurm_hold)
-            return Link(found, self._account_of(found))
+            return self._named(slurm_hold)
         if not known:
             raise HoldNotLinkedError(
                 f"job {job_id}: neither asbb nor Slurm knows this job yet",
@@ -416,7 +424,7 @@ class CostReports:
             outcome, charged, refunded, previous = self._charge(
                 record, link, metadata, actor, source, correlation
             )
-            available = self.ledger.run(lambda s: _available(s, link.account))
+            available = _available(session, link.account)
             report = CostReport(
                 job_id=record.job_id,
                 account=link.account,
