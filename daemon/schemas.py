@@ -14,6 +14,7 @@ from pydantic import (
     AliasChoices,
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
     WithJsonSchema,
@@ -84,7 +85,14 @@ MoneyOut = Annotated[
 ]
 
 
-class ErrorBody(BaseModel):
+class ApiModel(BaseModel):
+    """The base of every request and response body: a field's docstring is its description
+    in the OpenAPI spec (and so in docs/api.md)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class ErrorBody(ApiModel):
     code: str
     """Stable, for scripts: validation_error, not_found, insufficient_funds, ..."""
     message: str
@@ -93,7 +101,7 @@ class ErrorBody(BaseModel):
     field: str | None
 
 
-class ErrorEnvelope(BaseModel):
+class ErrorEnvelope(ApiModel):
     """Every error the API returns."""
 
     error: ErrorBody

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from asbb_core import queries
 from asbb_core.context import Context, new_correlation_id
@@ -19,7 +19,7 @@ from asbb_core.models import Account, PartitionLimit, Role
 from asbb_core.money import parse_money
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import request_id_of
-from daemon.schemas import MoneyIn, MoneyOut
+from daemon.schemas import ApiModel, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 
@@ -71,7 +71,7 @@ def account_name(name: str, principal: Principal, *, field: str = "name") -> str
 # ---------------------------------------------------------------- models
 
 
-class AccountOut(BaseModel):
+class AccountOut(ApiModel):
     name: str
     description: str
     status: str
@@ -104,7 +104,7 @@ class AccountOut(BaseModel):
         )
 
 
-class PartitionLimitOut(BaseModel):
+class PartitionLimitOut(ApiModel):
     partition: str
     limit: MoneyOut
     used: MoneyOut
@@ -137,14 +137,14 @@ class AccountDetailOut(AccountOut):
         )
 
 
-class AccountPage(BaseModel):
+class AccountPage(ApiModel):
     items: list[AccountOut]
     total: int
     limit: int
     offset: int
 
 
-class AccountCreate(BaseModel):
+class AccountCreate(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
@@ -158,7 +158,7 @@ class AccountCreate(BaseModel):
     """Caps per partition, e.g. {"gpu-aws": "500.00"}."""
 
 
-class AccountUpdate(BaseModel):
+class AccountUpdate(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = Field(default=None, max_length=500)
@@ -171,20 +171,20 @@ class AccountUpdate(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-class PartitionLimitIn(BaseModel):
+class PartitionLimitIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: MoneyIn
 
 
-class DepositIn(BaseModel):
+class DepositIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: MoneyIn
     memo: str = Field(default="", max_length=500)
 
 
-class MovementOut(BaseModel):
+class MovementOut(ApiModel):
     account: str
     amount: MoneyOut
     limit: MoneyOut

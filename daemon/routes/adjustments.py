@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from asbb_core.approvals import MAX_ID, MAX_PAGE, Approvals
 from asbb_core.models import AdjustmentKind, AdjustmentRequest, AdjustmentStatus, Role
 from daemon.auth import Principal, admin_write, any_reader
-from daemon.schemas import MoneyIn, MoneyOut
+from daemon.schemas import ApiModel, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["adjustments"])
@@ -23,7 +23,7 @@ router = APIRouter(tags=["adjustments"])
 RequestId = Annotated[int, Path(ge=1, le=MAX_ID, description="The adjustment request's id")]
 
 
-class AdjustmentIn(BaseModel):
+class AdjustmentIn(ApiModel):
     """Ask for an adjustment; it moves nothing until another administrator approves it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -41,7 +41,7 @@ class AdjustmentIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class ApproveIn(BaseModel):
+class ApproveIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
@@ -49,19 +49,19 @@ class ApproveIn(BaseModel):
     """The account's name, required when the amount is above approvals.confirm_above."""
 
 
-class RejectIn(BaseModel):
+class RejectIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
 
 
-class CancelIn(BaseModel):
+class CancelIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
 
 
-class AdjustmentOut(BaseModel):
+class AdjustmentOut(ApiModel):
     id: int
     kind: str
     account: str
@@ -105,7 +105,7 @@ class AdjustmentOut(BaseModel):
         )
 
 
-class AdjustmentPage(BaseModel):
+class AdjustmentPage(ApiModel):
     items: list[AdjustmentOut]
     total: int
     limit: int

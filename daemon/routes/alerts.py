@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from asbb_core.alerts import MAX_ID, MAX_PAGE, AlertRecord, AlertService
 from asbb_core.delivery import DeliveryService
@@ -21,6 +21,7 @@ from asbb_core.models import AlertDelivery, AlertSeverity, AlertStatus
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import ApiError
 from daemon.routes.accounts import account_name, visible_accounts
+from daemon.schemas import ApiModel
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["alerts"])
@@ -29,7 +30,7 @@ AlertId = Annotated[int, Path(ge=1, le=MAX_ID, description="The alert's id")]
 Kind = Literal["usage", "variance", "exhaustion", "grant-period", "stuck-holds", "spool-backlog"]
 
 
-class AlertOut(BaseModel):
+class AlertOut(ApiModel):
     id: int
     kind: str
     severity: str
@@ -78,7 +79,7 @@ class AlertOut(BaseModel):
         )
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(ApiModel):
     id: int
     channel: str
     """webhook or email."""
@@ -112,27 +113,27 @@ class AlertDetailOut(AlertOut):
     deliveries: list[DeliveryOut]
 
 
-class AlertPage(BaseModel):
+class AlertPage(ApiModel):
     items: list[AlertOut]
     total: int
     limit: int
     offset: int
 
 
-class AcknowledgeIn(BaseModel):
+class AcknowledgeIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(default="", max_length=500)
 
 
-class ResolveIn(BaseModel):
+class ResolveIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, max_length=500)
     """Why it is resolved (kept as the alert's resolution)."""
 
 
-class EvaluationOut(BaseModel):
+class EvaluationOut(ApiModel):
     opened: list[int]
     still_open: list[int]
     resolved: list[int]
@@ -140,7 +141,7 @@ class EvaluationOut(BaseModel):
     """Condition kinds whose check failed (their alerts were left alone), with the error."""
 
 
-class DeliveryReportOut(BaseModel):
+class DeliveryReportOut(ApiModel):
     sent: list[int]
     retrying: list[int]
     failed: list[int]

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from asbb_core.allocations import (
     MAX_ID,
@@ -32,7 +32,7 @@ from daemon.routes.accounts import (
     context_of,
     visible_accounts,
 )
-from daemon.schemas import MoneyIn, MoneyOut
+from daemon.schemas import ApiModel, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["allocations"])
@@ -43,7 +43,7 @@ ScheduleId = Annotated[int, Path(ge=1, le=MAX_ID, description="The allocation sc
 # ---------------------------------------------------------------- models
 
 
-class ScheduleIn(BaseModel):
+class ScheduleIn(ApiModel):
     """A budget paid into an account in instalments. Give exactly one of ``total``,
     ``end_date`` or ``instalments``."""
 
@@ -67,28 +67,28 @@ class ScheduleIn(BaseModel):
     memo: str = Field(default="", max_length=500)
 
 
-class ResumeIn(BaseModel):
+class ResumeIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     catch_up: bool = False
     """Credit the instalments that fell due while paused (default: record them as skipped)."""
 
 
-class ProcessIn(BaseModel):
+class ProcessIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     today: IsoDate | None = None
     """Process as of this date (default: today, UTC)."""
 
 
-class OnceIn(BaseModel):
+class OnceIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: MoneyIn
     memo: str = Field(default="", max_length=500)
 
 
-class CreditOut(BaseModel):
+class CreditOut(ApiModel):
     period: int
     """0-based index of the instalment."""
     due_date: date
@@ -117,7 +117,7 @@ class CreditOut(BaseModel):
         )
 
 
-class ScheduleOut(BaseModel):
+class ScheduleOut(ApiModel):
     id: int
     account: str
     amount: MoneyOut
@@ -177,7 +177,7 @@ class ScheduleDetailOut(ScheduleOut):
         return cls(**cls.fields_of(info), credits=[CreditOut.of(c) for c in info.credits])
 
 
-class EventOut(BaseModel):
+class EventOut(ApiModel):
     schedule_id: int
     account: str
     period: int
@@ -204,13 +204,13 @@ class EventOut(BaseModel):
         )
 
 
-class FailureOut(BaseModel):
+class FailureOut(ApiModel):
     schedule_id: int
     code: str
     message: str
 
 
-class ProcessOut(BaseModel):
+class ProcessOut(ApiModel):
     today: date
     credited: list[EventOut]
     skipped: list[EventOut]

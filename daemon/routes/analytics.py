@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel
 
 from asbb_core.burnrate import BurnRate, account_burn_rate, grant_burn_rate
 from asbb_core.calibration import CostRatio, cost_ratios
@@ -15,7 +14,7 @@ from asbb_core.periods import parse_date
 from daemon.auth import Principal, any_reader
 from daemon.errors import ApiError
 from daemon.routes.accounts import account_name, visible_accounts
-from daemon.schemas import MoneyOut
+from daemon.schemas import ApiModel, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["analytics"])
@@ -23,26 +22,26 @@ router = APIRouter(tags=["analytics"])
 Window = Literal["7d", "30d", "90d", "6m", "1y", "period"]
 
 
-class DaySpendOut(BaseModel):
+class DaySpendOut(ApiModel):
     day: date
     actual: MoneyOut
     expected: MoneyOut | None
 
 
-class KeyedSpendOut(BaseModel):
+class KeyedSpendOut(ApiModel):
     key: str | None
     """The partition or user (null: not recorded)."""
     spent: MoneyOut
 
 
-class HealthOut(BaseModel):
+class HealthOut(ApiModel):
     score: int
     """0-100, higher is healthier."""
     band: str
     """healthy, concern, warning or critical (thresholds in settings [burn_rate])."""
 
 
-class BurnRateOut(BaseModel):
+class BurnRateOut(ApiModel):
     subject: str
     name: str
     window: str
@@ -150,7 +149,7 @@ def grant_burn(
     return BurnRateOut.of(br)
 
 
-class CostRatioOut(BaseModel):
+class CostRatioOut(ApiModel):
     account: str
     partition: str | None
     jobs: int
@@ -174,7 +173,7 @@ class CostRatioOut(BaseModel):
         )
 
 
-class CalibrationOut(BaseModel):
+class CalibrationOut(ApiModel):
     enabled: bool
     window_days: int
     min_jobs: int

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, field_validator
 
 from asbb_core import decisions
 from asbb_core.alerts import AlertService
@@ -24,7 +24,7 @@ from asbb_core.ledger import normalise_account_name
 from asbb_core.models import Role
 from daemon.auth import Principal, requires
 from daemon.errors import ApiError
-from daemon.schemas import MoneyIn, MoneyOut
+from daemon.schemas import ApiModel, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["asba"])
@@ -43,7 +43,7 @@ def _pct(value: Decimal | None) -> str | None:
     return str(value) if value is not None else None
 
 
-class AlertOut(BaseModel):
+class AlertOut(ApiModel):
     id: int
     kind: str
     severity: str
@@ -77,7 +77,7 @@ def _alerts(services: Services, account: str | None, grant: str | None) -> list[
 # ---------------------------------------------------------------- budget status
 
 
-class BudgetStatusIn(BaseModel):
+class BudgetStatusIn(ApiModel):
     model_config = ConfigDict(extra="ignore")
 
     account: str = Field(min_length=1, max_length=64)
@@ -87,7 +87,7 @@ class BudgetStatusIn(BaseModel):
     project_code: str | None = Field(default=None, max_length=64)
 
 
-class BudgetStatusOut(BaseModel):
+class BudgetStatusOut(ApiModel):
     account: str
     grant_number: str | None
     budget_limit: MoneyOut
@@ -177,7 +177,7 @@ def budget_status(
 # ---------------------------------------------------------------- one job
 
 
-class JobIn(BaseModel):
+class JobIn(ApiModel):
     """A job the advisor is deciding about."""
 
     model_config = ConfigDict(extra="ignore")
@@ -218,7 +218,7 @@ class JobIn(BaseModel):
         )
 
 
-class BudgetImpactOut(BaseModel):
+class BudgetImpactOut(ApiModel):
     cost_as_percent_of_budget: str | None
     cost_as_percent_of_remaining: str | None
     budget_after_cost: MoneyOut
@@ -226,7 +226,7 @@ class BudgetImpactOut(BaseModel):
     """Projected balance at the budget's end at the current burn rate, with the job paid."""
 
 
-class RiskOut(BaseModel):
+class RiskOut(ApiModel):
     overall_risk: str
     budget_risk: str
     deadline_risk: str
@@ -255,7 +255,7 @@ def _risk(a: Affordability) -> RiskOut:
     )
 
 
-class AffordabilityOut(BaseModel):
+class AffordabilityOut(ApiModel):
     account: str
     affordable: bool
     """A budget check would accept the job's hold now."""
@@ -317,7 +317,7 @@ class BurstDecisionIn(JobIn):
     collaboration_impact: bool = False
 
 
-class DecisionFactorOut(BaseModel):
+class DecisionFactorOut(ApiModel):
     factor: str
     value: Any
     impact: str
@@ -325,7 +325,7 @@ class DecisionFactorOut(BaseModel):
     description: str
 
 
-class BurstDecisionOut(BaseModel):
+class BurstDecisionOut(ApiModel):
     account: str
     recommended_action: str
     """AWS, LOCAL, EITHER or DEFER (an instalment due soon would make it affordable)."""
@@ -393,7 +393,7 @@ def burst_decision(
 # ---------------------------------------------------------------- grant timeline
 
 
-class TimelineIn(BaseModel):
+class TimelineIn(ApiModel):
     model_config = ConfigDict(extra="ignore")
 
     account: str | None = Field(default=None, min_length=1, max_length=64)
@@ -404,7 +404,7 @@ class TimelineIn(BaseModel):
     """Add the open alerts of the account (or of the grant) as ``active_alerts``."""
 
 
-class PeriodOut(BaseModel):
+class PeriodOut(ApiModel):
     period: int
     start_date: date
     end_date: date
@@ -416,7 +416,7 @@ class PeriodOut(BaseModel):
     days_left: int
 
 
-class AllocationOut(BaseModel):
+class AllocationOut(ApiModel):
     date: date
     amount: MoneyOut
     description: str
@@ -425,7 +425,7 @@ class AllocationOut(BaseModel):
     days_from_now: int
 
 
-class DeadlineOut(BaseModel):
+class DeadlineOut(ApiModel):
     type: str
     """PERIOD_END, GRANT_END or BUDGET_END."""
     description: str
@@ -439,13 +439,13 @@ class DeadlineOut(BaseModel):
     impact: str
 
 
-class TimelinePointOut(BaseModel):
+class TimelinePointOut(ApiModel):
     date: date
     days_from_now: int
     remaining_budget: MoneyOut
 
 
-class TimelineOut(BaseModel):
+class TimelineOut(ApiModel):
     account: str | None
     grant_number: str | None
     grant_start_date: date

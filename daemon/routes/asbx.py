@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from asbb_core.cost_reports import (
     PROCESSED,
@@ -30,7 +30,7 @@ from asbb_core.money import round_posting
 from asbb_core.reconcile import JobEnd, reconcile_job
 from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
-from daemon.schemas import AsbxHoldId, AsbxJobId, MoneyIn, MoneyOut
+from daemon.schemas import ApiModel, AsbxHoldId, AsbxJobId, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["asbx"])
@@ -45,7 +45,7 @@ def _unwrap(data: Any) -> Any:
     return data
 
 
-class CostReportIn(BaseModel):
+class CostReportIn(ApiModel):
     """A job's real cost. The spool file's field names, and ASBX's API names in brackets."""
 
     model_config = ConfigDict(extra="ignore")
@@ -77,7 +77,7 @@ class CostReportIn(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class CostReportOut(BaseModel):
+class CostReportOut(ApiModel):
     success: bool
     reconciliation_id: str
     """The cost report's id."""
@@ -185,7 +185,7 @@ def asbx_reconcile(
     return CostReportOut.of(done)
 
 
-class EpilogIn(BaseModel):
+class EpilogIn(ApiModel):
     """What aws-slurm-burst's epilog knows about a job that ended."""
 
     model_config = ConfigDict(extra="ignore")
@@ -210,7 +210,7 @@ class EpilogIn(BaseModel):
     ``asbx.spool_dir``. Without it, that folder is looked in by the job's id."""
 
 
-class EpilogOut(BaseModel):
+class EpilogOut(ApiModel):
     success: bool
     job_id: str
     reconciliation_triggered: bool
@@ -342,7 +342,7 @@ def asbx_epilog(
     )
 
 
-class StatusOut(BaseModel):
+class StatusOut(ApiModel):
     integration_enabled: bool
     """The daemon ingests ``asbx.spool_dir`` (interval > 0 and the folder exists)."""
     spool_dir: str

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from asbb_core.calibration import calibrated
 from asbb_core.context import Context, new_correlation_id
@@ -18,7 +18,7 @@ from asbb_core.pricing import JobShape, Price
 from asbb_core.reconcile import CORRECTED, EARLIER, JobEnd, elapsed_of, metadata_of, reconcile_job
 from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
-from daemon.schemas import JOB_ID_PATTERN, MoneyIn, MoneyOut
+from daemon.schemas import JOB_ID_PATTERN, ApiModel, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["budget"])
@@ -29,7 +29,7 @@ quote_access = requires(Role.READER, Role.PLUGIN)
 SlurmTime = str | int | float
 
 
-class CheckRequest(BaseModel):
+class CheckRequest(ApiModel):
     """A job about to be submitted (the shape slurmctld's plugin and the seed tools send)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -55,7 +55,7 @@ class CheckRequest(BaseModel):
     job_details: dict[str, str] = Field(default_factory=dict)
 
 
-class CheckResponse(BaseModel):
+class CheckResponse(ApiModel):
     available: bool
     estimated_cost: MoneyOut
     hold_amount: MoneyOut
@@ -66,7 +66,7 @@ class CheckResponse(BaseModel):
     details: dict[str, Any]
 
 
-class QuoteResponse(BaseModel):
+class QuoteResponse(ApiModel):
     """What ``/budget/check`` would answer for this job now; nothing is held or written."""
 
     would_accept: bool
@@ -80,7 +80,7 @@ class QuoteResponse(BaseModel):
     details: dict[str, Any]
 
 
-class ReconcileRequest(BaseModel):
+class ReconcileRequest(ApiModel):
     """A job that ended: its real cost, or the facts to price it with."""
 
     model_config = ConfigDict(extra="ignore")
@@ -118,7 +118,7 @@ class ReconcileRequest(BaseModel):
             raise ValueError("must be a JSON object") from None
 
 
-class ReconcileResponse(BaseModel):
+class ReconcileResponse(ApiModel):
     success: bool
     original_hold: MoneyOut
     actual_charge: MoneyOut

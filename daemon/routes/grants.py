@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from asbb_core.errors import ValidationError
 from asbb_core.grants import (
@@ -28,7 +28,7 @@ from asbb_core.money import to_decimal
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import ApiError
 from daemon.routes.accounts import IsoDate, context_of, visible_accounts
-from daemon.schemas import MoneyIn, MoneyOut
+from daemon.schemas import ApiModel, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["grants"])
@@ -94,7 +94,7 @@ def visible_grant(services: Services, principal: Principal, number: str) -> Gran
 # ---------------------------------------------------------------- models
 
 
-class GrantCreate(BaseModel):
+class GrantCreate(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     number: str = Field(min_length=1, max_length=64)
@@ -117,7 +117,7 @@ class GrantCreate(BaseModel):
     """The assistance listing number, e.g. 47.070 (two digits, a dot, three digits)."""
 
 
-class GrantUpdate(BaseModel):
+class GrantUpdate(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, max_length=500)
@@ -132,7 +132,7 @@ class GrantUpdate(BaseModel):
     """A closed grant funds nothing until it is made active again."""
 
 
-class PeriodUpdate(BaseModel):
+class PeriodUpdate(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     start_date: IsoDate | None = None
@@ -141,19 +141,19 @@ class PeriodUpdate(BaseModel):
     """Total cost (direct + indirect)."""
 
 
-class RegenerateIn(BaseModel):
+class RegenerateIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     period_months: int = Field(ge=1, le=MAX_PERIOD_MONTHS)
 
 
-class LinkIn(BaseModel):
+class LinkIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     account: str = Field(min_length=1, max_length=64)
 
 
-class FundIn(BaseModel):
+class FundIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     account: str = Field(min_length=1, max_length=64)
@@ -162,7 +162,7 @@ class FundIn(BaseModel):
     memo: str = Field(default="", max_length=400)
 
 
-class PeriodOut(BaseModel):
+class PeriodOut(ApiModel):
     number: int
     start_date: date
     end_date: date
@@ -173,13 +173,13 @@ class PeriodOut(BaseModel):
     """What those draws commit: drawn + indirect."""
 
 
-class LinkedAccountOut(BaseModel):
+class LinkedAccountOut(ApiModel):
     name: str
     linked_by: str
     linked_at: datetime
 
 
-class GrantOut(BaseModel):
+class GrantOut(ApiModel):
     number: str
     title: str
     agency: str
@@ -242,11 +242,11 @@ class GrantOut(BaseModel):
         )
 
 
-class GrantList(BaseModel):
+class GrantList(ApiModel):
     items: list[GrantOut]
 
 
-class PeriodStatusOut(BaseModel):
+class PeriodStatusOut(ApiModel):
     grant: str
     period: int
     start_date: date
@@ -295,7 +295,7 @@ class PeriodStatusOut(BaseModel):
         )
 
 
-class DrawOut(BaseModel):
+class DrawOut(ApiModel):
     grant: str
     period: int
     account: str

@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from asbb_core import queries
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.routes.accounts import account_name, context_of, visible_accounts
-from daemon.schemas import JOB_ID_PATTERN, MoneyOut
+from daemon.schemas import JOB_ID_PATTERN, ApiModel, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["holds"])
@@ -19,7 +19,7 @@ router = APIRouter(tags=["holds"])
 HoldId = Annotated[str, Path(min_length=1, max_length=40, description="The hold's id")]
 
 
-class HoldOut(BaseModel):
+class HoldOut(ApiModel):
     id: str
     account: str
     partition: str | None
@@ -74,20 +74,20 @@ class HoldOut(BaseModel):
         )
 
 
-class HoldPage(BaseModel):
+class HoldPage(ApiModel):
     items: list[HoldOut]
     total: int
     limit: int
     offset: int
 
 
-class VoidIn(BaseModel):
+class VoidIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
 
 
-class VoidOut(BaseModel):
+class VoidOut(ApiModel):
     hold: HoldOut
     released: MoneyOut
     replayed: bool

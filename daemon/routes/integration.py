@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
 from asbb_core.feedback import parse_feedback, record_feedback
 from asbb_core.job_context import job_context
@@ -16,7 +16,7 @@ from asbb_core.models import PerformanceFeedback, Role
 from daemon.auth import Principal, plugin_access, requires
 from daemon.routes.asbx import CostReportOut, apply_report
 from daemon.routes.holds import HoldOut
-from daemon.schemas import JOB_ID_PATTERN, AsbxHoldId, MoneyIn, MoneyOut
+from daemon.schemas import JOB_ID_PATTERN, ApiModel, AsbxHoldId, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["integration"])
@@ -25,7 +25,7 @@ context_access = requires(Role.READER, Role.PLUGIN)
 JobId = Annotated[str, Path(max_length=64, pattern=JOB_ID_PATTERN, description="The Slurm job id")]
 
 
-class FeedbackIn(BaseModel):
+class FeedbackIn(ApiModel):
     """How efficiently a job used its resources (aws-slurm-burst's performance data)."""
 
     model_config = ConfigDict(extra="allow")
@@ -41,7 +41,7 @@ class FeedbackIn(BaseModel):
     performance_profile: str | None = Field(default=None, max_length=64)
 
 
-class FeedbackOut(BaseModel):
+class FeedbackOut(ApiModel):
     id: int
     job_id: str
     account: str | None
@@ -90,7 +90,7 @@ def performance_feedback(
     return FeedbackOut.of(row)
 
 
-class CostUpdateIn(BaseModel):
+class CostUpdateIn(ApiModel):
     """A job's cost changed after it was charged (a late AWS bill line, a credit)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -127,7 +127,7 @@ def cost_update(
     return CostReportOut.of(done)
 
 
-class AccountContextOut(BaseModel):
+class AccountContextOut(ApiModel):
     name: str
     status: str
     limit: MoneyOut
@@ -136,7 +136,7 @@ class AccountContextOut(BaseModel):
     available: MoneyOut
 
 
-class GrantContextOut(BaseModel):
+class GrantContextOut(ApiModel):
     number: str
     title: str
     end_date: date
@@ -147,7 +147,7 @@ class GrantContextOut(BaseModel):
     """What the current budget period has left (total cost)."""
 
 
-class EntryOut(BaseModel):
+class EntryOut(ApiModel):
     id: int
     kind: str
     amount: MoneyOut
@@ -160,7 +160,7 @@ class EntryOut(BaseModel):
     created_at: datetime
 
 
-class ReportOut(BaseModel):
+class ReportOut(ApiModel):
     id: int
     origin: str
     outcome: str
@@ -172,7 +172,7 @@ class ReportOut(BaseModel):
     received_at: datetime
 
 
-class BudgetContextOut(BaseModel):
+class BudgetContextOut(ApiModel):
     job_id: str
     account: AccountContextOut
     hold: HoldOut | None

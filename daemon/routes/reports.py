@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from asbb_core.reports import (
     account_statement,
@@ -21,7 +20,7 @@ from asbb_core.reports import (
 from daemon.auth import Principal, any_reader
 from daemon.routes.accounts import AccountName, account_name
 from daemon.routes.grants import GrantNumber, today_of, visible_grant
-from daemon.schemas import MoneyOut
+from daemon.schemas import ApiModel, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["reports"])
@@ -49,7 +48,7 @@ def _text(body: str, fmt: str, filename: str) -> Response:
 # ---------------------------------------------------------------- models
 
 
-class FiguresOut(BaseModel):
+class FiguresOut(ApiModel):
     key: str | None
     """A month (YYYY-MM), partition, user or account; null when not recorded."""
     direct: MoneyOut
@@ -57,7 +56,7 @@ class FiguresOut(BaseModel):
     total: MoneyOut
 
 
-class ReportGrantOut(BaseModel):
+class ReportGrantOut(ApiModel):
     number: str
     title: str
     agency: str
@@ -74,7 +73,7 @@ class ReportGrantOut(BaseModel):
     status: str
 
 
-class ReportPeriodOut(BaseModel):
+class ReportPeriodOut(ApiModel):
     number: int
     count: int
     start_date: date
@@ -83,7 +82,7 @@ class ReportPeriodOut(BaseModel):
     budget: MoneyOut
 
 
-class ReportSummaryOut(BaseModel):
+class ReportSummaryOut(ApiModel):
     budget: MoneyOut
     direct: MoneyOut
     indirect: MoneyOut
@@ -94,7 +93,7 @@ class ReportSummaryOut(BaseModel):
     drawn_cost: MoneyOut
 
 
-class ReportBurnRateOut(BaseModel):
+class ReportBurnRateOut(ApiModel):
     status: str
     """healthy, concern, warning or critical."""
     score: int
@@ -105,7 +104,7 @@ class ReportBurnRateOut(BaseModel):
     projected_balance_at_end: MoneyOut | None
 
 
-class GrantReportOut(BaseModel):
+class GrantReportOut(ApiModel):
     grant: ReportGrantOut
     period: ReportPeriodOut
     as_of: date
@@ -118,14 +117,14 @@ class GrantReportOut(BaseModel):
     burn_rate: ReportBurnRateOut | None
 
 
-class BalancesOut(BaseModel):
+class BalancesOut(ApiModel):
     limit: MoneyOut
     used: MoneyOut
     held: MoneyOut
     available: MoneyOut
 
 
-class KindTotalOut(BaseModel):
+class KindTotalOut(ApiModel):
     kind: str
     count: int
     amount: MoneyOut
@@ -134,7 +133,7 @@ class KindTotalOut(BaseModel):
     held_delta: MoneyOut
 
 
-class StatementRowOut(BaseModel):
+class StatementRowOut(ApiModel):
     entry_id: int
     time: str
     kind: str
@@ -156,7 +155,7 @@ class StatementRowOut(BaseModel):
     source: str
 
 
-class StatementOut(BaseModel):
+class StatementOut(ApiModel):
     account: str
     description: str
     since: date

@@ -6,12 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel
 
 from asbb_core import queries
 from daemon.auth import Principal, any_reader
 from daemon.routes.accounts import account_name, visible_accounts
-from daemon.schemas import JOB_ID_PATTERN, MoneyOut
+from daemon.schemas import JOB_ID_PATTERN, ApiModel, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["transactions"])
@@ -20,7 +19,7 @@ MAX_ID = 2**63 - 1
 EntryType = Literal["deposit", "allocation", "hold", "charge", "release", "adjustment", "transfer"]
 
 
-class EntryOut(BaseModel):
+class EntryOut(ApiModel):
     id: int
     account: str
     type: str
@@ -68,7 +67,7 @@ class EntryOut(BaseModel):
         )
 
 
-class EntryPage(BaseModel):
+class EntryPage(ApiModel):
     items: list[EntryOut]
     next_before_id: int | None
     """Pass as `before_id` for the next (older) page; null when this page is the last."""

@@ -6,19 +6,18 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 
 from asbb_core import queries
 from asbb_core.usage import GroupBy, UsageGroup, usage_summary
 from daemon.auth import Principal, any_reader
 from daemon.routes.accounts import account_name, visible_accounts
-from daemon.schemas import MoneyOut
+from daemon.schemas import ApiModel, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["usage"])
 
 
-class UsageGroupOut(BaseModel):
+class UsageGroupOut(ApiModel):
     key: str | None
     """The account, partition, user or day (YYYY-MM-DD, UTC); null when not recorded."""
     charged: MoneyOut
@@ -39,7 +38,7 @@ class UsageGroupOut(BaseModel):
         )
 
 
-class UsageOut(BaseModel):
+class UsageOut(ApiModel):
     group_by: str
     account: str | None
     since: datetime | None
