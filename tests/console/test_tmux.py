@@ -24,8 +24,12 @@ pytestmark = [
 ASBB = str(Path(sys.executable).with_name("asbb"))
 
 
+# A tmux server of this test run's own: two runs on one machine must not share a session.
+SOCKET = f"asbb-test-{os.getpid()}"
+
+
 def tmux(*args: str) -> str:
-    done = subprocess.run(["tmux", "-L", "asbb-test", *args], capture_output=True, text=True)
+    done = subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True)
     return done.stdout
 
 
