@@ -128,8 +128,13 @@ class ViewSwitcher(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         options = self.query_one(OptionList)
+        matches = self._options(event.value)
         if options.option_count and options.highlighted is not None:
             self.dismiss(options.get_option_at_index(options.highlighted).id)
+        elif matches:
+            # Typed faster than the list follows (a paste, tmux send-keys): the first view
+            # the text names, as the list will show it.
+            self.dismiss(matches[0].id)
         else:
             self.app.bell()
 

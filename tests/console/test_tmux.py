@@ -82,7 +82,9 @@ def test_console_runs_in_a_real_terminal(console: Path) -> None:
     tmux("send-keys", "-t", "console", ":")
     screen_with("accounts   every account")
     tmux("send-keys", "-t", "console", "accounts", "Enter")
-    screen = screen_with("ml-proj")
+    screen_with("asbb — Accounts")  # the view itself (the dashboard lists ml-proj too) ...
+    screen = screen_with("ml-proj")  # ... then its rows, loaded by a worker
+    assert "asbb — Accounts" in screen
     assert "climate-sim" in screen
     assert "$" in screen
     pid = int(console.read_text())
