@@ -594,12 +594,19 @@ def _available(session: Session, account: str) -> Decimal:
     return found.available
 
 
+def estimate_accuracy(estimate: Decimal, actual: Decimal) -> Decimal | None:
+    """How close an estimate came to the real cost: 1 - |actual - estimate| / max(actual,
+    estimate), 1 exact, 0 far off (None when both are zero)."""
+    top = max(actual, estimate)
+    return 1 - abs(actual - estimate) / top if top > 0 else None
+
+
 def _accuracy(pairs: list[tuple[Decimal, Decimal]]) -> Decimal | None:
-    """Mean of 1 - |actual - estimate| / max(actual, estimate), 0..1 (None: no pairs)."""
+    """The mean ``estimate_accuracy`` of (estimate, actual) pairs (None: no pairs)."""
     scores = [
-        1 - abs(actual - estimate) / max(actual, estimate)
+        score
         for estimate, actual in pairs
-        if max(actual, estimate) > 0
+        if (score := estimate_accuracy(estimate, actual)) is not None
     ]
     if not scores:
         return None
@@ -667,7 +674,7 @@ def count_files(folder: Path, sub: str) -> int:
     return sum(1 for p in where.iterdir() if p.suffix == ".json")
 
 
-def _done(path: Path) -> None:
+def mark_processed(path: Path) -> None:
     """Move an applied file to ``processed/`` (a same-named earlier one is kept too)."""
     target_dir = path.parent / PROCESSED
     target_dir.mkdir(mode=0o750, exist_ok=True)
@@ -760,7 +767,7 @@ def _ingest_one(
     except AsbbError as exc:
         reason = f"{exc.code}: {exc.message}"
         return _reject(path, reports, raw, reason, actor, expected["job"], report)
-    _done(path)
+    mark_processed(path)
     report.applied.append((name, applied.outcome))
     log.info("%s: %s", name, applied.message)
     return str(applied.outcome)
@@ -832,7 +839,9 @@ __all__ = [
     "Outcome",
     "ReportStats",
     "count_files",
+    "estimate_accuracy",
     "ingest_folder",
+    "mark_processed",
     "parse_job_id",
     "parse_record",
     "report_files",

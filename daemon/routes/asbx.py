@@ -21,6 +21,8 @@ from asbb_core.cost_reports import (
     Applied,
     CostReports,
     count_files,
+    estimate_accuracy,
+    mark_processed,
     parse_record,
     report_files,
 )
@@ -111,12 +113,8 @@ class CostReportOut(ApiModel):
             if variance is not None and estimate
             else None
         )
-        top = max(actual, estimate) if estimate is not None else None
-        accuracy = (
-            f"{(1 - abs(variance) / top).quantize(Decimal('0.0001'))}"
-            if variance is not None and top
-            else None
-        )
+        score = estimate_accuracy(estimate, actual) if estimate is not None else None
+        accuracy = f"{score.quantize(Decimal('0.0001'))}" if score is not None else None
         return cls(
             success=True,
             reconciliation_id=str(done.report_id),
@@ -275,9 +273,7 @@ def asbx_epilog(
             file_name=path.name,
         )
         if path.parent == Path(services.settings.asbx.spool_dir).resolve():
-            target = path.parent / PROCESSED
-            target.mkdir(mode=0o750, exist_ok=True)
-            path.replace(target / path.name)
+            mark_processed(path)
         return EpilogOut(
             success=True,
             job_id=body.job_id,
