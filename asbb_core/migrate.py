@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,9 @@ def _config(url: str | None = None, on_step: Callable[[str], None] | None = None
     return config
 
 
+@cache
 def _scripts() -> ScriptDirectory:
+    # The revisions on disk do not change while a process runs: read them once.
     return ScriptDirectory.from_config(_config())
 
 

@@ -48,7 +48,8 @@ def stdout() -> Console:
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    # Messages are single lines that scripts and people grep: never wrapped into several.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextmanager

@@ -1,20 +1,40 @@
 # Shared set-up for scripts/demo.sh and scripts/test.sh (sourced, not run).
 
-# Create .venv (if missing) and install the project with the given extras (re-run is cheap).
-bootstrap_venv() {
-    local extras="${1:-}"
+UV_VERSION=0.13.9
+
+# uv, the installer, pinned and kept in .uv/ (outside .venv, which `uv sync` keeps exactly to
+# the lock). A uv of that version already on PATH is used as it is.
+ensure_uv() {
     local python="${PYTHON:-python3}"
-    if ! command -v "$python" >/dev/null 2>&1; then
-        echo "error: $python not found; install Python 3.11 or newer" >&2
-        exit 1
+    if command -v uv >/dev/null 2>&1 && [ "$(uv --version | cut -d' ' -f2)" = "$UV_VERSION" ]; then
+        UV=$(command -v uv)
+        return 0
     fi
-    if [ ! -x .venv/bin/python ]; then
-        "$python" -m venv .venv
+    if [ ! -x .uv/bin/uv ] || [ "$(.uv/bin/uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+        if ! command -v "$python" >/dev/null 2>&1; then
+            echo "error: $python not found; install Python 3.11 or newer" >&2
+            exit 1
+        fi
+        echo "== installing uv $UV_VERSION into .uv"
+        "$python" -m venv .uv
+        .uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
     fi
-    local target="."
-    [ -n "$extras" ] && target=".[$extras]"
-    echo "== installing asbb${extras:+ [$extras]} into .venv"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
+    UV=$PWD/.uv/bin/uv
+}
+
+# Create .venv and install exactly what uv.lock says, with the given extra (re-run is cheap:
+# a venv already in sync is left alone). Without an extra, packages installed for the tests
+# stay, so the demo and the tests can share one .venv.
+bootstrap_venv() {
+    local extra="${1:-}"
+    ensure_uv
+    export UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT="$PWD/.venv"
+    echo "== installing asbb${extra:+ [$extra]} into .venv (uv.lock)"
+    if [ -n "$extra" ]; then
+        "$UV" sync --quiet --frozen --python "${PYTHON:-python3}" --extra "$extra"
+    else
+        "$UV" sync --quiet --frozen --python "${PYTHON:-python3}" --inexact
+    fi
 }
 
 # The tests use a PostgreSQL on 127.0.0.1:5432 if one answers, else start a throwaway cluster
@@ -40,14 +60,6 @@ PY
     echo "== installing PostgreSQL server binaries (apt)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
-}
-
-# The console's snapshot tests: pytest-textual-snapshot 1.1 pins syrupy 4.8, whose metadata
-# says pytest < 9; both work on pytest 9 (tests/console/test_snapshots.py proves it on every
-# run), so they are installed without their pins.
-install_snapshot_plugin() {
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
-        "syrupy==4.8.0" "pytest-textual-snapshot==1.1.0"
 }
 
 # tmux, for the test that drives the console in a real terminal (apt, as root; else skipped).

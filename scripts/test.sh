@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 bootstrap_venv test
-install_snapshot_plugin
 ensure_postgresql_binaries
 ensure_tmux
 ensure_promtool
@@ -18,4 +17,6 @@ echo "== mypy (asbb_core, daemon)"
 echo "== import contracts"
 .venv/bin/lint-imports
 echo "== pytest"
-exec .venv/bin/pytest "$@"
+# Parallel: most tests wait on a database, a daemon or a subprocess, so more workers than
+# cores pay off; the Slurm tests share one cluster on one worker (tests/slurm/conftest.py).
+exec .venv/bin/pytest -n "${ASBB_TEST_WORKERS:-4}" --dist loadgroup "$@"

@@ -7,11 +7,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import typer.testing
 import uvicorn
 
 from asbb_core.context import Context
@@ -28,12 +32,19 @@ from asbb_core.ledger import Ledger
 from asbb_core.models import Source
 from asbb_core.settings import Settings
 from asbb_core.tokens import Tokens
-from tests.pgserver import PgServer, find_server
+from tests.pgserver import DatabasePool, PgServer, find_server
 
 if TYPE_CHECKING:
     from daemon.services import Services
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+# typer's CliRunner builds the whole click command tree from the app's functions on every
+# invoke (~0.2 s for asbb's); the tree never changes during a run, so build it once.
+typer.testing._get_command = functools.cache(typer.testing._get_command)
+
+DEMO_NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+"""The frozen moment the shared demo database (``demo_sqlite``) is seeded at."""
 
 
 class Clock:
@@ -72,9 +83,48 @@ def pg_template(pg_server: PgServer) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def pg_pool(pg_server: PgServer, pg_template: str) -> Iterator[DatabasePool]:
+    pool = DatabasePool(pg_server, pg_template)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "asbb.sqlite3"
     _migrate(f"sqlite:///{path}")
+    return path
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="session")
+def demo_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with the demo seeded through the ledger at ``DEMO_NOW``: made once per run
+    and shared by every xdist worker (the first makes it, the others wait). Copy it before
+    opening it: tests must not write to it."""
+    from asbb_core.demo import DemoClock, seed_demo
+    from asbb_core.migrate import upgrade
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    path = shared / "demo-seeded.sqlite3"
+    with _file_lock(shared / "demo-seeded.lock"):
+        if not path.exists():
+            partial = shared / "demo-partial.sqlite3"
+            partial.unlink(missing_ok=True)
+            url = f"sqlite:///{partial}"
+            upgrade(url)
+            database = Database(url)
+            settings = Settings(database={"url": url})
+            seed_demo(Ledger(database, settings, clock=DemoClock(DEMO_NOW)), now=DEMO_NOW)
+            database.dispose()  # the last connection's close checkpoints the WAL into the file
+            os.replace(partial, path)
     return path
 
 
@@ -103,10 +153,10 @@ def migrated_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
         return
-    server: PgServer = request.getfixturevalue("pg_server")
-    name = server.create_database(template=request.getfixturevalue("pg_template"))
-    yield server.url(name)
-    server.drop_database(name)
+    pool: DatabasePool = request.getfixturevalue("pg_pool")
+    name = pool.take()
+    yield pool.server.url(name)
+    pool.give_back(name)
 
 
 @pytest.fixture

@@ -166,3 +166,98 @@ def find_server() -> PgServer:
         except psycopg.Error:
             pass
     return start_throwaway()
+
+
+# The catalogue of a database's own schema: tables, columns, constraints, indexes, triggers and
+# sequences. Two databases with the same fingerprint have the same schema.
+_SCHEMA_FINGERPRINT = """
+SELECT md5(string_agg(item, ',' ORDER BY item)) FROM (
+    SELECT 'c:' || c.relname || ':' || c.relkind::text AS item
+      FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'a:' || c.relname || '.' || a.attname || ':' || format_type(a.atttypid, a.atttypmod)
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+     WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT 'k:' || conname || ':' || pg_get_constraintdef(oid) FROM pg_constraint
+     WHERE connamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 't:' || tgname || ':' || tgenabled::text
+      FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+     WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal
+    UNION ALL
+    SELECT 'f:' || proname || ':' || md5(prosrc) FROM pg_proc
+     WHERE pronamespace = 'public'::regnamespace
+) AS catalogue
+"""
+
+
+class DatabasePool:
+    """Migrated databases handed to one test at a time and emptied for the next.
+
+    Making a database from a template and dropping it costs PostgreSQL about 0.2 s of CPU;
+    emptying one costs 3 ms. After a test its database is emptied (every table but
+    ``alembic_version``, identities restarted) and reused, unless its schema is no longer the
+    template's (a test changed it): then it is dropped and the next test gets a new copy.
+    """
+
+    def __init__(self, server: PgServer, template: str) -> None:
+        self.server = server
+        self.template = template
+        self._free: list[str] = []
+        self._all: set[str] = set()
+        with psycopg.connect(server.conninfo(template), autocommit=True) as conn:
+            self._fingerprint = conn.execute(_SCHEMA_FINGERPRINT).fetchone()[0]  # type: ignore[index]
+            tables = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version' ORDER BY tablename"
+                )
+            ]
+            sequences = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+                )
+            ]
+        statements = ["SET LOCAL session_replication_role = replica"]  # no triggers, no FKs
+        statements += [f'DELETE FROM "{table}"' for table in tables]
+        statements += [f"SELECT setval('\"{seq}\"', 1, false)" for seq in sequences]
+        self._empty = ";\n".join(statements)
+
+    def take(self) -> str:
+        if self._free:
+            return self._free.pop()
+        name = self.server.create_database(template=self.template)
+        self._all.add(name)
+        return name
+
+    def give_back(self, name: str) -> None:
+        try:
+            with self.server.admin() as admin:
+                # Whatever the test left connected (a daemon thread, a child process).
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                )
+            with psycopg.connect(self.server.conninfo(name), connect_timeout=10) as conn:
+                same = conn.execute(_SCHEMA_FINGERPRINT).fetchone()[0] == self._fingerprint  # type: ignore[index]
+                if same:
+                    conn.execute(self._empty)
+                    conn.commit()
+        except psycopg.Error:
+            same = False
+        if same:
+            self._free.append(name)
+        else:
+            self._all.discard(name)
+            self.server.drop_database(name)
+
+    def close(self) -> None:
+        for name in self._all:
+            with contextlib.suppress(psycopg.Error):
+                self.server.drop_database(name)
+        self._all.clear()
+        self._free.clear()

@@ -429,7 +429,13 @@ def test_containerfile_builds_on_python_slim_and_runs_the_daemon_unprivileged() 
     assert parser.is_multistage
     assert parser.parent_images == ["python:3.11-slim", "python:3.11-slim"]
     build, final = stages(parser)
-    assert any("pip install" in run_ and " ." in run_ for run_ in values(build, "RUN"))
+    runs = values(build, "RUN")
+    # The image installs from the lock the tests run on, the project itself not editable.
+    assert any("uv sync --frozen --no-editable" in run_ for run_ in runs)
+    copies = " ".join(values(build, "COPY"))
+    assert "uv.lock" in copies
+    pinned = next(r for r in runs if "pip install" in r and "uv==" in r)
+    assert f"uv=={uv_version()}" in pinned, "the image's uv is the one scripts/bootstrap.sh pins"
 
     users = values(final, "USER")
     assert users, "the image would run as root"
@@ -451,6 +457,14 @@ def test_containerfile_builds_on_python_slim_and_runs_the_daemon_unprivileged() 
         "scripts"
     ]
     assert "asbb-daemon" in scripts
+
+
+def uv_version() -> str:
+    """The uv version scripts/bootstrap.sh installs."""
+    text = (ROOT / "scripts" / "bootstrap.sh").read_text(encoding="utf-8")
+    match = re.search(r"^UV_VERSION=(\S+)$", text, re.MULTILINE)
+    assert match, "scripts/bootstrap.sh pins UV_VERSION"
+    return match.group(1)
 
 
 def healthcheck_command() -> list[str]:
@@ -478,7 +492,9 @@ def test_the_build_context_holds_what_the_containerfile_copies() -> None:
         if line.strip() and not line.startswith("#")
     ]
     sources = copied_sources()
-    assert {"pyproject.toml", "README.md", "asbb_core", "daemon", "migrations"} <= set(sources)
+    assert {"pyproject.toml", "uv.lock", "README.md", "asbb_core", "daemon", "migrations"} <= set(
+        sources
+    )
     for source in sources:
         assert (ROOT / source).exists(), source
         assert source not in ignored, f".dockerignore drops {source}"
@@ -490,7 +506,7 @@ def test_the_build_context_holds_what_the_containerfile_copies() -> None:
 
 @pytest.mark.slow
 def test_the_copied_sources_build_a_wheel_with_the_migrations(tmp_path: Path) -> None:
-    """The build stage's ``pip install .`` sees only what COPY brings: build a wheel from that."""
+    """The build stage's ``uv sync`` sees only what COPY brings: build a wheel from that."""
     context = tmp_path / "src"
     context.mkdir()
     for source in copied_sources():
@@ -499,17 +515,8 @@ def test_the_copied_sources_build_a_wheel_with_the_migrations(tmp_path: Path) ->
             shutil.copytree(origin, context / source, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(origin, context / source)
-    done = run(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--quiet",
-        "--no-deps",
-        "--wheel-dir",
-        str(tmp_path / "dist"),
-        str(context),
-    )
+    uv = shutil.which("uv") or str(ROOT / ".uv" / "bin" / "uv")
+    done = run(uv, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(context))
     assert done.returncode == 0, done.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("asbb-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,8 @@ from textual.widgets import DataTable, Static
 
 from asbb_core.approvals import Approvals
 from asbb_core.database import Database
-from asbb_core.demo import DemoClock, seed_demo
+from asbb_core.demo import DemoClock
 from asbb_core.ledger import Ledger
-from asbb_core.migrate import upgrade
 from asbb_core.models import AdjustmentStatus
 from asbb_core.settings import Settings
 from asbb_tui.console import AsbbConsole
@@ -25,19 +23,14 @@ from asbb_tui.console.account import AccountScreen
 from asbb_tui.console.app import VIEWS, HelpScreen, ViewSwitcher
 from asbb_tui.console.chart import BurnRateChart
 from asbb_tui.console.grants import GrantScreen
+from tests.conftest import DEMO_NOW
 
-NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+NOW = DEMO_NOW
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("shell") / "demo.sqlite3"
-    url = f"sqlite:///{path}"
-    upgrade(url)
-    db = Database(url)
-    seed_demo(Ledger(db, Settings(database={"url": url}), clock=DemoClock(NOW)), now=NOW)
-    db.dispose()
-    return path
+@pytest.fixture
+def demo_file(demo_sqlite: Path) -> Path:
+    return demo_sqlite
 
 
 def demo_ledger(demo_file: Path, tmp_path: Path, **settings: Any) -> Ledger:

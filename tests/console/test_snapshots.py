@@ -6,33 +6,26 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from asbb_core.database import Database
-from asbb_core.demo import DemoClock, seed_demo
+from asbb_core.demo import DemoClock
 from asbb_core.ledger import Ledger
-from asbb_core.migrate import upgrade
 from asbb_core.settings import Settings
 from asbb_tui.console import AsbbConsole
+from tests.conftest import DEMO_NOW
 
-NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+NOW = DEMO_NOW
 SIZE = (100, 30)
 VIEWS = ["dashboard", "accounts", "approvals", "alerts", "grants"]
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("snapshots") / "demo.sqlite3"
-    url = f"sqlite:///{path}"
-    upgrade(url)
-    db = Database(url)
-    seed_demo(Ledger(db, Settings(database={"url": url}), clock=DemoClock(NOW)), now=NOW)
-    db.dispose()
-    return path
+@pytest.fixture
+def demo_file(demo_sqlite: Path) -> Path:
+    return demo_sqlite
 
 
 @pytest.fixture

@@ -53,15 +53,10 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def demo_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path}/demo.sqlite3"
-    subprocess.run(
-        [ASBB, "demo", "--database", url, "--no-console"],
-        check=True,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-    )
-    return url
+def demo_url(demo_sqlite: Path, tmp_path: Path) -> str:
+    path = tmp_path / "demo.sqlite3"
+    shutil.copyfile(demo_sqlite, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

@@ -66,3 +66,12 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
         raise
     yield cluster
     cluster.stop()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # One Slurm cluster per test run: every test that uses it runs on the same xdist worker
+    # (``--dist loadgroup``), so the cluster is started once and never shared across workers.
+    for item in items:
+        if "slurm_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
