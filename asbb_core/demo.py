@@ -20,24 +20,24 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from asbb_core.alerts import AlertService
-from asbb_core.allocations import Allocations
-from asbb_core.approvals import Approvals
-from asbb_core.context import Context
-from asbb_core.errors import AccountInactiveError, ConflictError, InsufficientFundsError
-from asbb_core.grants import Grants
+from asbb_core.alerts.conditions import AlertService
+from asbb_core.funding.allocations import Allocations
+from asbb_core.funding.approvals import Approvals
+from asbb_core.funding.grants import Grants
 from asbb_core.ledger import Ledger
-from asbb_core.models import AccountStatus, EntryKind, Frequency, Source
-from asbb_core.money import ZERO, money_str, round_internal
-from asbb_core.periods import add_months
-from asbb_core.pricing import JobShape, hourly_rate
+from asbb_core.ledger.pricing import JobShape, hourly_rate
 from asbb_core.settings import PartitionSettings
+from asbb_core.store.models import AccountStatus, EntryKind
+from asbb_core.values.context import Context, Source
+from asbb_core.values.errors import AccountInactiveError, ConflictError, InsufficientFundsError
+from asbb_core.values.money import ZERO, money_str, round_internal
+from asbb_core.values.periods import Frequency, add_months
 
 HISTORY_DAYS = 90
 DEFAULT_SEED = 20240917
 
 # Demo prices, dollars per resource-hour: aws-cpu like a c5 vCPU, gpu-aws like a p3 V100.
-# Priced by the same local model as real jobs (asbb_core.pricing).
+# Priced by the same local model as real jobs (asbb_core.ledger.pricing).
 DEMO_RATES = {
     "aws-cpu": PartitionSettings(per_cpu_hour=Decimal("0.0425")),
     "gpu-aws": PartitionSettings(per_cpu_hour=Decimal("0.0425"), per_gpu_hour=Decimal("3.06")),

@@ -24,7 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from asbb_core.errors import SettingsError
+from asbb_core.values.errors import SettingsError
 
 SYSTEM_CONFIG = Path("/etc/asbb/config.toml")
 
@@ -222,7 +222,9 @@ class AllocationSettings(_Section):
 
 
 class BurnRateSettings(_Section):
-    """Where the health score's bands begin (the score is 0-100; see asbb_core.burnrate)."""
+    """Where the health score's bands begin (the score is 0-100; see
+    asbb_core.analytics.burnrate).
+    """
 
     healthy_from: int = Field(default=75, ge=1, le=100)
     """A score at or above this is healthy."""

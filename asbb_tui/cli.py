@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 
 def _migrate(url: str, revision: str = "head") -> int:
     """Upgrade with a progress bar (on stderr); returns how many revisions were applied."""
-    from asbb_core.migrate import status, upgrade
+    from asbb_core.store.migrate import status, upgrade
 
     st = status(url)
     docs = dict(st.pending)
@@ -191,7 +191,7 @@ def _delete_sqlite(url: str) -> Path | None:
 
 
 def _print_summary(summary: DemoSummary, seconds: float) -> None:
-    from asbb_core.money import format_money
+    from asbb_core.values.money import format_money
 
     table = Table(title="demo data", show_header=False, box=None, padding=(0, 2))
     table.add_column(style="bold")
@@ -240,9 +240,9 @@ def demo(
     command) names one. A database that already has accounts is never seeded again: the
     console just opens on it (use --reset for a fresh one).
     """
-    from asbb_core.context import utcnow
     from asbb_core.demo import DemoClock, seed_demo
     from asbb_core.ledger import Ledger
+    from asbb_core.values.context import utcnow
 
     url = database or cli_state(ctx).database_url or demo_database_url()
     settings = settings_of(ctx, url)
@@ -302,7 +302,7 @@ def database_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     Exit status 0 either way; see "up_to_date" in the JSON.
     """
-    from asbb_core.migrate import status
+    from asbb_core.store.migrate import status
 
     url = settings_of(ctx).database.url
     st = status(url)
@@ -340,7 +340,7 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     Exit status: 0 every invariant holds; 4 discrepancies were found (listed); 1 error.
     """
-    from asbb_core.verify import verify_ledger
+    from asbb_core.ledger.verify import verify_ledger
 
     db = open_database(settings_of(ctx))
     try:
@@ -437,7 +437,7 @@ def reconcile_job(
     if job_id is None:
         fail("give JOB_ID (or --replay)")
     if hold is None:
-        from asbb_core.slurm import Slurm
+        from asbb_core.integrations.slurm import Slurm
 
         hold = Slurm().hold_of_job(job_id)
         if hold is None:
@@ -447,9 +447,9 @@ def reconcile_job(
             )
     if (actual_cost is None) == (elapsed is None):
         fail("give exactly one of --actual-cost X or --elapsed T")
+    from asbb_core.integrations.spool import reconcile
     from asbb_core.ledger import Ledger
-    from asbb_core.models import Source
-    from asbb_core.spool import reconcile
+    from asbb_core.values.context import Source
 
     body: dict[str, Any] = {"job_id": job_id, "transaction_id": hold}
     if actual_cost is not None:
@@ -485,7 +485,13 @@ def reconcile_job(
 def _replay(
     ctx: typer.Context, spool: Path, url: str | None, token: str | None, *, as_json: bool
 ) -> None:
-    from asbb_core.spool import Sent, http_sender, ledger_sender, replay_spool, spooled_files
+    from asbb_core.integrations.spool import (
+        Sent,
+        http_sender,
+        ledger_sender,
+        replay_spool,
+        spooled_files,
+    )
 
     if not spool.is_dir():
         fail(f"spool folder {spool} does not exist")
@@ -543,10 +549,10 @@ def recover_holds(
     """Resolve orphan holds from Slurm's record (sacct): charge jobs that ended without a
     reconcile, void holds whose job was cancelled while pending or never existed, expire
     holds past their timeout. Safe to run again, and beside the daemon."""
-    from asbb_core.durations import parse_duration
+    from asbb_core.integrations.recovery import recover
+    from asbb_core.integrations.slurm import Slurm
     from asbb_core.ledger import Ledger
-    from asbb_core.recovery import recover
-    from asbb_core.slurm import Slurm
+    from asbb_core.values.durations import parse_duration
 
     grace = parse_duration(older_than, field="older-than")
     settings = settings_of(ctx)
@@ -660,7 +666,7 @@ def config_validate(ctx: typer.Context) -> None:
 
 
 class TokenRole(StrEnum):
-    """asbb_core.models.Role's values (not imported here: it would slow every command)."""
+    """asbb_core.store.models.Role's values (not imported here: it would slow every command)."""
 
     PLUGIN = "plugin"
     ADMIN = "admin"
@@ -697,7 +703,7 @@ def token_create(
 
     Give it to the caller as `Authorization: Bearer <secret>`; asbb keeps only a hash.
     """
-    from asbb_core.tokens import Tokens
+    from asbb_core.access.tokens import Tokens
 
     db = open_database(settings_of(ctx))
     try:
@@ -737,7 +743,7 @@ def token_list(
     as_csv: CsvOption = False,
 ) -> None:
     """List tokens: name, prefix, role, accounts, created, revoked. Secrets are never shown."""
-    from asbb_core.tokens import Tokens
+    from asbb_core.access.tokens import Tokens
 
     check_output(as_json, as_csv)
     db = open_database(settings_of(ctx))
@@ -778,7 +784,7 @@ def token_revoke(
     name: Annotated[str, typer.Argument(help="The token's name.")],
 ) -> None:
     """Revoke a token: the daemon refuses it from now on (after its token cache expires)."""
-    from asbb_core.tokens import Tokens
+    from asbb_core.access.tokens import Tokens
 
     db = open_database(settings_of(ctx))
     try:

@@ -26,16 +26,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from typer.core import TyperGroup
 
-from asbb_core.errors import AsbbError, DatabaseError
 from asbb_core.settings import Settings, load_settings
+from asbb_core.values.errors import AsbbError, DatabaseError
 
 if TYPE_CHECKING:
     from datetime import date
     from decimal import Decimal
 
-    from asbb_core.context import Context
-    from asbb_core.database import Database
     from asbb_core.ledger import Ledger
+    from asbb_core.store.database import Database
+    from asbb_core.values.context import Context
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -144,8 +144,8 @@ def display_url(url: str) -> str:
 
 def open_database(settings: Settings) -> Database:
     """The configured database, refused unless its schema is at this code's head."""
-    from asbb_core.database import Database
-    from asbb_core.migrate import status
+    from asbb_core.store.database import Database
+    from asbb_core.store.migrate import status
 
     url = settings.database.url
     st = status(url)
@@ -197,7 +197,7 @@ def columns(*keys: str) -> list[Column]:
 def _cell(value: Any, money: bool) -> str:
     from decimal import Decimal
 
-    from asbb_core.money import format_money
+    from asbb_core.values.money import format_money
 
     if value is None:
         return "-"
@@ -314,15 +314,14 @@ def cli_actor() -> str:
 
 def cli_context(idempotency_key: str | None = None) -> Context:
     """The context of one write made from the command line."""
-    from asbb_core.context import Context
-    from asbb_core.models import Source
+    from asbb_core.values.context import Context, Source
 
     return Context(actor=cli_actor(), source=Source.CLI, idempotency_key=idempotency_key)
 
 
 def cents(value: Decimal) -> Decimal:
     """Money as posted (to the cent): JSON and CSV then show "12.50" on every backend."""
-    from asbb_core.money import round_posting
+    from asbb_core.values.money import round_posting
 
     return round_posting(value)
 

@@ -18,18 +18,17 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asbb_core.alerts import AlertEvaluator, AlertService
-from asbb_core.allocations import AllocationScheduler
-from asbb_core.context import Clock, Context, utcnow
-from asbb_core.cost_reports import AsbxWatcher
-from asbb_core.database import Database
-from asbb_core.delivery import AlertDispatcher, DeliveryService
-from asbb_core.models import Source
-from asbb_core.periodic import PeriodicTask
-from asbb_core.recovery import RecoverySweeper
+from asbb_core.alerts.conditions import AlertEvaluator, AlertService
+from asbb_core.alerts.delivery import AlertDispatcher, DeliveryService
+from asbb_core.funding.allocations import AllocationScheduler
+from asbb_core.integrations.cost_reports import AsbxWatcher
+from asbb_core.integrations.recovery import RecoverySweeper
+from asbb_core.integrations.slurm import Slurm
+from asbb_core.integrations.spool import SpoolReplayer, ledger_sender
 from asbb_core.settings import Settings
-from asbb_core.slurm import Slurm
-from asbb_core.spool import SpoolReplayer, ledger_sender
+from asbb_core.store.database import Database
+from asbb_core.store.periodic import PeriodicTask
+from asbb_core.values.context import Clock, Context, Source, utcnow
 from daemon.errors import install_error_handlers
 from daemon.metrics import Metrics
 from daemon.query_params import known_query_only

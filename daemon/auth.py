@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from asbb_core.models import ApiToken, Role, Source
-from asbb_core.tokens import Tokens, hash_secret
+from asbb_core.access.tokens import Tokens, hash_secret
+from asbb_core.store.models import ApiToken, Role
+from asbb_core.values.context import Source
 from daemon.errors import ApiError
 
 LOCALHOST = {"127.0.0.1", "::1"}

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException
 
-from asbb_core.errors import AsbbError
+from asbb_core.values.errors import AsbbError
 
 log = logging.getLogger("asbb.daemon")
 

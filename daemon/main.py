@@ -8,8 +8,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from asbb_core.errors import SettingsError
 from asbb_core.settings import load_settings
+from asbb_core.values.errors import SettingsError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

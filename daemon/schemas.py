@@ -20,8 +20,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from asbb_core.errors import ValidationError
-from asbb_core.money import money_str, to_decimal
+from asbb_core.values.errors import ValidationError
+from asbb_core.values.money import money_str, to_decimal
 
 
 def _money_in(value: Any) -> Decimal:

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from asbb_core.advisor import AdvisorClient
-from asbb_core.calibration import Calibrator
-from asbb_core.context import Clock
-from asbb_core.cost_reports import CostReports, slurm_lookup
-from asbb_core.database import Database
+from asbb_core.access.tokens import Tokens
+from asbb_core.integrations.advisor import AdvisorClient
+from asbb_core.integrations.cost_reports import CostReports, slurm_lookup
+from asbb_core.integrations.slurm import Slurm
 from asbb_core.ledger import Ledger
-from asbb_core.pricing import JobShape, Price, price_job
+from asbb_core.ledger.calibration import Calibrator
+from asbb_core.ledger.pricing import JobShape, Price, price_job
 from asbb_core.settings import Settings
-from asbb_core.slurm import Slurm
-from asbb_core.tokens import Tokens
+from asbb_core.store.database import Database
+from asbb_core.values.context import Clock
 from daemon.auth import RateLimiter, TokenCache
 from daemon.metrics import Metrics
 

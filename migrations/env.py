@@ -1,7 +1,8 @@
-"""Alembic environment for asbb, run programmatically by ``asbb_core.migrate`` (no alembic.ini).
+"""Alembic environment for asbb, run programmatically by ``asbb_core.store.migrate`` (no
+alembic.ini).
 
 Online mode only. The connection comes from ``config.attributes["connection"]`` when the caller
-passes one, else from ``asbb_core.database.make_engine(sqlalchemy.url)``.
+passes one, else from ``asbb_core.store.database.make_engine(sqlalchemy.url)``.
 
 All pending revisions run in ONE transaction on both backends. On SQLite that is real too: our
 engine takes transaction control away from pysqlite (``isolation_level = None``) and emits
@@ -26,8 +27,8 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import asbb_core.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from asbb_core.database import make_engine
+import asbb_core.store.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from asbb_core.store.database import make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

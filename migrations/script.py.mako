@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from asbb_core.sqltypes import Money, UTCDateTime
+from asbb_core.store.sqltypes import Money, UTCDateTime
 ${imports if imports else ""}
 # Revision identifiers, used by Alembic.
 revision: str = ${repr(up_revision)}
@@ -20,7 +20,7 @@ down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
-# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite, as in asbb_core.models.
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite, as in asbb_core.store.models.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 

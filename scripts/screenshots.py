@@ -18,11 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from asbb_core.database import Database  # noqa: E402
 from asbb_core.demo import DemoClock, seed_demo  # noqa: E402
 from asbb_core.ledger import Ledger  # noqa: E402
-from asbb_core.migrate import upgrade  # noqa: E402
 from asbb_core.settings import Settings  # noqa: E402
+from asbb_core.store.database import Database  # noqa: E402
+from asbb_core.store.migrate import upgrade  # noqa: E402
 from asbb_tui.console import AsbbConsole  # noqa: E402
 from asbb_tui.console.app import available_views  # noqa: E402
 

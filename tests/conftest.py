@@ -26,12 +26,11 @@ import pytest
 import typer.testing
 import uvicorn
 
-from asbb_core.context import Context
-from asbb_core.database import Database
+from asbb_core.access.tokens import Tokens
 from asbb_core.ledger import Ledger
-from asbb_core.models import Source
 from asbb_core.settings import Settings
-from asbb_core.tokens import Tokens
+from asbb_core.store.database import Database
+from asbb_core.values.context import Context, Source
 from tests.pgserver import DatabasePool, PgServer, find_server
 
 if TYPE_CHECKING:
@@ -69,7 +68,7 @@ def pg_server() -> Iterator[PgServer]:
 
 
 def _migrate(url: str) -> None:
-    from asbb_core.migrate import upgrade
+    from asbb_core.store.migrate import upgrade
 
     upgrade(url)
 
@@ -109,7 +108,7 @@ def demo_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     and shared by every xdist worker (the first makes it, the others wait). Copy it before
     opening it: tests must not write to it."""
     from asbb_core.demo import DemoClock, seed_demo
-    from asbb_core.migrate import upgrade
+    from asbb_core.store.migrate import upgrade
 
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base

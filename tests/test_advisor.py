@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from asbb_core.advisor import AdvisorClient, CircuitBreaker
-from asbb_core.pricing import JobShape
+from asbb_core.access.tokens import Tokens
+from asbb_core.integrations.advisor import AdvisorClient, CircuitBreaker
+from asbb_core.ledger.pricing import JobShape
 from asbb_core.settings import Settings
-from asbb_core.tokens import Tokens
 from tests.conftest import serve_in_thread
 
 

@@ -24,16 +24,16 @@ from aiosmtpd.smtp import AuthResult
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from asbb_core.alerts import AlertService
-from asbb_core.delivery import (
+from asbb_core.alerts.conditions import AlertService
+from asbb_core.alerts.delivery import (
     LEASE,
     AlertDispatcher,
     DeliveryService,
     backoff,
     email_subject,
 )
-from asbb_core.models import AlertDelivery, DeliveryStatus
 from asbb_core.settings import AlertSettings, Settings
+from asbb_core.store.models import AlertDelivery, DeliveryStatus
 
 
 def configured(settings: Settings, **alerts: Any) -> Settings:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from asbb_core.alerts import (
+from asbb_core.alerts.conditions import (
     CLEARED,
     AlertEvaluator,
     AlertService,
@@ -18,13 +18,13 @@ from asbb_core.alerts import (
     channels,
     usage_severity,
 )
-from asbb_core.context import Context
-from asbb_core.errors import ConflictError, NotFoundError, ValidationError
-from asbb_core.grants import Grants
+from asbb_core.funding.grants import Grants
 from asbb_core.ledger import Ledger
-from asbb_core.models import Alert, AlertDelivery, AlertSeverity, AlertStatus
+from asbb_core.ledger.verify import verify_ledger
 from asbb_core.settings import AlertSettings, Settings
-from asbb_core.verify import verify_ledger
+from asbb_core.store.models import Alert, AlertDelivery, AlertSeverity, AlertStatus
+from asbb_core.values.context import Context
+from asbb_core.values.errors import ConflictError, NotFoundError, ValidationError
 
 WEBHOOK = "http://127.0.0.1:9/never-called"
 

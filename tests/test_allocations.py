@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import func, select
 
-from asbb_core.allocations import (
+from asbb_core.funding.allocations import (
     Allocations,
     AllocationScheduler,
     ProcessSummary,
@@ -23,27 +23,26 @@ from asbb_core.allocations import (
     period_end,
     planned_instalments,
 )
-from asbb_core.context import Context
-from asbb_core.database import Database
-from asbb_core.errors import (
-    AccountInactiveError,
-    AsbbError,
-    ConflictError,
-    NotFoundError,
-    ValidationError,
-)
 from asbb_core.ledger import Ledger
-from asbb_core.models import (
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.settings import Settings
+from asbb_core.store.database import Database
+from asbb_core.store.models import (
     AllocationCredit,
     AllocationSchedule,
     CreditOutcome,
     EntryKind,
     JournalEntry,
     ScheduleStatus,
-    Source,
 )
-from asbb_core.settings import Settings
-from asbb_core.verify import verify_ledger
+from asbb_core.values.context import Context, Source
+from asbb_core.values.errors import (
+    AccountInactiveError,
+    AsbbError,
+    ConflictError,
+    NotFoundError,
+    ValidationError,
+)
 
 
 def at(clock, day: date, hour: int = 12) -> date:

@@ -7,9 +7,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from asbb_core.context import Context
-from asbb_core.models import Source
-from asbb_core.verify import verify_ledger
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.values.context import Context, Source
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from asbb_core.allocations import Allocations
+from asbb_core.funding.allocations import Allocations
+from asbb_core.ledger.verify import verify_ledger
 from asbb_core.settings import AllocationSettings
-from asbb_core.verify import verify_ledger
 from tests.conftest import serve_in_thread
 
 BASE = "/api/v1/allocations"

@@ -8,10 +8,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from asbb_core.context import Context
+from asbb_core.access.tokens import Tokens
 from asbb_core.ledger import Ledger
-from asbb_core.models import Grant, GrantAccount, GrantPeriod
-from asbb_core.tokens import Tokens
+from asbb_core.store.models import Grant, GrantAccount, GrantPeriod
+from asbb_core.values.context import Context
 from tests.conftest import Clock, LiveDaemon
 
 

@@ -10,10 +10,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from asbb_core.context import Context
-from asbb_core.models import Source
-from asbb_core.reports import GRANT_CSV_COLUMNS, STATEMENT_CSV_COLUMNS
-from asbb_core.verify import verify_ledger
+from asbb_core.analytics.reports import GRANT_CSV_COLUMNS, STATEMENT_CSV_COLUMNS
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.values.context import Context, Source
 from tests.test_reports import documented_columns
 
 NUMBER = "NSF-2312345"

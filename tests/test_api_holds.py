@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from asbb_core.tokens import Tokens
-from asbb_core.verify import verify_ledger
+from asbb_core.access.tokens import Tokens
+from asbb_core.ledger.verify import verify_ledger
 
 
 @pytest.fixture

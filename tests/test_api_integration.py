@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from asbb_core.alerts import AlertService
-from asbb_core.grants import Grants
-from asbb_core.tokens import Tokens
-from asbb_core.verify import verify_ledger
+from asbb_core.access.tokens import Tokens
+from asbb_core.alerts.conditions import AlertService
+from asbb_core.funding.grants import Grants
+from asbb_core.ledger.verify import verify_ledger
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def test_asbx_status_counts_the_folder_and_the_reports(bank, plugin, reader, liv
         path.write_text(body if isinstance(body, str) else json.dumps(body))
         os.utime(path, (old, old))
     (spool / "job-707-asbb-reconciliation.json").write_text('{"job_id": "707", "actual_cost": 1}')
-    from asbb_core.cost_reports import AsbxWatcher
+    from asbb_core.integrations.cost_reports import AsbxWatcher
 
     watcher = AsbxWatcher(spool, live_daemon.services.reports, interval=1, link_wait=3600)
     watcher.run_once()

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from asbb_core.models import Hold, IdempotencyRecord, JournalEntry
-from asbb_core.tokens import Tokens
-from asbb_core.verify import verify_ledger
+from asbb_core.access.tokens import Tokens
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.store.models import Hold, IdempotencyRecord, JournalEntry
 
 QUOTE = "/api/v1/budget/quote"
 CHECK = "/api/v1/budget/check"

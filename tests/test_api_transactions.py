@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from asbb_core.tokens import Tokens
+from asbb_core.access.tokens import Tokens
 
 
 @pytest.fixture

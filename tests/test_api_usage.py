@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from asbb_core.tokens import Tokens
-from asbb_core.usage import usage_summary
+from asbb_core.access.tokens import Tokens
+from asbb_core.analytics.usage import usage_summary
 
 
 @pytest.fixture

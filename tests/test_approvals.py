@@ -8,18 +8,18 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from asbb_core.approvals import Approvals, NotRequesterError, SelfApprovalError
-from asbb_core.context import Context
-from asbb_core.errors import (
+from asbb_core.funding.approvals import Approvals, NotRequesterError, SelfApprovalError
+from asbb_core.ledger import Ledger
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.store.models import AdjustmentRequest, EntryKind, JournalEntry
+from asbb_core.values.context import Context, Source
+from asbb_core.values.errors import (
     ConflictError,
     HoldResolvedError,
     InsufficientFundsError,
     NotFoundError,
     ValidationError,
 )
-from asbb_core.ledger import Ledger
-from asbb_core.models import AdjustmentRequest, EntryKind, JournalEntry, Source
-from asbb_core.verify import verify_ledger
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Burn rates against hand computations (asbb_core.burnrate), on both backends."""
+"""Burn rates against hand computations (asbb_core.analytics.burnrate), on both backends."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from asbb_core.allocations import Instalment
-from asbb_core.burnrate import (
+from asbb_core.analytics.burnrate import (
     BANDS,
     account_burn_rate,
     band_of,
@@ -17,18 +16,14 @@ from asbb_core.burnrate import (
     project,
     window_start,
 )
-from asbb_core.context import Context
-from asbb_core.database import Database
-from asbb_core.errors import NotFoundError, ValidationError
+from asbb_core.funding.allocations import Instalment
 from asbb_core.ledger import Ledger
-from asbb_core.models import (
-    AllocationSchedule,
-    Frequency,
-    Grant,
-    GrantAccount,
-    GrantPeriod,
-)
 from asbb_core.settings import BurnRateSettings, Settings
+from asbb_core.store.database import Database
+from asbb_core.store.models import AllocationSchedule, Grant, GrantAccount, GrantPeriod
+from asbb_core.values.context import Context
+from asbb_core.values.errors import NotFoundError, ValidationError
+from asbb_core.values.periods import Frequency
 from tests.conftest import Clock
 
 D = Decimal

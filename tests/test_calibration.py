@@ -9,12 +9,12 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from asbb_core.calibration import Calibrator, bounded_factor, cost_ratios
-from asbb_core.context import Context
-from asbb_core.database import Database
+from asbb_core.access.tokens import Tokens
 from asbb_core.ledger import Ledger
+from asbb_core.ledger.calibration import Calibrator, bounded_factor, cost_ratios
 from asbb_core.settings import CalibrationSettings, Settings
-from asbb_core.tokens import Tokens
+from asbb_core.store.database import Database
+from asbb_core.values.context import Context
 from tests.conftest import Clock, serve_in_thread
 
 D = Decimal
@@ -104,7 +104,7 @@ def test_budget_check_applies_the_learned_factor_and_keeps_the_model_estimate(
 
 
 def test_calibration_is_validated(learned: Ledger, ctx: Context) -> None:
-    from asbb_core.errors import ValidationError
+    from asbb_core.values.errors import ValidationError
 
     with pytest.raises(ValidationError) as err:
         learned.create_hold("lab", "1", ctx=ctx, calibration="0")

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
-from asbb_core.context import Context
-from asbb_core.database import Database
 from asbb_core.ledger import Ledger
 from asbb_core.settings import load_settings
+from asbb_core.store.database import Database
+from asbb_core.values.context import Context
 from asbb_tui.cli import app
 
 BIN = Path(sys.executable).parent

@@ -15,8 +15,9 @@ import pytest
 from sqlmodel import func, select
 from typer.testing import CliRunner, Result
 
-from asbb_core.allocations import Allocations
-from asbb_core.models import (
+from asbb_core.funding.allocations import Allocations
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.store.models import (
     Account,
     AccountStatus,
     AllocationSchedule,
@@ -24,7 +25,6 @@ from asbb_core.models import (
     JournalEntry,
     PartitionLimit,
 )
-from asbb_core.verify import verify_ledger
 from asbb_tui.cli import app
 from asbb_tui.commands import accounts
 

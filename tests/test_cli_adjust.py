@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from asbb_core.approvals import Approvals
-from asbb_core.context import Context
-from asbb_core.database import Database
+from asbb_core.funding.approvals import Approvals
 from asbb_core.ledger import Ledger
-from asbb_core.models import AdjustmentStatus
 from asbb_core.settings import Settings
+from asbb_core.store.database import Database
+from asbb_core.store.models import AdjustmentStatus
+from asbb_core.values.context import Context
 from asbb_tui.cli import app
 
 MAKER = "cli:alice"

@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from asbb_core.alerts import AlertService
-from asbb_core.context import Context
+from asbb_core.alerts.conditions import AlertService
 from asbb_core.ledger import Ledger
-from asbb_core.models import Source
+from asbb_core.values.context import Context, Source
 from asbb_tui.cli import app
 from asbb_tui.cli_base import cli_actor
 from asbb_tui.commands.alerts import ALERT_KEYS

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from asbb_core.allocations import Allocations
-from asbb_core.models import EntryKind, Frequency
-from asbb_core.periods import count_until
-from asbb_core.verify import verify_ledger
+from asbb_core.funding.allocations import Allocations
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.store.models import EntryKind
+from asbb_core.values.periods import Frequency, count_until
 from asbb_tui.cli import app
 
 

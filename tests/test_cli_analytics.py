@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from asbb_core.allocations import Allocations
-from asbb_core.burnrate import account_forecast
-from asbb_core.context import Context
-from asbb_core.grants import Grants
+from asbb_core.analytics.burnrate import account_forecast
+from asbb_core.funding.allocations import Allocations
+from asbb_core.funding.grants import Grants
 from asbb_core.ledger import Ledger
 from asbb_core.settings import Settings
+from asbb_core.values.context import Context
 from asbb_tui.cli import app
 from tests.conftest import Clock
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from asbb_core.context import Context
-from asbb_core.grants import Grants
+from asbb_core.analytics.reports import GRANT_CSV_COLUMNS, STATEMENT_CSV_COLUMNS
+from asbb_core.funding.grants import Grants
 from asbb_core.ledger import Ledger
-from asbb_core.reports import GRANT_CSV_COLUMNS, STATEMENT_CSV_COLUMNS
-from asbb_core.verify import verify_ledger
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.values.context import Context
 from asbb_tui.cli import app
 from asbb_tui.commands.grants import GRANT_KEYS, STATUS_KEYS, grant_dict
 from tests.conftest import Clock

@@ -16,8 +16,8 @@ import pytest
 from sqlmodel import func, select
 from typer.testing import CliRunner, Result
 
-from asbb_core.models import EntryKind, HoldState, JournalEntry
-from asbb_core.verify import verify_ledger
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.store.models import EntryKind, HoldState, JournalEntry
 from asbb_tui.cli import app
 
 

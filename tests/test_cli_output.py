@@ -18,8 +18,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from asbb_core.errors import ValidationError
-from asbb_core.periods import parse_day, parse_since
+from asbb_core.values.errors import ValidationError
+from asbb_core.values.periods import parse_day, parse_since
 from asbb_tui.cli import app
 from asbb_tui.cli_base import Column, emit_record, emit_rows
 

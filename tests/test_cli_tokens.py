@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from asbb_core.database import Database
-from asbb_core.models import Role
-from asbb_core.tokens import Tokens
+from asbb_core.access.tokens import Tokens
+from asbb_core.store.database import Database
+from asbb_core.store.models import Role
 from asbb_tui.cli import TokenRole, app
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from asbb_core.context import Context
-from asbb_core.database import Database
+from asbb_core.analytics.usage import usage_summary
 from asbb_core.ledger import Ledger
-from asbb_core.usage import usage_summary
+from asbb_core.store.database import Database
+from asbb_core.values.context import Context
 from asbb_tui.cli import app
 from tests.conftest import Clock
 

@@ -17,8 +17,8 @@ import pytest
 from sqlmodel import func, select
 from typer.testing import CliRunner, Result
 
-from asbb_core.models import Hold, JournalEntry
-from asbb_core.money import format_money
+from asbb_core.store.models import Hold, JournalEntry
+from asbb_core.values.money import format_money
 from asbb_tui.cli import app
 from asbb_tui.commands import user as user_commands
 

@@ -14,13 +14,12 @@ from decimal import Decimal
 
 import pytest
 
-from asbb_core.context import Context
-from asbb_core.database import Database
-from asbb_core.errors import InsufficientFundsError
 from asbb_core.ledger import Ledger
-from asbb_core.models import Source
+from asbb_core.ledger.verify import verify_ledger
 from asbb_core.settings import Settings
-from asbb_core.verify import verify_ledger
+from asbb_core.store.database import Database
+from asbb_core.values.context import Context, Source
+from asbb_core.values.errors import InsufficientFundsError
 
 pytestmark = pytest.mark.slow
 

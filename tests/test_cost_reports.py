@@ -14,19 +14,19 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from asbb_core.context import Context
-from asbb_core.cost_reports import (
+from asbb_core.integrations.cost_reports import (
     CostReports,
     HoldNotLinkedError,
     ingest_folder,
     parse_record,
     slurm_lookup,
 )
-from asbb_core.errors import ValidationError
-from asbb_core.models import CostReport, EntryKind, Source
-from asbb_core.reconcile import EARLIER, JobEnd, reconcile_job
-from asbb_core.slurm import Slurm, SlurmError
-from asbb_core.verify import verify_ledger
+from asbb_core.integrations.slurm import Slurm, SlurmError
+from asbb_core.ledger.reconcile import EARLIER, JobEnd, reconcile_job
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.store.models import CostReport, EntryKind
+from asbb_core.values.context import Context, Source
+from asbb_core.values.errors import ValidationError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
 
@@ -318,7 +318,7 @@ def test_a_crash_between_charging_and_moving_the_file_charges_nothing_twice(alph
 
 
 def test_one_ingest_per_folder_at_a_time(alpha, ctx, tmp_path):
-    from asbb_core.spool import folder_lock
+    from asbb_core.integrations.spool import folder_lock
 
     spool = tmp_path / "asbx"
     export(spool, "501", record("501", "9.50"))

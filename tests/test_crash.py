@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from asbb_core.verify import verify_ledger
+from asbb_core.ledger.verify import verify_ledger
 from tests.test_ledger import snapshot
 
 pytestmark = pytest.mark.slow
@@ -22,10 +22,10 @@ pytestmark = pytest.mark.slow
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    from asbb_core.context import Context
-    from asbb_core.database import Database
+    from asbb_core.values.context import Context
+    from asbb_core.store.database import Database
     from asbb_core.ledger import Ledger
-    from asbb_core.models import Source
+    from asbb_core.values.context import Source
     from asbb_core.settings import Settings
 
     url, operation, die_after, hold_id = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from asbb_core.verify import verify_ledger
+from asbb_core.ledger.verify import verify_ledger
 from tests.conftest import serve_in_thread
 
 

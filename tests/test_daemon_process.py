@@ -24,13 +24,12 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from asbb_core.context import Context
-from asbb_core.database import Database
+from asbb_core.access.tokens import Tokens
 from asbb_core.ledger import Ledger
-from asbb_core.models import Source
+from asbb_core.ledger.verify import verify_ledger
 from asbb_core.settings import Settings
-from asbb_core.tokens import Tokens
-from asbb_core.verify import verify_ledger
+from asbb_core.store.database import Database
+from asbb_core.values.context import Context, Source
 
 pytestmark = pytest.mark.slow
 

@@ -11,12 +11,12 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from textual.widgets import DataTable
 
-from asbb_core.context import Context
-from asbb_core.database import Database
 from asbb_core.demo import ACCOUNTS, HISTORY_DAYS, DemoClock, _plan_jobs, seed_demo
-from asbb_core.errors import ConflictError
 from asbb_core.ledger import Ledger
-from asbb_core.models import (
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.settings import Settings
+from asbb_core.store.database import Database
+from asbb_core.store.models import (
     AccountStatus,
     Alert,
     AllocationCredit,
@@ -25,9 +25,9 @@ from asbb_core.models import (
     JournalEntry,
     PartitionLimit,
 )
-from asbb_core.money import format_money
-from asbb_core.settings import Settings
-from asbb_core.verify import verify_ledger
+from asbb_core.values.context import Context
+from asbb_core.values.errors import ConflictError
+from asbb_core.values.money import format_money
 from asbb_tui.console import AsbbConsole
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

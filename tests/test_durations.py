@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from asbb_core.durations import parse_slurm_time
-from asbb_core.errors import ValidationError
-from asbb_core.reconcile import elapsed_of
+from asbb_core.ledger.reconcile import elapsed_of
+from asbb_core.values.durations import parse_slurm_time
+from asbb_core.values.errors import ValidationError
 
 
 @pytest.mark.parametrize("zero", ["0", "00:00:00", "0:00", "0-00:00:00", 0])

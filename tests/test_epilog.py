@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from asbb_core.verify import verify_ledger
+from asbb_core.ledger.verify import verify_ledger
 from tests.conftest import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""asbb_core.burnrate.forecast: spend and balance ahead, by hand."""
+"""asbb_core.analytics.burnrate.forecast: spend and balance ahead, by hand."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from asbb_core.allocations import Instalment
-from asbb_core.burnrate import forecast, project
-from asbb_core.errors import ValidationError
+from asbb_core.analytics.burnrate import forecast, project
+from asbb_core.funding.allocations import Instalment
+from asbb_core.values.errors import ValidationError
 
 D = Decimal
 TODAY = date(2026, 3, 3)

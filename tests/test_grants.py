@@ -1,4 +1,6 @@
-"""Grants, budget periods, linked accounts and draws (asbb_core.grants), on both backends."""
+"""Grants, budget periods, linked accounts and draws (asbb_core.funding.grants), on both
+backends.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlmodel import func, select
 
-from asbb_core.context import Context
-from asbb_core.database import Database
-from asbb_core.errors import (
-    ConflictError,
-    IdempotencyConflictError,
-    InsufficientFundsError,
-    NotFoundError,
-    ValidationError,
-)
-from asbb_core.grants import (
+from asbb_core.funding.grants import (
     Grants,
     apportion,
     indirect_of,
@@ -28,8 +21,17 @@ from asbb_core.grants import (
     total_cost,
 )
 from asbb_core.ledger import Ledger
-from asbb_core.models import EntryKind, Grant, GrantDraw, GrantPeriod, JournalEntry, Source
-from asbb_core.verify import verify_ledger
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.store.database import Database
+from asbb_core.store.models import EntryKind, Grant, GrantDraw, GrantPeriod, JournalEntry
+from asbb_core.values.context import Context, Source
+from asbb_core.values.errors import (
+    ConflictError,
+    IdempotencyConflictError,
+    InsufficientFundsError,
+    NotFoundError,
+    ValidationError,
+)
 from tests.conftest import Clock
 
 D = Decimal

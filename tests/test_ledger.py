@@ -9,8 +9,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from asbb_core.context import Context
-from asbb_core.errors import (
+from asbb_core.ledger import Ledger
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.store.models import EntryKind, Hold, JournalEntry
+from asbb_core.values.context import Context, Source
+from asbb_core.values.errors import (
     AccountInactiveError,
     ConflictError,
     HoldResolvedError,
@@ -19,9 +22,6 @@ from asbb_core.errors import (
     NotFoundError,
     ValidationError,
 )
-from asbb_core.ledger import Ledger
-from asbb_core.models import EntryKind, Hold, JournalEntry, Source
-from asbb_core.verify import verify_ledger
 
 
 def keyed(key: str) -> Context:

@@ -25,12 +25,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from asbb_core.context import Context
-from asbb_core.errors import HoldResolvedError, InsufficientFundsError
 from asbb_core.ledger import Ledger
-from asbb_core.models import Source
-from asbb_core.money import round_internal, round_posting
-from asbb_core.verify import verify_ledger
+from asbb_core.ledger.verify import verify_ledger
+from asbb_core.values.context import Context, Source
+from asbb_core.values.errors import HoldResolvedError, InsufficientFundsError
+from asbb_core.values.money import round_internal, round_posting
 
 pytestmark = pytest.mark.slow
 

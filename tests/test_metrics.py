@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from asbb_core.migrate import head_revision
+from asbb_core.store.migrate import head_revision
 from daemon.routes.system import asbb_version
 
 CHECK = "/api/v1/budget/check"

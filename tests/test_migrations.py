@@ -1,4 +1,4 @@
-"""Alembic migrations (asbb_core.migrate, migrations/), on SQLite and PostgreSQL."""
+"""Alembic migrations (asbb_core.store.migrate, migrations/), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from asbb_core import migrate
-from asbb_core.database import Database
-from asbb_core.models import Account, JournalEntry
+from asbb_core.store import migrate
+from asbb_core.store.database import Database
+from asbb_core.store.models import Account, JournalEntry
 
 # Every table the models declare must come from the migrations, and nothing else.
 TABLES = set(SQLModel.metadata.tables)
@@ -261,7 +261,7 @@ def test_migrations_dir_is_the_source_tree() -> None:
 
 def test_migrate_imports_no_console_or_web_stack() -> None:
     code = (
-        "import sys, asbb_core.migrate; "
+        "import sys, asbb_core.store.migrate; "
         "bad = {'textual', 'plotext', 'asbb_tui', 'daemon', 'starlette', 'fastapi', 'uvicorn'}; "
         "print(sorted(bad & {m.split('.')[0] for m in sys.modules}))"
     )

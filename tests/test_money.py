@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from asbb_core.errors import ValidationError
-from asbb_core.money import (
+from asbb_core.values.errors import ValidationError
+from asbb_core.values.money import (
     ZERO,
     format_money,
     money_str,

@@ -1,4 +1,6 @@
-"""The dashboard's figures (asbb_core.overview) against a ledger seeded and summed by hand."""
+"""The dashboard's figures (asbb_core.analytics.overview) against a ledger seeded and summed by
+hand.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +10,15 @@ from decimal import Decimal
 import pytest
 from sqlmodel import Session
 
-from asbb_core.approvals import Approvals
-from asbb_core.burnrate import BANDS, account_burn_rate
-from asbb_core.context import Context
-from asbb_core.database import Database
-from asbb_core.errors import ValidationError
+from asbb_core.analytics.burnrate import BANDS, account_burn_rate
+from asbb_core.analytics.overview import Overview, overview
+from asbb_core.funding.approvals import Approvals
 from asbb_core.ledger import Ledger
-from asbb_core.models import Alert, AlertSeverity, AlertStatus, Source
-from asbb_core.overview import Overview, overview
 from asbb_core.settings import Settings
+from asbb_core.store.database import Database
+from asbb_core.store.models import Alert, AlertSeverity, AlertStatus
+from asbb_core.values.context import Context, Source
+from asbb_core.values.errors import ValidationError
 from tests.conftest import Clock
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

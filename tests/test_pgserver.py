@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from asbb_core.context import Context
-from asbb_core.database import Database
 from asbb_core.ledger import Ledger
-from asbb_core.migrate import upgrade
-from asbb_core.models import Source
+from asbb_core.ledger.verify import verify_ledger
 from asbb_core.settings import Settings
-from asbb_core.verify import verify_ledger
+from asbb_core.store.database import Database
+from asbb_core.store.migrate import upgrade
+from asbb_core.values.context import Context, Source
 from tests.pgserver import start_throwaway
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

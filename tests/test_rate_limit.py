@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from asbb_core.database import Database
+from asbb_core.access.tokens import Tokens
 from asbb_core.ledger import Ledger
 from asbb_core.settings import Settings
-from asbb_core.tokens import Tokens
+from asbb_core.store.database import Database
 from tests.conftest import Clock, serve_in_thread
 
 CHECK = "/api/v1/budget/check"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from asbb_core.recovery import RecoverySweeper, recover
-from asbb_core.slurm import (
+from asbb_core.integrations.recovery import RecoverySweeper, recover
+from asbb_core.integrations.slurm import (
     Slurm,
     SlurmError,
     Tres,
@@ -24,7 +24,7 @@ from asbb_core.slurm import (
     parse_sacct,
     parse_scontrol_line,
 )
-from asbb_core.verify import verify_ledger
+from asbb_core.ledger.verify import verify_ledger
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "slurm"
 # hold ids in the captured output (capture 2: tests/fixtures/slurm/*_all_*.txt, sacct_final.txt)
@@ -231,7 +231,7 @@ def test_each_case_is_decided_and_dry_run_changes_nothing(world, ledger, clock):
 
 def test_a_recovered_charge_and_the_epilogs_late_reconcile_charge_once(world, ledger, clock):
     """The same idempotency key as the daemon: whichever comes second charges nothing."""
-    from asbb_core.spool import ledger_sender
+    from asbb_core.integrations.spool import ledger_sender
 
     ran = world()
     fake = FakeSlurm(fixture("sacct_final.txt").replace("|00:00:06|", "|01:00:00|"), "")

@@ -1,4 +1,6 @@
-"""Grant compliance reports and account statements (asbb_core.reports), on both backends."""
+"""Grant compliance reports and account statements (asbb_core.analytics.reports), on both
+backends.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from asbb_core.burnrate import BANDS
-from asbb_core.context import Context
-from asbb_core.errors import NotFoundError, ValidationError
-from asbb_core.grants import Grants
-from asbb_core.ledger import Ledger
-from asbb_core.reports import (
+from asbb_core.analytics.burnrate import BANDS
+from asbb_core.analytics.reports import (
     GRANT_CSV_COLUMNS,
     STATEMENT_CSV_COLUMNS,
     account_statement,
@@ -27,7 +25,11 @@ from asbb_core.reports import (
     render_grant_report,
     render_statement,
 )
+from asbb_core.funding.grants import Grants
+from asbb_core.ledger import Ledger
 from asbb_core.settings import Settings
+from asbb_core.values.context import Context
+from asbb_core.values.errors import NotFoundError, ValidationError
 from tests.conftest import Clock
 
 D = Decimal

@@ -18,10 +18,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance
 
-from asbb_core.database import Database
+from asbb_core.access.tokens import Tokens
 from asbb_core.ledger import Ledger
 from asbb_core.settings import Settings
-from asbb_core.tokens import Tokens
+from asbb_core.store.database import Database
 from tests.conftest import Clock, serve_in_thread
 
 MAX_EXAMPLES = int(os.environ.get("ASBB_FUZZ_EXAMPLES", "25"))

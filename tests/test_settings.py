@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from asbb_core.errors import SettingsError
 from asbb_core.settings import FailPolicy, load_settings
+from asbb_core.values.errors import SettingsError
 
 
 @pytest.fixture(autouse=True)

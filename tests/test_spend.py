@@ -1,15 +1,14 @@
-"""Spend aggregation in SQL (asbb_core.spend), on both backends."""
+"""Spend aggregation in SQL (asbb_core.ledger.spend), on both backends."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from asbb_core.context import Context
-from asbb_core.database import Database
 from asbb_core.ledger import Ledger
-from asbb_core.models import Source
-from asbb_core.spend import Scope, scoped_total, spend_breakdown, spend_by, spend_total
+from asbb_core.ledger.spend import Scope, scoped_total, spend_breakdown, spend_by, spend_total
+from asbb_core.store.database import Database
+from asbb_core.values.context import Context, Source
 from tests.conftest import Clock
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from asbb_core.spool import (
+from asbb_core.integrations.spool import (
     Delivery,
     Sent,
     SpoolReplayer,
@@ -20,7 +20,7 @@ from asbb_core.spool import (
     ledger_sender,
     replay_spool,
 )
-from asbb_core.verify import verify_ledger
+from asbb_core.ledger.verify import verify_ledger
 from asbb_tui.cli import app
 
 

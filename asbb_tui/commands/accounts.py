@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from asbb_core.errors import AsbbError
+from asbb_core.values.errors import AsbbError
 from asbb_tui.cli_base import (
     Column,
     CsvOption,
@@ -27,10 +27,10 @@ from asbb_tui.cli_base import (
 )
 
 if TYPE_CHECKING:
-    from asbb_core.allocations import Allocations, ScheduleInfo
-    from asbb_core.database import Database
+    from asbb_core.funding.allocations import Allocations, ScheduleInfo
     from asbb_core.ledger import Ledger
-    from asbb_core.models import Account, PartitionLimit
+    from asbb_core.store.database import Database
+    from asbb_core.store.models import Account, PartitionLimit
 
 account_app = typer.Typer(
     help=(
@@ -134,7 +134,7 @@ SCHEDULE_COLUMNS = [
 
 
 def account_row(account: Account) -> dict[str, Any]:
-    from asbb_core.queries import money_percent
+    from asbb_core.store.queries import money_percent
 
     return {
         "name": account.name,
@@ -164,7 +164,7 @@ def cap_row(cap: PartitionLimit) -> dict[str, Any]:
 
 
 def _schedule_row(info: ScheduleInfo) -> dict[str, Any]:
-    from asbb_core.money import format_money
+    from asbb_core.values.money import format_money
 
     s = info.schedule
     return {
@@ -189,7 +189,7 @@ def _show_detail(
     title: str | None = None,
 ) -> None:
     """One account with its caps and allocation schedules: a table each, JSON or CSV."""
-    from asbb_core import queries
+    from asbb_core.store import queries
 
     detail = queries.account_detail(db, name)
     schedules = _allocations(ledger).list_schedules(detail.account.name)
@@ -209,13 +209,13 @@ def _show_detail(
 
 
 def _allocations(ledger: Ledger) -> Allocations:
-    from asbb_core.allocations import Allocations
+    from asbb_core.funding.allocations import Allocations
 
     return Allocations(ledger)
 
 
 def _day(value: str | None, *, field: str, ledger: Ledger) -> date | None:
-    from asbb_core.periods import parse_day
+    from asbb_core.values.periods import parse_day
 
     if value is None:
         return None
@@ -290,7 +290,7 @@ def list_accounts(
     Filtered, sorted and paged in the database: `asbb account list --sort available --limit 20`
     shows the 20 with the least money left. JSON: {"items": [...], "total", "limit", "offset"}.
     """
-    from asbb_core import queries
+    from asbb_core.store import queries
 
     check_output(as_json, as_csv)
     with opened(ctx) as (_, db, _ledger):
@@ -502,8 +502,8 @@ def update(
 
     `asbb account update physics --limit 1500 --reason "second year"`
     """
-    from asbb_core import queries
-    from asbb_core.money import parse_money
+    from asbb_core.store import queries
+    from asbb_core.values.money import parse_money
 
     check_output(as_json, as_csv)
     details = [description, start, end, status]
@@ -561,7 +561,7 @@ def close(
     Refused while it has open holds (reconcile or void them first: asbb holds list --account
     NAME). Asks to confirm unless --yes is given.
     """
-    from asbb_core import queries
+    from asbb_core.store import queries
 
     check_output(as_json, as_csv)
     with opened(ctx) as (_, db, ledger):
@@ -642,8 +642,8 @@ def remove_partition_limit(
     partition: PartitionArg,
 ) -> None:
     """Remove a partition's cap; the account's own limit still applies."""
-    from asbb_core.errors import NotFoundError
-    from asbb_core.ledger import validate_partition_name
+    from asbb_core.values.errors import NotFoundError
+    from asbb_core.values.text import validate_partition_name
 
     part = validate_partition_name(partition)
     with opened(ctx) as (_, _db, ledger):

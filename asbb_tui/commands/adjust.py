@@ -23,11 +23,11 @@ from asbb_tui.cli_base import (
 )
 
 if TYPE_CHECKING:
-    from asbb_core.approvals import Approvals
-    from asbb_core.database import Database
+    from asbb_core.funding.approvals import Approvals
     from asbb_core.ledger import Ledger
-    from asbb_core.models import AdjustmentRequest
     from asbb_core.settings import Settings
+    from asbb_core.store.database import Database
+    from asbb_core.store.models import AdjustmentRequest
 
 KINDS = "credit, debit, limit, transfer, refund, hold_release"
 STATUSES = "pending, approved, rejected, cancelled"
@@ -78,14 +78,14 @@ RECORD_COLUMNS = [
 
 
 def _service(db: Database, ledger: Ledger, settings: Settings) -> Approvals:
-    from asbb_core.approvals import Approvals
+    from asbb_core.funding.approvals import Approvals
 
     return Approvals(db, ledger, settings)
 
 
 def request_dict(row: AdjustmentRequest) -> dict[str, Any]:
     """A request as a flat record (the table, CSV and JSON all start from it)."""
-    from asbb_core.money import round_posting
+    from asbb_core.values.money import round_posting
 
     return {
         "id": row.id,
@@ -254,7 +254,7 @@ def approve(
     approvals.require_approval is off). If the ledger refuses the movement (say, a debit above
     what is available) the request stays pending.
     """
-    from asbb_core.models import Source
+    from asbb_core.values.context import Source
 
     check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, ledger):

@@ -27,8 +27,8 @@ from asbb_tui.cli_base import (
 )
 
 if TYPE_CHECKING:
-    from asbb_core.alerts import AlertRecord
-    from asbb_core.models import AlertDelivery
+    from asbb_core.alerts.conditions import AlertRecord
+    from asbb_core.store.models import AlertDelivery
 
 app = typer.Typer(
     help=(
@@ -42,7 +42,9 @@ app = typer.Typer(
 
 
 class StatusChoice(StrEnum):
-    """asbb_core.models.AlertStatus's values (not imported here: it would slow every command)."""
+    """asbb_core.store.models.AlertStatus's values (not imported here: it would slow every
+    command).
+    """
 
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -166,7 +168,7 @@ def list_alerts(
     """List alerts, newest first, a page at a time (--json adds the total for paging).
 
     Example: `asbb alerts list --status open --severity critical`"""
-    from asbb_core.alerts import AlertService
+    from asbb_core.alerts.conditions import AlertService
 
     check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
@@ -200,7 +202,7 @@ def show_alert(
     ctx: typer.Context, alert_id: AlertArg, as_json: JsonOption = False, as_csv: CsvOption = False
 ) -> None:
     """One alert: its figures, who acknowledged or resolved it, and its deliveries."""
-    from asbb_core.alerts import AlertService
+    from asbb_core.alerts.conditions import AlertService
 
     check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
@@ -271,7 +273,7 @@ def acknowledge(
     lasts) and still clears by itself when the condition ends.
 
     Example: `asbb alerts ack 12 --note "asked the PI for more budget"`"""
-    from asbb_core.alerts import AlertService
+    from asbb_core.alerts.conditions import AlertService
 
     check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
@@ -296,7 +298,7 @@ def resolve(
     fresh alert: use 'asbb alerts ack' to silence one instead.
 
     Example: `asbb alerts resolve 12 --note "limit raised to 5000"`"""
-    from asbb_core.alerts import AlertService
+    from asbb_core.alerts.conditions import AlertService
 
     check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
@@ -312,7 +314,7 @@ def evaluate(ctx: typer.Context, as_json: JsonOption = False, as_csv: CsvOption 
     """Evaluate every alert condition now (the daemon also does it on a timer): open new
     alerts, update those still holding, resolve those whose condition cleared. Safe beside
     the daemon. --json and --csv give the alert ids in each group."""
-    from asbb_core.alerts import AlertService
+    from asbb_core.alerts.conditions import AlertService
 
     check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):
@@ -337,7 +339,7 @@ def deliver(ctx: typer.Context, as_json: JsonOption = False, as_csv: CsvOption =
     """Send the due webhook and email notices now (the daemon also does it on a timer).
     Failures are recorded and retried later with doubling waits. Safe beside the daemon:
     each notice is sent once. --json and --csv give the delivery ids in each group."""
-    from asbb_core.delivery import DeliveryService
+    from asbb_core.alerts.delivery import DeliveryService
 
     check_output(as_json, as_csv)
     with opened(ctx) as (settings, db, _):

@@ -30,7 +30,7 @@ from asbb_tui.cli_base import (
 )
 
 if TYPE_CHECKING:
-    from asbb_core.allocations import (
+    from asbb_core.funding.allocations import (
         AllocationEvent,
         Allocations,
         ProcessSummary,
@@ -52,7 +52,9 @@ PROGRESS_FROM = 20
 
 
 class FrequencyChoice(StrEnum):
-    """asbb_core.models.Frequency's values (not imported here: it would slow every command)."""
+    """asbb_core.values.periods.Frequency's values (not imported here: it would slow every
+    command).
+    """
 
     DAILY = "daily"
     WEEKLY = "weekly"
@@ -62,7 +64,7 @@ class FrequencyChoice(StrEnum):
 
 
 class UnspentChoice(StrEnum):
-    """asbb_core.models.UnspentPolicy's values."""
+    """asbb_core.store.models.UnspentPolicy's values."""
 
     CARRY_OVER = "carry_over"
     EXPIRE = "expire"
@@ -93,13 +95,13 @@ ScheduleArg = Annotated[int, typer.Argument(metavar="ID", help="The schedule's i
 
 
 def _service(ledger: Ledger) -> Allocations:
-    from asbb_core.allocations import Allocations
+    from asbb_core.funding.allocations import Allocations
 
     return Allocations(ledger)
 
 
 def _money(value: Any) -> str:
-    from asbb_core.money import format_money
+    from asbb_core.values.money import format_money
 
     return format_money(value)
 
@@ -452,7 +454,7 @@ def process(
     Schedules that cannot move (e.g. their account is closed) are listed; exit status 1 then.
     --csv prints one row per instalment credited, skipped or expired.
     """
-    from asbb_core.periods import parse_date
+    from asbb_core.values.periods import parse_date
 
     check_output(as_json, as_csv)
     day = parse_date(today, field="today") if today is not None else None

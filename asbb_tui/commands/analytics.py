@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from asbb_core.burnrate import WINDOWS, BurnRate, account_burn_rate, grant_burn_rate
-from asbb_core.calibration import cost_ratios
-from asbb_core.errors import NotFoundError, ValidationError
-from asbb_core.money import ZERO, format_money, round_posting
-from asbb_core.periods import parse_date
+from asbb_core.analytics.burnrate import WINDOWS, BurnRate, account_burn_rate, grant_burn_rate
+from asbb_core.ledger.calibration import cost_ratios
+from asbb_core.values.errors import NotFoundError, ValidationError
+from asbb_core.values.money import ZERO, format_money, round_posting
+from asbb_core.values.periods import parse_date
 from asbb_tui.cli_base import (
     Column,
     CsvOption,
@@ -29,9 +29,9 @@ from asbb_tui.cli_base import (
 )
 
 if TYPE_CHECKING:
-    from asbb_core.burnrate import AccountForecast
-    from asbb_core.database import Database
+    from asbb_core.analytics.burnrate import AccountForecast
     from asbb_core.settings import Settings
+    from asbb_core.store.database import Database
 
 _BAND_STYLE = {"healthy": "green", "concern": "yellow", "warning": "dark_orange", "critical": "red"}
 
@@ -312,7 +312,7 @@ def forecast(
 
     Examples: `asbb forecast physics`, `asbb forecast physics --days 180 --json`.
     """
-    from asbb_core.burnrate import FORECAST_DAYS, account_forecast
+    from asbb_core.analytics.burnrate import FORECAST_DAYS, account_forecast
 
     check_output(as_json, as_csv)
     day = _day(today)

@@ -47,9 +47,14 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Apply every export file in the folder now (exit 1 if any was rejected)."""
-    from asbb_core.cost_reports import CostReports, ingest_folder, report_files, slurm_lookup
-    from asbb_core.durations import parse_duration
-    from asbb_core.slurm import Slurm
+    from asbb_core.integrations.cost_reports import (
+        CostReports,
+        ingest_folder,
+        report_files,
+        slurm_lookup,
+    )
+    from asbb_core.integrations.slurm import Slurm
+    from asbb_core.values.durations import parse_duration
 
     with opened(ctx) as (settings, _db, ledger):
         where = folder or Path(settings.asbx.spool_dir)
@@ -94,7 +99,13 @@ def ingest(
 @app.command("status")
 def status(ctx: typer.Context, folder: FolderOption = None, as_json: JsonOption = False) -> None:
     """Files waiting, processed and rejected, and the cost reports applied by outcome."""
-    from asbb_core.cost_reports import PROCESSED, REJECTED, CostReports, count_files, report_files
+    from asbb_core.integrations.cost_reports import (
+        PROCESSED,
+        REJECTED,
+        CostReports,
+        count_files,
+        report_files,
+    )
 
     with opened(ctx) as (settings, _db, ledger):
         where = folder or Path(settings.asbx.spool_dir)

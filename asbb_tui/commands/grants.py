@@ -30,7 +30,7 @@ from asbb_tui.commands import reports
 if TYPE_CHECKING:
     from datetime import date
 
-    from asbb_core.grants import GrantDetail, Grants, PeriodStatus
+    from asbb_core.funding.grants import GrantDetail, Grants, PeriodStatus
     from asbb_core.ledger import Ledger
 
 app = typer.Typer(
@@ -44,7 +44,9 @@ app = typer.Typer(
 
 
 class GrantStatusChoice(StrEnum):
-    """asbb_core.models.GrantStatus's values (not imported here: it would slow every command)."""
+    """asbb_core.store.models.GrantStatus's values (not imported here: it would slow every
+    command).
+    """
 
     ACTIVE = "active"
     CLOSED = "closed"
@@ -74,31 +76,31 @@ CfdaOpt = Annotated[
 
 
 def _service(ledger: Ledger) -> Grants:
-    from asbb_core.grants import Grants
+    from asbb_core.funding.grants import Grants
 
     return Grants(ledger)
 
 
 def _money(value: Any) -> str:
-    from asbb_core.money import format_money
+    from asbb_core.values.money import format_money
 
     return format_money(value)
 
 
 def _m(value: Any) -> str:
-    from asbb_core.money import money_str
+    from asbb_core.values.money import money_str
 
     return money_str(value)
 
 
 def _rate(value: Any) -> str:
-    from asbb_core.reports import rate_str
+    from asbb_core.analytics.reports import rate_str
 
     return rate_str(value)
 
 
 def _percent(value: Any) -> str:
-    from asbb_core.reports import rate_percent
+    from asbb_core.analytics.reports import rate_percent
 
     return rate_percent(value)
 
@@ -544,7 +546,7 @@ def status(
 ) -> None:
     """Where a budget period stands: budget, drawn, direct, indirect, consumed (direct +
     indirect), remaining and percent used."""
-    from asbb_core.periods import parse_date
+    from asbb_core.values.periods import parse_date
 
     check_output(as_json, as_csv)
     day = parse_date(today, field="today") if today else None
@@ -624,7 +626,7 @@ def periods(
     --json and --csv carry its fields.
 
     Example: `asbb grant periods NSF-2312345 --csv > periods.csv`"""
-    from asbb_core.periods import parse_date
+    from asbb_core.values.periods import parse_date
 
     check_output(as_json, as_csv)
     day = parse_date(today, field="today") if today else None

@@ -30,7 +30,7 @@ from asbb_tui.commands.accounts import table_times
 
 if TYPE_CHECKING:
     from asbb_core.ledger import Ledger
-    from asbb_core.queries import EntryRow, HoldRow
+    from asbb_core.store.queries import EntryRow, HoldRow
 
 transactions_app = typer.Typer(
     help=(
@@ -152,7 +152,7 @@ def entry_row(row: EntryRow) -> dict[str, Any]:
 
 
 def hold_row(row: HoldRow) -> dict[str, Any]:
-    from asbb_core.money import round_internal
+    from asbb_core.values.money import round_internal
 
     h = row.hold
     return {
@@ -184,7 +184,7 @@ def _window(
     ledger: Ledger, last: str | None, since: str | None, until: str | None
 ) -> tuple[datetime | None, datetime | None]:
     """--last / --since / --until as the journal's [start, end) bounds, in UTC."""
-    from asbb_core.periods import parse_day, parse_since
+    from asbb_core.values.periods import parse_day, parse_since
 
     today = ledger_today(ledger)
     first = None
@@ -252,7 +252,7 @@ def list_transactions(
     `asbb transactions list --account physics --type charge --last 30d`. JSON:
     {"items": [...], "next_before_id": N} (null on the last page); CSV has every field.
     """
-    from asbb_core import queries
+    from asbb_core.store import queries
 
     check_output(as_json, as_csv)
     if last is not None and since is not None:
@@ -297,7 +297,7 @@ def show_transaction(
 ) -> None:
     """One journal entry with every field: what it did to the limit, used and held money,
     its job, hold, actor and correlation id."""
-    from asbb_core import queries
+    from asbb_core.store import queries
 
     check_output(as_json, as_csv)
     with opened(ctx) as (_, db, _ledger):
@@ -335,8 +335,8 @@ def list_holds(
 
     JSON: {"items": [...], "total", "limit", "offset"}; CSV has every field.
     """
-    from asbb_core import queries
-    from asbb_core.errors import ValidationError
+    from asbb_core.store import queries
+    from asbb_core.values.errors import ValidationError
 
     check_output(as_json, as_csv)
     state = status.strip().lower()
@@ -377,7 +377,7 @@ def show_hold(
     ctx: typer.Context, hold_id: HoldArg, as_json: JsonOption = False, as_csv: CsvOption = False
 ) -> None:
     """One hold: what it reserved, charged and released, its job and its state."""
-    from asbb_core import queries
+    from asbb_core.store import queries
 
     check_output(as_json, as_csv)
     with opened(ctx) as (_, db, _ledger):
@@ -404,7 +404,7 @@ def void_hold(
     A hold resolves exactly once: voiding one already posted, voided or expired is refused.
     A job array's hold that already has charges closes as posted.
     """
-    from asbb_core import queries
+    from asbb_core.store import queries
 
     with opened(ctx) as (_, db, ledger):
         result = ledger.void_hold(hold_id, ctx=cli_context(), reason=reason)
@@ -413,7 +413,7 @@ def void_hold(
     if as_json:
         print_json({"hold": jsonable(row), "released": str(released), "replayed": result.replayed})
         return
-    from asbb_core.money import format_money
+    from asbb_core.values.money import format_money
 
     stdout().print(
         f"hold {result.hold_id} of account {result.account} is {result.state}: "

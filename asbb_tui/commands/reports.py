@@ -89,8 +89,8 @@ def grant(
 ) -> None:
     """The grant compliance report for one budget period: direct, indirect and total cost,
     remaining, by month / partition / user / account, drawn, and the burn-rate status."""
-    from asbb_core.periods import parse_date
-    from asbb_core.reports import grant_compliance_report, render_grant_report
+    from asbb_core.analytics.reports import grant_compliance_report, render_grant_report
+    from asbb_core.values.periods import parse_date
 
     chosen = _chosen(fmt, as_json)
     day = parse_date(today, field="today") if today else None
@@ -112,7 +112,7 @@ def statement(
 ) -> None:
     """An account's statement for whole UTC days: opening balances, every movement with the
     balances after it, closing balances, and totals per kind of movement."""
-    from asbb_core.reports import account_statement, render_statement
+    from asbb_core.analytics.reports import account_statement, render_statement
 
     chosen = _chosen(fmt, as_json)
     with opened(ctx) as (_settings, db, _ledger), working(f"building the statement of {account}"):

@@ -1,6 +1,7 @@
 """``asbb usage``: what was charged, with job counts and the average per job, per group.
 
-Figures come from asbb_core.usage.usage_summary (SQL over the journal's charge rows). A "job"
+Figures come from asbb_core.analytics.usage.usage_summary (SQL over the journal's charge rows). A
+"job"
 is a hold with at least one charge in the range, so a job array counts once.
 """
 
@@ -23,8 +24,8 @@ from asbb_tui.cli_base import (
 )
 
 if TYPE_CHECKING:
-    from asbb_core.database import Database
-    from asbb_core.usage import UsageSummary
+    from asbb_core.analytics.usage import UsageSummary
+    from asbb_core.store.database import Database
 
 SHOW_GROUPS = ("partition", "user", "day", "month")
 SUMMARY_GROUPS = ("account", "partition", "user", "day", "month")
@@ -68,9 +69,9 @@ UntilOpt = Annotated[
 
 def _range(last: str | None, since: str | None, until: str | None) -> tuple[datetime, datetime]:
     """[first day 00:00 UTC, the day after the last 00:00 UTC) from the options."""
-    from asbb_core.errors import ValidationError
-    from asbb_core.periods import parse_day, parse_since
-    from asbb_core.queries import check_range
+    from asbb_core.store.queries import check_range
+    from asbb_core.values.errors import ValidationError
+    from asbb_core.values.periods import parse_day, parse_since
 
     if last is not None and since is not None:
         raise typer.BadParameter("give --last or --since, not both", param_hint="--last/--since")
@@ -92,7 +93,7 @@ def _range(last: str | None, since: str | None, until: str | None) -> tuple[date
 
 
 def _group_by(value: str, choices: tuple[str, ...]) -> str:
-    from asbb_core.errors import ValidationError
+    from asbb_core.values.errors import ValidationError
 
     cleaned = value.strip().lower()
     if cleaned not in choices:
@@ -119,7 +120,7 @@ def _summary(
     """usage_summary, or one summary per calendar month for ``month``."""
     from dataclasses import replace
 
-    from asbb_core.usage import UsageGroup, usage_summary
+    from asbb_core.analytics.usage import UsageGroup, usage_summary
 
     if group_by != "month":
         return usage_summary(db, group_by=group_by, account=account, since=start, until=end)

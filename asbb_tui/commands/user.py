@@ -111,7 +111,7 @@ def _sacctmgr(*args: str) -> list[str]:
     """Lines of ``sacctmgr -nP ...`` (none when Slurm is not installed or says no)."""
     import shutil
 
-    from asbb_core.slurm import SlurmError, run_command
+    from asbb_core.integrations.slurm import SlurmError, run_command
 
     if shutil.which("sacctmgr") is None:
         return []
@@ -262,8 +262,8 @@ def quick_check(
     1 an error (unknown account, bad time). Needs a token of any role (`ASBB_TOKEN`); on
     the daemon's own host none if it lets local callers in (`daemon.allow_local_plugin`).
     """
-    from asbb_core.durations import format_slurm_time, parse_duration
-    from asbb_core.pricing import parse_memory_mb
+    from asbb_core.ledger.pricing import parse_memory_mb
+    from asbb_core.values.durations import format_slurm_time, parse_duration
 
     wall_time = format_slurm_time(parse_duration(time, field="time"))
     if memory is not None:
@@ -330,7 +330,7 @@ def remaining(
     "Left" is what new jobs may still hold; "% used" counts money spent and money held by
     running jobs. Needs a reader (or admin) token (`ASBB_TOKEN`).
     """
-    from asbb_core.money import format_money
+    from asbb_core.values.money import format_money
 
     name = _account(account)
     with Daemon(url) as daemon:

@@ -16,11 +16,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
-from asbb_core import queries
-from asbb_core.burnrate import account_burn_rate
-from asbb_core.errors import ValidationError
-from asbb_core.models import EntryKind
-from asbb_core.money import format_money
+from asbb_core.analytics.burnrate import account_burn_rate
+from asbb_core.store import queries
+from asbb_core.store.models import EntryKind
+from asbb_core.values.errors import ValidationError
+from asbb_core.values.money import format_money
 from asbb_tui.console.base import ConsoleScreen
 from asbb_tui.console.chart import BurnRateChart, step_window
 from asbb_tui.console.widgets import band_cell, money_cell, status_cell

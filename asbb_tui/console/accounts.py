@@ -19,10 +19,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from asbb_core import queries
-from asbb_core.burnrate import account_burn_rate
-from asbb_core.errors import AsbbError
-from asbb_core.models import Account, AccountStatus
+from asbb_core.analytics.burnrate import account_burn_rate
+from asbb_core.store import queries
+from asbb_core.store.models import Account, AccountStatus
+from asbb_core.values.errors import AsbbError
 from asbb_tui.console.account import AccountScreen
 from asbb_tui.console.base import ConsoleScreen
 from asbb_tui.console.services import ConsoleServices

@@ -16,8 +16,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from asbb_core.alerts import AlertRecord
-from asbb_core.models import AlertStatus
+from asbb_core.alerts.conditions import AlertRecord
+from asbb_core.store.models import AlertStatus
 from asbb_tui.console.base import InboxScreen
 from asbb_tui.console.dialogs import TextPrompt
 from asbb_tui.console.widgets import SEVERITY_STYLE

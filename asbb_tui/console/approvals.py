@@ -15,7 +15,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from asbb_core.models import AdjustmentRequest, AdjustmentStatus, Source
+from asbb_core.store.models import AdjustmentRequest, AdjustmentStatus
+from asbb_core.values.context import Source
 from asbb_tui.console.base import InboxScreen
 from asbb_tui.console.dialogs import (
     AdjustmentDraft,

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
-from asbb_core.errors import AsbbError
+from asbb_core.values.errors import AsbbError
 from asbb_tui.console.widgets import sync_rows
 
 if TYPE_CHECKING:

@@ -3,7 +3,8 @@ line and the projection to the period's end, drawn with plotext into a Static.
 
 ``burn_rate_plot`` is pure string building (no database, no widgets), so the chart is redrawn
 on the UI thread on resize and whenever its ``BurnRate`` changes; the ``BurnRate`` itself is
-computed in a worker (``asbb_core.burnrate``). Plot coordinates are floats -- they only place
+computed in a worker (``asbb_core.analytics.burnrate``). Plot coordinates are floats -- they only
+place
 characters on screen; every figure shown as text goes through ``format_money``.
 
 plotext 6 replaced the 5.x module-level API (``plt.clear_figure()``, ``plt.plotsize()``...)
@@ -22,8 +23,8 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import Static
 
-from asbb_core.burnrate import BurnRate
-from asbb_core.money import ZERO, format_money
+from asbb_core.analytics.burnrate import BurnRate
+from asbb_core.values.money import ZERO, format_money
 
 WARNING_SHARE = Decimal("0.8")
 MIN_WIDTH = 30

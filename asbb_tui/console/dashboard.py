@@ -1,6 +1,7 @@
 """The dashboard view: the whole bank at a glance, refreshed live.
 
-Every figure comes from one core call (``asbb_core.overview.overview``) run in a worker. The
+Every figure comes from one core call (``asbb_core.analytics.overview.overview``) run in a worker.
+The
 view re-fetches every ``console.refresh_seconds`` (settings); like dolphie, the next refresh is
 scheduled only once the last one has finished (shown or failed), so slow databases never pile
 refreshes up. Widgets are updated in place: figures through ``Static.update``, tables row by
@@ -21,8 +22,8 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import DataTable, Sparkline, Static
 
-from asbb_core.money import format_money
-from asbb_core.overview import BURN_DAYS, Overview, overview
+from asbb_core.analytics.overview import BURN_DAYS, Overview, overview
+from asbb_core.values.money import format_money
 from asbb_tui.console.base import ConsoleScreen
 from asbb_tui.console.widgets import band_cell, money_cell, percent_bar, sync_rows
 

@@ -18,7 +18,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
-from asbb_core.models import AdjustmentKind
+from asbb_core.store.models import AdjustmentKind
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}

@@ -19,12 +19,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from asbb_core.burnrate import BurnRate, grant_burn_rate
-from asbb_core.errors import AsbbError
-from asbb_core.grants import GrantDetail, PeriodStatus, rate_percent
-from asbb_core.models import GrantStatus
-from asbb_core.money import format_money
-from asbb_core.reports import grant_compliance_report, render_grant_report
+from asbb_core.analytics.burnrate import BurnRate, grant_burn_rate
+from asbb_core.analytics.reports import grant_compliance_report, render_grant_report
+from asbb_core.funding.grants import GrantDetail, PeriodStatus, rate_percent
+from asbb_core.store.models import GrantStatus
+from asbb_core.values.errors import AsbbError
+from asbb_core.values.money import format_money
 from asbb_tui.console.base import ConsoleScreen
 from asbb_tui.console.chart import BurnRateChart, step_window
 from asbb_tui.console.widgets import band_cell, fit_columns, money_cell, percent_bar, sync_rows

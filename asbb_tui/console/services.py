@@ -10,15 +10,14 @@ import getpass
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from asbb_core.alerts import AlertService
-from asbb_core.allocations import Allocations
-from asbb_core.approvals import Approvals
-from asbb_core.context import Clock, Context, new_correlation_id
-from asbb_core.database import Database
-from asbb_core.grants import Grants
+from asbb_core.alerts.conditions import AlertService
+from asbb_core.funding.allocations import Allocations
+from asbb_core.funding.approvals import Approvals
+from asbb_core.funding.grants import Grants
 from asbb_core.ledger import Ledger
-from asbb_core.models import Source
 from asbb_core.settings import Settings
+from asbb_core.store.database import Database
+from asbb_core.values.context import Clock, Context, Source, new_correlation_id
 
 
 def console_actor() -> str:

@@ -10,8 +10,8 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from asbb_core.models import AccountStatus
-from asbb_core.money import format_money
+from asbb_core.store.models import AccountStatus
+from asbb_core.values.money import format_money
 
 BAND_STYLE = {"healthy": "green", "concern": "yellow", "warning": "bright_red", "critical": "red"}
 SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}

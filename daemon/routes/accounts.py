@@ -11,12 +11,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import BeforeValidator, ConfigDict, Field
 
-from asbb_core import queries
-from asbb_core.context import Context, new_correlation_id
-from asbb_core.errors import NotFoundError, ValidationError
-from asbb_core.ledger import MovementResult, normalise_account_name, validate_partition_name
-from asbb_core.models import Account, PartitionLimit, Role
-from asbb_core.money import parse_money
+from asbb_core.ledger import MovementResult
+from asbb_core.store import queries
+from asbb_core.store.models import Account, PartitionLimit, Role
+from asbb_core.values.context import Context, new_correlation_id
+from asbb_core.values.errors import NotFoundError, ValidationError
+from asbb_core.values.money import parse_money
+from asbb_core.values.text import normalise_account_name, validate_partition_name
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import request_id_of
 from daemon.schemas import ApiModel, MoneyIn, MoneyOut

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import ConfigDict, Field
 
-from asbb_core.approvals import MAX_ID, MAX_PAGE, Approvals
-from asbb_core.models import AdjustmentKind, AdjustmentRequest, AdjustmentStatus, Role
+from asbb_core.funding.approvals import MAX_ID, MAX_PAGE, Approvals
+from asbb_core.store.models import AdjustmentKind, AdjustmentRequest, AdjustmentStatus, Role
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.schemas import ApiModel, MoneyIn, MoneyOut
 from daemon.services import Services, get_services

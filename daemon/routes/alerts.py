@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import ConfigDict, Field
 
-from asbb_core.alerts import MAX_ID, MAX_PAGE, AlertRecord, AlertService
-from asbb_core.delivery import DeliveryService
-from asbb_core.models import AlertDelivery, AlertSeverity, AlertStatus
+from asbb_core.alerts.conditions import MAX_ID, MAX_PAGE, AlertRecord, AlertService
+from asbb_core.alerts.delivery import DeliveryService
+from asbb_core.store.models import AlertDelivery, AlertSeverity, AlertStatus
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import ApiError
 from daemon.routes.accounts import account_name, visible_accounts

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import ConfigDict, Field
 
-from asbb_core.allocations import (
+from asbb_core.funding.allocations import (
     MAX_ID,
     MAX_INSTALMENTS,
     AllocationEvent,
@@ -22,7 +22,8 @@ from asbb_core.allocations import (
     ProcessSummary,
     ScheduleInfo,
 )
-from asbb_core.models import AllocationCredit, Frequency, ScheduleStatus, UnspentPolicy
+from asbb_core.store.models import AllocationCredit, ScheduleStatus, UnspentPolicy
+from asbb_core.values.periods import Frequency
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.routes.accounts import (
     AccountName,

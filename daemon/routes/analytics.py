@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from asbb_core.burnrate import BurnRate, account_burn_rate, grant_burn_rate
-from asbb_core.calibration import CostRatio, cost_ratios
-from asbb_core.periods import parse_date
+from asbb_core.analytics.burnrate import BurnRate, account_burn_rate, grant_burn_rate
+from asbb_core.ledger.calibration import CostRatio, cost_ratios
+from asbb_core.values.periods import parse_date
 from daemon.auth import Principal, any_reader
 from daemon.errors import ApiError
 from daemon.routes.accounts import account_name, visible_accounts

@@ -1,5 +1,5 @@
 """Decision support for aws-slurm-burst-advisor (ASBA): budget status, affordability, grant
-timeline and burst decision, computed from the ledger by ``asbb_core.decisions``.
+timeline and burst decision, computed from the ledger by ``asbb_core.analytics.decisions``.
 
 Requests take asbb's documented names and the advisor's (``estimated_cost`` for
 ``estimated_aws_cost``, ``deadline`` for ``job_deadline``). Responses carry both names where
@@ -17,11 +17,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import AliasChoices, ConfigDict, Field, field_validator
 
-from asbb_core import decisions
-from asbb_core.alerts import AlertService
-from asbb_core.decisions import Affordability, BudgetStatus, JobQuestion
-from asbb_core.ledger import normalise_account_name
-from asbb_core.models import Role
+from asbb_core.alerts.conditions import AlertService
+from asbb_core.analytics import decisions
+from asbb_core.analytics.decisions import Affordability, BudgetStatus, JobQuestion
+from asbb_core.store.models import Role
+from asbb_core.values.text import normalise_account_name
 from daemon.auth import Principal, requires
 from daemon.errors import ApiError
 from daemon.schemas import ApiModel, MoneyIn, MoneyOut
@@ -166,7 +166,7 @@ def budget_status(
     services: Annotated[Services, Depends(get_services)],
 ) -> BudgetStatusOut:
     """Where an account stands: money, 30-day burn rate, health, days left, whether it can
-    afford to burst to AWS, and why (rules in ``asbb_core.decisions``)."""
+    afford to burst to AWS, and why (rules in ``asbb_core.analytics.decisions``)."""
     now = services.clock().astimezone(UTC)
     status = decisions.budget_status(
         services.ledger, _account(body.account, principal), today=now.date()

@@ -1,6 +1,7 @@
 """aws-slurm-burst (ASBX): its real AWS cost for a job, its epilog call, the integration's status.
 
-The cost is applied by ``asbb_core.cost_reports`` -- linked to the job's hold, charged once --
+The cost is applied by ``asbb_core.integrations.cost_reports`` -- linked to the job's hold, charged
+once --
 the same way as the export files the daemon's watcher ingests from ``asbx.spool_dir``.
 """
 
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
-from asbb_core.cost_reports import (
+from asbb_core.integrations.cost_reports import (
     PROCESSED,
     REJECTED,
     Applied,
@@ -26,10 +27,11 @@ from asbb_core.cost_reports import (
     parse_record,
     report_files,
 )
-from asbb_core.errors import ValidationError
-from asbb_core.models import Role, Source
-from asbb_core.money import round_posting
-from asbb_core.reconcile import JobEnd, reconcile_job
+from asbb_core.ledger.reconcile import JobEnd, reconcile_job
+from asbb_core.store.models import Role
+from asbb_core.values.context import Source
+from asbb_core.values.errors import ValidationError
+from asbb_core.values.money import round_posting
 from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
 from daemon.schemas import ApiModel, AsbxHoldId, AsbxJobId, MoneyIn, MoneyOut

@@ -9,13 +9,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import ConfigDict, Field, field_validator
 
-from asbb_core.calibration import calibrated
-from asbb_core.context import Context, new_correlation_id
-from asbb_core.errors import AccountInactiveError, InsufficientFundsError, ValidationError
-from asbb_core.models import Role, Source
-from asbb_core.money import ZERO, round_posting
-from asbb_core.pricing import JobShape, Price
-from asbb_core.reconcile import CORRECTED, EARLIER, JobEnd, elapsed_of, metadata_of, reconcile_job
+from asbb_core.ledger.calibration import calibrated
+from asbb_core.ledger.pricing import JobShape, Price
+from asbb_core.ledger.reconcile import (
+    CORRECTED,
+    EARLIER,
+    JobEnd,
+    elapsed_of,
+    metadata_of,
+    reconcile_job,
+)
+from asbb_core.store.models import Role
+from asbb_core.values.context import Context, Source, new_correlation_id
+from asbb_core.values.errors import AccountInactiveError, InsufficientFundsError, ValidationError
+from asbb_core.values.money import ZERO, round_posting
 from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
 from daemon.schemas import JOB_ID_PATTERN, ApiModel, MoneyIn, MoneyOut

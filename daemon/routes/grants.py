@@ -13,8 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from asbb_core.errors import ValidationError
-from asbb_core.grants import (
+from asbb_core.funding.grants import (
     MAX_CO_PIS,
     MAX_PERIOD_MONTHS,
     DrawResult,
@@ -24,7 +23,8 @@ from asbb_core.grants import (
     rate_str,
     validate_grant_number,
 )
-from asbb_core.money import to_decimal
+from asbb_core.values.errors import ValidationError
+from asbb_core.values.money import to_decimal
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import ApiError
 from daemon.routes.accounts import IsoDate, context_of, visible_accounts

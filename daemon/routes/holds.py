@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ConfigDict, Field
 
-from asbb_core import queries
+from asbb_core.store import queries
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.routes.accounts import account_name, context_of, visible_accounts
 from daemon.schemas import JOB_ID_PATTERN, ApiModel, MoneyOut

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import AliasChoices, ConfigDict, Field
 
-from asbb_core.feedback import parse_feedback, record_feedback
-from asbb_core.job_context import job_context
-from asbb_core.models import PerformanceFeedback, Role
+from asbb_core.integrations.feedback import parse_feedback, record_feedback
+from asbb_core.integrations.job_context import job_context
+from asbb_core.store.models import PerformanceFeedback, Role
 from daemon.auth import Principal, plugin_access, requires
 from daemon.routes.asbx import CostReportOut, apply_report
 from daemon.routes.holds import HoldOut

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from asbb_core.reports import (
+from asbb_core.analytics.reports import (
     account_statement,
     grant_compliance_report,
     grant_report_data,

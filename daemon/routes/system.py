@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from asbb_core.migrate import head_revision, knows_revision
+from asbb_core.store.migrate import head_revision, knows_revision
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["system"])

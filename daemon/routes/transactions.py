@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from asbb_core import queries
+from asbb_core.store import queries
 from daemon.auth import Principal, any_reader
 from daemon.routes.accounts import account_name, visible_accounts
 from daemon.schemas import JOB_ID_PATTERN, ApiModel, MoneyOut

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from asbb_core import queries
-from asbb_core.usage import GroupBy, UsageGroup, usage_summary
+from asbb_core.analytics.usage import GroupBy, UsageGroup, usage_summary
+from asbb_core.store import queries
 from daemon.auth import Principal, any_reader
 from daemon.routes.accounts import account_name, visible_accounts
 from daemon.schemas import ApiModel, MoneyOut

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-22
 
-Mirrors asbb_core/models.py exactly (tests/test_migrations.py compares the two). Constraints are
+Mirrors asbb_core/store/models.py exactly (tests/test_migrations.py compares the two). Constraints are
 unnamed, as in the models, so each backend names them itself (e.g. ``accounts_pkey`` and
 ``holds_account_id_fkey`` on PostgreSQL); indexes carry the models' names.
 """
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from asbb_core.sqltypes import Money, UTCDateTime
+from asbb_core.store.sqltypes import Money, UTCDateTime
 
 # Revision identifiers, used by Alembic.
 revision: str = "0001"
@@ -24,7 +24,7 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite, as in asbb_core.models.
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite, as in asbb_core.store.models.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 

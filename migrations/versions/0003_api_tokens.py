@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from asbb_core.sqltypes import UTCDateTime
+from asbb_core.store.sqltypes import UTCDateTime
 
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"

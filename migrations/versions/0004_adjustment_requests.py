@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-23
 
-Mirrors ``asbb_core.models.AdjustmentRequest`` exactly (tests/test_migrations.py compares them).
+Mirrors ``asbb_core.store.models.AdjustmentRequest`` exactly (tests/test_migrations.py compares them).
 The account columns reference ``accounts.name`` (unique), so a request reads without a join.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from asbb_core.sqltypes import Money, UTCDateTime
+from asbb_core.store.sqltypes import Money, UTCDateTime
 
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"

@@ -4,7 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-22
 
-Mirrors the models in ``asbb_core.models`` exactly (tests/test_migrations.py compares them).
+Mirrors the models in ``asbb_core.store.models`` exactly (tests/test_migrations.py compares them).
 ``holds.calibration`` is added with a server default so existing holds read as uncalibrated
 (1; stored scaled by 10^4 on SQLite, like all money).
 """
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from asbb_core.sqltypes import SCALE, Money, UTCDateTime
+from asbb_core.store.sqltypes import SCALE, Money, UTCDateTime
 
 revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"

@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01
 
-Mirrors ``asbb_core.models.CostReport`` and ``PerformanceFeedback`` exactly
+Mirrors ``asbb_core.store.models.CostReport`` and ``PerformanceFeedback`` exactly
 (tests/test_migrations.py compares them). Every report received is kept, applied or not.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from asbb_core.sqltypes import Money, UTCDateTime
+from asbb_core.store.sqltypes import Money, UTCDateTime
 
 revision: str = "0007"
 down_revision: str | Sequence[str] | None = "0006"

@@ -2,7 +2,8 @@
 
 Both charge N finished jobs their real cost against N open holds, from N JSON files in a
 folder, straight into the ledger. The baseline -- timed in the same run, on the same database,
-with the same number of jobs -- is the epilog spool's replay (``asbb_core.spool``), which posts
+with the same number of jobs -- is the epilog spool's replay (``asbb_core.integrations.spool``),
+which posts
 each hold through ``reconcile_job`` and nothing more. The export ingest does that too, plus
 finding the hold by job id, recording the cost report in the same transaction, and moving the
 file to ``processed/``; the ratio says what that costs. A second ingest of the same files
@@ -22,14 +23,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from asbb_core.context import Context
-from asbb_core.cost_reports import CostReports, ingest_folder
-from asbb_core.database import Database
+from asbb_core.integrations.cost_reports import CostReports, ingest_folder
+from asbb_core.integrations.spool import ledger_sender, replay_spool
 from asbb_core.ledger import Ledger
-from asbb_core.migrate import upgrade
-from asbb_core.models import Source
 from asbb_core.settings import Settings
-from asbb_core.spool import ledger_sender, replay_spool
+from asbb_core.store.database import Database
+from asbb_core.store.migrate import upgrade
+from asbb_core.values.context import Context, Source
 from tests.pgserver import find_server
 
 

@@ -27,21 +27,21 @@ from rich.progress import Progress
 from sqlalchemy import func, insert, select, text, update
 from sqlmodel import Session
 
-from asbb_core.burnrate import account_burn_rate, grant_burn_rate
-from asbb_core.database import Database
-from asbb_core.migrate import upgrade
-from asbb_core.models import (
+from asbb_core.analytics.burnrate import account_burn_rate, grant_burn_rate
+from asbb_core.ledger.spend import day_start
+from asbb_core.settings import Settings
+from asbb_core.store.database import Database
+from asbb_core.store.migrate import upgrade
+from asbb_core.store.models import (
     Account,
     EntryKind,
     Grant,
     GrantAccount,
     GrantPeriod,
     JournalEntry,
-    Source,
 )
-from asbb_core.periods import split_months
-from asbb_core.settings import Settings
-from asbb_core.spend import day_start
+from asbb_core.values.context import Source
+from asbb_core.values.periods import split_months
 from tests.pgserver import find_server
 
 TODAY = date(2026, 11, 22)

@@ -50,16 +50,16 @@ from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
-from asbb_core import queries
-from asbb_core.burnrate import account_burn_rate
-from asbb_core.database import Database
+from asbb_core.analytics.burnrate import account_burn_rate
+from asbb_core.analytics.overview import overview
 from asbb_core.demo import DemoClock
 from asbb_core.ledger import Ledger
-from asbb_core.migrate import upgrade
-from asbb_core.models import JournalEntry
-from asbb_core.overview import overview
+from asbb_core.ledger.spend import day_start
 from asbb_core.settings import Settings
-from asbb_core.spend import day_start
+from asbb_core.store import queries
+from asbb_core.store.database import Database
+from asbb_core.store.migrate import upgrade
+from asbb_core.store.models import JournalEntry
 from asbb_tui.console import AsbbConsole
 from asbb_tui.console.account import CHART_WINDOWS, HOLDS_PAGE, JOURNAL_PAGE, AccountScreen
 from asbb_tui.console.accounts import AccountsScreen, load_accounts_page

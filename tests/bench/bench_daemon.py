@@ -33,13 +33,12 @@ from pathlib import Path
 
 import httpx
 
-from asbb_core.context import Context
-from asbb_core.database import Database
+from asbb_core.access.tokens import Tokens
 from asbb_core.ledger import Ledger
-from asbb_core.migrate import upgrade
-from asbb_core.models import Source
 from asbb_core.settings import Settings
-from asbb_core.tokens import Tokens
+from asbb_core.store.database import Database
+from asbb_core.store.migrate import upgrade
+from asbb_core.values.context import Context, Source
 from tests.pgserver import PgServer, _pg_binary, find_server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,11 +9,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TabbedContent
 
-from asbb_core import queries
-from asbb_core.burnrate import BurnRate, DaySpend, Health, account_burn_rate
-from asbb_core.context import Context
+from asbb_core.analytics.burnrate import BurnRate, DaySpend, Health, account_burn_rate
 from asbb_core.ledger import Ledger
-from asbb_core.money import format_money
+from asbb_core.store import queries
+from asbb_core.values.context import Context
+from asbb_core.values.money import format_money
 from asbb_tui.console import AsbbConsole
 from asbb_tui.console import app as console_app
 from asbb_tui.console.account import AccountScreen, parse_journal_filter

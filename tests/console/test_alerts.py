@@ -9,11 +9,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from asbb_core.alerts import AlertService
-from asbb_core.context import Context
+from asbb_core.alerts.conditions import AlertService
 from asbb_core.ledger import Ledger
-from asbb_core.models import AlertStatus
 from asbb_core.settings import Settings
+from asbb_core.store.models import AlertStatus
+from asbb_core.values.context import Context
 from asbb_tui.console import AsbbConsole
 from asbb_tui.console import alerts as alerts_view
 from asbb_tui.console import app as console_app

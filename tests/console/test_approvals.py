@@ -9,11 +9,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from asbb_core.approvals import Approvals
-from asbb_core.context import Context
+from asbb_core.funding.approvals import Approvals
 from asbb_core.ledger import Ledger
-from asbb_core.models import AdjustmentStatus
 from asbb_core.settings import Settings
+from asbb_core.store.models import AdjustmentStatus
+from asbb_core.values.context import Context
 from asbb_tui.console import AsbbConsole
 from asbb_tui.console import app as console_app
 from asbb_tui.console.dialogs import ConfirmName, TextPrompt

@@ -10,11 +10,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Sparkline, Static
 
-from asbb_core.context import Context
-from asbb_core.database import Database
 from asbb_core.ledger import Ledger
-from asbb_core.models import AccountStatus
-from asbb_core.money import format_money
+from asbb_core.store.database import Database
+from asbb_core.store.models import AccountStatus
+from asbb_core.values.context import Context
+from asbb_core.values.money import format_money
 from asbb_tui.console import AsbbConsole
 from asbb_tui.console.dashboard import ACCOUNT_SCREEN, DashboardScreen
 from tests.conftest import Clock

@@ -10,10 +10,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TabbedContent
 
-from asbb_core.context import Context
-from asbb_core.grants import Grants
+from asbb_core.funding.grants import Grants
 from asbb_core.ledger import Ledger
-from asbb_core.money import format_money
+from asbb_core.values.context import Context
+from asbb_core.values.money import format_money
 from asbb_tui.console import AsbbConsole
 from asbb_tui.console import app as console_app
 from asbb_tui.console.chart import BurnRateChart

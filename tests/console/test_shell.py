@@ -12,12 +12,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from asbb_core.approvals import Approvals
-from asbb_core.database import Database
 from asbb_core.demo import DemoClock
+from asbb_core.funding.approvals import Approvals
 from asbb_core.ledger import Ledger
-from asbb_core.models import AdjustmentStatus
 from asbb_core.settings import Settings
+from asbb_core.store.database import Database
+from asbb_core.store.models import AdjustmentStatus
 from asbb_tui.console import AsbbConsole
 from asbb_tui.console.account import AccountScreen
 from asbb_tui.console.app import VIEWS, HelpScreen, ViewSwitcher
@@ -186,7 +186,7 @@ async def test_sixteen_colours_draw_a_plain_chart(
 
 
 async def test_alerts_filter_is_answered_by_the_database(ledger: Ledger) -> None:
-    from asbb_core.alerts import AlertService
+    from asbb_core.alerts.conditions import AlertService
 
     expected = AlertService(ledger.db, ledger.settings, ledger.clock).list_alerts(search="physics")
     assert expected

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from asbb_core.database import Database
 from asbb_core.demo import DemoClock
 from asbb_core.ledger import Ledger
 from asbb_core.settings import Settings
+from asbb_core.store.database import Database
 from asbb_tui.console import AsbbConsole
 from tests.conftest import DEMO_NOW
 

@@ -510,13 +510,12 @@ StorageLoc={self.slurm_db}
 
     # ------------------------------------------------------------------ asbb
     def start_asbb(self) -> None:
-        from asbb_core.context import Context
-        from asbb_core.database import Database
+        from asbb_core.access.tokens import Tokens
         from asbb_core.ledger import Ledger
-        from asbb_core.migrate import upgrade
-        from asbb_core.models import Source
         from asbb_core.settings import Settings
-        from asbb_core.tokens import Tokens
+        from asbb_core.store.database import Database
+        from asbb_core.store.migrate import upgrade
+        from asbb_core.values.context import Context, Source
         from tests.pgserver import find_server
 
         self.pg_server = find_server()
@@ -585,8 +584,7 @@ StorageLoc={self.slurm_db}
 
     def add_account(self, name: str, limit: str | Decimal = "0") -> None:
         """A new account in the ledger (with this limit) and in Slurm (root may use it)."""
-        from asbb_core.context import Context
-        from asbb_core.models import Source
+        from asbb_core.values.context import Context, Source
 
         ctx = Context(actor="slurm-tests", source=Source.CLI)
         self.ledger.create_account(name, ctx=ctx, limit=limit)

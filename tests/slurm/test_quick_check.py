@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from asbb_core.models import HoldState
-from asbb_core.money import round_posting
+from asbb_core.store.models import HoldState
+from asbb_core.values.money import round_posting
 from tests.slurm.cluster import SlurmCluster
 from tests.slurm.test_submit import held, hold_of
 

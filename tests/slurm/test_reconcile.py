@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from asbb_core.money import round_posting
-from asbb_core.pricing import JobShape, price_job
-from asbb_core.recovery import recover
-from asbb_core.slurm import Slurm, SlurmError, parse_elapsed
-from asbb_core.spool import http_sender, replay_spool
+from asbb_core.integrations.recovery import recover
+from asbb_core.integrations.slurm import Slurm, SlurmError, parse_elapsed
+from asbb_core.integrations.spool import http_sender, replay_spool
+from asbb_core.ledger.pricing import JobShape, price_job
+from asbb_core.values.money import round_posting
 from tests.slurm.cluster import SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]

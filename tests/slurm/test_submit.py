@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from asbb_core.models import HoldState
+from asbb_core.store.models import HoldState
 from tests.slurm.cluster import SlurmCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm, pytest.mark.postgres]

@@ -1,0 +1,1 @@
+"""Analytics: usage, burn rates and projections, reports, the advisor's decisions, the dashboard."""

@@ -1,0 +1,1 @@
+"""Funding: recurring allocations, grants with budget periods, approved adjustments."""

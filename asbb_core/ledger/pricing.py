@@ -1,0 +1,150 @@
+"""The local price model: what a job costs on a partition, from the rates in settings.
+
+cost = hours x (cpus x per_cpu_hour + gpus x per_gpu_hour + memory_gb x per_gb_hour
+                + nodes x (per_node_hour + instance_hourly_price)) x array tasks
+
+Estimates use the requested time limit; actual costs use the real elapsed time and the
+resources Slurm allocated. Both carry 4 decimal places (money.round_internal); rounding to the
+cent happens once, when the ledger posts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from asbb_core.settings import PartitionSettings, Settings
+from asbb_core.values.durations import parse_slurm_time
+from asbb_core.values.errors import ValidationError
+from asbb_core.values.money import round_internal
+
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:I?B)?\s*$", re.IGNORECASE)
+_MB_PER_UNIT = {
+    "K": Decimal(1) / 1024,
+    "": Decimal(1),
+    "M": Decimal(1),
+    "G": Decimal(1024),
+    "T": Decimal(1024**2),
+    "P": Decimal(1024**3),
+}
+MAX_COUNT = 1_000_000
+
+
+def parse_memory_mb(value: object, *, field: str = "memory") -> Decimal:
+    """Memory as Slurm counts it: a bare number is megabytes; "64G", "64GB", "512M" too."""
+    if value is None:
+        return Decimal(0)
+    if isinstance(value, bool):
+        raise ValidationError(f"{field}: expected an amount of memory", field=field)
+    if isinstance(value, int):
+        megabytes = Decimal(value)
+    elif isinstance(value, str):
+        match = _MEMORY.match(value)
+        if not match:
+            raise ValidationError(
+                f"{field}: {value!r} is not an amount of memory (e.g. 4096, 64G)", field=field
+            )
+        megabytes = Decimal(match.group(1)) * _MB_PER_UNIT[match.group(2).upper()]
+    else:
+        raise ValidationError(f"{field}: expected megabytes or a string like '64G'", field=field)
+    if megabytes < 0:
+        raise ValidationError(f"{field}: must not be negative", field=field)
+    return megabytes
+
+
+def _count(value: object, *, field: str, minimum: int = 0) -> int:
+    if value is None:
+        return minimum
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        else:
+            raise ValidationError(f"{field}: expected a whole number", field=field)
+    if not minimum <= value <= MAX_COUNT:
+        raise ValidationError(f"{field}: must be from {minimum} to {MAX_COUNT}", field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class JobShape:
+    """What a job asks for (or was allocated). ``tasks`` > 1 is a job array."""
+
+    partition: str | None
+    duration: timedelta
+    nodes: int = 1
+    cpus: int = 1
+    gpus: int = 0
+    memory_mb: Decimal = Decimal(0)
+    tasks: int = 1
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        partition: str | None,
+        wall_time: object,
+        nodes: object = 1,
+        cpus: object = 1,
+        gpus: object = 0,
+        memory: object = None,
+        tasks: object = 1,
+    ) -> JobShape:
+        """Validate raw request fields, naming the field at fault."""
+        return cls(
+            partition=partition,
+            duration=parse_slurm_time(wall_time, field="wall_time"),
+            nodes=_count(nodes, field="nodes", minimum=1),
+            cpus=_count(cpus, field="cpus", minimum=1),
+            gpus=_count(gpus, field="gpus"),
+            memory_mb=parse_memory_mb(memory),
+            tasks=_count(tasks, field="array_size", minimum=1),
+        )
+
+
+@dataclass(frozen=True)
+class Price:
+    """A priced job: the total, what one task costs, and the parts that make it up."""
+
+    partition: str
+    total: Decimal
+    per_task: Decimal
+    hours: Decimal
+    breakdown: dict[str, Decimal] = field(default_factory=dict)
+    source: str = "local"
+
+
+def hourly_rate(rates: PartitionSettings, job: JobShape) -> dict[str, Decimal]:
+    """Dollars per hour of one task, by resource (only the non-zero parts)."""
+    memory_gb = job.memory_mb / 1024
+    parts = {
+        "cpu": job.cpus * rates.per_cpu_hour,
+        "gpu": job.gpus * rates.per_gpu_hour,
+        "memory": memory_gb * rates.per_gb_hour,
+        "node": job.nodes * rates.per_node_hour,
+        "instance": job.nodes * (rates.instance_hourly_price or Decimal(0)),
+    }
+    return {name: value for name, value in parts.items() if value}
+
+
+def price_job(settings: Settings, job: JobShape) -> Price | None:
+    """Price a job with the local model; ``None`` if its partition is not budgeted."""
+    rates = settings.partition(job.partition)
+    if rates is None:
+        return None
+    partition = job.partition or settings.default_partition
+    assert partition is not None  # settings.partition() returned rates for it
+    hours = Decimal(int(job.duration.total_seconds())) / 3600
+    per_hour = hourly_rate(rates, job)
+    breakdown = {
+        name: round_internal(value * hours * job.tasks) for name, value in per_hour.items()
+    }
+    per_task = round_internal(sum(per_hour.values(), Decimal(0)) * hours)
+    return Price(
+        partition=partition,
+        total=round_internal(per_task * job.tasks),
+        per_task=per_task,
+        hours=round_internal(hours),
+        breakdown=breakdown,
+    )

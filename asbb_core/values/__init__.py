@@ -1,0 +1,1 @@
+"""Values: money, time spans, calendar periods, errors, who acts (no database)."""

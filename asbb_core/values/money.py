@@ -1,0 +1,129 @@
+"""Money: Decimal end to end, one rounding rule, one formatter.
+
+The rule, applied everywhere:
+
+* Internally (prices, estimates, rates times hours) amounts carry 4 decimal places, rounded
+  half-even (``round_internal``).
+* Whatever is *posted* to the journal is rounded half-even to the cent (``round_posting``).
+  So ``0.1 + 0.2`` posts as ``0.30`` exactly, and a third of a dollar posts as ``0.33``;
+  three thirds post as ``1.00`` only if computed before rounding (``round_posting(1/3*3)``),
+  never as the sum of three rounded thirds (``0.99``): round once, at the edge.
+* Amounts that people or programs *type* (limits, deposits, adjustments) are parsed by
+  ``parse_money`` which refuses floats (binary floats cannot hold 0.1), NaN, infinities,
+  booleans, and more than two decimal places, naming the field in the error.
+
+Like beancount's Amount, the constructor refuses floats; unlike it we keep a single currency
+(USD), so amounts are plain ``Decimal`` values and ``ZERO`` is a constant.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from asbb_core.values.errors import ValidationError
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+INTERNAL_QUANTUM = Decimal("0.0001")
+CURRENCY_SYMBOL = "$"
+
+# NUMERIC(20, 4): sixteen digits before the point is more money than exists.
+MAX_AMOUNT = Decimal("9999999999999999.9999")
+
+
+def round_posting(amount: Decimal) -> Decimal:
+    """Round to the cent, half-even: the only rounding applied when money is posted."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def round_internal(amount: Decimal) -> Decimal:
+    """Round to 4 places, half-even: the precision of prices and estimates."""
+    return amount.quantize(INTERNAL_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def to_decimal(value: object, *, field: str = "amount") -> Decimal:
+    """Turn str/int/Decimal into a finite Decimal; refuse floats and anything else."""
+    if isinstance(value, bool):
+        raise ValidationError(f"{field}: expected an amount, got a boolean", field=field)
+    if isinstance(value, float):
+        raise ValidationError(
+            f"{field}: floats are not accepted for money (got {value!r}); "
+            "pass a string such as '12.50' or a Decimal",
+            field=field,
+        )
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "").removeprefix(CURRENCY_SYMBOL)
+        try:
+            result = Decimal(text)
+        except InvalidOperation:
+            raise ValidationError(
+                f"{field}: {value!r} is not an amount of money", field=field
+            ) from None
+    else:
+        raise ValidationError(
+            f"{field}: expected an amount as a string or Decimal, got {type(value).__name__}",
+            field=field,
+        )
+    if not result.is_finite():
+        raise ValidationError(f"{field}: {value!r} is not a finite amount", field=field)
+    if abs(result) > MAX_AMOUNT:
+        raise ValidationError(f"{field}: {value!r} is too large", field=field)
+    return result
+
+
+def parse_money(
+    value: object,
+    *,
+    field: str = "amount",
+    allow_negative: bool = False,
+    allow_zero: bool = True,
+    places: int = 2,
+) -> Decimal:
+    """Parse an amount somebody typed: at most ``places`` decimals, sign checked.
+
+    Returns the value quantized to the cent (or to ``places``) without changing it.
+    """
+    amount = to_decimal(value, field=field)
+    exponent = amount.as_tuple().exponent
+    if (
+        isinstance(exponent, int)
+        and -exponent > places
+        and amount != amount.quantize(Decimal(1).scaleb(-places))
+    ):
+        raise ValidationError(
+            f"{field}: {value} has more than {places} decimal places", field=field
+        )
+    if amount < 0 and not allow_negative:
+        raise ValidationError(f"{field}: must not be negative (got {value})", field=field)
+    if amount == 0 and not allow_zero:
+        raise ValidationError(f"{field}: must be greater than zero", field=field)
+    return amount.quantize(Decimal(1).scaleb(-places))
+
+
+def parse_cost(value: object, *, field: str = "actual_cost") -> Decimal:
+    """Parse a computed cost (e.g. an AWS bill line): any precision, rounded for posting."""
+    amount = to_decimal(value, field=field)
+    if amount < 0:
+        raise ValidationError(f"{field}: must not be negative (got {value})", field=field)
+    return round_posting(amount)
+
+
+def format_money(amount: Decimal, *, symbol: bool = True, sign: bool = False) -> str:
+    """The one formatter: ``$1,234.50``, ``-$3.00``; ``sign=True`` adds ``+`` to positives."""
+    rounded = round_posting(amount)
+    text = f"{abs(rounded):,.2f}"
+    prefix = CURRENCY_SYMBOL if symbol else ""
+    if rounded < 0:
+        return f"-{prefix}{text}"
+    if sign and rounded > 0:
+        return f"+{prefix}{text}"
+    return f"{prefix}{text}"
+
+
+def money_str(amount: Decimal) -> str:
+    """Money for JSON: a plain string with two decimals ("12.50")."""
+    return f"{round_posting(amount):.2f}"
