@@ -28,7 +28,7 @@ from asbb_core.ledger import Ledger
 from asbb_core.ledger.pricing import JobShape, hourly_rate
 from asbb_core.settings import PartitionSettings
 from asbb_core.store.models import AccountStatus, EntryKind
-from asbb_core.values.context import Context, Source
+from asbb_core.values.context import Context, IdempotencyKey, Source
 from asbb_core.values.errors import AccountInactiveError, ConflictError, InsufficientFundsError
 from asbb_core.values.money import ZERO, money_str, round_internal
 from asbb_core.values.periods import Frequency, add_months
@@ -355,8 +355,12 @@ def seed_demo(
     serial = iter(range(1, 1_000_000))
 
     def ctx(actor: str, source: Source, key: str | None = None) -> Context:
+        # The keys slurmctld's plugin and the epilog would send: a caller's own.
         return Context(
-            actor, source, correlation_id=f"demo-{next(serial):06d}", idempotency_key=key
+            actor,
+            source,
+            correlation_id=f"demo-{next(serial):06d}",
+            idempotency_key=IdempotencyKey.client(key) if key else None,
         )
 
     events: list[_Event] = []
@@ -525,7 +529,7 @@ def seed_demo(
                     partition=job.partition,
                     job_id=job.job_id,
                     user_name=job.user,
-                    timeout=timedelta(hours=24) if job.outcome == "forgotten" else None,
+                    time_limit=timedelta(hours=job.hours),
                     metadata={
                         "cpus": job.cpus * job.nodes,
                         "gpus": job.gpus * job.nodes,

@@ -41,7 +41,8 @@ from asbb_tui.cli_base import (
     emit_rows,
     fail,
     iso_time,
-    open_database,
+    open_bank,
+    opened,
     print_json,
     progress_bar,
     read_token_file,
@@ -96,19 +97,18 @@ def _migrate(url: str, revision: str = "head") -> int:
 
 
 def _open_console(settings: Settings, *, read_only: bool) -> None:
-    from asbb_core.ledger import Ledger
     from asbb_tui.console import AsbbConsole
 
-    db = open_database(settings)
+    bank = open_bank(settings)
     try:
         app = AsbbConsole(
-            Ledger(db, settings),
+            bank.ledger,
             read_only=read_only,
             database_label=display_url(settings.database.url),
         )
         app.run()
     finally:
-        db.dispose()
+        bank.close()
 
 
 # ---------------------------------------------------------------- the app
@@ -241,7 +241,6 @@ def demo(
     console just opens on it (use --reset for a fresh one).
     """
     from asbb_core.demo import DemoClock, seed_demo
-    from asbb_core.ledger import Ledger
     from asbb_core.values.context import utcnow
 
     url = database or cli_state(ctx).database_url or demo_database_url()
@@ -253,10 +252,10 @@ def demo(
         if deleted is not None:
             stderr().print(f"deleted {deleted}")
     _migrate(url)
-    db = open_database(settings)
+    now = utcnow().replace(second=0, microsecond=0)
+    bank = open_bank(settings, DemoClock(now))
     try:
-        now = utcnow().replace(second=0, microsecond=0)
-        ledger = Ledger(db, settings, clock=DemoClock(now))
+        ledger = bank.ledger
         existing = len(ledger.list_accounts())
         if existing:
             stdout().print(
@@ -276,10 +275,10 @@ def demo(
             stdout().print(f"demo database: {shown}", soft_wrap=True)
             stdout().print(f"try: asbb --database {shown} ledger verify", soft_wrap=True)
         if not no_console:
-            db.dispose()
+            bank.close()
             _open_console(settings, read_only=False)
     finally:
-        db.dispose()
+        bank.close()
 
 
 # ---------------------------------------------------------------- database
@@ -342,11 +341,8 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """
     from asbb_core.ledger.verify import verify_ledger
 
-    db = open_database(settings_of(ctx))
-    try:
-        report = verify_ledger(db)
-    finally:
-        db.dispose()
+    with opened(ctx) as bank:
+        report = verify_ledger(bank.db)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
@@ -385,6 +381,15 @@ def reconcile_job(
         str | None,
         typer.Option("--hold", metavar="H", help="The hold id (asbb:hold=... in AdminComment)."),
     ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            "-A",
+            metavar="A",
+            help="For a job that ran without a hold (accepted fail-open): the account to charge.",
+        ),
+    ] = None,
     actual_cost: Annotated[
         str | None,
         typer.Option("--actual-cost", metavar="X", help="The real cost, e.g. 12.50."),
@@ -419,12 +424,13 @@ def reconcile_job(
 
     `asbb reconcile 1234 --actual-cost 12.50` charges one job (its hold is read from the
     job's AdminComment through scontrol or sacct, or give `--hold H`; a replay of the same
-    job and hold charges nothing more); `asbb reconcile --replay [--spool DIR]` sends every
-    request the epilog spooled while the daemon was down. Requests refused for good are moved
-    to DIR/rejected/ with a .reason file.
+    job and hold charges nothing more). A job that ran without a hold is charged to
+    `--account A`, once per job however the account is spelt. `asbb reconcile --replay
+    [--spool DIR]` sends every request the epilog spooled while the daemon was down.
+    Requests refused for good are moved to DIR/rejected/ with a .reason file.
     """
     if replay:
-        if job_id is not None or hold is not None:
+        if job_id is not None or hold is not None or account is not None:
             fail("give either --replay or JOB_ID --hold H, not both")
         _replay(
             ctx,
@@ -436,7 +442,9 @@ def reconcile_job(
         return
     if job_id is None:
         fail("give JOB_ID (or --replay)")
-    if hold is None:
+    if hold is not None and account is not None:
+        fail("give --hold H or --account A (a job without a hold), not both")
+    if hold is None and account is None:
         from asbb_core.integrations.slurm import Slurm
 
         hold = Slurm().hold_of_job(job_id)
@@ -448,22 +456,19 @@ def reconcile_job(
     if (actual_cost is None) == (elapsed is None):
         fail("give exactly one of --actual-cost X or --elapsed T")
     from asbb_core.integrations.spool import reconcile
-    from asbb_core.ledger import Ledger
     from asbb_core.values.context import Source
 
     body: dict[str, Any] = {"job_id": job_id, "transaction_id": hold}
+    if account is not None:
+        body["account"] = account
     if actual_cost is not None:
         body["actual_cost"] = actual_cost
     if elapsed is not None:
         body["elapsed"] = elapsed
     if final:
         body["final"] = True
-    settings = settings_of(ctx)
-    db = open_database(settings)
-    try:
-        result = reconcile(Ledger(db, settings), body, actor=cli_actor(), source=Source.CLI)
-    finally:
-        db.dispose()
+    with opened(ctx) as bank:
+        result = reconcile(bank.ledger, body, actor=cli_actor(), source=Source.CLI)
     if as_json:
         print_json(result.to_dict())
         return
@@ -496,15 +501,12 @@ def _replay(
     if not spool.is_dir():
         fail(f"spool folder {spool} does not exist")
     total = len(spooled_files(spool))
-    db = None
+    bank = None
     if url:
         send = http_sender(url, token)
     else:
-        from asbb_core.ledger import Ledger
-
-        settings = settings_of(ctx)
-        db = open_database(settings)
-        send = ledger_sender(Ledger(db, settings), actor=cli_actor())
+        bank = open_bank(settings_of(ctx))
+        send = ledger_sender(bank.ledger, actor=cli_actor())
     try:
         with progress_bar("replaying", disable=as_json or total == 0, transient=False) as progress:
             task = progress.add_task("", total=total)
@@ -514,8 +516,8 @@ def _replay(
 
             report = replay_spool(spool, send, on_item=on_item)
     finally:
-        if db is not None:
-            db.dispose()
+        if bank is not None:
+            bank.close()
     if as_json:
         print_json(report.to_dict())
     else:
@@ -551,25 +553,19 @@ def recover_holds(
     holds past their timeout. Safe to run again, and beside the daemon."""
     from asbb_core.integrations.recovery import recover
     from asbb_core.integrations.slurm import Slurm
-    from asbb_core.ledger import Ledger
     from asbb_core.values.durations import parse_duration
 
     grace = parse_duration(older_than, field="older-than")
-    settings = settings_of(ctx)
-    db = open_database(settings)
-    try:
-        with progress_bar("recovering", disable=as_json) as progress:
-            task = progress.add_task("", total=None)
-            report = recover(
-                Ledger(db, settings),
-                Slurm(),
-                dry_run=dry_run,
-                older_than=grace,
-                actor=cli_actor(),
-                on_hold=lambda h: progress.update(task, advance=1, description=h.id),
-            )
-    finally:
-        db.dispose()
+    with opened(ctx) as bank, progress_bar("recovering", disable=as_json) as progress:
+        task = progress.add_task("", total=None)
+        report = recover(
+            bank.ledger,
+            Slurm(),
+            dry_run=dry_run,
+            older_than=grace,
+            actor=cli_actor(),
+            on_hold=lambda h: progress.update(task, advance=1, description=h.id),
+        )
     if as_json:
         print_json(report.to_dict())
         return
@@ -703,13 +699,8 @@ def token_create(
 
     Give it to the caller as `Authorization: Bearer <secret>`; asbb keeps only a hash.
     """
-    from asbb_core.access.tokens import Tokens
-
-    db = open_database(settings_of(ctx))
-    try:
-        issued = Tokens(db).create(name, role.value, actor=cli_actor(), accounts=accounts or [])
-    finally:
-        db.dispose()
+    with opened(ctx) as bank:
+        issued = bank.tokens.create(name, role.value, actor=cli_actor(), accounts=accounts or [])
     token = issued.token
     if as_json:
         print_json(
@@ -743,14 +734,9 @@ def token_list(
     as_csv: CsvOption = False,
 ) -> None:
     """List tokens: name, prefix, role, accounts, created, revoked. Secrets are never shown."""
-    from asbb_core.access.tokens import Tokens
-
     check_output(as_json, as_csv)
-    db = open_database(settings_of(ctx))
-    try:
-        tokens = Tokens(db).list(include_revoked=include_revoked)
-    finally:
-        db.dispose()
+    with opened(ctx) as bank:
+        tokens = bank.tokens.list(include_revoked=include_revoked)
     rows = [
         {
             "name": t.name,
@@ -784,13 +770,8 @@ def token_revoke(
     name: Annotated[str, typer.Argument(help="The token's name.")],
 ) -> None:
     """Revoke a token: the daemon refuses it from now on (after its token cache expires)."""
-    from asbb_core.access.tokens import Tokens
-
-    db = open_database(settings_of(ctx))
-    try:
-        token = Tokens(db).revoke(name)
-    finally:
-        db.dispose()
+    with opened(ctx) as bank:
+        token = bank.tokens.revoke(name)
     stdout().print(f"revoked token {token.name!r} (revoked at {iso_time(token.revoked_at)})")
 
 

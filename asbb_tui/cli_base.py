@@ -33,9 +33,11 @@ if TYPE_CHECKING:
     from datetime import date
     from decimal import Decimal
 
+    from asbb_core.bank import Bank
+    from asbb_core.integrations.cost_reports import SlurmLookup
     from asbb_core.ledger import Ledger
     from asbb_core.store.database import Database
-    from asbb_core.values.context import Context
+    from asbb_core.values.context import Clock, Context
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -337,17 +339,27 @@ def iso_time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-@contextmanager
-def opened(ctx: typer.Context) -> Iterator[tuple[Settings, Database, Ledger]]:
-    """Settings, the database (at head) and a ledger over it, disposed of at the end."""
-    from asbb_core.ledger import Ledger
+def open_bank(
+    settings: Settings, clock: Clock | None = None, *, cost_lookup: SlurmLookup | None = None
+) -> Bank:
+    """A bank over the configured database (refused unless at head); ``bank.close()`` it."""
+    from asbb_core.bank import Bank
+    from asbb_core.values.context import utcnow
 
-    settings = settings_of(ctx)
-    db = open_database(settings)
+    return Bank.over(open_database(settings), settings, clock or utcnow, cost_lookup=cost_lookup)
+
+
+@contextmanager
+def opened(ctx: typer.Context, *, cost_lookup: SlurmLookup | None = None) -> Iterator[Bank]:
+    """A bank over the database (at head) and the effective settings, closed at the end.
+
+    ``cost_lookup``: how the bank's cost reports find a job's hold in Slurm (default none).
+    """
+    bank = open_bank(settings_of(ctx), cost_lookup=cost_lookup)
     try:
-        yield settings, db, Ledger(db, settings)
+        yield bank
     finally:
-        db.dispose()
+        bank.close()
 
 
 def jsonable(value: Any) -> Any:

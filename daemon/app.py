@@ -18,7 +18,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asbb_core.alerts.conditions import AlertEvaluator, AlertService
+from asbb_core.alerts.conditions import AlertEvaluator
 from asbb_core.alerts.delivery import AlertDispatcher, DeliveryService
 from asbb_core.funding.allocations import AllocationScheduler
 from asbb_core.integrations.cost_reports import AsbxWatcher
@@ -99,7 +99,8 @@ def log_config(level: str) -> dict[str, Any]:
 
 
 class HoldSweeper(PeriodicTask):
-    """Expires holds past their timeout every ``interval`` seconds, in the background.
+    """Expires holds past their timeout every ``interval`` seconds, in the background, and
+    purges the records of unkeyed writes once no retry can come (``purge_generated``).
 
     Safe with several daemons: each hold is expired under its row lock, exactly once.
     """
@@ -109,11 +110,13 @@ class HoldSweeper(PeriodicTask):
         self.services = services
 
     def run_once(self) -> None:
-        expired = self.services.ledger.expire_holds(
-            ctx=Context(actor="asbb-daemon", source=Source.RECOVERY)
-        )
+        ledger = self.services.ledger
+        expired = ledger.expire_holds(ctx=Context(actor="asbb-daemon", source=Source.RECOVERY))
         if expired:
             log.info("expired %d hold(s)", len(expired))
+        purged = ledger.purge_retry_records()
+        if purged:
+            log.info("purged %d retry record(s) older than a day", purged)
 
 
 class RequestContext:
@@ -222,9 +225,7 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
             settings.daemon.spool_replay_seconds,
         ),
         AllocationScheduler(services.ledger, settings.allocations.process_interval_seconds),
-        AlertEvaluator(
-            AlertService(database, settings, clock), settings.alerts.evaluate_interval_seconds
-        ),
+        AlertEvaluator(services.bank.alerts, settings.alerts.evaluate_interval_seconds),
         AlertDispatcher(
             DeliveryService(database, settings, clock), settings.alerts.delivery_interval_seconds
         ),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from asbb_core.access.tokens import Tokens
+from asbb_core.bank import Bank
 from asbb_core.integrations.advisor import AdvisorClient
 from asbb_core.integrations.cost_reports import CostReports, slurm_lookup
 from asbb_core.integrations.slurm import Slurm
@@ -23,6 +23,9 @@ from daemon.metrics import Metrics
 
 @dataclass
 class Services:
+    bank: Bank
+    """Every service of asbb_core, wired in one place; the fields below are the daemon's own
+    (or the bank's, named for the routes' convenience)."""
     settings: Settings
     db: Database
     ledger: Ledger
@@ -38,20 +41,21 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock) -> Services:
-        ledger = Ledger(db, settings, clock=clock)
         slurm_here = shutil.which("scontrol") is not None or shutil.which("sacct") is not None
+        bank = Bank.over(
+            db, settings, clock, cost_lookup=slurm_lookup(Slurm(timeout=10)) if slurm_here else None
+        )
         return cls(
+            bank=bank,
             settings=settings,
             db=db,
-            ledger=ledger,
-            reports=CostReports(
-                ledger, lookup=slurm_lookup(Slurm(timeout=10)) if slurm_here else None
-            ),
-            tokens=TokenCache(Tokens(db, clock=clock), ttl=settings.daemon.token_cache_seconds),
+            ledger=bank.ledger,
+            reports=bank.cost_reports,
+            tokens=TokenCache(bank.tokens, ttl=settings.daemon.token_cache_seconds),
             limiter=RateLimiter(),
             metrics=Metrics(db),
             clock=clock,
-            calibrator=Calibrator(db, settings.calibration, clock=clock),
+            calibrator=bank.calibrator,
             advisor=AdvisorClient.from_settings(settings) if settings.advisor.url else None,
         )
 

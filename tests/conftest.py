@@ -159,8 +159,8 @@ def migrated_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 
 @pytest.fixture
-def db(migrated_url: str) -> Iterator[Database]:
-    database = Database(migrated_url, pool_size=40)
+def db(migrated_url: str, clock: Clock) -> Iterator[Database]:
+    database = Database(migrated_url, pool_size=40, clock=clock)
     yield database
     database.dispose()
 

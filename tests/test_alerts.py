@@ -354,9 +354,9 @@ def test_stuck_holds_by_the_injected_clock(db, ledger, ctx, alert_settings, cloc
 def test_a_hold_past_its_timeout_is_stuck(db, ledger, ctx, alert_settings, clock):
     service = AlertService(db, configured(alert_settings, stuck_hold_hours=1000), clock)
     ledger.create_account("physics", ctx=ctx, limit="1000")
-    ledger.create_hold("physics", "10", ctx=ctx, timeout=timedelta(hours=1))
+    ledger.create_hold("physics", "10", ctx=ctx, time_limit=timedelta(hours=1))
     assert service.evaluate().opened == []
-    clock.advance(timedelta(hours=1, seconds=1))
+    clock.advance(timedelta(hours=25, seconds=1))  # the time limit and the 24 h grace
     assert len(service.evaluate().opened) == 1
     ledger.expire_holds(ctx=ctx)
     assert len(service.evaluate().resolved) == 1

@@ -35,7 +35,7 @@ from asbb_core.store.models import (
     JournalEntry,
     ScheduleStatus,
 )
-from asbb_core.values.context import Context, Source
+from asbb_core.values.context import Context, IdempotencyKey, Source
 from asbb_core.values.errors import (
     AccountInactiveError,
     AsbbError,
@@ -303,12 +303,14 @@ def test_a_lost_race_on_the_unique_row_is_re_read_not_credited_twice(
     schedule = monthly(allocations, ctx, instalments=2)
     at(clock, date(2026, 2, 1))
     allocations.process_due(ctx=ctx)
+
     # Rewind the cursor by hand, as a stale reader would see it.
-    with ledger.db.unit_of_work() as session:
+    def rewind(session):
         row = session.get(AllocationSchedule, schedule.id)
         row.next_period = 1
         row.status = ScheduleStatus.ACTIVE
-        session.commit()
+
+    ledger.db.run(rewind)
     with pytest.raises(IntegrityError):
         allocations._step(schedule.id, date(2026, 2, 1), ctx)
     assert ledger.get_account("physics").limit_amount == Decimal("200.00")
@@ -531,7 +533,9 @@ def test_cancel_stops_future_instalments_and_keeps_what_was_credited(
 
 
 def test_a_one_off_allocation_is_journaled_as_an_allocation(allocations, ledger, ctx):
-    keyed = Context(actor="ops", source=Source.CLI, idempotency_key="grant-topup-7")
+    keyed = Context(
+        actor="ops", source=Source.CLI, idempotency_key=IdempotencyKey.client("grant-topup-7")
+    )
 
     first = allocations.allocate_once("physics", "250", ctx=keyed, memo="top-up")
     again = allocations.allocate_once("physics", "250", ctx=keyed, memo="top-up")

@@ -352,7 +352,7 @@ def test_deposit_is_idempotent_by_key(admin, ledger, ctx):
     assert ledger.get_account("proj").limit_amount == Decimal("125.50")
     deposits = [e for e in ledger.journal(account="proj") if e.memo == "top-up"]
     assert len(deposits) == 1
-    assert deposits[0].idempotency_key == "dep-1"
+    assert deposits[0].idempotency_key == "client:dep-1"  # the caller's namespace
     other = admin.post(
         "/api/v1/accounts/proj/deposits", json={"amount": "1"}, headers=headers
     ).json()

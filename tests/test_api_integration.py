@@ -123,7 +123,8 @@ def test_asbx_reconcile_links_the_hold_charges_once_and_corrects(bank, plugin, a
         "4.37",
         "0.75",
     )
-    assert ok(admin.get(f"/api/v1/holds/{hold}"))["charged"] == "5.12"
+    shown = ok(admin.get(f"/api/v1/holds/{hold}"))
+    assert (shown["charged"], shown["job_charged"]) == ("4.37", "5.12")  # the hold is final
     assert available(bank, "alpha") == "994.88"
     # Wrong tokens, bad input and unknown jobs change nothing.
     assert error(reader.post("/api/v1/asbx/reconcile", json=body), 403)["code"] == "forbidden"

@@ -20,7 +20,8 @@ def charges(ledger, ctx, clock):
     03-03  beta  aws-cpu ann  job 3, an array of 3 tasks: 1.00 + 1.10 + 0.95
            beta  (none) (none) job 6: 0.50
            alpha aws-cpu ann  job 4: 0.01 (at 23:59 UTC)
-    Not charges: an open hold (job 5), a voided hold, a usage refund, deposits.
+    03-03  alpha (none) a 1.00 usage refund: spend nets it, as the accounts' used totals do
+    Not spend: an open hold (job 5), a voided hold, deposits.
     """
     ledger.create_account("alpha", ctx=ctx, limit="1000")
     ledger.create_account("beta", ctx=ctx, limit="1000")
@@ -80,10 +81,10 @@ def test_by_account_matches_the_hand_computation_and_the_database(admin, charges
     body = summary(admin)
     assert body["group_by"] == "account"
     assert groups(body) == [
-        ("alpha", "15.36", 3, 4, "5.12"),
+        ("alpha", "14.36", 3, 4, "4.79"),  # 15.36 charged less the 1.00 refund
         ("beta", "3.55", 2, 4, "1.78"),  # 1.775 rounds half-even to 1.78
     ]
-    assert totals(body) == ("18.91", 5, 8, "3.78")  # 18.91 / 5 = 3.782
+    assert totals(body) == ("17.91", 5, 8, "3.58")  # 17.91 / 5 = 3.582
     # The database agrees: used = charges less the 1.00 refund.
     assert charges.get_account("alpha").used_amount == Decimal("14.36")
     assert charges.get_account("beta").used_amount == Decimal("3.55")
@@ -95,19 +96,19 @@ def test_by_partition_user_and_day(admin, charges):
     assert groups(summary(admin, group_by="partition")) == [
         ("aws-cpu", "10.31", 3, 5, "3.44"),
         ("gpu-aws", "8.10", 1, 2, "8.10"),
-        (None, "0.50", 1, 1, "0.50"),
+        (None, "-0.50", 1, 1, "-0.50"),  # job 6's 0.50 and the 1.00 refund
     ]
     assert groups(summary(admin, group_by="user")) == [
         ("ann", "10.31", 3, 5, "3.44"),
         ("bob", "8.10", 1, 2, "8.10"),
-        (None, "0.50", 1, 1, "0.50"),
+        (None, "-0.50", 1, 1, "-0.50"),
     ]
     by_day = summary(admin, group_by="day")
     assert groups(by_day) == [
         ("2026-03-02", "15.35", 2, 3, "7.68"),  # 7.675 rounds half-even to 7.68
-        ("2026-03-03", "3.56", 3, 5, "1.19"),
+        ("2026-03-03", "2.56", 3, 5, "0.85"),
     ]
-    assert totals(by_day) == ("18.91", 5, 8, "3.78")
+    assert totals(by_day) == ("17.91", 5, 8, "3.58")
 
 
 def test_filters(admin, charges):
@@ -116,8 +117,9 @@ def test_filters(admin, charges):
     assert groups(alpha) == [
         ("aws-cpu", "7.26", 2, 2, "3.63"),
         ("gpu-aws", "8.10", 1, 2, "8.10"),
+        (None, "-1.00", 0, 0, "0.00"),  # the refund: spend, but no job
     ]
-    assert totals(summary(admin, since="2026-03-03")) == ("3.56", 3, 5, "1.19")
+    assert totals(summary(admin, since="2026-03-03")) == ("2.56", 3, 5, "0.85")
     assert totals(summary(admin, until="2026-03-02")) == ("15.35", 2, 3, "7.68")
     late = summary(admin, since="2026-03-03T23:00:00Z", until="2026-03-04T00:00:00Z")
     assert groups(late) == [("alpha", "0.01", 1, 1, "0.01")]
@@ -128,7 +130,7 @@ def test_filters(admin, charges):
 
 def test_core_returns_decimals(charges):
     result = usage_summary(charges.db, group_by="user")
-    assert result.charged == Decimal("18.91")
+    assert result.charged == Decimal("17.91")
     assert all(isinstance(g.charged, Decimal) for g in result.groups)
     assert result.groups[0].average_per_job == Decimal("3.44")
 
@@ -162,6 +164,6 @@ def test_reader_scope(live_daemon, charges, db, clock):
         denied = reader.get("/api/v1/usage/summary", params={"account": "alpha"})
         assert (denied.status_code, denied.json()["error"]["field"]) == (403, "account")
     with live_daemon.client("reader") as unscoped:
-        assert summary(unscoped)["charged"] == "18.91"
+        assert summary(unscoped)["charged"] == "17.91"
     with live_daemon.client(None) as anonymous:
         assert anonymous.get("/api/v1/usage/summary").status_code == 401

@@ -112,7 +112,7 @@ def test_limit_movements(approvals, funded, kind, amount, expected):
         EntryKind.ADJUSTMENT,
         "bob",
         Source.API,
-        f"adjustment:{req.id}",
+        f"asbb:adjustment:{req.id}",
     )
     assert "requested by alice" in row.memo
     assert "approved by bob" in row.memo

@@ -254,12 +254,12 @@ def test_remaining_line_and_json(daemon, ledger, ctx):
     ledger.charge_job("ml-proj", "250", ctx=ctx, job_id="9")
     account = ledger.get_account("ml-proj")
     line = ok(asbb("remaining", "ml-proj")).stdout.strip()
-    # 250 spent + 120 held of 1000 = 37% used
+    # 250 spent of 1000 = 25% used (percent used is used / limit everywhere; 120 is held)
     assert line == (
         f"ml-proj: {format_money(account.available)} left of "
-        f"{format_money(account.limit_amount)} (37% used, {format_money(account.held_amount)} held)"
+        f"{format_money(account.limit_amount)} (25% used, {format_money(account.held_amount)} held)"
     )
-    assert line == "ml-proj: $630.00 left of $1,000.00 (37% used, $120.00 held)"
+    assert line == "ml-proj: $630.00 left of $1,000.00 (25% used, $120.00 held)"
     got = data(asbb("remaining", "ml-proj", "--json"))
     assert {k: Decimal(got[k]) for k in ("limit", "used", "held", "available")} == {
         "limit": account.limit_amount,
@@ -267,7 +267,7 @@ def test_remaining_line_and_json(daemon, ledger, ctx):
         "held": account.held_amount,
         "available": account.available,
     }
-    assert (got["account"], got["percent_used"], got["open_holds"]) == ("ml-proj", "37.0", 3)
+    assert (got["account"], got["percent_used"], got["open_holds"]) == ("ml-proj", "25.0", 3)
 
 
 def test_remaining_of_the_environment_account(daemon, monkeypatch):
@@ -286,7 +286,7 @@ def test_status_table(daemon):
     out = ok(asbb("status", "-A", "ml-proj", "-A", "physics")).stdout
     assert "$880.00" in out  # ml-proj's available
     assert "$48.80" in out  # physics' available
-    assert "12.0" in out  # ml-proj: 120 held of 1000
+    assert "0.0" in out  # ml-proj: nothing spent yet (120 is held, not used)
     # my two open holds are listed, bob's are not
     assert "11" in out
     assert "12" in out
@@ -320,7 +320,7 @@ def test_status_csv(daemon):
     assert (rows[1]["available"], rows[1]["held"], rows[1]["percent_used"]) == (
         "880.00",
         "120.00",
-        "12.0",
+        "0.0",
     )
 
 

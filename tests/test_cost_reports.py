@@ -180,9 +180,9 @@ def test_a_later_cost_corrects_the_charge_up_and_down(alpha, ctx):
     )
     assert (same.outcome, same.charged, same.refunded) == ("unchanged", 0, 0)
     assert account(ledger).used_amount == Decimal("7.25")
-    assert ledger.get_hold(hold).charged == Decimal("7.25")
+    assert ledger.get_hold(hold).charged == Decimal("8.00")  # resolved is final
     kinds = [e.kind for e in ledger.journal(hold_id=hold)]
-    assert kinds[:2] == [EntryKind.ADJUSTMENT, EntryKind.CHARGE]  # refund, then the overrun
+    assert kinds[:2] == [EntryKind.CORRECTION, EntryKind.CORRECTION]  # refund, then the rise
     assert_consistent(ledger)
 
 

@@ -24,7 +24,7 @@ from asbb_core.ledger import Ledger
 from asbb_core.ledger.verify import verify_ledger
 from asbb_core.store.database import Database
 from asbb_core.store.models import EntryKind, Grant, GrantDraw, GrantPeriod, JournalEntry
-from asbb_core.values.context import Context, Source
+from asbb_core.values.context import Context, IdempotencyKey, Source
 from asbb_core.values.errors import (
     ConflictError,
     IdempotencyConflictError,
@@ -449,7 +449,7 @@ def test_fund_is_idempotent_with_a_key(grants: Grants, ledger: Ledger, ctx: Cont
     three_year(grants, ctx)
     ledger.create_account("lab", ctx=ctx)
     grants.link_account("NSF-2312345", "lab", ctx=ctx)
-    keyed = Context("test-admin", Source.API, idempotency_key="fund-1")
+    keyed = Context("test-admin", Source.API, idempotency_key=IdempotencyKey.client("fund-1"))
     first = grants.fund_account("NSF-2312345", "lab", "250", ctx=keyed)
     again = grants.fund_account("NSF-2312345", "lab", "250", ctx=keyed)
     assert not first.replayed

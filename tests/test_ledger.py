@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.verify import verify_ledger
 from asbb_core.store.models import EntryKind, Hold, JournalEntry
-from asbb_core.values.context import Context, Source
+from asbb_core.values.context import Context, IdempotencyKey, Source
 from asbb_core.values.errors import (
     AccountInactiveError,
     ConflictError,
@@ -25,7 +25,9 @@ from asbb_core.values.errors import (
 
 
 def keyed(key: str) -> Context:
-    return Context(actor="slurmctld", source=Source.PLUGIN, idempotency_key=key)
+    return Context(
+        actor="slurmctld", source=Source.PLUGIN, idempotency_key=IdempotencyKey.client(key)
+    )
 
 
 def snapshot(ledger: Ledger) -> tuple[int, int, list[tuple[str, Decimal, Decimal, Decimal]]]:
@@ -211,9 +213,10 @@ def test_post_charges_and_releases_the_rest(funded, ctx, cost, charged, released
 def test_every_resolution_happens_exactly_once(funded, ctx, clock):
     posted = funded.create_hold("ml-proj", "10", ctx=ctx)
     voided = funded.create_hold("ml-proj", "10", ctx=ctx)
-    expired = funded.create_hold("ml-proj", "10", ctx=ctx, timeout=timedelta(hours=1))
+    expired = funded.create_hold("ml-proj", "10", ctx=ctx, time_limit=timedelta(hours=1))
     funded.post_hold(posted.hold_id, "5", ctx=ctx)
     funded.void_hold(voided.hold_id, ctx=ctx, reason="job cancelled")
+    clock.advance(timedelta(hours=24))  # its time limit has passed, the grace has not
     with pytest.raises(ConflictError, match="not yet"):
         funded.expire_hold(expired.hold_id, ctx=ctx)
     clock.advance(timedelta(hours=2))
@@ -402,7 +405,10 @@ def test_transfer_moves_limit_between_accounts(funded, ctx):
 
 def test_journal_rows_carry_the_audit_trail(funded):
     request = Context(
-        actor="slurmctld", source=Source.PLUGIN, correlation_id="req-9", idempotency_key="job-9"
+        actor="slurmctld",
+        source=Source.PLUGIN,
+        correlation_id="req-9",
+        idempotency_key=IdempotencyKey.client("job-9"),
     )
     hold = funded.create_hold(
         "ml-proj",
@@ -418,7 +424,7 @@ def test_journal_rows_carry_the_audit_trail(funded):
         "slurmctld",
         "plugin",
         "req-9",
-        "job-9",
+        "client:job-9",
     )
     assert (row.job_id, row.user_name, row.partition) == ("9", "bob", "gpu-aws")
     assert row.job_metadata["grant_number"] == "NSF-1"
@@ -428,44 +434,49 @@ def test_journal_rows_carry_the_audit_trail(funded):
 # -- composing use cases and late charges -----------------------------------------
 
 
-def test_atomic_commits_all_or_nothing(funded, ctx):
+def test_use_cases_in_one_unit_of_work_commit_all_or_nothing(funded, ctx):
     funded.create_account("other", ctx=ctx)
     before = snapshot(funded)
 
-    def deposit_then_overdraw() -> None:
-        with funded.atomic():
-            funded.deposit("ml-proj", "5", ctx=ctx)
-            funded.transfer("ml-proj", "other", "5000", ctx=ctx, reason="too much")
+    def deposit_then_overdraw(session: Session) -> None:
+        funded.deposit("ml-proj", "5", ctx=ctx)
+        funded.transfer("ml-proj", "other", "5000", ctx=ctx, reason="too much")
 
     with pytest.raises(InsufficientFundsError):
-        deposit_then_overdraw()
+        funded.run(deposit_then_overdraw)
     assert snapshot(funded) == before
 
-    with funded.atomic():
+    def deposit_overdraw_and_fit(session: Session) -> None:
         funded.deposit("ml-proj", "5", ctx=ctx)
         with pytest.raises(InsufficientFundsError):  # fails inside its savepoint only
             funded.transfer("ml-proj", "other", "5000", ctx=ctx, reason="too much")
         funded.transfer("ml-proj", "other", "5", ctx=ctx, reason="fits")
+        # Reads inside the unit of work see its own writes, on the same session.
+        assert funded.get_account("other").limit_amount == Decimal("5")
+
+    funded.run(deposit_overdraw_and_fit)
     assert funded.get_account("ml-proj").limit_amount == Decimal("1000")
     assert funded.get_account("other").limit_amount == Decimal("5")
 
 
 def test_a_job_that_ran_is_charged_even_after_its_hold_expired(funded, clock):
-    hold = funded.create_hold("ml-proj", "10", ctx=keyed("h"), timeout=timedelta(hours=1))
-    clock.advance(timedelta(hours=2))
+    hold = funded.create_hold("ml-proj", "10", ctx=keyed("h"))
+    clock.advance(timedelta(hours=25))
     funded.expire_holds(ctx=keyed("sweep"))
     with pytest.raises(HoldResolvedError):
         funded.post_hold(hold.hold_id, "9", ctx=keyed("r1"))
     late = funded.post_hold(hold.hold_id, "9", ctx=keyed("r2"), late=True, job_id="77")
-    assert (late.charged, late.overrun, late.released, late.state) == (
+    # Resolved is final: the hold stays expired; the cost is a late charge linked to it.
+    assert (late.charged, late.overrun, late.released, late.state, late.late) == (
         Decimal("9"),
         Decimal("9"),
         Decimal("0"),
-        "posted",
+        "expired",
+        True,
     )
     assert funded.post_hold(hold.hold_id, "9", ctx=keyed("r2"), late=True, job_id="77").replayed
     account = funded.get_account("ml-proj")
     assert (account.used_amount, account.held_amount) == (Decimal("9"), Decimal("0"))
     (charge, *_) = funded.journal(hold_id=hold.hold_id)
-    assert (charge.kind, charge.overrun, charge.job_id) == (EntryKind.CHARGE, True, "77")
+    assert (charge.kind, charge.overrun, charge.job_id) == (EntryKind.LATE_CHARGE, True, "77")
     assert "after the hold was expired" in charge.memo

@@ -53,7 +53,25 @@ def new_id(result: sa.CursorResult[Any]) -> Any:
     return key[0]
 
 
-def insert_account_and_entry(database: Database) -> tuple[dict[str, Any], dict[str, Any]]:
+def _columns_of(table: sa.Table, names: set[str]) -> sa.Table:
+    """``table`` with only the columns ``names`` (and its id): the shape of an older schema."""
+    return sa.Table(
+        table.name,
+        sa.MetaData(),
+        *[c._copy() for c in table.c if c.name in names or c.name == "id"],
+    )
+
+
+# Columns added after 0001, with the value an upgrade gives existing rows.
+ADDED_SINCE_0001 = {
+    "accounts": {"carry_amount": Decimal("0.0000")},
+    "journal": {"carry_delta": Decimal("0.0000")},
+}
+
+
+def insert_account_and_entry(
+    database: Database, *, schema_0001: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     account = {
         "name": "physics",
         "description": "Physics department",
@@ -66,8 +84,11 @@ def insert_account_and_entry(database: Database) -> tuple[dict[str, Any], dict[s
         "created_at": NOW,
         "updated_at": NOW,
     }
+    if not schema_0001:
+        account.update(ADDED_SINCE_0001["accounts"])
+    account_table = _columns_of(accounts, set(account))
     with database.engine.begin() as conn:
-        account_id = new_id(conn.execute(sa.insert(accounts).values(account)))
+        account_id = new_id(conn.execute(sa.insert(account_table).values(account)))
         entry = {
             "account_id": account_id,
             "kind": "deposit",
@@ -89,7 +110,9 @@ def insert_account_and_entry(database: Database) -> tuple[dict[str, Any], dict[s
             "job_metadata": {"grant": "NSF-1"},
             "created_at": NOW,
         }
-        entry_id = new_id(conn.execute(sa.insert(journal).values(entry)))
+        if not schema_0001:
+            entry.update(ADDED_SINCE_0001["journal"])
+        entry_id = new_id(conn.execute(sa.insert(_columns_of(journal, set(entry))).values(entry)))
     return {"id": account_id, **account}, {"id": entry_id, **entry}
 
 
@@ -155,13 +178,13 @@ def test_status_refuses_a_revision_this_code_does_not_know(
 
 def test_rows_survive_an_upgrade(database_url: str, database: Database) -> None:
     migrate.upgrade(database_url, "0001")
-    account, entry = insert_account_and_entry(database)
+    account, entry = insert_account_and_entry(database, schema_0001=True)
 
     migrate.upgrade(database_url)
 
     assert migrate.current_revision(database_url) == HEAD
-    assert fetch(database, accounts, account["id"]) == account
-    assert fetch(database, journal, entry["id"]) == entry
+    assert fetch(database, accounts, account["id"]) == {**account, **ADDED_SINCE_0001["accounts"]}
+    assert fetch(database, journal, entry["id"]) == {**entry, **ADDED_SINCE_0001["journal"]}
 
 
 def test_migrations_match_the_models(database_url: str, database: Database) -> None:

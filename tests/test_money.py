@@ -7,6 +7,7 @@ import pytest
 from asbb_core.values.errors import ValidationError
 from asbb_core.values.money import (
     ZERO,
+    carry_cent,
     format_money,
     money_str,
     parse_cost,
@@ -78,12 +79,32 @@ def test_sign_rules():
     assert parse_money("-1", allow_negative=True) == Decimal("-1.00")
 
 
-def test_costs_of_any_precision_round_once_for_posting():
-    assert parse_cost("12.3456789") == Decimal("12.35")
-    assert parse_cost(Decimal("0.005")) == Decimal("0.00")
-    assert parse_cost(7) == Decimal("7.00")
+def test_costs_keep_the_journals_four_places():
+    assert parse_cost("12.3456789") == Decimal("12.3457")
+    assert parse_cost(Decimal("0.005")) == Decimal("0.0050")
+    assert parse_cost(7) == Decimal("7.0000")
     with pytest.raises(ValidationError):
         parse_cost(12.5)
+
+
+def test_whole_cents_are_posted_and_the_fraction_carried():
+    carry = Decimal(0)
+    posted_total = Decimal(0)
+    for _ in range(100):  # 100 array tasks at $0.0033 each: $0.33, not $0.00
+        posted, delta = carry_cent(Decimal("0.0033"), carry)
+        assert posted + delta == Decimal("0.0033")
+        carry += delta
+        assert abs(carry) <= Decimal("0.005")
+        posted_total += posted
+    assert posted_total == Decimal("0.33")
+    assert carry == Decimal("0")
+
+
+def test_a_refund_is_carried_the_same_way():
+    posted, delta = carry_cent(Decimal("-0.0049"), Decimal("0.0040"))
+    assert (posted, delta) == (Decimal("0.00"), Decimal("-0.0049"))
+    posted, delta = carry_cent(Decimal("-0.0120"), Decimal("0"))
+    assert (posted, posted + delta) == (Decimal("-0.01"), Decimal("-0.0120"))
 
 
 def test_one_formatter():

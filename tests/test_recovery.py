@@ -76,7 +76,7 @@ def world(ledger, ctx, clock):
             ctx=ctx,
             partition="aws-cpu",
             task_count=tasks,
-            timeout=timedelta(hours=hours + 24),
+            time_limit=timedelta(hours=hours),
             metadata={"request": {"nodes": 1, "cpus": cpus, "gpus": 0, "memory_mb": "0"}},
         ).hold_id
 

@@ -204,12 +204,12 @@ def test_replay_over_http_to_the_live_daemon(tmp_path, live_daemon, ledger, ctx,
     assert name == "3-13.json"
     assert reason.startswith("HTTP 404")
     assert ledger.get_hold(holds[0]).charged == Decimal("0.80")
-    # job 14 on an already-posted single-job hold: still charged (late), once
-    assert ledger.get_hold(holds[1]).charged == Decimal("1.00")
+    # job 14 naming the already-posted single-job hold of job 12: answered, not charged again
+    assert ledger.get_hold(holds[1]).charged == Decimal("0.50")
     # and the same files again: replays, nothing charged twice
     spool_request(spool, "12", holds[1], 5, actual_cost="0.50")
     assert replay_spool(spool, send).delivered == ["5-12.json"]
-    assert ledger.get_account("ml-proj").used_amount == Decimal("1.80")
+    assert ledger.get_account("ml-proj").used_amount == Decimal("1.30")
 
 
 def test_daemon_down_keeps_everything_for_later(tmp_path, ledger, ctx, account):
@@ -254,7 +254,9 @@ def test_cli_reconcile_one_job_and_replay(tmp_path, migrated_url, ledger, ctx, a
     billed = runner.invoke(app, [*args, "--actual-cost", "1.50"])
     assert billed.exit_code == 0, billed.output
     assert "charge corrected to 1.50: charged 0.40 more" in " ".join(billed.stdout.split())
-    assert ledger.get_hold(hold_id).charged == Decimal("1.50")
+    # a correction is a new entry: the posted hold stays as it was resolved
+    assert ledger.get_hold(hold_id).charged == Decimal("1.10")
+    assert ledger.get_account(account).used_amount == Decimal("1.50")
     bad = runner.invoke(app, ["--database", migrated_url, "reconcile"])
     assert bad.exit_code == 1
     assert bad.output.strip() == "error: give JOB_ID (or --replay)"

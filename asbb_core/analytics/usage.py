@@ -1,8 +1,10 @@
 """Usage summaries: what was charged, per account, partition, user or day.
 
-Computed in SQL (``GROUP BY`` over the journal's charge rows, overrun charges included), never
-by walking rows in Python. A "job" is a hold with at least one charge in the range, so a job
-array counts once; the average per job is the charged total over that count, rounded once.
+Computed in SQL (``GROUP BY`` over the journal), never by walking rows in Python. "Charged" is
+spend as ``asbb_core.ledger.spend`` defines it -- charges, overruns, late charges and cost
+corrections, less refunds -- so it agrees with the accounts' ``used``. A "job" is a hold with
+a movement of spend in the range, so a job array counts once; the average per job is the
+charged total over that count, rounded once.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from typing import Any, Literal
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from asbb_core.ledger.spend import day_key
+from asbb_core.ledger.spend import day_key, moves_spend, spend_sum
 from asbb_core.store.database import Database
 from asbb_core.store.models import Account, EntryKind, JournalEntry
 from asbb_core.store.queries import check_range
-from asbb_core.store.sqltypes import Money
 from asbb_core.values.errors import ValidationError
 from asbb_core.values.money import ZERO, round_posting
 from asbb_core.values.text import normalise_account_name
@@ -75,15 +76,18 @@ def usage_summary(
     name = normalise_account_name(account) if account is not None else None
     check_range(since, until)
     scope = None if visible is None else sorted(visible)
-    charged = func.sum(col(JournalEntry.amount), type_=Money).label("charged")
+    # Spend has one definition (ledger.spend): refunds and corrections count, so the usage
+    # report, burn rates and the accounts' used totals agree.
+    charged = spend_sum().label("charged")
     jobs = func.count(func.distinct(col(JournalEntry.hold_id))).label("jobs")
-    charges = func.count(col(JournalEntry.id)).label("charges")
+    is_charge = col(JournalEntry.kind).in_((EntryKind.CHARGE, EntryKind.LATE_CHARGE))
+    charges = func.count(col(JournalEntry.id)).filter(is_charge).label("charges")
 
     def filtered(stmt: Any) -> Any:
         stmt = stmt.select_from(JournalEntry).join(
             Account, col(Account.id) == JournalEntry.account_id
         )
-        stmt = stmt.where(col(JournalEntry.kind) == EntryKind.CHARGE)
+        stmt = stmt.where(moves_spend())
         if name is not None:
             stmt = stmt.where(col(Account.name) == name)
         if scope is not None:

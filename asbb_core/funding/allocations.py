@@ -5,7 +5,7 @@ over the schedule's row; crediting is done by the ledger, each instalment exactl
 
 How "exactly once" holds, across restarts and between racing schedulers (threads, processes,
 several daemons): every instalment (and every expiry) is its own transaction
-(``Ledger.atomic()``) that first locks the schedule's row (``SELECT ... FOR UPDATE`` on
+(one unit of work) that first locks the schedule's row (``SELECT ... FOR UPDATE`` on
 PostgreSQL; ``BEGIN IMMEDIATE`` holds the database on SQLite), re-reads its cursor
 (``next_period``), inserts the instalment's ``allocation_credits`` row -- unique per
 (schedule, period) -- and only then deposits the money. A crash rolls all of it back (the next
@@ -27,18 +27,16 @@ period), and never more than the account has available -- held and used money st
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from asbb_core.ledger import Ledger, MovementResult
-from asbb_core.store.database import is_retryable
 from asbb_core.store.models import (
     Account,
     AccountStatus,
@@ -50,6 +48,7 @@ from asbb_core.store.models import (
     ScheduleStatus,
     UnspentPolicy,
 )
+from asbb_core.store.operations import Operation
 from asbb_core.store.periodic import PeriodicTask
 from asbb_core.values.context import Context, Source
 from asbb_core.values.errors import (
@@ -69,7 +68,6 @@ MAX_ID = 2**63 - 1
 MAX_INSTALMENTS = 10_000
 """Daily for more than 27 years; a larger count is a typo."""
 _TEXT_LIMIT = 500
-_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -329,6 +327,27 @@ class Allocations:
 
     # -- creating ------------------------------------------------------------------
 
+    def open_account(
+        self,
+        name: str,
+        *,
+        ctx: Context,
+        schedule: Mapping[str, Any] | None = None,
+        **account: Any,
+    ) -> Account:
+        """Open an account (``Ledger.create_account``'s arguments) and, with ``schedule``
+        (``create_schedule``'s), its allocation schedule: one unit of work, so a schedule the
+        rules refuse leaves no account behind."""
+
+        def use_case(session: Session) -> Account:
+            opened = self.ledger.create_account(name, ctx=ctx, **account)
+            if schedule is not None:
+                self.create_schedule(opened.name, ctx=ctx, **schedule)
+            return opened
+
+        payload = {"name": name, "account": account, "schedule": dict(schedule or {})}
+        return self.ledger.run(use_case, Operation("open_account", payload, actor=ctx.actor))
+
     def create_schedule(
         self,
         account: str,
@@ -430,7 +449,7 @@ class Allocations:
             session.flush()
             return row
 
-        schedule = self.ledger.run(use_case)  # joins a Ledger.atomic() block when one is open
+        schedule = self.ledger.run(use_case)  # joins the unit of work running here, if any
         log.info(
             "allocation schedule %s created for %s by %s: %s x %d %s from %s",
             schedule.id,
@@ -640,22 +659,9 @@ class Allocations:
     ) -> None:
         """Take every step of one schedule due by ``day``, one transaction each."""
         step_ctx = Context(actor=ctx.actor, source=ctx.source, correlation_id=ctx.correlation_id)
-        failures = 0
         while should_stop is None or not should_stop():
             try:
                 event = self._step(sid, day, step_ctx, while_paused=while_paused)
-            except IntegrityError:
-                # Another scheduler credited this period between our read and our insert:
-                # the unique (schedule, period) row refused ours. Re-read and go on.
-                failures += 1
-                if failures >= _ATTEMPTS:
-                    raise
-                continue
-            except DBAPIError as exc:
-                failures += 1
-                if not is_retryable(exc) or failures >= _ATTEMPTS:
-                    raise
-                continue
             except AsbbError as exc:
                 log.warning("allocation schedule %s: %s", sid, exc.message)
                 summary.errors.append(ScheduleFailure(sid, exc.message, exc.code))
@@ -706,7 +712,8 @@ class Allocations:
         """One step of one schedule, in one transaction: expire the oldest ended period, or
         credit the next instalment due -- whichever comes first -- or nothing (None)."""
         allowed = {ScheduleStatus.ACTIVE} | ({ScheduleStatus.PAUSED} if while_paused else set())
-        with self.ledger.atomic() as session:
+
+        def use_case(session: Session) -> AllocationEvent | None:
             sched = self._lock(session, sid)
             if sched.status not in allowed:
                 return None
@@ -726,6 +733,11 @@ class Allocations:
             sched.updated_at = self.ledger.clock()
             session.flush()
             return event
+
+        # A racing scheduler that credited this period first: the unique (schedule, period)
+        # row refuses ours, and the unit of work runs the step again, which sees it.
+        payload = {"schedule": sid, "day": day, "while_paused": while_paused}
+        return self.ledger.run(use_case, Operation("allocation_step", payload, actor=ctx.actor))
 
     def _memo(self, sched: AllocationSchedule, k: int, what: str) -> str:
         memo = f"{what} {k + 1}/{sched.instalments} of allocation schedule #{sched.id}"

@@ -2,12 +2,12 @@
 
 A request (credit, debit, limit, transfer, refund, hold_release) is validated in full when it
 is made and stored as ``pending``; nothing moves yet. Approving it applies the ledger movement
-and marks the request ``approved`` in ONE transaction (``Ledger.atomic()``): both commit, or
+and marks the request ``approved`` in ONE unit of work: both commit, or
 neither does. A movement the ledger refuses (say, a debit above what is available) leaves the
 request pending and raises the ledger's error.
 
 The journal rows an approval writes carry ``actor`` = the approver, ``correlation_id``
-``adjustment-<id>``, idempotency key ``adjustment:<id>``, and a memo naming the requester, the
+``adjustment-<id>``, idempotency key ``asbb:adjustment:<id>``, and a memo naming the requester, the
 approver and the reason.
 
 >>> approvals = Approvals(db, ledger, settings, clock)                  # doctest: +SKIP
@@ -37,8 +37,9 @@ from asbb_core.store.models import (
     Hold,
     HoldState,
 )
+from asbb_core.store.operations import Operation
 from asbb_core.store.queries import check_page, text_search
-from asbb_core.values.context import Clock, Context, Source, utcnow
+from asbb_core.values.context import Clock, Context, IdempotencyKey, Source, utcnow
 from asbb_core.values.errors import (
     AccountInactiveError,
     ConflictError,
@@ -390,18 +391,24 @@ class Approvals:
             actor=who,
             source=source,
             correlation_id=f"adjustment-{rid}",
-            idempotency_key=f"adjustment:{rid}",
+            idempotency_key=IdempotencyKey.derived("adjustment", rid),
         )
-        with self.ledger.atomic() as session:
+
+        def use_case(session: Session) -> AdjustmentRequest:
             row = self._lock(session, rid)
             self._require_pending(row)
             self._require_checker(row, who, "approve")
             result = self._apply(row, ctx, _memo(row, who, why))
             self._mark_approved(session, row, who, why, ctx.correlation_id, result)
-        return row
+            return row
+
+        # The request's status is what makes a second approval a conflict; the unit of work's
+        # own key makes a retry of this one (its COMMIT's reply lost) a replay.
+        payload = {"id": rid, "approver": who, "reason": why}
+        return self.db.run(use_case, Operation("approve", payload, actor=who))
 
     def _apply(self, row: AdjustmentRequest, ctx: Context, memo: str) -> dict[str, Any]:
-        """The ledger movement a request stands for (joins the enclosing atomic block)."""
+        """The ledger movement a request stands for (it joins the approval's unit of work)."""
         ledger = self.ledger
         kind = AdjustmentKind(row.kind)
         amount = Decimal(row.amount)

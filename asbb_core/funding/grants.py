@@ -26,24 +26,20 @@ through the ledger. Grant before account, always.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 
 from sqlalchemy import delete, func
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.spend import Scope, SpendGroup, scoped_total, spend_by
-from asbb_core.store.database import is_retryable
 from asbb_core.store.models import (
     Account,
     AccountStatus,
@@ -53,14 +49,13 @@ from asbb_core.store.models import (
     GrantDraw,
     GrantPeriod,
     GrantStatus,
-    IdempotencyRecord,
 )
+from asbb_core.store.operations import Operation
 from asbb_core.store.sqltypes import Money
 from asbb_core.values.context import Context
 from asbb_core.values.errors import (
     AccountInactiveError,
     ConflictError,
-    IdempotencyConflictError,
     InsufficientFundsError,
     NotFoundError,
     ValidationError,
@@ -163,7 +158,7 @@ class PeriodStatus:
 
 @dataclass(frozen=True)
 class DrawResult:
-    """A draw from a grant's period into an account (round-trips through JSON for replays)."""
+    """A draw from a grant's period into an account."""
 
     grant: str
     period: int
@@ -183,23 +178,6 @@ class DrawResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (money_str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, replayed: bool = False) -> DrawResult:
-        money = {
-            "amount",
-            "indirect",
-            "cost",
-            "period_budget",
-            "period_drawn",
-            "period_drawn_cost",
-            "drawable",
-            "limit",
-            "available",
-        }
-        values: dict[str, Any] = {k: Decimal(v) if k in money else v for k, v in data.items()}
-        values["replayed"] = replayed
-        return cls(**values)
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -361,10 +339,6 @@ def _status(value: object) -> GrantStatus:
             f"status: {value!r} is not one of {', '.join(s.value for s in GrantStatus)}",
             field="status",
         ) from None
-
-
-def _fingerprint(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- reads on a session
@@ -940,10 +914,9 @@ class Grants:
             session.flush()
             return LinkedAccount(name, link.linked_by, link.linked_at)
 
-        try:
-            return self.db.run(use_case)
-        except IntegrityError:  # linked elsewhere at the same moment
-            return self.db.run(use_case)
+        # Linked elsewhere at the same moment: the unit of work runs it again, and this try
+        # sees the other link and answers from it.
+        return self.db.run(use_case)
 
     def unlink_account(self, number: str, account: str, *, ctx: Context) -> None:
         """Stop ``account`` drawing from the grant. Refused once it drew money from the
@@ -1001,144 +974,103 @@ class Grants:
         name = normalise_account_name(account)
         value = parse_money(amount, field="amount", allow_zero=False)
         note = clean_text(memo, field="memo", limit=400)
-        payload = {
-            "operation": "grant_fund",
-            "grant": grant_number,
-            "account": name,
-            "amount": str(value),
-            "memo": note,
-        }
-        fingerprint = _fingerprint(payload)
-        for attempt in self._attempts():
-            try:
-                return self._fund(grant_number, name, value, note, ctx, fingerprint)
-            except IntegrityError:
-                # A racing request with the same idempotency key won: run again and answer
-                # from its record.
-                if attempt >= 1:
-                    raise
-            except DBAPIError as exc:
-                if attempt >= 4 or not is_retryable(exc):
-                    raise
-                time.sleep(0.005 * 2**attempt)
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _attempts() -> Iterator[int]:
-        yield from range(5)
+        payload = {"grant": grant_number, "account": name, "amount": value, "memo": note}
+        return self.db.run(
+            lambda session: self._fund(session, grant_number, name, value, note, ctx),
+            Operation("grant_fund", payload, key=ctx.idempotency_key, actor=ctx.actor),
+        )
 
     def _fund(
         self,
+        session: Session,
         number: str,
         name: str,
         value: Decimal,
         note: str,
         ctx: Context,
-        fingerprint: str,
     ) -> DrawResult:
         ledger = self.ledger
-        with ledger.atomic() as session:
-            grant = load_grant(session, number, lock=True)
-            assert grant.id is not None
-            if ctx.idempotency_key is not None:
-                record = session.get(IdempotencyRecord, ctx.idempotency_key)
-                if record is not None:
-                    if record.operation != "grant_fund" or record.fingerprint != fingerprint:
-                        raise IdempotencyConflictError(
-                            f"idempotency_key {ctx.idempotency_key!r} was already used for a "
-                            f"different {record.operation} request",
-                            field="idempotency_key",
-                        )
-                    return DrawResult.from_dict(record.result, replayed=True)
-            if grant.status != GrantStatus.ACTIVE:
-                raise ConflictError(
-                    f"grant {grant.number} is {grant.status}; it funds nothing", field="grant"
-                )
-            found = session.exec(select(Account).where(Account.name == name)).first()
-            if found is None or found.id is None:
-                raise NotFoundError(f"account {name!r} does not exist", field="account")
-            link = session.get(GrantAccount, found.id)
-            if link is None or link.grant_id != grant.id:
-                raise ConflictError(
-                    f"account {name} is not linked to grant {grant.number}; link it first",
-                    field="account",
-                )
-            now = ledger.clock()
-            today = now.astimezone(UTC).date()
-            period = period_at(load_periods(session, grant.id), today)
-            if period is None or period.id is None:
-                raise ConflictError(
-                    f"grant {grant.number} has no budget period containing {today.isoformat()}",
-                    field="grant",
-                )
-            rate = grant.indirect_rate
-            drawn = drawn_by_period(session, [grant.id]).get(period.id, ZERO)
-            after = total_cost(drawn + value, rate)
-            if after > period.budget:
-                left = period.budget - total_cost(drawn, rate)
-                most = max(max_direct(period.budget, rate) - drawn, ZERO)
-                raise InsufficientFundsError(
-                    f"amount: a draw of {format_money(value)} costs "
-                    f"{format_money(total_cost(value, rate))} with {rate_percent(rate)} "
-                    f"indirect; period {period.number} of grant {grant.number} has "
-                    f"{format_money(left)} left of its {format_money(period.budget)} budget "
-                    f"({format_money(drawn)} drawn before), so at most {format_money(most)} "
-                    "can be drawn",
-                    field="amount",
-                    details={
-                        "budget": money_str(period.budget),
-                        "drawn": money_str(drawn),
-                        "drawn_cost": money_str(total_cost(drawn, rate)),
-                        "left": money_str(left),
-                        "requested_cost": money_str(total_cost(value, rate)),
-                        "max_draw": money_str(most),
-                    },
-                )
-            text = f"grant {grant.number} period {period.number}"
-            moved = ledger.deposit(
-                name,
-                value,
-                ctx=replace(ctx, idempotency_key=None),
-                memo=f"{text}: {note}" if note else text,
-                kind=EntryKind.ALLOCATION,
+        # One unit of work: the grant's lock, the draw and the deposit together.
+        grant = load_grant(session, number, lock=True)
+        assert grant.id is not None
+        if grant.status != GrantStatus.ACTIVE:
+            raise ConflictError(
+                f"grant {grant.number} is {grant.status}; it funds nothing", field="grant"
             )
-            draw = GrantDraw(
-                grant_id=grant.id,
-                period_id=period.id,
-                account_id=found.id,
-                amount=value,
-                entry_id=moved.entry_ids[0],
-                actor=ctx.actor,
-                created_at=now,
+        found = session.exec(select(Account).where(Account.name == name)).first()
+        if found is None or found.id is None:
+            raise NotFoundError(f"account {name!r} does not exist", field="account")
+        link = session.get(GrantAccount, found.id)
+        if link is None or link.grant_id != grant.id:
+            raise ConflictError(
+                f"account {name} is not linked to grant {grant.number}; link it first",
+                field="account",
             )
-            session.add(draw)
-            session.flush()
-            assert draw.id is not None
-            result = DrawResult(
-                grant=grant.number,
-                period=period.number,
-                account=name,
-                amount=value,
-                indirect=indirect_of(value, rate),
-                cost=total_cost(value, rate),
-                period_budget=period.budget,
-                period_drawn=drawn + value,
-                period_drawn_cost=after,
-                drawable=max(max_direct(period.budget, rate) - drawn - value, ZERO),
-                limit=moved.limit,
-                available=moved.available,
-                draw_id=draw.id,
-                entry_id=moved.entry_ids[0],
+        now = ledger.clock()
+        today = now.astimezone(UTC).date()
+        period = period_at(load_periods(session, grant.id), today)
+        if period is None or period.id is None:
+            raise ConflictError(
+                f"grant {grant.number} has no budget period containing {today.isoformat()}",
+                field="grant",
             )
-            if ctx.idempotency_key is not None:
-                session.add(
-                    IdempotencyRecord(
-                        key=ctx.idempotency_key,
-                        operation="grant_fund",
-                        fingerprint=fingerprint,
-                        result=result.to_dict(),
-                        created_at=now,
-                    )
-                )
-                session.flush()
-            return result
+        rate = grant.indirect_rate
+        drawn = drawn_by_period(session, [grant.id]).get(period.id, ZERO)
+        after = total_cost(drawn + value, rate)
+        if after > period.budget:
+            left = period.budget - total_cost(drawn, rate)
+            most = max(max_direct(period.budget, rate) - drawn, ZERO)
+            raise InsufficientFundsError(
+                f"amount: a draw of {format_money(value)} costs "
+                f"{format_money(total_cost(value, rate))} with {rate_percent(rate)} "
+                f"indirect; period {period.number} of grant {grant.number} has "
+                f"{format_money(left)} left of its {format_money(period.budget)} budget "
+                f"({format_money(drawn)} drawn before), so at most {format_money(most)} "
+                "can be drawn",
+                field="amount",
+                details={
+                    "budget": money_str(period.budget),
+                    "drawn": money_str(drawn),
+                    "drawn_cost": money_str(total_cost(drawn, rate)),
+                    "left": money_str(left),
+                    "requested_cost": money_str(total_cost(value, rate)),
+                    "max_draw": money_str(most),
+                },
+            )
+        text = f"grant {grant.number} period {period.number}"
+        moved = ledger.deposit(
+            name,
+            value,
+            ctx=replace(ctx, idempotency_key=None),
+            memo=f"{text}: {note}" if note else text,
+            kind=EntryKind.ALLOCATION,
+        )
+        draw = GrantDraw(
+            grant_id=grant.id,
+            period_id=period.id,
+            account_id=found.id,
+            amount=value,
+            entry_id=moved.entry_ids[0],
+            actor=ctx.actor,
+            created_at=now,
+        )
+        session.add(draw)
+        session.flush()
+        assert draw.id is not None
+        result = DrawResult(
+            grant=grant.number,
+            period=period.number,
+            account=name,
+            amount=value,
+            indirect=indirect_of(value, rate),
+            cost=total_cost(value, rate),
+            period_budget=period.budget,
+            period_drawn=drawn + value,
+            period_drawn_cost=after,
+            drawable=max(max_direct(period.budget, rate) - drawn - value, ZERO),
+            limit=moved.limit,
+            available=moved.available,
+            draw_id=draw.id,
+            entry_id=moved.entry_ids[0],
+        )
+        return result

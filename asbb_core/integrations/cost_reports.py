@@ -45,7 +45,8 @@ from asbb_core.integrations.spool import REJECTED, folder_lock, load_json, move_
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.reconcile import CORRECTED, EARLIER, JobEnd, reconcile_job
 from asbb_core.store import queries
-from asbb_core.store.models import Account, CostReport, Hold, HoldState, JournalEntry
+from asbb_core.store.models import Account, CostReport, Hold, JournalEntry
+from asbb_core.store.operations import Operation
 from asbb_core.store.periodic import PeriodicTask
 from asbb_core.values.context import Context, Source, new_correlation_id
 from asbb_core.values.errors import AsbbError, ConflictError, DatabaseError, ValidationError
@@ -399,7 +400,17 @@ class CostReports:
         file_name: str | None = None,
         correlation_id: str | None = None,
     ) -> Applied:
-        """Link, charge and record one report, all in one transaction."""
+        """Link, charge and record one report, all in one transaction.
+
+        The one rule for every way a report arrives (the folder watcher, ``/asbx/reconcile``,
+        ``/asbx/epilog``, the CLI): an export aws-slurm-burst marked unsuccessful is refused,
+        since its cost is not a real bill; the epilog's or recovery's reconcile stands."""
+        if not record.success:
+            raise ValidationError(
+                "success: aws-slurm-burst marked this export unsuccessful; its cost is not "
+                "charged (the epilog's or recovery's reconcile stands)",
+                field="success",
+            )
         link = self.link(record)
         hold = link.hold
         warnings = []
@@ -410,7 +421,8 @@ class CostReports:
             )
         metadata = {"cost_report": {"origin": origin, **record.to_json()}}
         correlation = correlation_id or new_correlation_id()
-        with self.ledger.atomic() as session:
+
+        def use_case(session: Session) -> Applied:
             outcome, charged, refunded, previous = self._charge(
                 record, link, metadata, actor, source, correlation
             )
@@ -435,21 +447,25 @@ class CostReports:
             session.add(report)
             session.flush()
             assert report.id is not None
-            report_id = report.id
-        return Applied(
-            report_id=report_id,
-            outcome=outcome,
-            job_id=record.job_id,
-            account=link.account,
-            hold_id=hold.id if hold else None,
-            estimate=hold.estimate if hold else None,
-            actual_cost=record.actual_cost,
-            previous_charge=previous,
-            charged=charged,
-            refunded=refunded,
-            available=available,
-            message=_message(outcome, record, previous, charged, refunded),
-            warnings=warnings,
+            return Applied(
+                report_id=report.id,
+                outcome=outcome,
+                job_id=record.job_id,
+                account=link.account,
+                hold_id=hold.id if hold else None,
+                estimate=hold.estimate if hold else None,
+                actual_cost=record.actual_cost,
+                previous_charge=previous,
+                charged=charged,
+                refunded=refunded,
+                available=available,
+                message=_message(outcome, record, previous, charged, refunded),
+                warnings=warnings,
+            )
+
+        # The charge (joining this unit of work) and its report commit together, or neither.
+        return self.db.run(
+            use_case, Operation("cost_report", {"digest": record.digest}, actor=actor)
         )
 
     def _charge(
@@ -462,33 +478,31 @@ class CostReports:
         correlation: str,
     ) -> tuple[Outcome, Decimal, Decimal, Decimal]:
         hold = link.hold
-        first_time = (hold is not None and hold.state == HoldState.OPEN) or (
-            hold is None and not self._charged_unheld(link.account, record.job_id)
+        # The one reconcile rule first: it posts an open hold, charges a closed one's job late,
+        # charges a job without a hold once, and corrects a job charged with other figures.
+        done = reconcile_job(
+            self.ledger,
+            JobEnd(
+                job_id=record.job_id,
+                hold_id=hold.id if hold else None,
+                actual_cost=record.actual_cost,
+                metadata=metadata,
+                account=None if hold else link.account,
+                partition=record.partition,
+                user=record.user_id,
+            ),
+            actor=actor,
+            source=source,
+            correlation_id=correlation,
         )
-        if first_time:
-            done = reconcile_job(
-                self.ledger,
-                JobEnd(
-                    job_id=record.job_id,
-                    hold_id=hold.id if hold else None,
-                    actual_cost=record.actual_cost,
-                    metadata=metadata,
-                    account=None if hold else link.account,
-                    partition=record.partition,
-                    user=record.user_id,
-                ),
-                actor=actor,
-                source=source,
-                correlation_id=correlation,
-            )
-            if done.cost_source == CORRECTED:  # reconciled before with other figures
-                if done.replayed:
-                    return Outcome.UNCHANGED, ZERO, ZERO, record.actual_cost
-                previous = record.actual_cost - done.charged + done.released
-                return Outcome.CORRECTED, done.charged, done.released, previous
-            if not done.replayed and done.cost_source != EARLIER:
-                outcome = Outcome.RECONCILED if hold else Outcome.CHARGED
-                return outcome, done.charged, done.released, ZERO
+        if done.cost_source == CORRECTED:  # reconciled before with other figures
+            if done.replayed:
+                return Outcome.UNCHANGED, ZERO, ZERO, record.actual_cost
+            previous = record.actual_cost - done.charged + done.released
+            return Outcome.CORRECTED, done.charged, done.released, previous
+        if not done.replayed and done.cost_source != EARLIER:
+            outcome = Outcome.RECONCILED if hold else Outcome.CHARGED
+            return outcome, done.charged, done.released, ZERO
         settled = self.ledger.settle_job_cost(
             record.job_id,
             record.actual_cost,
@@ -730,12 +744,6 @@ def _ingest_one(
             raise ValidationError(
                 f"job_id: the file is named for job {expected['job']} but says {record.job_id}",
                 field="job_id",
-            )
-        if not record.success:
-            raise ValidationError(
-                "success: aws-slurm-burst marked this export unsuccessful; its cost is not "
-                "charged (the epilog's or recovery's reconcile stands)",
-                field="success",
             )
         applied = reports.apply(record, origin="spool", actor=actor, file_name=name)
     except FileNotFoundError:

@@ -33,8 +33,12 @@ from asbb_core.ledger import Ledger
 from asbb_core.ledger.reconcile import actual_cost, reconcile_key
 from asbb_core.store.models import Hold, HoldState
 from asbb_core.store.periodic import PeriodicTask
-from asbb_core.values.context import Context, Source
-from asbb_core.values.errors import HoldResolvedError, IdempotencyConflictError
+from asbb_core.values.context import Context, IdempotencyKey, Source
+from asbb_core.values.errors import (
+    AlreadyChargedError,
+    HoldResolvedError,
+    IdempotencyConflictError,
+)
 from asbb_core.values.money import round_posting
 
 log = logging.getLogger("asbb.recovery")
@@ -135,7 +139,8 @@ def recover(
             actions.append(action)
             continue
         try:
-            result = ledger.expire_hold(hold.id, ctx=_ctx(actor, f"expire:{hold.id}"))
+            key = IdempotencyKey.derived("expire", hold.id)
+            result = ledger.expire_hold(hold.id, ctx=_ctx(actor, key))
         except HoldResolvedError:
             actions.append(_skipped(action))
             continue
@@ -164,7 +169,7 @@ def recover(
     return RecoveryReport(actions=actions, dry_run=dry_run, holds_examined=len(holds) + len(due))
 
 
-def _ctx(actor: str, key: str | None) -> Context:
+def _ctx(actor: str, key: IdempotencyKey) -> Context:
     return Context(actor=actor, source=Source.RECOVERY, idempotency_key=key)
 
 
@@ -269,12 +274,12 @@ def _charge(
         result = ledger.post_hold(
             hold.id,
             cost,
-            ctx=_ctx(actor, reconcile_key(hold.id, job.job_id)),
+            ctx=_ctx(actor, reconcile_key(hold, job.job_id)),
             metadata={"state": job.state, "recovered": True},
             job_id=job.job_id,
             late=True,
         )
-    except IdempotencyConflictError:
+    except (IdempotencyConflictError, AlreadyChargedError):
         return _skipped(action, "already reconciled (with other figures)")
     if result.replayed:
         return _skipped(action, "already reconciled")
@@ -295,7 +300,7 @@ def _void(
         return action
     try:
         result = ledger.void_hold(
-            hold.id, ctx=_ctx(actor, f"recover-void:{hold.id}"), reason=reason
+            hold.id, ctx=_ctx(actor, IdempotencyKey.derived("recover-void", hold.id)), reason=reason
         )
     except HoldResolvedError:
         return _skipped(action)

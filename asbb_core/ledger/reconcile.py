@@ -10,29 +10,40 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from asbb_core.ledger import Ledger, MovementResult, PostResult
 from asbb_core.ledger.pricing import JobShape, parse_memory_mb, price_job
 from asbb_core.settings import Settings
 from asbb_core.store.models import Hold, HoldState
-from asbb_core.values.context import Context, Source, new_correlation_id
+from asbb_core.values.context import Context, IdempotencyKey, Source, new_correlation_id
 from asbb_core.values.durations import parse_slurm_time
-from asbb_core.values.errors import IdempotencyConflictError, ValidationError
+from asbb_core.values.errors import (
+    AlreadyChargedError,
+    IdempotencyConflictError,
+    ValidationError,
+)
 from asbb_core.values.money import ZERO, money_str, parse_cost
+from asbb_core.values.text import normalise_account_name
+
+T = TypeVar("T")
 
 
-def reconcile_key(hold_id: str, job_id: str) -> str:
-    """The idempotency key of a job's charge against its hold."""
-    return f"reconcile:{hold_id}:{job_id}"
+def reconcile_key(hold: Hold, job_id: str) -> IdempotencyKey:
+    """The idempotency key of a job's charge against its hold: one per hold for a single job
+    (whatever job id a report names), one per task for an array."""
+    if hold.task_count == 1:
+        return IdempotencyKey.derived("reconcile", hold.id)
+    return IdempotencyKey.derived("reconcile", hold.id, job_id.strip())
 
 
-def unheld_key(account: str, job_id: str) -> str:
-    """The idempotency key of a job that ran without a hold (accepted fail-open)."""
-    return f"reconcile:unheld:{account}:{job_id}"
+def unheld_key(account: str, job_id: str) -> IdempotencyKey:
+    """The idempotency key of a job that ran without a hold (accepted fail-open): one per
+    account and job, however the account is spelled (``ACCT-B``, `` acct-b ``)."""
+    return IdempotencyKey.derived("unheld", normalise_account_name(account), job_id.strip())
 
 
 def actual_cost(
@@ -171,7 +182,7 @@ def _correct(
         memo=f"reported cost {cost} replaces the earlier charge",
         metadata=dict(metadata),
     )
-    now = ledger.get_hold(hold.id) if hold is not None else None
+    now = hold
     return Reconciled(
         hold_id=settled.hold_id,
         account=settled.account,
@@ -187,12 +198,46 @@ def _correct(
     )
 
 
-def _earlier(ledger: Ledger, ctx: Context) -> dict[str, Any]:
+def _earlier(ledger: Ledger, ctx: Context, result_type: type[T]) -> T | None:
+    """What the first reconcile of this job answered (None: it came by another key)."""
     assert ctx.idempotency_key is not None
-    earlier = ledger.recorded_result(ctx.idempotency_key)
-    if earlier is None:  # the key's record is written with the charge, so this cannot be
-        raise ValidationError("reconcile: the earlier reconcile of this job was not found")
-    return earlier
+    earlier = ledger.earlier_result(ctx.idempotency_key)
+    if not isinstance(earlier, result_type):
+        return None
+    return replace(earlier, replayed=True)  # type: ignore[type-var]
+
+
+def _nothing_more(account: str) -> MovementResult:
+    """The answer to a second charge of a job without a hold, when its first is not to hand."""
+    return MovementResult(
+        account=normalise_account_name(account),
+        amount=ZERO,
+        limit=ZERO,
+        used=ZERO,
+        held=ZERO,
+        available=ZERO,
+        entry_ids=[],
+        replayed=True,
+    )
+
+
+def _already_posted(ledger: Ledger, hold: Hold) -> PostResult:
+    """The answer to a second reconcile of a hold, when its first is not to hand: the hold as
+    it stands (nothing more was charged)."""
+    now = ledger.get_hold(hold.id)
+    return PostResult(
+        hold_id=now.id,
+        account=ledger.account_name(now.account_id),
+        original_hold=now.amount,
+        charged=ZERO,
+        overrun=ZERO,
+        released=ZERO,
+        total_charged=now.charged,
+        state=str(now.state),
+        tasks_posted=now.tasks_posted,
+        task_count=now.task_count,
+        replayed=True,
+    )
 
 
 def reconcile_job(
@@ -249,10 +294,10 @@ def reconcile_job(
                 user_name=end.user,
                 metadata=metadata,
             )
-        except IdempotencyConflictError:
+        except (IdempotencyConflictError, AlreadyChargedError):
             if cost_source == REPORTED:
                 return _correct(ledger, end, None, cost, ctx, metadata)
-            moved = MovementResult.from_dict({**_earlier(ledger, ctx), "replayed": True})
+            moved = _earlier(ledger, ctx, MovementResult) or _nothing_more(end.account)
             cost_source = EARLIER
         return Reconciled(
             hold_id=None,
@@ -271,7 +316,7 @@ def reconcile_job(
         actor=actor,
         source=source,
         correlation_id=correlation_id or hold.correlation_id,
-        idempotency_key=reconcile_key(hold.id, end.job_id),
+        idempotency_key=reconcile_key(hold, end.job_id),
     )
     late = hold.state != HoldState.OPEN
     try:
@@ -284,10 +329,10 @@ def reconcile_job(
             job_id=end.job_id,
             late=True,
         )
-    except IdempotencyConflictError:
+    except (IdempotencyConflictError, AlreadyChargedError):
         if cost_source == REPORTED:
             return _correct(ledger, end, hold, cost, ctx, metadata)
-        result = PostResult.from_dict({**_earlier(ledger, ctx), "replayed": True})
+        result = _earlier(ledger, ctx, PostResult) or _already_posted(ledger, hold)
         cost_source, late = EARLIER, False
     return Reconciled(
         hold_id=result.hold_id,

@@ -65,10 +65,17 @@ def _text(key: object) -> str | None:
     return None if key is None else str(key)
 
 
-def _spent() -> Any:
+def spend_sum() -> Any:
+    """The one definition of spend, as SQL: SUM(used_delta) -- charges, overruns, late
+    charges and cost corrections, less refunds -- so it agrees with the cached ``used``."""
     # The zero is typed as money too: SQLite would otherwise hand back a bare float 0.0.
     total = func.sum(col(JournalEntry.used_delta), type_=Money)
     return func.coalesce(total, literal(ZERO, Money), type_=Money)
+
+
+def moves_spend() -> ColumnElement[bool]:
+    """The journal rows that spend is the sum of (the others move only limit or held)."""
+    return col(JournalEntry.used_delta) != 0
 
 
 def _scoped(stmt: Any, account_ids: Collection[int], since: date, until: date) -> Any:
@@ -78,7 +85,7 @@ def _scoped(stmt: Any, account_ids: Collection[int], since: date, until: date) -
         where if where is not None else col(JournalEntry.account_id).in_(ids),
         col(JournalEntry.created_at) >= day_start(since),
         col(JournalEntry.created_at) < day_start(until + timedelta(days=1)),
-        col(JournalEntry.used_delta) != 0,
+        moves_spend(),
     )
 
 
@@ -88,7 +95,7 @@ def spend_total(
     """Net spend of the accounts from ``since`` to ``until`` (UTC days, inclusive)."""
     if not account_ids or until < since:
         return ZERO
-    value = session.exec(_scoped(select(_spent()), account_ids, since, until)).one()
+    value = session.exec(_scoped(select(spend_sum()), account_ids, since, until)).one()
     return Decimal(value) if value is not None else ZERO
 
 
@@ -104,7 +111,7 @@ def spend_by(
     if not account_ids or until < since:
         return []
     key = _key(session, group).label("key")
-    stmt = select(key, _spent().label("spent")).select_from(JournalEntry)
+    stmt = select(key, spend_sum().label("spent")).select_from(JournalEntry)
     if group == "account":
         stmt = stmt.join(Account, col(Account.id) == JournalEntry.account_id)
     stmt = _scoped(stmt, account_ids, since, until).group_by(key).order_by(key.asc().nulls_last())
@@ -131,9 +138,7 @@ def _where(scopes: Collection[Scope], until: date) -> ColumnElement[bool]:
         )
         for scope in scopes
     ]
-    return and_(
-        parts[0] if len(parts) == 1 else or_(*parts), end, col(JournalEntry.used_delta) != 0
-    )
+    return and_(parts[0] if len(parts) == 1 else or_(*parts), end, moves_spend())
 
 
 def scoped_total(session: Session, scopes: Collection[Scope], until: date) -> Decimal:
@@ -141,7 +146,7 @@ def scoped_total(session: Session, scopes: Collection[Scope], until: date) -> De
     live = [scope for scope in scopes if scope.since <= until]
     if not live:
         return ZERO
-    value = session.exec(select(_spent()).where(_where(live, until))).one()
+    value = session.exec(select(spend_sum()).where(_where(live, until))).one()
     return Decimal(value) if value is not None else ZERO
 
 
@@ -165,7 +170,7 @@ def spend_breakdown(
     if session.get_bind().dialect.name != "postgresql":
         for group, key in keys.items():
             stmt = (
-                select(key.label("key"), _spent())
+                select(key.label("key"), spend_sum())
                 .select_from(JournalEntry)
                 .where(where)
                 .group_by(key)
@@ -175,7 +180,7 @@ def spend_breakdown(
         return out
     labelled = [key.label(f"k{n}") for n, key in enumerate(keys.values())]
     grouped = (
-        sa_select(func.grouping(*keys.values()).label("which"), *labelled, _spent())
+        sa_select(func.grouping(*keys.values()).label("which"), *labelled, spend_sum())
         .select_from(JournalEntry)
         .where(where)
         .group_by(func.grouping_sets(*(tuple_(key) for key in keys.values())))

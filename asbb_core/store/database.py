@@ -1,37 +1,71 @@
-"""Engines, sessions and the unit of work.
+"""Engines, sessions and the unit of work: the one place transactions begin, commit and retry.
 
 No engine is created at import time. ``Database(url)`` makes one:
 
-* PostgreSQL through psycopg 3, READ COMMITTED; balance decisions take ``SELECT ... FOR UPDATE``
-  row locks (see ``asbb_core.ledger``).
+* PostgreSQL through psycopg 3. Writes run at READ COMMITTED and make their balance decisions
+  under ``SELECT ... FOR UPDATE`` row locks (see ``asbb_core.ledger``); reads run at
+  REPEATABLE READ READ ONLY, so a report or ``ledger verify`` sees one snapshot.
 * SQLite in WAL mode with a busy timeout; every writing transaction starts with
   ``BEGIN IMMEDIATE`` so it holds the database's write lock from its first statement: two
-  writers can never both read a balance and then both spend it. Read-only units of work start
-  with a plain ``BEGIN`` and never block writers.
+  writers can never both read a balance and then both spend it. A read starts with a plain
+  ``BEGIN``: one snapshot, and it never blocks writers.
+
+The unit of work (``run`` for a write, ``read`` for a read):
+
+* One session per use case, reads included: a service called inside a running unit of work
+  joins it (``run`` in a savepoint, ``read`` on the same session), so it sees the writes made
+  before it in the same transaction and never takes a second connection.
+* Retries live here alone. A write is retried only as an ``Operation`` with an idempotency key:
+  the caller's, one asbb derived, or one made here before the first try. The key's record is
+  written in the write's own transaction, so a retry after a COMMIT whose reply was lost finds
+  it and replays the first result instead of applying the write twice.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 from asbb_core.settings import normalise_database_url
+from asbb_core.store.operations import Operation, record, recorded
+from asbb_core.values.context import Clock, IdempotencyKey, utcnow
 
 T = TypeVar("T")
+
+log = logging.getLogger("asbb.database")
 
 _READ_ONLY = "asbb_read_only"
 # PostgreSQL: serialization failure, deadlock detected. SQLite: "database is locked".
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
+ATTEMPTS = 6
+"""Tries of one unit of work before its last error is raised."""
+UNIQUE_RACES = 2
+"""Extra tries after a unique key refused a row: the loser of a race runs again and sees the
+winner's committed row (an idempotency record, an account name)."""
+
+
+@dataclass(frozen=True)
+class _Open:
+    session: Session
+    read_only: bool
+    database: Database
+
+
+# The unit of work running in this thread or task, if any.
+_CURRENT: ContextVar[_Open | None] = ContextVar("asbb_unit_of_work", default=None)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -75,7 +109,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_size,
         # No pre-ping: it costs a round trip per transaction on the hot path. A connection
-        # found dead is invalidated by SQLAlchemy and Database.run retries on a fresh one.
+        # found dead is invalidated by SQLAlchemy and the unit of work tries again.
         pool_pre_ping=False,
         pool_recycle=3600,
         connect_args={"connect_timeout": 10},
@@ -83,7 +117,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Transient concurrency failures that a fresh transaction will get past."""
+    """Transient failures that a fresh transaction will get past (for a write: only with an
+    operation record to tell whether the first try committed)."""
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:  # the server restarted or dropped us: reconnect
             return True
@@ -95,18 +130,32 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
-class Database:
-    """One database: an engine and the sessions made from it."""
+def _name_of(use_case: Callable[..., object]) -> str:
+    """An unnamed write's operation name: where it was defined, short enough to store."""
+    name = use_case.__qualname__.replace(".<locals>", "").removesuffix(".use_case")
+    return name[-32:]
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+
+def _pause(attempt: int) -> None:
+    time.sleep(min(0.005 * 2**attempt, 0.5))
+
+
+class Database:
+    """One database: its engine and the units of work run on it."""
+
+    def __init__(
+        self, url: str, *, pool_size: int = 10, echo: bool = False, clock: Clock = utcnow
+    ) -> None:
         self.url = normalise_database_url(url)
+        self.clock = clock
         self.engine = make_engine(self.url, pool_size=pool_size, echo=echo)
+        reads = self.engine.execution_options(**{_READ_ONLY: True})
+        if self.engine.dialect.name == "postgresql":
+            reads = reads.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
         self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
-        self._read_sessions = sessionmaker(
-            self.engine.execution_options(**{_READ_ONLY: True}),
-            class_=Session,
-            expire_on_commit=False,
-        )
+        self._read_sessions = sessionmaker(reads, class_=Session, expire_on_commit=False)
 
     @property
     def backend(self) -> str:
@@ -116,39 +165,95 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.backend == "postgresql"
 
-    @contextmanager
-    def unit_of_work(self, *, read_only: bool = False) -> Iterator[Session]:
-        """A session whose changes are committed only if ``commit()`` is called inside.
+    # -- the unit of work ------------------------------------------------------------
 
-        Leaving the block without committing (or by an exception) rolls everything back.
-        """
+    def current(self) -> Session | None:
+        """The session of the unit of work running here on this database, if any."""
+        open_ = _CURRENT.get()
+        return open_.session if open_ is not None and open_.database is self else None
+
+    @contextmanager
+    def _session(self, *, read_only: bool) -> Iterator[Session]:
         factory = self._read_sessions if read_only else self._sessions
         session = factory()
+        token = _CURRENT.set(_Open(session, read_only, self))
         try:
             yield session
         finally:
+            _CURRENT.reset(token)
             # close() rolls back whatever was not committed, without expiring loaded objects
             # (rollback() would), so results stay readable after the block.
             session.close()
 
-    def run(self, use_case: Callable[[Session], T], *, attempts: int = 5) -> T:
-        """Run ``use_case`` in one transaction and commit; retry transient lock failures."""
-        for attempt in range(1, attempts + 1):
+    def run(self, use_case: Callable[[Session], T], operation: Operation | None = None) -> T:
+        """Run a write: in its own transaction, committed at the end and retried when that is
+        safe; or, inside a running unit of work, in a savepoint of it (the outer one commits
+        and retries). With an idempotency key the first result is replayed to any later run.
+        """
+        open_ = _CURRENT.get()
+        if open_ is not None and open_.database is self:
+            if open_.read_only:
+                raise RuntimeError("a write inside a read-only unit of work")
+            return self._nested(open_.session, use_case, operation)
+        operation = operation or Operation(_name_of(use_case))
+        if operation.key is None:
+            operation = replace(operation, key=IdempotencyKey.generated())
+        failures = races = 0
+        while True:
             try:
-                with self.unit_of_work() as session:
-                    result = use_case(session)
+                with self._session(read_only=False) as session:
+                    result = self._once(session, use_case, operation)
                     session.commit()
                     return result
-            except DBAPIError as exc:
-                if attempt == attempts or not is_retryable(exc):
+            except IntegrityError:
+                # A unique key refused a row: another transaction committed the same thing
+                # first. Run again: this try sees the winner's row and answers from it.
+                races += 1
+                if races > UNIQUE_RACES:
                     raise
-                time.sleep(0.005 * 2**attempt)
-        raise AssertionError("unreachable")
+            except DBAPIError as exc:
+                failures += 1
+                if failures >= ATTEMPTS or not is_retryable(exc):
+                    raise
+                log.info("retrying %s after %s", operation.name, type(exc.orig).__name__)
+                _pause(failures)
+
+    def _once(self, session: Session, use_case: Callable[[Session], T], op: Operation) -> T:
+        assert op.key is not None
+        earlier = recorded(session, op, op.key)
+        if earlier is not None:
+            return earlier  # type: ignore[no-any-return]
+        result = use_case(session)
+        record(session, op, op.key, result, self.clock)
+        return result
+
+    def _nested(
+        self, session: Session, use_case: Callable[[Session], T], op: Operation | None
+    ) -> T:
+        # A savepoint: a use case that fails leaves no trace while the others in the unit of
+        # work stand. Only a key the caller or asbb gave is recorded: the outer unit of work
+        # already has one for the whole transaction.
+        with session.begin_nested():
+            if op is None or op.key is None:
+                return use_case(session)
+            return self._once(session, use_case, op)
 
     def read(self, query: Callable[[Session], T]) -> T:
-        """Run a read-only query in its own transaction."""
-        with self.unit_of_work(read_only=True) as session:
-            return query(session)
+        """Run a read: on the running unit of work's session (it sees that transaction's
+        writes), else in a read-only snapshot of its own, retried on transient failures."""
+        open_ = _CURRENT.get()
+        if open_ is not None and open_.database is self:
+            return query(open_.session)
+        failures = 0
+        while True:
+            try:
+                with self._session(read_only=True) as session:
+                    return query(session)
+            except DBAPIError as exc:
+                failures += 1
+                if failures >= ATTEMPTS or not is_retryable(exc):
+                    raise
+                _pause(failures)
 
     def dispose(self) -> None:
         self.engine.dispose()

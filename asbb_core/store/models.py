@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from asbb_core.store.constraints import checks
 from asbb_core.store.sqltypes import Money, UTCDateTime
 from asbb_core.values.context import Source
 from asbb_core.values.money import ZERO
@@ -39,6 +40,12 @@ class EntryKind(StrEnum):
     ADJUSTMENT = "adjustment"
     TRANSFER = "transfer"
     EXPIRY = "expiry"  # unspent allocation money taken back at its period's end
+    LATE_CHARGE = "late_charge"
+    """A finished job's cost arriving after its hold closed (expired, voided, an array closed
+    early): charged, linked to the hold, which stays as it was resolved."""
+    CORRECTION = "correction"
+    """A job's charge brought to its reported real cost (+ more, - refunded), linked to the
+    job and its hold, which stays as it was resolved."""
 
 
 class HoldState(StrEnum):
@@ -58,6 +65,7 @@ class Account(SQLModel, table=True):
     """A budget account, mapped 1:1 to a Slurm account by name."""
 
     __tablename__ = "accounts"
+    __table_args__ = checks("accounts")
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
     name: str = Field(sa_type=String(64), unique=True, index=True)
@@ -68,6 +76,10 @@ class Account(SQLModel, table=True):
     limit_amount: Decimal = money_column()
     used_amount: Decimal = money_column()
     held_amount: Decimal = money_column()
+    carry_amount: Decimal = money_column()
+    """The rounding remainder below a cent: the exact costs charged so far minus the whole
+    cents posted for them (within half a cent either way), carried into the next charge so
+    nothing is lost (``asbb_core.values.money.carry_cent``)."""
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -80,7 +92,7 @@ class PartitionLimit(SQLModel, table=True):
     """A cap on what one partition may consume inside an account (e.g. gpu-aws <= $500)."""
 
     __tablename__ = "partition_limits"
-    __table_args__ = (UniqueConstraint("account_id", "partition"),)
+    __table_args__ = (UniqueConstraint("account_id", "partition"), *checks("partition_limits"))
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
     account_id: int = Field(sa_type=BigId, foreign_key="accounts.id", index=True)
@@ -106,6 +118,7 @@ class Hold(SQLModel, table=True):
     __table_args__ = (
         Index("ix_holds_state_expires", "state", "expires_at"),
         Index("ix_holds_account_state", "account_id", "state"),
+        *checks("holds"),
     )
 
     id: str = Field(sa_type=String(40), primary_key=True)
@@ -156,6 +169,7 @@ class JournalEntry(SQLModel, table=True):
         Index("ix_journal_created", "created_at"),
         # An account's journal newest first, a page at a time (queries.list_entries).
         Index("ix_journal_account_id", "account_id", "id"),
+        *checks("journal"),
     )
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
@@ -165,6 +179,9 @@ class JournalEntry(SQLModel, table=True):
     limit_delta: Decimal = money_column()
     used_delta: Decimal = money_column()
     held_delta: Decimal = money_column()
+    carry_delta: Decimal = money_column()
+    """The change to the account's rounding remainder: ``used_delta + carry_delta`` is the exact
+    cost (to 1/100 of a cent) that the row posts in whole cents."""
     partition: str | None = Field(default=None, sa_type=String(64))
     hold_id: str | None = Field(
         default=None, sa_type=String(40), foreign_key="holds.id", index=True
@@ -189,6 +206,10 @@ class IdempotencyRecord(SQLModel, table=True):
     """The first result of a request made with an idempotency key, replayed to any retry."""
 
     __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        Index("ix_idempotency_keys_created", "created_at"),
+        *checks("idempotency_keys"),
+    )
 
     key: str = Field(sa_type=String(200), primary_key=True)
     operation: str = Field(sa_type=String(32))
@@ -330,7 +351,7 @@ class AllocationCredit(SQLModel, table=True):
     (schedule, period) pair is what makes two racing schedulers credit once."""
 
     __tablename__ = "allocation_credits"
-    __table_args__ = (UniqueConstraint("schedule_id", "period"),)
+    __table_args__ = (UniqueConstraint("schedule_id", "period"), *checks("allocation_credits"))
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
     schedule_id: int = Field(sa_type=BigId, foreign_key="allocation_schedules.id")
@@ -386,7 +407,7 @@ class GrantPeriod(SQLModel, table=True):
     """One budget period of a grant (inclusive dates); ``budget`` is total cost."""
 
     __tablename__ = "grant_periods"
-    __table_args__ = (UniqueConstraint("grant_id", "number"),)
+    __table_args__ = (UniqueConstraint("grant_id", "number"), *checks("grant_periods"))
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
     grant_id: int = Field(sa_type=BigId, foreign_key="grants.id", index=True)
@@ -411,6 +432,7 @@ class GrantDraw(SQLModel, table=True):
     """Money moved from a grant's period into a linked account's limit (direct cost)."""
 
     __tablename__ = "grant_draws"
+    __table_args__ = checks("grant_draws")
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
     grant_id: int = Field(sa_type=BigId, foreign_key="grants.id", index=True)

@@ -30,6 +30,7 @@ from asbb_core.store.models import (
     PartitionLimit,
 )
 from asbb_core.values.errors import NotFoundError, ValidationError
+from asbb_core.values.money import ZERO
 from asbb_core.values.text import normalise_account_name
 
 T = TypeVar("T")
@@ -77,6 +78,15 @@ class EntryPage:
 class HoldRow:
     hold: Hold
     account: str
+    job_charged: Decimal
+    """All its job was charged: the hold's own charges, late charges and corrections (the
+    hold is final once resolved, so later costs are entries of their own)."""
+
+
+def _job_charged() -> Any:
+    """A hold's job_charged, as a correlated subquery."""
+    total = func.coalesce(func.sum(JournalEntry.used_delta), ZERO)
+    return select(total).where(col(JournalEntry.hold_id) == Hold.id).scalar_subquery().label("job")
 
 
 # ---------------------------------------------------------------- argument checks
@@ -344,14 +354,14 @@ def list_holds(
             select(func.count()).select_from(Hold).join(Account, joined).where(*conditions)
         ).one()
         rows = s.exec(
-            select(Hold, Account.name)
+            select(Hold, Account.name, _job_charged())
             .join(Account, joined)
             .where(*conditions)
             .order_by(col(Hold.created_at).desc(), col(Hold.id).desc())
             .limit(limit)
             .offset(offset)
         )
-        items = [HoldRow(h, a) for h, a in rows]
+        items = [HoldRow(h, a, Decimal(j)) for h, a, j in rows]
         return Page(items=items, total=int(total), limit=limit, offset=offset)
 
     return db.read(query)
@@ -360,13 +370,13 @@ def list_holds(
 def get_hold(db: Database, hold_id: str) -> HoldRow:
     def query(s: Session) -> HoldRow:
         row = s.exec(
-            select(Hold, Account.name)
+            select(Hold, Account.name, _job_charged())
             .join(Account, col(Account.id) == Hold.account_id)
             .where(Hold.id == hold_id)
         ).first()
         if row is None:
             raise NotFoundError(f"hold {hold_id!r} does not exist", field="hold_id")
-        return HoldRow(row[0], row[1])
+        return HoldRow(row[0], row[1], Decimal(row[2]))
 
     return db.read(query)
 

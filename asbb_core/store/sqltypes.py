@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Numeric
+from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # SQLite has no exact decimal type: its NUMERIC affinity stores REAL, and SUM() over REAL
@@ -48,13 +49,28 @@ class Money(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            if isinstance(value, float):  # never stored, but refuse silently-wrong data loudly
-                raise TypeError("a money column held a float")
+            if isinstance(value, float):
+                # Never stored (binds refuse floats): a quotient computed in SQL, which SQLite
+                # divides in floating point. Round it to the nearest 1/10000 dollar.
+                value = Decimal(repr(value)).to_integral_value()
             return (Decimal(int(value)) / _FACTOR).quantize(Decimal(1).scaleb(-SCALE))
         return Decimal(value)
 
     def coerce_compared_value(self, op: Any, value: Any) -> TypeEngine[Any]:
+        # Money beside money (compare, add, subtract) is bound as money: scaled alike on
+        # SQLite. A factor or divisor is a plain number: bound as money it would be scaled too
+        # (limit * 2 read as limit * 20000).
+        if op in _SCALING_OPERATORS and not isinstance(value, bool):
+            if isinstance(value, int):
+                return Integer()
+            if isinstance(value, Decimal):
+                return Numeric(38, 10, asdecimal=True)
         return self
+
+
+_SCALING_OPERATORS = frozenset(
+    {operators.mul, operators.truediv, operators.floordiv, operators.mod}
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -62,6 +62,13 @@ class HoldResolvedError(ConflictError):
     code = "hold_resolved"
 
 
+class AlreadyChargedError(ConflictError):
+    """The job (or the array task) was charged already: a job is charged once, by whatever
+    path its cost arrives; a different figure for it is a correction."""
+
+    code = "already_charged"
+
+
 class IdempotencyConflictError(ConflictError):
     """The idempotency key was used before for a different request."""
 

@@ -4,10 +4,12 @@ The rule, applied everywhere:
 
 * Internally (prices, estimates, rates times hours) amounts carry 4 decimal places, rounded
   half-even (``round_internal``).
-* Whatever is *posted* to the journal is rounded half-even to the cent (``round_posting``).
-  So ``0.1 + 0.2`` posts as ``0.30`` exactly, and a third of a dollar posts as ``0.33``;
-  three thirds post as ``1.00`` only if computed before rounding (``round_posting(1/3*3)``),
-  never as the sum of three rounded thirds (``0.99``): round once, at the edge.
+* Whatever is *posted* to the journal is whole cents. Costs (a job's price, an AWS bill) are
+  exact to 4 places; each account carries the remainder below a cent (``carry_cent``): a
+  charge posts ``round_posting(cost + carry)`` and carries the rest into the next one. So a
+  hundred tasks of $0.0033 post $0.33 in all, never $0.00, and what an account was charged
+  never differs from the sum of its exact costs by more than half a cent, however many
+  charges there are. Limits, deposits and holds are typed or computed in whole cents.
 * Amounts that people or programs *type* (limits, deposits, adjustments) are parsed by
   ``parse_money`` which refuses floats (binary floats cannot hold 0.1), NaN, infinities,
   booleans, and more than two decimal places, naming the field in the error.
@@ -105,11 +107,25 @@ def parse_money(
 
 
 def parse_cost(value: object, *, field: str = "actual_cost") -> Decimal:
-    """Parse a computed cost (e.g. an AWS bill line): any precision, rounded for posting."""
+    """Parse a computed cost (e.g. an AWS bill line): any precision, kept to 4 places (the
+    cents are posted with the account's carry, see ``carry_cent``)."""
     amount = to_decimal(value, field=field)
     if amount < 0:
         raise ValidationError(f"{field}: must not be negative (got {value})", field=field)
-    return round_posting(amount)
+    return round_internal(amount)
+
+
+def carry_cent(cost: Decimal, carry: Decimal) -> tuple[Decimal, Decimal]:
+    """Post an exact (4-place) ``cost`` -- positive, or negative for a refund -- in whole cents.
+
+    ``carry`` is what the account's exact costs so far exceed what it was charged (within half
+    a cent either way). Returns ``(posted, carry_delta)``: ``posted = round_posting(cost +
+    carry)``, and ``posted + carry_delta == cost`` exactly, so the new carry is again within
+    half a cent and no fraction of a cent is ever lost.
+    """
+    cost = round_internal(cost)
+    posted = round_posting(cost + carry)
+    return posted, cost - posted
 
 
 def format_money(amount: Decimal, *, symbol: bool = True, sign: bool = False) -> str:

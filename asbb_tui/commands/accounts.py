@@ -27,9 +27,9 @@ from asbb_tui.cli_base import (
 )
 
 if TYPE_CHECKING:
-    from asbb_core.funding.allocations import Allocations, ScheduleInfo
+    from asbb_core.bank import Bank
+    from asbb_core.funding.allocations import ScheduleInfo
     from asbb_core.ledger import Ledger
-    from asbb_core.store.database import Database
     from asbb_core.store.models import Account, PartitionLimit
 
 account_app = typer.Typer(
@@ -180,8 +180,7 @@ def _schedule_row(info: ScheduleInfo) -> dict[str, Any]:
 
 
 def _show_detail(
-    db: Database,
-    ledger: Ledger,
+    bank: Bank,
     name: str,
     *,
     as_json: bool,
@@ -191,8 +190,8 @@ def _show_detail(
     """One account with its caps and allocation schedules: a table each, JSON or CSV."""
     from asbb_core.store import queries
 
-    detail = queries.account_detail(db, name)
-    schedules = _allocations(ledger).list_schedules(detail.account.name)
+    detail = queries.account_detail(bank.db, name)
+    schedules = bank.allocations.list_schedules(detail.account.name)
     record = account_row(detail.account)
     record["open_holds"] = detail.open_holds
     caps = [cap_row(c) for c in detail.partition_limits]
@@ -206,12 +205,6 @@ def _show_detail(
         emit_rows([table_times(c) for c in caps], CAP_COLUMNS, title="partition limits")
     if schedules:
         emit_rows([_schedule_row(s) for s in schedules], SCHEDULE_COLUMNS, title="allocations")
-
-
-def _allocations(ledger: Ledger) -> Allocations:
-    from asbb_core.funding.allocations import Allocations
-
-    return Allocations(ledger)
 
 
 def _day(value: str | None, *, field: str, ledger: Ledger) -> date | None:
@@ -293,9 +286,9 @@ def list_accounts(
     from asbb_core.store import queries
 
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, db, _ledger):
+    with opened(ctx) as bank:
         page = queries.list_accounts(
-            db,
+            bank.db,
             status=status,
             prefix=prefix,
             sort=sort,  # type: ignore[arg-type]  # the core names the allowed keys
@@ -410,9 +403,9 @@ def create(
         given = [option for option, value in schedule_options.items() if value is not None]
         if given:
             fail(f"{given[0]} is for incremental accounts; add --incremental")
-    with opened(ctx) as (_, db, ledger):
-        start_day = _day(start, field="start", ledger=ledger)
-        end_day = _day(end, field="end", ledger=ledger)
+    with opened(ctx) as bank:
+        start_day = _day(start, field="start", ledger=bank.ledger)
+        end_day = _day(end, field="end", ledger=bank.ledger)
         plan: dict[str, Any] | None = None
         if incremental:
             policy = (unspent or "carry").strip().lower()
@@ -421,30 +414,26 @@ def create(
             plan = {
                 "amount": allocation_amount,
                 "frequency": allocation_frequency or "monthly",
-                "start_date": start_day or ledger_today(ledger),
+                "start_date": start_day or ledger_today(bank.ledger),
                 "total": total_budget,
                 "unspent": UNSPENT_POLICIES[policy],
                 "memo": "incremental budget",
             }
-        # One transaction: a schedule the core refuses leaves no account behind.
         try:
-            with ledger.atomic():
-                account = ledger.create_account(
-                    name,
-                    ctx=cli_context(),
-                    limit=limit or "0",
-                    description=description or "",
-                    start_date=start_day,
-                    end_date=end_day,
-                    partition_limits=caps,
-                )
-                if plan is not None:
-                    _allocations(ledger).create_schedule(account.name, ctx=cli_context(), **plan)
+            account = bank.allocations.open_account(
+                name,
+                ctx=cli_context(),
+                schedule=plan,
+                limit=limit or "0",
+                description=description or "",
+                start_date=start_day,
+                end_date=end_day,
+                partition_limits=caps,
+            )
         except AsbbError as exc:
             raise _in_option_terms(exc) from None
         _show_detail(
-            db,
-            ledger,
+            bank,
             account.name,
             as_json=as_json,
             as_csv=as_csv,
@@ -459,8 +448,8 @@ def show(
     """One account: its money (limit, used, held, available), dates, partition limits,
     allocation schedules and how many holds are open."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, db, ledger):
-        _show_detail(db, ledger, name, as_json=as_json, as_csv=as_csv)
+    with opened(ctx) as bank:
+        _show_detail(bank, name, as_json=as_json, as_csv=as_csv)
 
 
 @account_app.command("update")
@@ -502,8 +491,6 @@ def update(
 
     `asbb account update physics --limit 1500 --reason "second year"`
     """
-    from asbb_core.store import queries
-    from asbb_core.values.money import parse_money
 
     check_output(as_json, as_csv)
     details = [description, start, end, status]
@@ -513,28 +500,22 @@ def update(
         fail("--clear-dates removes both dates; give it without --start and --end")
     if status is not None and status.strip().lower() == "closed":
         fail("status: close an account with: asbb account close NAME")
-    with opened(ctx) as (_, db, ledger):
-        start_day = _day(start, field="start", ledger=ledger)
-        end_day = _day(end, field="end", ledger=ledger)
-        current = queries.account_detail(db, name).account
-        new_limit = parse_money(limit, field="limit") if limit is not None else None
-        change = cli_context()
-        with ledger.atomic():
-            if new_limit is not None and new_limit != current.limit_amount:
-                ledger.set_limit(current.name, new_limit, ctx=change, reason=reason or "")
-            if clear_dates or any(v is not None for v in details):
-                ledger.update_account(
-                    current.name,
-                    ctx=change,
-                    description=description,
-                    start_date=start_day,
-                    end_date=end_day,
-                    clear_dates=clear_dates,
-                    status=status.strip().lower() if status is not None else None,
-                )
+    with opened(ctx) as bank:
+        start_day = _day(start, field="start", ledger=bank.ledger)
+        end_day = _day(end, field="end", ledger=bank.ledger)
+        current = bank.ledger.change_account(
+            name,
+            ctx=cli_context(),
+            limit=limit,
+            reason=reason or "",
+            description=description,
+            start_date=start_day,
+            end_date=end_day,
+            clear_dates=clear_dates,
+            status=status.strip().lower() if status is not None else None,
+        )
         _show_detail(
-            db,
-            ledger,
+            bank,
             current.name,
             as_json=as_json,
             as_csv=as_csv,
@@ -564,8 +545,8 @@ def close(
     from asbb_core.store import queries
 
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, db, ledger):
-        detail = queries.account_detail(db, name)
+    with opened(ctx) as bank:
+        detail = queries.account_detail(bank.db, name)
         account = detail.account
         if str(account.status) == "closed":
             stderr().print(f"account {account.name} is already closed")
@@ -575,10 +556,9 @@ def close(
                 if not stdin_is_terminal():
                     fail(f"closing account {account.name} cannot be undone; confirm with --yes")
                 typer.confirm(f"Close account {account.name} for good?", abort=True, err=True)
-            ledger.update_account(account.name, ctx=cli_context(), status="closed")
+            bank.ledger.update_account(account.name, ctx=cli_context(), status="closed")
         _show_detail(
-            db,
-            ledger,
+            bank,
             account.name,
             as_json=as_json,
             as_csv=as_csv,
@@ -595,8 +575,8 @@ def list_partition_limits(
 ) -> None:
     """The account's caps per partition, with what each has used and holds."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        caps = ledger.partition_limits(account)
+    with opened(ctx) as bank:
+        caps = bank.ledger.partition_limits(account)
     emit_rows(
         [cap_row(c) if as_json or as_csv else table_times(cap_row(c)) for c in caps],
         CAP_COLUMNS,
@@ -623,8 +603,8 @@ def set_partition_limit(
     on it honour the cap. `asbb partition-limit set physics gpu-aws 500`
     """
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        cap = ledger.set_partition_limit(account, partition, amount, ctx=cli_context())
+    with opened(ctx) as bank:
+        cap = bank.ledger.set_partition_limit(account, partition, amount, ctx=cli_context())
     assert cap is not None  # only a None amount removes
     emit_record(
         cap_row(cap),
@@ -646,13 +626,13 @@ def remove_partition_limit(
     from asbb_core.values.text import validate_partition_name
 
     part = validate_partition_name(partition)
-    with opened(ctx) as (_, _db, ledger):
-        if all(c.partition != part for c in ledger.partition_limits(account)):
+    with opened(ctx) as bank:
+        if all(c.partition != part for c in bank.ledger.partition_limits(account)):
             raise NotFoundError(
                 f"account {account!r} has no limit on partition {part!r}",
                 field="partition",
             )
-        ledger.set_partition_limit(account, partition, None, ctx=cli_context())
+        bank.ledger.set_partition_limit(account, partition, None, ctx=cli_context())
     stdout().print(f"removed the limit on partition {part} of account {account}")
 
 

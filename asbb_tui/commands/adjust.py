@@ -23,10 +23,6 @@ from asbb_tui.cli_base import (
 )
 
 if TYPE_CHECKING:
-    from asbb_core.funding.approvals import Approvals
-    from asbb_core.ledger import Ledger
-    from asbb_core.settings import Settings
-    from asbb_core.store.database import Database
     from asbb_core.store.models import AdjustmentRequest
 
 KINDS = "credit, debit, limit, transfer, refund, hold_release"
@@ -75,12 +71,6 @@ RECORD_COLUMNS = [
     Column("decision_reason", "decision reason"),
     Column("correlation_id", "journal correlation id"),
 ]
-
-
-def _service(db: Database, ledger: Ledger, settings: Settings) -> Approvals:
-    from asbb_core.funding.approvals import Approvals
-
-    return Approvals(db, ledger, settings)
 
 
 def request_dict(row: AdjustmentRequest) -> dict[str, Any]:
@@ -153,8 +143,8 @@ def request(
     `asbb adjust request hold_release physics --hold H --reason "job lost"`.
     """
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, ledger):
-        row = _service(db, ledger, settings).request(
+    with opened(ctx) as bank:
+        row = bank.approvals.request(
             kind,
             account,
             amount,
@@ -199,8 +189,8 @@ def list_(
 ) -> None:
     """List adjustment requests, newest first."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, ledger):
-        approvals = _service(db, ledger, settings)
+    with opened(ctx) as bank:
+        approvals = bank.approvals
         rows = approvals.list(
             status=status, account=account, search=search, limit=limit, offset=offset
         )
@@ -223,8 +213,8 @@ def show(
 ) -> None:
     """Show one request: what it asks, who asked, and its decision."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, ledger):
-        row = _service(db, ledger, settings).get(request_id)
+    with opened(ctx) as bank:
+        row = bank.approvals.get(request_id)
     _emit(row, as_json=as_json, as_csv=as_csv, title=f"adjustment request #{row.id}")
 
 
@@ -257,8 +247,8 @@ def approve(
     from asbb_core.values.context import Source
 
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, ledger):
-        row = _service(db, ledger, settings).approve(
+    with opened(ctx) as bank:
+        row = bank.approvals.approve(
             request_id, approver=cli_actor(), reason=reason, confirm=confirm, source=Source.CLI
         )
     _emit(row, as_json=as_json, as_csv=as_csv, title=f"approved adjustment request #{row.id}")
@@ -276,8 +266,8 @@ def reject(
 ) -> None:
     """Turn a pending request down. Nothing moves. Its requester cancels instead."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, ledger):
-        row = _service(db, ledger, settings).reject(request_id, approver=cli_actor(), reason=reason)
+    with opened(ctx) as bank:
+        row = bank.approvals.reject(request_id, approver=cli_actor(), reason=reason)
     _emit(row, as_json=as_json, as_csv=as_csv, title=f"rejected adjustment request #{row.id}")
 
 
@@ -293,8 +283,8 @@ def cancel(
 ) -> None:
     """Withdraw your own pending request. Nothing moves; only its requester may."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, ledger):
-        row = _service(db, ledger, settings).cancel(request_id, cli_actor(), reason=reason)
+    with opened(ctx) as bank:
+        row = bank.approvals.cancel(request_id, cli_actor(), reason=reason)
     _emit(row, as_json=as_json, as_csv=as_csv, title=f"cancelled adjustment request #{row.id}")
 
 

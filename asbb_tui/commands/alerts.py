@@ -168,11 +168,9 @@ def list_alerts(
     """List alerts, newest first, a page at a time (--json adds the total for paging).
 
     Example: `asbb alerts list --status open --severity critical`"""
-    from asbb_core.alerts.conditions import AlertService
-
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, _):
-        service = AlertService(db, settings)
+    with opened(ctx) as bank:
+        service = bank.alerts
         filters = {
             "status": status.value if status else None,
             "severity": severity.value if severity else None,
@@ -202,11 +200,9 @@ def show_alert(
     ctx: typer.Context, alert_id: AlertArg, as_json: JsonOption = False, as_csv: CsvOption = False
 ) -> None:
     """One alert: its figures, who acknowledged or resolved it, and its deliveries."""
-    from asbb_core.alerts.conditions import AlertService
-
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, _):
-        service = AlertService(db, settings)
+    with opened(ctx) as bank:
+        service = bank.alerts
         record = service.get_alert(alert_id)
         deliveries = service.deliveries(alert_id)
     if as_json or as_csv:
@@ -273,11 +269,9 @@ def acknowledge(
     lasts) and still clears by itself when the condition ends.
 
     Example: `asbb alerts ack 12 --note "asked the PI for more budget"`"""
-    from asbb_core.alerts.conditions import AlertService
-
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, _):
-        record = AlertService(db, settings).acknowledge(alert_id, cli_actor(), note=note)
+    with opened(ctx) as bank:
+        record = bank.alerts.acknowledge(alert_id, cli_actor(), note=note)
     if as_json or as_csv:
         emit_record(record.to_dict(), columns(*ALERT_KEYS), as_json=as_json, as_csv=as_csv)
         return
@@ -298,11 +292,9 @@ def resolve(
     fresh alert: use 'asbb alerts ack' to silence one instead.
 
     Example: `asbb alerts resolve 12 --note "limit raised to 5000"`"""
-    from asbb_core.alerts.conditions import AlertService
-
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, _):
-        record = AlertService(db, settings).resolve(alert_id, cli_actor(), note)
+    with opened(ctx) as bank:
+        record = bank.alerts.resolve(alert_id, cli_actor(), note)
     if as_json or as_csv:
         emit_record(record.to_dict(), columns(*ALERT_KEYS), as_json=as_json, as_csv=as_csv)
         return
@@ -314,11 +306,9 @@ def evaluate(ctx: typer.Context, as_json: JsonOption = False, as_csv: CsvOption 
     """Evaluate every alert condition now (the daemon also does it on a timer): open new
     alerts, update those still holding, resolve those whose condition cleared. Safe beside
     the daemon. --json and --csv give the alert ids in each group."""
-    from asbb_core.alerts.conditions import AlertService
-
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, _):
-        summary = AlertService(db, settings).evaluate()
+    with opened(ctx) as bank:
+        summary = bank.alerts.evaluate()
     if as_json or as_csv:
         record = summary.to_dict()
         emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
@@ -342,8 +332,8 @@ def deliver(ctx: typer.Context, as_json: JsonOption = False, as_csv: CsvOption =
     from asbb_core.alerts.delivery import DeliveryService
 
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, _):
-        report = DeliveryService(db, settings).deliver_due()
+    with opened(ctx) as bank:
+        report = DeliveryService(bank.db, bank.settings).deliver_due()
     if as_json or as_csv:
         record = report.to_dict()
         emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)

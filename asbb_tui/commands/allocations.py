@@ -32,11 +32,9 @@ from asbb_tui.cli_base import (
 if TYPE_CHECKING:
     from asbb_core.funding.allocations import (
         AllocationEvent,
-        Allocations,
         ProcessSummary,
         ScheduleInfo,
     )
-    from asbb_core.ledger import Ledger
 
 app = typer.Typer(
     help=(
@@ -92,12 +90,6 @@ class StatusChoice(StrEnum):
 
 
 ScheduleArg = Annotated[int, typer.Argument(metavar="ID", help="The schedule's id.", min=1)]
-
-
-def _service(ledger: Ledger) -> Allocations:
-    from asbb_core.funding.allocations import Allocations
-
-    return Allocations(ledger)
 
 
 def _money(value: Any) -> str:
@@ -308,8 +300,8 @@ def create(
     Example: `asbb allocations create physics --amount 500 --frequency monthly --count 12`
     """
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        allocations = _service(ledger)
+    with opened(ctx) as bank:
+        allocations = bank.allocations
         schedule = allocations.create_schedule(
             account,
             amount=amount,
@@ -342,8 +334,8 @@ def list_(
 ) -> None:
     """List allocation schedules: account, instalment, progress, next due date."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        infos = _service(ledger).list_schedules(account, status.value if status else None)
+    with opened(ctx) as bank:
+        infos = bank.allocations.list_schedules(account, status.value if status else None)
     emit_rows(
         [_list_row(i) for i in infos],
         columns(*SCHEDULE_KEYS) if as_csv else LIST_TABLE,
@@ -363,8 +355,8 @@ def show(
 ) -> None:
     """Show one schedule and every instalment credited or skipped so far."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        info = _service(ledger).get_schedule(schedule_id)
+    with opened(ctx) as bank:
+        info = bank.allocations.get_schedule(schedule_id)
     _show(info, as_json=as_json, as_csv=as_csv)
 
 
@@ -380,8 +372,8 @@ def pause(
     What fell due before the pause is credited first.
     """
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        info = _service(ledger).pause(schedule_id, cli_context())
+    with opened(ctx) as bank:
+        info = bank.allocations.pause(schedule_id, cli_context())
     _show(info, as_json=as_json, as_csv=as_csv, title=f"paused allocation schedule #{info.id}")
 
 
@@ -405,9 +397,9 @@ def resume(
     'show --csv' does (its credits include what the resume did).
     """
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        summary = _service(ledger).resume(schedule_id, cli_context(), catch_up=catch_up)
-        info = _service(ledger).get_schedule(schedule_id)
+    with opened(ctx) as bank:
+        summary = bank.allocations.resume(schedule_id, cli_context(), catch_up=catch_up)
+        info = bank.allocations.get_schedule(schedule_id)
     if as_json:
         print_json({"schedule": info.to_dict(with_credits=True), "summary": summary.to_dict()})
         return
@@ -427,8 +419,8 @@ def cancel(
 ) -> None:
     """Cancel a schedule for good: no further instalments; what was credited stays."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        info = _service(ledger).cancel(schedule_id, cli_context())
+    with opened(ctx) as bank:
+        info = bank.allocations.cancel(schedule_id, cli_context())
     _show(info, as_json=as_json, as_csv=as_csv, title=f"cancelled allocation schedule #{info.id}")
 
 
@@ -458,8 +450,8 @@ def process(
 
     check_output(as_json, as_csv)
     day = parse_date(today, field="today") if today is not None else None
-    with opened(ctx) as (_, _db, ledger):
-        allocations = _service(ledger)
+    with opened(ctx) as bank:
+        allocations = bank.allocations
         steps = allocations.count_due(today=day)
         with progress_bar("crediting allocations", disable=steps < PROGRESS_FROM) as progress:
             task = progress.add_task("", total=steps)
@@ -491,8 +483,8 @@ def once(
     Example: `asbb allocations once physics 250.00 --memo "bridge funding"`
     """
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        result = _service(ledger).allocate_once(account, amount, ctx=cli_context(), memo=memo)
+    with opened(ctx) as bank:
+        result = bank.allocations.allocate_once(account, amount, ctx=cli_context(), memo=memo)
     if as_json or as_csv:
         record = result.to_dict()
         emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)

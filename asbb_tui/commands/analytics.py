@@ -229,11 +229,11 @@ def burn_rate(
     if period and period not in WINDOWS:
         raise ValidationError(f"period: must be one of {', '.join(WINDOWS)}", field="period")
     day = _day(today)
-    with opened(ctx) as (settings, db, _ledger):
+    with opened(ctx) as bank:
         if grant is not None or budget_period is not None:
             br = grant_burn_rate(
-                db,
-                settings,
+                bank.db,
+                bank.settings,
                 grant or name or "",
                 window=period or "period",
                 today=day,
@@ -241,7 +241,7 @@ def burn_rate(
             )
         else:
             assert name is not None
-            br = _named_burn_rate(db, settings, name, period, day)
+            br = _named_burn_rate(bank.db, bank.settings, name, period, day)
     if alerts_only and not br.needs_attention:
         if as_json:
             print_json([])
@@ -316,8 +316,10 @@ def forecast(
 
     check_output(as_json, as_csv)
     day = _day(today)
-    with opened(ctx) as (settings, db, _ledger):
-        result = account_forecast(db, settings, account, days=days or FORECAST_DAYS, today=day)
+    with opened(ctx) as bank:
+        result = account_forecast(
+            bank.db, bank.settings, account, days=days or FORECAST_DAYS, today=day
+        )
     rows = _forecast_rows(result)
     emit_rows(
         rows,
@@ -371,9 +373,9 @@ def calibration(
 
     The factor scales new estimates only when [calibration] enabled = true."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (settings, db, _ledger):
-        cal = settings.calibration
-        ratios = cost_ratios(db, cal, account=account, partition=partition)
+    with opened(ctx) as bank:
+        cal = bank.settings.calibration
+        ratios = cost_ratios(bank.db, cal, account=account, partition=partition)
     if as_json:
         print_json({"enabled": cal.enabled, "ratios": jsonable(ratios)})
         return

@@ -48,7 +48,6 @@ def ingest(
 ) -> None:
     """Apply every export file in the folder now (exit 1 if any was rejected)."""
     from asbb_core.integrations.cost_reports import (
-        CostReports,
         ingest_folder,
         report_files,
         slurm_lookup,
@@ -56,21 +55,20 @@ def ingest(
     from asbb_core.integrations.slurm import Slurm
     from asbb_core.values.durations import parse_duration
 
-    with opened(ctx) as (settings, _db, ledger):
-        where = folder or Path(settings.asbx.spool_dir)
+    with opened(ctx, cost_lookup=slurm_lookup(Slurm(timeout=10))) as bank:
+        where = folder or Path(bank.settings.asbx.spool_dir)
         if not where.is_dir():
             fail(f"{where} is not a folder (asbx.spool_dir, or --dir)")
         wait = (
             parse_duration(link_wait, field="link-wait").total_seconds()
             if link_wait
-            else settings.asbx.link_wait_seconds
+            else bank.settings.asbx.link_wait_seconds
         )
-        reports = CostReports(ledger, lookup=slurm_lookup(Slurm(timeout=10)))
         with progress_bar("ingesting", disable=as_json) as progress:
             task = progress.add_task("", total=len(report_files(where)))
             result = ingest_folder(
                 where,
-                reports,
+                bank.cost_reports,
                 actor=cli_actor(),
                 link_wait_seconds=wait,
                 on_item=lambda name, _: progress.update(task, advance=1, description=name),
@@ -102,14 +100,13 @@ def status(ctx: typer.Context, folder: FolderOption = None, as_json: JsonOption 
     from asbb_core.integrations.cost_reports import (
         PROCESSED,
         REJECTED,
-        CostReports,
         count_files,
         report_files,
     )
 
-    with opened(ctx) as (settings, _db, ledger):
-        where = folder or Path(settings.asbx.spool_dir)
-        stats = CostReports(ledger).status()
+    with opened(ctx) as bank:
+        where = folder or Path(bank.settings.asbx.spool_dir)
+        stats = bank.cost_reports.status()
     body = {
         "spool_dir": str(where),
         "exists": where.is_dir(),

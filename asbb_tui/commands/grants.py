@@ -30,8 +30,7 @@ from asbb_tui.commands import reports
 if TYPE_CHECKING:
     from datetime import date
 
-    from asbb_core.funding.grants import GrantDetail, Grants, PeriodStatus
-    from asbb_core.ledger import Ledger
+    from asbb_core.funding.grants import GrantDetail, PeriodStatus
 
 app = typer.Typer(
     help=(
@@ -73,12 +72,6 @@ DepartmentOpt = Annotated[str | None, _option("The department.", "--department")
 CfdaOpt = Annotated[
     str | None, _option("The assistance listing number (CFDA), e.g. 47.070.", "--cfda")
 ]
-
-
-def _service(ledger: Ledger) -> Grants:
-    from asbb_core.funding.grants import Grants
-
-    return Grants(ledger)
 
 
 def _money(value: Any) -> str:
@@ -263,8 +256,8 @@ def create(
     Example: `asbb grant create NSF-2312345 --award 300000 --start 2025-01-01 --end
     2027-12-31 --indirect-rate 0.30 --agency NSF --pi "Ada Lovelace"`"""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        detail = _service(ledger).create_grant(
+    with opened(ctx) as bank:
+        detail = bank.grants.create_grant(
             number,
             total_award=award,
             start_date=start,
@@ -296,8 +289,8 @@ def list_grants(
 ) -> None:
     """List grants: number, agency, PI, award, dates, rate, periods, accounts, drawn."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        found = _service(ledger).list_grants(status=status.value if status else None)
+    with opened(ctx) as bank:
+        found = bank.grants.list_grants(status=status.value if status else None)
     if as_json or as_csv:
         rows = [grant_dict(d) for d in found]
         emit_rows(rows, columns(*GRANT_KEYS), as_json=as_json, as_csv=as_csv)
@@ -311,8 +304,8 @@ def show(
 ) -> None:
     """One grant: its details, budget periods (with what was drawn) and linked accounts."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        detail = _service(ledger).get_grant(number)
+    with opened(ctx) as bank:
+        detail = bank.grants.get_grant(number)
     _show(detail, as_json=as_json, as_csv=as_csv)
 
 
@@ -341,8 +334,8 @@ def update(
     """Change a grant's descriptive fields or status; options left out stay as they are.
     --co-pi replaces the whole list."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        detail = _service(ledger).update_grant(
+    with opened(ctx) as bank:
+        detail = bank.grants.update_grant(
             number,
             ctx=cli_context(),
             title=title,
@@ -380,8 +373,8 @@ def period(
     overlapping the others; the budgets add up to no more than the award; a budget never
     drops below what was already drawn from the period (with indirect)."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        detail = _service(ledger).set_period(
+    with opened(ctx) as bank:
+        detail = bank.grants.set_period(
             number, period_number, ctx=cli_context(), start_date=start, end_date=end, budget=budget
         )
     _show(detail, as_json=as_json, as_csv=as_csv)
@@ -403,8 +396,8 @@ def regenerate(
     """Replace the grant's budget periods with fresh ones (budgets split evenly again).
     Refused once money was drawn from the grant."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        detail = _service(ledger).regenerate_periods(number, period_months, ctx=cli_context())
+    with opened(ctx) as bank:
+        detail = bank.grants.regenerate_periods(number, period_months, ctx=cli_context())
     _show(detail, as_json=as_json, as_csv=as_csv)
 
 
@@ -419,8 +412,8 @@ def link(
     """Link an account to the grant: it can then be funded from the grant, and its spend
     counts towards the grant from today (UTC). An account draws from one grant at most."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        done = _service(ledger).link_account(number, account, ctx=cli_context())
+    with opened(ctx) as bank:
+        done = bank.grants.link_account(number, account, ctx=cli_context())
     if as_json or as_csv:
         record = {
             "grant": number,
@@ -445,8 +438,8 @@ def unlink(
 ) -> None:
     """Unlink an account from the grant. Refused once it drew money from the grant."""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        _service(ledger).unlink_account(number, account, ctx=cli_context())
+    with opened(ctx) as bank:
+        bank.grants.unlink_account(number, account, ctx=cli_context())
     if as_json or as_csv:
         record = {"grant": number, "account": account, "unlinked": True}
         emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
@@ -480,8 +473,8 @@ def fund(
 
     Example: `asbb grant fund NSF-2312345 lab 1500 --memo "compute, spring"`"""
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, _db, ledger):
-        result = _service(ledger).fund_account(
+    with opened(ctx) as bank:
+        result = bank.grants.fund_account(
             number, account, amount, ctx=cli_context(idempotency_key), memo=memo
         )
     if as_json or as_csv:
@@ -550,8 +543,8 @@ def status(
 
     check_output(as_json, as_csv)
     day = parse_date(today, field="today") if today else None
-    with opened(ctx) as (_, _db, ledger):
-        st = _service(ledger).period_status(number, period_number, day)
+    with opened(ctx) as bank:
+        st = bank.grants.period_status(number, period_number, day)
     if as_json or as_csv:
         record = _status_dict(st)
         emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
@@ -630,8 +623,8 @@ def periods(
 
     check_output(as_json, as_csv)
     day = parse_date(today, field="today") if today else None
-    with opened(ctx) as (_, _db, ledger):
-        service = _service(ledger)
+    with opened(ctx) as bank:
+        service = bank.grants
         day = day or service.today()
         found = [
             service.period_status(number, p.number, day) for p in service.get_grant(number).periods

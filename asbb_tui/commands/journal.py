@@ -257,12 +257,12 @@ def list_transactions(
     check_output(as_json, as_csv)
     if last is not None and since is not None:
         fail("give --last or --since, not both")
-    with opened(ctx) as (_, db, ledger):
-        start_at, end_at = _window(ledger, last, since, until)
+    with opened(ctx) as bank:
+        start_at, end_at = _window(bank.ledger, last, since, until)
         if account is not None:
-            queries.account_detail(db, account, field="account")  # a typo is an error, not []
+            queries.account_detail(bank.db, account, field="account")  # a typo is an error, not []
         page = queries.list_entries(
-            db,
+            bank.db,
             account=account,
             job_id=job,
             kind=entry_type,
@@ -300,8 +300,8 @@ def show_transaction(
     from asbb_core.store import queries
 
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, db, _ledger):
-        row = queries.get_entry(db, entry_id)
+    with opened(ctx) as bank:
+        row = queries.get_entry(bank.db, entry_id)
     emit_record(
         entry_row(row), ENTRY_COLUMNS, as_json=as_json, as_csv=as_csv, title=f"entry {entry_id}"
     )
@@ -340,12 +340,12 @@ def list_holds(
 
     check_output(as_json, as_csv)
     state = status.strip().lower()
-    with opened(ctx) as (_, db, _ledger):
+    with opened(ctx) as bank:
         if account is not None:
-            queries.account_detail(db, account, field="account")  # a typo is an error, not []
+            queries.account_detail(bank.db, account, field="account")  # a typo is an error, not []
         try:
             page = queries.list_holds(
-                db,
+                bank.db,
                 account=account,
                 state=None if state == "all" else state,
                 job_id=job,
@@ -380,8 +380,8 @@ def show_hold(
     from asbb_core.store import queries
 
     check_output(as_json, as_csv)
-    with opened(ctx) as (_, db, _ledger):
-        row = queries.get_hold(db, hold_id)
+    with opened(ctx) as bank:
+        row = queries.get_hold(bank.db, hold_id)
     emit_record(
         hold_row(row), HOLD_COLUMNS, as_json=as_json, as_csv=as_csv, title=f"hold {hold_id}"
     )
@@ -406,9 +406,9 @@ def void_hold(
     """
     from asbb_core.store import queries
 
-    with opened(ctx) as (_, db, ledger):
-        result = ledger.void_hold(hold_id, ctx=cli_context(), reason=reason)
-        row = hold_row(queries.get_hold(db, hold_id))
+    with opened(ctx) as bank:
+        result = bank.ledger.void_hold(hold_id, ctx=cli_context(), reason=reason)
+        row = hold_row(queries.get_hold(bank.db, hold_id))
     released: Decimal = cents(result.released)
     if as_json:
         print_json({"hold": jsonable(row), "released": str(released), "replayed": result.replayed})

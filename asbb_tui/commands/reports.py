@@ -94,8 +94,8 @@ def grant(
 
     chosen = _chosen(fmt, as_json)
     day = parse_date(today, field="today") if today else None
-    with opened(ctx) as (settings, db, _ledger), working(f"building the report of {number}"):
-        report = grant_compliance_report(db, settings, number, period=period, today=day)
+    with opened(ctx) as bank, working(f"building the report of {number}"):
+        report = grant_compliance_report(bank.db, bank.settings, number, period=period, today=day)
         text = render_grant_report(report, chosen)
     _emit(text, output)
 
@@ -115,7 +115,7 @@ def statement(
     from asbb_core.analytics.reports import account_statement, render_statement
 
     chosen = _chosen(fmt, as_json)
-    with opened(ctx) as (_settings, db, _ledger), working(f"building the statement of {account}"):
-        st = account_statement(db, account, since, until)
+    with opened(ctx) as bank, working(f"building the statement of {account}"):
+        st = account_statement(bank.db, account, since, until)
         text = render_statement(st, chosen)
     _emit(text, output)

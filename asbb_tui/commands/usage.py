@@ -207,8 +207,8 @@ def show(
     check_output(as_json, as_csv)
     group_by = _group_by(by, SHOW_GROUPS)
     start, end = _range(last, since, until)
-    with opened(ctx) as (_, db, _ledger):
-        summary = _summary(db, group_by, account, start, end)
+    with opened(ctx) as bank:
+        summary = _summary(bank.db, group_by, account, start, end)
     _emit(
         summary,
         as_json=as_json,
@@ -238,8 +238,8 @@ def summary(
     check_output(as_json, as_csv)
     group_by = _group_by(by, SUMMARY_GROUPS)
     start, end = _range(last, since, until)
-    with opened(ctx) as (_, db, _ledger):
-        result = _summary(db, group_by, None, start, end)
+    with opened(ctx) as bank:
+        result = _summary(bank.db, group_by, None, start, end)
     _emit(
         result,
         as_json=as_json,

@@ -197,11 +197,9 @@ def _money(value: Any) -> Decimal | None:
 
 
 def _share(account: dict[str, Any]) -> Decimal:
-    """Spent and held money as a share of the limit, in percent (0 when there is no limit)."""
-    limit = Decimal(account["limit"])
-    if limit <= 0:
-        return Decimal(0)
-    return (limit - Decimal(account["available"])) * 100 / limit
+    """Percent used as the daemon defines it for every front end (used / limit): one figure,
+    the same in `remaining`, `account show` and the console."""
+    return Decimal(account["percent_used"])
 
 
 # ---------------------------------------------------------------- quick-check

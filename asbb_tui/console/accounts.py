@@ -85,7 +85,12 @@ def _cells(account: Account, band: str | None, bar_width: int) -> tuple[Text, ..
         money_cell(account.used_amount),
         money_cell(account.held_amount),
         money_cell(account.available),
-        percent_bar(account.used_amount, account.limit_amount, width=bar_width),
+        percent_bar(
+            account.used_amount,
+            account.limit_amount,
+            width=bar_width,
+            band=band if active else None,
+        ),
         band_cell(band) if active else status_cell(str(account.status)),
     )
 

@@ -198,7 +198,7 @@ class DashboardScreen(ConsoleScreen):
                         b.account,
                         money_cell(b.spent),
                         money_cell(b.available),
-                        percent_bar(b.used, b.limit),
+                        percent_bar(b.used, b.limit, band=b.health.band if b.health else None),
                         band_cell(b.health.band if b.health else None),
                     ),
                 )

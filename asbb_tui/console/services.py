@@ -9,8 +9,10 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from asbb_core.alerts.conditions import AlertService
+from asbb_core.bank import Bank
 from asbb_core.funding.allocations import Allocations
 from asbb_core.funding.approvals import Approvals
 from asbb_core.funding.grants import Grants
@@ -54,18 +56,23 @@ class ConsoleServices:
         """A fresh context for one write made from the console."""
         return Context(self.actor, Source.CONSOLE, correlation_id=new_correlation_id())
 
+    @cached_property
+    def bank(self) -> Bank:
+        """Every service, wired once over the console's ledger (its database and clock)."""
+        return Bank.around(self.ledger)
+
     @property
     def approvals(self) -> Approvals:
-        return Approvals(self.db, self.ledger, self.settings, self.clock)
+        return self.bank.approvals
 
     @property
     def allocations(self) -> Allocations:
-        return Allocations(self.ledger)
+        return self.bank.allocations
 
     @property
     def grants(self) -> Grants:
-        return Grants(self.ledger)
+        return self.bank.grants
 
     @property
     def alerts(self) -> AlertService:
-        return AlertService(self.db, self.settings, self.clock)
+        return self.bank.alerts

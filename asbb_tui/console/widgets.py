@@ -33,12 +33,17 @@ def band_cell(band: str | None) -> Text:
     return Text(band or "-", style=BAND_STYLE.get(band or "", "dim"))
 
 
-def percent_bar(part: Decimal, whole: Decimal, width: int = 10) -> Text:
-    """``#####-----  50%``: a bar that reads in 16 colours and in plain text."""
+def percent_bar(part: Decimal, whole: Decimal, width: int = 10, *, band: str | None = None) -> Text:
+    """``#####-----  50%``: a bar that reads in 16 colours and in plain text.
+
+    Coloured by the health ``band`` when there is one -- the same colour as the band's label
+    beside it, so a bar never says "fine" next to "critical" -- else by the share itself
+    (a grant period's budget: red from 90%, yellow from 80%)."""
     share = Decimal(0) if whole <= 0 else min(max(part / whole, Decimal(0)), Decimal(1))
     filled = int((share * width).to_integral_value())
     percent = int((share * 100).to_integral_value())
-    style = "red" if percent >= 90 else "yellow" if percent >= 80 else "green"
+    by_share = "red" if percent >= 90 else "yellow" if percent >= 80 else "green"
+    style = BAND_STYLE.get(band or "", by_share)
     bar = Text("█" * filled, style=style)
     bar.append("░" * (width - filled), style="dim")
     bar.append(f" {percent:3d}%")

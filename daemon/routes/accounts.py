@@ -14,9 +14,8 @@ from pydantic import BeforeValidator, ConfigDict, Field
 from asbb_core.ledger import MovementResult
 from asbb_core.store import queries
 from asbb_core.store.models import Account, PartitionLimit, Role
-from asbb_core.values.context import Context, new_correlation_id
+from asbb_core.values.context import Context, IdempotencyKey, new_correlation_id
 from asbb_core.values.errors import NotFoundError, ValidationError
-from asbb_core.values.money import parse_money
 from asbb_core.values.text import normalise_account_name, validate_partition_name
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import request_id_of
@@ -54,11 +53,12 @@ def visible_accounts(principal: Principal) -> frozenset[str] | None:
 def context_of(
     request: Request, principal: Principal, idempotency_key: str | None = None
 ) -> Context:
+    """Who acts, from where, and the caller's idempotency key (in the callers' namespace)."""
     return Context(
         actor=principal.name,
         source=principal.source,
         correlation_id=request_id_of(request) or new_correlation_id(),
-        idempotency_key=idempotency_key,
+        idempotency_key=IdempotencyKey.client(idempotency_key) if idempotency_key else None,
     )
 
 
@@ -297,30 +297,17 @@ def update_account(
                 f"{field}: to clear the dates send both start_date and end_date as null",
                 field=field,
             )
-    current = queries.account_detail(services.db, cleaned).account
-    new_limit = None
-    if body.limit is not None:
-        new_limit = parse_money(body.limit, field="limit")
-        if new_limit == current.limit_amount:
-            new_limit = None
-        elif not (body.reason or "").strip():
-            raise ValidationError("reason: a limit change needs a reason", field="reason")
-    ledger = services.ledger
-    ctx = context_of(request, principal)
-    details = any(f in given for f in ("description", "start_date", "end_date", "status"))
-    with ledger.atomic():
-        if new_limit is not None:
-            ledger.set_limit(cleaned, new_limit, ctx=ctx, reason=body.reason or "")
-        if details:
-            ledger.update_account(
-                cleaned,
-                ctx=ctx,
-                description=body.description,
-                start_date=body.start_date,
-                end_date=body.end_date,
-                clear_dates=clear,
-                status=body.status,
-            )
+    services.ledger.change_account(
+        cleaned,
+        ctx=context_of(request, principal),
+        limit=body.limit,
+        reason=body.reason or "",
+        description=body.description,
+        start_date=body.start_date,
+        end_date=body.end_date,
+        clear_dates=clear,
+        status=body.status,
+    )
     return AccountDetailOut.of_detail(queries.account_detail(services.db, cleaned))
 
 

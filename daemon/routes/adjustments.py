@@ -113,7 +113,7 @@ class AdjustmentPage(ApiModel):
 
 
 def _approvals(services: Services) -> Approvals:
-    return Approvals(services.db, services.ledger, services.settings, services.clock)
+    return services.bank.approvals
 
 
 def _visible(principal: Principal, row: AdjustmentRequest) -> None:

@@ -150,7 +150,7 @@ class DeliveryReportOut(ApiModel):
 
 
 def _alerts(services: Services) -> AlertService:
-    return AlertService(services.db, services.settings, services.clock)
+    return services.bank.alerts
 
 
 def _visible(principal: Principal, record: AlertRecord) -> None:

@@ -244,7 +244,7 @@ class ProcessOut(ApiModel):
 
 
 def _allocations(services: Services) -> Allocations:
-    return Allocations(services.ledger)
+    return services.bank.allocations
 
 
 def _visible(principal: Principal, info: ScheduleInfo) -> ScheduleInfo:

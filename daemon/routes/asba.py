@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import AliasChoices, ConfigDict, Field, field_validator
 
-from asbb_core.alerts.conditions import AlertService
 from asbb_core.analytics import decisions
 from asbb_core.analytics.decisions import Affordability, BudgetStatus, JobQuestion
 from asbb_core.store.models import Role
@@ -56,7 +55,7 @@ class AlertOut(ApiModel):
 def _alerts(services: Services, account: str | None, grant: str | None) -> list[AlertOut]:
     """The open (unacknowledged or acknowledged) alerts of an account, or of a grant."""
     found = []
-    service = AlertService(services.db, services.settings, services.clock)
+    service = services.bank.alerts
     for status in ("open", "acknowledged"):
         found += service.list_alerts(status=status, account=account, limit=200)
     return [

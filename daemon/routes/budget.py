@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -20,7 +20,7 @@ from asbb_core.ledger.reconcile import (
     reconcile_job,
 )
 from asbb_core.store.models import Role
-from asbb_core.values.context import Context, Source, new_correlation_id
+from asbb_core.values.context import Context, IdempotencyKey, Source, new_correlation_id
 from asbb_core.values.errors import AccountInactiveError, InsufficientFundsError, ValidationError
 from asbb_core.values.money import ZERO, round_posting
 from daemon.auth import Principal, plugin_access, requires
@@ -163,6 +163,10 @@ def _job_of(body: CheckRequest) -> JobShape:
     )
 
 
+def _client_key(raw: str | None) -> IdempotencyKey | None:
+    return IdempotencyKey.client(raw) if raw else None
+
+
 def _unbudgeted(body: CheckRequest, services: Services) -> tuple[str, dict[str, Any]]:
     name = body.partition or services.settings.default_partition or "default"
     return f"partition {name} is not budgeted", {"budgeted": False, "partition": name}
@@ -203,7 +207,7 @@ def check(
             actor=principal.name,
             source=principal.source,
             correlation_id=request_id_of(request) or new_correlation_id(),
-            idempotency_key=idempotency_key or body.idempotency_key,
+            idempotency_key=_client_key(idempotency_key or body.idempotency_key),
         )
         metadata = {
             **body.job_metadata,
@@ -230,8 +234,7 @@ def check(
                 job_id=body.job_id,
                 user_name=body.user_id,
                 task_count=job.tasks,
-                timeout=job.duration
-                + timedelta(seconds=int(services.settings.holds.timeout_hours * 3600)),
+                time_limit=job.duration,
                 estimate_source=price.source,
                 metadata=metadata,
             )

@@ -66,7 +66,7 @@ RateIn = Annotated[
 
 
 def grants_of(services: Services) -> Grants:
-    return Grants(services.ledger)
+    return services.bank.grants
 
 
 def today_of(services: Services) -> date:

@@ -33,6 +33,9 @@ class HoldOut(ApiModel):
     remaining: MoneyOut
     """What is still reserved."""
     charged: MoneyOut
+    """What the hold's own charges took (fixed once it resolved)."""
+    job_charged: MoneyOut
+    """All its job was charged: with late charges and cost corrections."""
     released: MoneyOut
     task_count: int
     tasks_posted: int
@@ -60,6 +63,7 @@ class HoldOut(ApiModel):
             amount=h.amount,
             remaining=h.remaining,
             charged=h.charged,
+            job_charged=row.job_charged,
             released=h.released,
             task_count=h.task_count,
             tasks_posted=h.tasks_posted,

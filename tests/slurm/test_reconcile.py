@@ -17,7 +17,7 @@ from asbb_core.integrations.recovery import recover
 from asbb_core.integrations.slurm import Slurm, SlurmError, parse_elapsed
 from asbb_core.integrations.spool import http_sender, replay_spool
 from asbb_core.ledger.pricing import JobShape, price_job
-from asbb_core.values.money import round_posting
+from asbb_core.values.money import round_internal
 from tests.slurm.cluster import SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -65,17 +65,25 @@ def wait_hold(cluster: SlurmCluster, hold_id: str, state: str = "posted", timeou
 
 
 def expected_cost(cluster: SlurmCluster, job_id: str, *, cpus: int, gpus: int = 0) -> Decimal:
-    """The local model over the elapsed time Slurm itself reports for the job."""
+    """The local model over the elapsed time Slurm itself reports for the job, exact to the
+    journal's 4 places (what is posted in cents depends on the account's carry)."""
     elapsed = parse_elapsed(cluster.scontrol_show_job(job_id).get("RunTime"))
     assert elapsed is not None
     job = JobShape(partition="aws", duration=elapsed, cpus=cpus, gpus=gpus)
     price = price_job(cluster.settings, job)
     assert price is not None
-    return round_posting(price.total)
+    return round_internal(price.total)
 
 
 def charges(cluster: SlurmCluster, hold_id: str) -> list:
     return [e for e in cluster.ledger.journal(hold_id=hold_id, limit=1000) if e.kind == "charge"]
+
+
+def exact_charge(cluster: SlurmCluster, hold_id: str) -> Decimal:
+    """What the hold's job was charged exactly: its rows' whole cents plus the carried
+    fraction (docs/ledger.md), corrections and late charges included."""
+    rows = cluster.ledger.journal(hold_id=hold_id, limit=1000)
+    return sum((e.used_delta + e.carry_delta for e in rows), Decimal(0))
 
 
 def test_a_job_that_ran_is_charged_at_its_real_elapsed_time(slurm_cluster: SlurmCluster):
@@ -86,8 +94,8 @@ def test_a_job_that_ran_is_charged_at_its_real_elapsed_time(slurm_cluster: Slurm
     hold = wait_hold(slurm_cluster, hold_id)
     assert hold.state == "posted"
     cost = expected_cost(slurm_cluster, job_id, cpus=2, gpus=1)
-    assert hold.charged == cost
-    assert hold.released == hold.amount - cost
+    assert exact_charge(slurm_cluster, hold_id) == cost
+    assert hold.released == hold.amount - hold.charged
     (charge,) = charges(slurm_cluster, hold_id)
     assert (charge.job_id, charge.job_metadata["state"]) == (job_id, "COMPLETED")
     assert charge.job_metadata["read_from"] == "scontrol"
@@ -98,7 +106,7 @@ def test_time_limit_kill_is_charged(slurm_cluster: SlurmCluster):
     slurm_cluster.wait_for_state(job_id, "TIMEOUT", timeout=180)
     hold = wait_hold(slurm_cluster, hold_id)
     assert hold.state == "posted"
-    assert hold.charged == expected_cost(slurm_cluster, job_id, cpus=1)
+    assert exact_charge(slurm_cluster, hold_id) == expected_cost(slurm_cluster, job_id, cpus=1)
     (charge,) = charges(slurm_cluster, hold_id)
     assert charge.job_metadata["state"] == "TIMEOUT"
 
@@ -177,7 +185,7 @@ def test_daemon_down_while_jobs_end_spool_then_replay_charges_each_once(
     for job_id, hold_id in jobs:
         hold = slurm_cluster.ledger.get_hold(hold_id)
         assert hold.state == "posted"
-        assert hold.charged == expected_cost(slurm_cluster, job_id, cpus=1)
+        assert exact_charge(slurm_cluster, hold_id) == expected_cost(slurm_cluster, job_id, cpus=1)
         assert len(charges(slurm_cluster, hold_id)) == 1
     assert replay_spool(spool, send).delivered == []
     # recovery afterwards finds them all resolved
@@ -220,5 +228,6 @@ def test_a_job_accepted_fail_open_is_still_charged_at_its_end(slurm_cluster: Slu
     )
     assert price is not None
     assert (charge.hold_id, charge.overrun, charge.partition) == (None, True, "aws-open")
-    assert charge.amount == round_posting(price.total) > 0  # (2 x 0.50 + 2 x 3.00) x ~8 s
+    # (2 x 0.50 + 2 x 3.00) x ~8 s, exact; in cents with the account's carry
+    assert charge.amount + charge.carry_delta == round_internal(price.total) > 0
     assert slurm_cluster.ledger.get_account("rich").used_amount == before + charge.amount

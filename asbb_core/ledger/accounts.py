@@ -1,0 +1,273 @@
+"""Accounts: open, change, close, cap a partition; and the basic reads of accounts, holds and
+the journal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from asbb_core.ledger.journal import LedgerCore, check_dates
+from asbb_core.store.models import (
+    Account,
+    AccountStatus,
+    EntryKind,
+    Hold,
+    HoldState,
+    JournalEntry,
+    PartitionLimit,
+)
+from asbb_core.values.context import Context
+from asbb_core.values.errors import ConflictError, NotFoundError, ValidationError
+from asbb_core.values.money import parse_money
+from asbb_core.values.text import clean_text, normalise_account_name, validate_partition_name
+
+
+class AccountUseCases(LedgerCore):
+    # -- accounts --------------------------------------------------------------
+
+    def create_account(
+        self,
+        name: str,
+        *,
+        ctx: Context,
+        limit: object = 0,
+        description: str = "",
+        start_date: date | None = None,
+        end_date: date | None = None,
+        partition_limits: Mapping[str, object] | None = None,
+    ) -> Account:
+        """Open an account; a non-zero limit is journaled as its opening deposit."""
+        name = normalise_account_name(name)
+        opening = parse_money(limit, field="limit")
+        description = clean_text(description, field="description")
+        check_dates(start_date, end_date)
+        caps = {
+            validate_partition_name(p, field="partition"): parse_money(
+                v, field=f"partition_limits.{p}"
+            )
+            for p, v in (partition_limits or {}).items()
+        }
+
+        def use_case(session: Session) -> Account:
+            if session.exec(select(Account.id).where(Account.name == name)).first() is not None:
+                raise ConflictError(f"account {name!r} already exists", field="name")
+            now = self.clock()
+            account = Account(
+                name=name,
+                description=description,
+                start_date=start_date,
+                end_date=end_date,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(account)
+            session.flush()
+            if opening > 0:
+                self._append(
+                    session,
+                    ctx,
+                    account,
+                    EntryKind.DEPOSIT,
+                    opening,
+                    limit_delta=opening,
+                    memo="opening balance",
+                )
+            for partition, cap in caps.items():
+                session.add(
+                    PartitionLimit(
+                        account_id=account.id,  # type: ignore[arg-type]
+                        partition=partition,  # type: ignore[arg-type]
+                        limit_amount=cap,
+                        updated_at=now,
+                    )
+                )
+            session.flush()
+            return account
+
+        payload = {
+            "name": name,
+            "limit": opening,
+            "description": description,
+            "start_date": start_date,
+            "end_date": end_date,
+            "partition_limits": {str(p): v for p, v in caps.items()},
+        }
+        return self.run(use_case, self._operation("create_account", payload, ctx))
+
+    def update_account(
+        self,
+        name: str,
+        *,
+        ctx: Context,
+        description: str | None = None,
+        start_date: date | None = None,
+        end_date: date | None = None,
+        clear_dates: bool = False,
+        status: AccountStatus | str | None = None,
+    ) -> Account:
+        """Change an account's details or status. Closing needs no open holds."""
+        name = normalise_account_name(name)
+        if description is not None:
+            description = clean_text(description, field="description")
+        new_status: AccountStatus | None = None
+        if status is not None:
+            try:
+                new_status = AccountStatus(status)
+            except ValueError:
+                raise ValidationError(
+                    f"status: {status!r} is not one of active, suspended, closed", field="status"
+                ) from None
+
+        def use_case(session: Session) -> Account:
+            account = self._lock_account(session, name=name)
+            if account.status == AccountStatus.CLOSED and new_status not in (
+                None,
+                AccountStatus.CLOSED,
+            ):
+                raise ConflictError(
+                    f"account {name!r} is closed; it cannot be reopened", field="status"
+                )
+            start = None if clear_dates else (start_date or account.start_date)
+            end = None if clear_dates else (end_date or account.end_date)
+            check_dates(start, end)
+            if new_status == AccountStatus.CLOSED:
+                open_holds = session.exec(
+                    select(func.count())
+                    .select_from(Hold)
+                    .where(Hold.account_id == account.id, Hold.state == HoldState.OPEN)
+                ).one()
+                if open_holds:
+                    raise ConflictError(
+                        f"account {name!r} has {open_holds} open hold(s); "
+                        "reconcile or void them before closing",
+                        field="status",
+                        details={"open_holds": open_holds},
+                    )
+            if description is not None:
+                account.description = description
+            account.start_date, account.end_date = start, end
+            if new_status is not None:
+                account.status = new_status
+            account.updated_at = self.clock()
+            session.flush()
+            return account
+
+        payload = {
+            "name": name,
+            "description": description,
+            "start_date": start_date,
+            "end_date": end_date,
+            "clear_dates": clear_dates,
+            "status": new_status,
+        }
+        return self.run(use_case, self._operation("update_account", payload, ctx))
+
+    def set_partition_limit(
+        self, account_name: str, partition: str, limit: object | None, *, ctx: Context
+    ) -> PartitionLimit | None:
+        """Cap a partition inside an account (``None`` removes the cap).
+
+        A new cap starts with the partition's usage and open holds so far, summed from the
+        journal, so the cap applies to what was already spent there.
+        """
+        name = normalise_account_name(account_name)
+        part = validate_partition_name(partition)
+        cap = None if limit is None else parse_money(limit, field="limit")
+
+        def use_case(session: Session) -> PartitionLimit | None:
+            account = self._lock_account(session, name=name)
+            existing = self._lock_partition_limit(session, account, part)
+            if cap is None:
+                if existing is not None:
+                    session.delete(existing)
+                    session.flush()
+                return None
+            now = self.clock()
+            if existing is None:
+                used, held = session.exec(
+                    select(
+                        func.coalesce(func.sum(JournalEntry.used_delta), 0),
+                        func.coalesce(func.sum(JournalEntry.held_delta), 0),
+                    ).where(JournalEntry.account_id == account.id, JournalEntry.partition == part)
+                ).one()
+                existing = PartitionLimit(
+                    account_id=account.id,  # type: ignore[arg-type]
+                    partition=part,  # type: ignore[arg-type]
+                    limit_amount=cap,
+                    used_amount=Decimal(used),
+                    held_amount=Decimal(held),
+                    updated_at=now,
+                )
+                session.add(existing)
+            else:
+                existing.limit_amount = cap
+                existing.updated_at = now
+            session.flush()
+            return existing
+
+        payload = {"account": name, "partition": part, "limit": cap}
+        return self.run(use_case, self._operation("set_partition_limit", payload, ctx))
+
+    # -- reads -------------------------------------------------------------------
+
+    def get_account(self, name: str) -> Account:
+        cleaned = normalise_account_name(name)
+        account = self.db.read(
+            lambda s: s.exec(select(Account).where(Account.name == cleaned)).first()
+        )
+        if account is None:
+            raise NotFoundError(f"account {cleaned!r} does not exist", field="account")
+        return account
+
+    def list_accounts(self, *, status: AccountStatus | None = None) -> list[Account]:
+        def query(s: Session) -> list[Account]:
+            stmt = select(Account).order_by(col(Account.name))
+            if status is not None:
+                stmt = stmt.where(Account.status == status)
+            return list(s.exec(stmt))
+
+        return self.db.read(query)
+
+    def partition_limits(self, name: str) -> list[PartitionLimit]:
+        account = self.get_account(name)
+        return self.db.read(
+            lambda s: list(
+                s.exec(
+                    select(PartitionLimit)
+                    .where(PartitionLimit.account_id == account.id)
+                    .order_by(col(PartitionLimit.partition))
+                )
+            )
+        )
+
+    def account_name(self, account_id: int) -> str:
+        account = self.db.read(lambda s: s.get(Account, account_id))
+        if account is None:
+            raise NotFoundError(f"account {account_id} does not exist", field="account")
+        return account.name
+
+    def get_hold(self, hold_id: str) -> Hold:
+        hold = self.db.read(lambda s: s.get(Hold, hold_id))
+        if hold is None:
+            raise NotFoundError(f"hold {hold_id!r} does not exist", field="hold_id")
+        return hold
+
+    def journal(
+        self, *, account: str | None = None, hold_id: str | None = None, limit: int = 100
+    ) -> list[JournalEntry]:
+        """The newest journal rows first, optionally for one account or hold."""
+        account_id = self.get_account(account).id if account else None
+
+        def query(s: Session) -> list[JournalEntry]:
+            stmt = select(JournalEntry).order_by(col(JournalEntry.id).desc()).limit(limit)
+            if account_id is not None:
+                stmt = stmt.where(JournalEntry.account_id == account_id)
+            if hold_id is not None:
+                stmt = stmt.where(JournalEntry.hold_id == hold_id)
+            return list(s.exec(stmt))
+
+        return self.db.read(query)
