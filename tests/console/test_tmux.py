@@ -33,15 +33,17 @@ def tmux(*args: str) -> str:
     return done.stdout
 
 
-def screen_with(text: str, timeout: float = 20) -> str:
+def screen_with(*texts: str, timeout: float = 20) -> str:
+    """The screen once every one of ``texts`` is on it (a table's rows may be drawn over
+    more than one frame, so one row showing does not mean the others do)."""
     deadline = time.monotonic() + timeout
     screen = ""
     while time.monotonic() < deadline:
         screen = tmux("capture-pane", "-p", "-t", "console")
-        if text in screen:
+        if all(text in screen for text in texts):
             return screen
         time.sleep(0.2)
-    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+    raise AssertionError(f"{texts!r} never all appeared; the screen was:\n{screen}")
 
 
 def alive(pid: int) -> bool:
@@ -78,7 +80,7 @@ def test_console_runs_in_a_real_terminal(console: Path) -> None:
     screen_with("accounts   every account")
     tmux("send-keys", "-t", "console", "accounts", "Enter")
     screen_with("asbb — Accounts")  # the view itself (the dashboard lists ml-proj too) ...
-    screen = screen_with("ml-proj")  # ... then its rows, loaded by a worker
+    screen = screen_with("ml-proj", "climate-sim")  # ... then its rows, loaded by a worker
     assert "asbb — Accounts" in screen
     assert "climate-sim" in screen
     assert "$" in screen
