@@ -24,20 +24,39 @@ from daemon.metrics import Metrics
 @dataclass
 class Services:
     bank: Bank
-    """Every service of asbb_core, wired in one place; the fields below are the daemon's own
-    (or the bank's, named for the routes' convenience)."""
-    settings: Settings
-    db: Database
-    ledger: Ledger
+    """Every service of asbb_core, wired in one place; the fields below are the daemon's own,
+    the properties the bank's, named for the routes' convenience."""
     tokens: TokenCache
     limiter: RateLimiter
     metrics: Metrics
-    clock: Clock
-    calibrator: Calibrator
-    reports: CostReports
-    """Reported job costs (aws-slurm-burst, cost updates), linked to holds via Slurm if here."""
     advisor: AdvisorClient | None = None
     """Asked for estimates when settings name an advisor; else the local model prices."""
+
+    @property
+    def settings(self) -> Settings:
+        return self.bank.settings
+
+    @property
+    def db(self) -> Database:
+        return self.bank.db
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.bank.ledger
+
+    @property
+    def clock(self) -> Clock:
+        return self.bank.clock
+
+    @property
+    def calibrator(self) -> Calibrator:
+        return self.bank.calibrator
+
+    @property
+    def reports(self) -> CostReports:
+        """Reported job costs (aws-slurm-burst, cost updates), linked to holds via Slurm if
+        it is here."""
+        return self.bank.cost_reports
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock) -> Services:
@@ -47,15 +66,9 @@ class Services:
         )
         return cls(
             bank=bank,
-            settings=settings,
-            db=db,
-            ledger=bank.ledger,
-            reports=bank.cost_reports,
             tokens=TokenCache(bank.tokens, ttl=settings.daemon.token_cache_seconds),
             limiter=RateLimiter(),
             metrics=Metrics(db),
-            clock=clock,
-            calibrator=bank.calibrator,
             advisor=AdvisorClient.from_settings(settings) if settings.advisor.url else None,
         )
 

@@ -244,12 +244,6 @@ class AccountUseCases(LedgerCore):
             )
         )
 
-    def account_name(self, account_id: int) -> str:
-        account = self.db.read(lambda s: s.get(Account, account_id))
-        if account is None:
-            raise NotFoundError(f"account {account_id} does not exist", field="account")
-        return account.name
-
     def get_hold(self, hold_id: str) -> Hold:
         hold = self.db.read(lambda s: s.get(Hold, hold_id))
         if hold is None:

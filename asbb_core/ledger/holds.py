@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from asbb_core.ledger.acceptance import account_refusal, hold_terms, partition_refusal
@@ -41,6 +42,7 @@ from asbb_core.store.models import (
     PartitionLimit,
 )
 from asbb_core.store.operations import decode
+from asbb_core.store.queries import job_charged
 from asbb_core.values.context import Context, IdempotencyKey
 from asbb_core.values.errors import (
     AccountInactiveError,
@@ -427,12 +429,7 @@ class HoldUseCases(LedgerCore):
     @staticmethod
     def _charged_for(session: Session, hold: Hold) -> Decimal:
         """All a hold's job was charged: its own charges, late charges and corrections."""
-        total = session.exec(
-            select(func.coalesce(func.sum(JournalEntry.used_delta), 0)).where(
-                JournalEntry.hold_id == hold.id
-            )
-        ).one()
-        return Decimal(total)
+        return Decimal(session.execute(sa_select(job_charged(hold.id))).scalar_one())
 
     def charge_job(
         self,

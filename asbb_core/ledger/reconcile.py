@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from asbb_core.ledger import Ledger, MovementResult, PostResult
 from asbb_core.ledger.pricing import JobShape, parse_memory_mb, price_job
 from asbb_core.settings import Settings
+from asbb_core.store import queries
 from asbb_core.store.models import Hold, HoldState
 from asbb_core.values.context import Context, IdempotencyKey, Source, new_correlation_id
 from asbb_core.values.durations import parse_slurm_time
@@ -224,10 +225,11 @@ def _nothing_more(account: str) -> MovementResult:
 def _already_posted(ledger: Ledger, hold: Hold) -> PostResult:
     """The answer to a second reconcile of a hold, when its first is not to hand: the hold as
     it stands (nothing more was charged)."""
-    now = ledger.get_hold(hold.id)
+    row = queries.get_hold(ledger.db, hold.id)  # the hold and its account's name in one read
+    now = row.hold
     return PostResult(
         hold_id=now.id,
-        account=ledger.account_name(now.account_id),
+        account=row.account,
         original_hold=now.amount,
         charged=ZERO,
         overrun=ZERO,

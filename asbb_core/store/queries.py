@@ -83,10 +83,11 @@ class HoldRow:
     hold is final once resolved, so later costs are entries of their own)."""
 
 
-def _job_charged() -> Any:
-    """A hold's job_charged, as a correlated subquery."""
+def job_charged(hold: Any = Hold.id) -> Any:
+    """All a hold's job was charged (its charges, late charges and corrections), as a scalar
+    subquery: correlated to the row being selected by default, or for one hold id."""
     total = func.coalesce(func.sum(JournalEntry.used_delta), ZERO)
-    return select(total).where(col(JournalEntry.hold_id) == Hold.id).scalar_subquery().label("job")
+    return select(total).where(col(JournalEntry.hold_id) == hold).scalar_subquery()
 
 
 # ---------------------------------------------------------------- argument checks
@@ -354,7 +355,7 @@ def list_holds(
             select(func.count()).select_from(Hold).join(Account, joined).where(*conditions)
         ).one()
         rows = s.exec(
-            select(Hold, Account.name, _job_charged())
+            select(Hold, Account.name, job_charged().label("job"))
             .join(Account, joined)
             .where(*conditions)
             .order_by(col(Hold.created_at).desc(), col(Hold.id).desc())
@@ -370,7 +371,7 @@ def list_holds(
 def get_hold(db: Database, hold_id: str) -> HoldRow:
     def query(s: Session) -> HoldRow:
         row = s.exec(
-            select(Hold, Account.name, _job_charged())
+            select(Hold, Account.name, job_charged().label("job"))
             .join(Account, col(Account.id) == Hold.account_id)
             .where(Hold.id == hold_id)
         ).first()
