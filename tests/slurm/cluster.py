@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -140,17 +139,37 @@ def _mariadb(sql: str) -> None:
     )
 
 
-def parse_kv(text: str) -> dict[str, str]:
-    """``scontrol show job -o`` output (``Key=Value`` separated by spaces) as a dict.
+# What scontrol_show_job reads (squeue -O names; only fields no user can set, so a forged
+# JobName, Comment or working folder cannot shift them), under the names scontrol gives them.
+SHOWN_FIELDS = {
+    "JobID": "JobId",
+    "ArrayJobID": "ArrayJobId",
+    "ArrayTaskID": "ArrayTaskId",
+    "State": "JobState",
+    "TimeUsed": "RunTime",
+    "TimeLimit": "TimeLimit",
+    "StartTime": "StartTime",
+    "EndTime": "EndTime",
+    "Account": "Account",
+    "Partition": "Partition",
+    "NodeList": "NodeList",
+    "tres-alloc": "TRES",
+    "Reason": "Reason",
+    "UserName": "UserName",
+}
 
-    A value runs until the next `` Key=``, so values holding spaces survive; values are stripped.
-    """
-    keys = list(re.finditer(r"(?:^|\s)([A-Za-z][A-Za-z0-9_:/()]*)=", text.strip()))
-    out: dict[str, str] = {}
-    for n, match in enumerate(keys):
-        end = keys[n + 1].start() if n + 1 < len(keys) else len(text.strip())
-        out[match.group(1)] = text.strip()[match.end() : end].strip()
-    return out
+
+def as_scontrol_duration(text: str) -> str:
+    """squeue's ``10:00`` / ``2:00:00`` / ``1-00:00:00`` as scontrol prints it
+    (``00:10:00``, ``02:00:00``, ``1-00:00:00``); other words (``UNLIMITED``) unchanged."""
+    from asbb_core.integrations.slurm import parse_elapsed
+
+    elapsed = parse_elapsed(text)
+    if elapsed is None:
+        return text
+    hours, rest = divmod(int(elapsed.total_seconds()) - elapsed.days * 86400, 3600)
+    clock = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{elapsed.days}-{clock}" if elapsed.days else clock
 
 
 class SlurmCluster:
@@ -468,7 +487,8 @@ StorageLoc={self.slurm_db}
         self, names: Iterable[str], users: Sequence[str] = ("root",), *, default: bool = False
     ) -> None:
         """Slurm accounts ``names`` usable by ``users``; ``default``: the first becomes their
-        default account (needed for a new user; later calls keep the existing default)."""
+        default account (needed for a new user; later calls keep the existing default).
+        Idempotent: associations that exist already are fine (sacctmgr exits 1 for them)."""
         names = list(names)
         self.run(  # fails harmlessly for accounts that exist already
             ["sacctmgr", "-i", "add", "account", ",".join(names), "Description=t", "Org=t"],
@@ -476,7 +496,13 @@ StorageLoc={self.slurm_db}
         )
         for user in users:
             extra = [f"DefaultAccount={names[0]}"] if default else []
-            self.run(["sacctmgr", "-i", "add", "user", user, f"Account={','.join(names)}", *extra])
+            cmd = ["sacctmgr", "-i", "add", "user", user, f"Account={','.join(names)}", *extra]
+            done = self.run(cmd, check=False)
+            shown = self.run(
+                ["sacctmgr", "-n", "-P", "show", "assoc", f"user={user}", "format=Account"]
+            ).stdout.split()
+            if done.returncode != 0 and not set(names) <= set(shown):
+                raise RuntimeError(f"{' '.join(cmd)} -> {done.returncode}: {done.stderr.strip()}")
 
     def start_slurmctld(self, *, clear: bool = True) -> None:
         cmd = ["/usr/sbin/slurmctld", "-D", "-i"] + (["-c"] if clear else [])
@@ -543,7 +569,7 @@ StorageLoc={self.slurm_db}
     def start_daemon(self) -> None:
         self.asbx_dir.mkdir(exist_ok=True)
         env = {
-            **self.env,  # SLURM_CONF: the daemon finds jobs' holds with scontrol/sacct
+            **self.env,  # SLURM_CONF: the daemon finds jobs' holds with squeue/sacct
             "ASBB_DATABASE__URL": str(self.db_url),
             "ASBB_ASBX__SPOOL_DIR": str(self.asbx_dir),
             "ASBB_ASBX__INTERVAL_SECONDS": "1",
@@ -614,10 +640,38 @@ StorageLoc={self.slurm_db}
         return done.returncode, job_id, done.stderr
 
     def scontrol_show_job(self, job_id: str) -> dict[str, str]:
-        done = self.run(["scontrol", "show", "job", "-o", str(job_id)], check=False)
-        if done.returncode != 0:
+        """The job as slurmctld holds it ({} if it does not), under scontrol's key names:
+        JobId, JobState, RunTime, TimeLimit (both ``HH:MM:SS``), StartTime, EndTime, Account,
+        Partition, NodeList, TRES, Reason, UserName, AdminComment.
+
+        Read with ``squeue -O`` (``SHOWN_FIELDS``, the raw id again before AdminComment,
+        AdminComment last), not ``scontrol show job -o``: its unescaped ``Key=Value`` line
+        lets a JobName forge any key. A line that does not check out is an error.
+        """
+        from asbb_core.integrations.slurm import split_fields, squeue_format
+
+        fields = (*SHOWN_FIELDS, "JobID", "admin_comment")
+        done = self.run(
+            ["squeue", "-h", "-a", "-t", "all", "-j", str(job_id), "-O", squeue_format(fields)],
+            check=False,
+        )
+        if done.returncode != 0:  # "Invalid job id specified"
             return {}
-        return parse_kv(done.stdout.splitlines()[0])
+        for line in done.stdout.splitlines():
+            values = split_fields(line, fields)
+            if values is None or values[0] != values[-2] or not values[0].isdigit():
+                raise AssertionError(f"squeue printed an unexpected line: {line!r}")
+            row = dict(zip(fields[:-2], values[:-2], strict=True))
+            task = f"{row['ArrayJobID']}_{row['ArrayTaskID']}"
+            if str(job_id) not in (row["JobID"], task):  # -j of an array lists every task
+                continue
+            shown = {SHOWN_FIELDS[name]: value for name, value in row.items()}
+            for key in ("RunTime", "TimeLimit"):
+                shown[key] = as_scontrol_duration(shown[key])
+            comment = values[-1].strip()
+            shown["AdminComment"] = "" if comment == "(null)" else comment
+            return shown
+        return {}
 
     def wait_for_state(self, job_id: str, states: str | Iterable[str], timeout: float = 30) -> str:
         """Wait until the job's JobState is one of ``states``; returns it."""

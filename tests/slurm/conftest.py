@@ -14,7 +14,7 @@ Fixture API (keep it small; other test modules rely on it):
     .env                  environment for Slurm commands (SLURM_CONF set)
     .work / .log          folder jobs are submitted from / daemon logs (slurmctld.log, ...)
     .sbatch(args, user=None) -> (returncode, job_id | None, stderr)   [sbatch --parsable]
-    .scontrol_show_job(job_id) -> dict  (``scontrol show job -o``; {} if unknown)
+    .scontrol_show_job(job_id) -> dict  (scontrol's key names, read with squeue -O; {} if unknown)
     .wait_for_state(job_id, states, timeout=30) -> state   (TimeoutError otherwise)
     .sacct(job_id) -> dict  (the allocation line: JobID, State, Elapsed, AllocTRES, AdminComment..)
     .scancel(*job_ids)
