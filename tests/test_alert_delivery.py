@@ -32,6 +32,7 @@ from asbb_core.alerts.delivery import (
     backoff,
     email_subject,
 )
+from asbb_core.alerts.views import AlertView
 from asbb_core.settings import AlertSettings, Settings
 from asbb_core.store.models import AlertDelivery, DeliveryStatus
 
@@ -188,6 +189,7 @@ def test_webhook_retries_with_doubling_waits_until_it_succeeds(
     clock.advance(timedelta(days=1))
     assert nothing(sender.deliver_due())  # sent once, never again
     assert len(hook.requests) == 3
+    shown = AlertView.of(AlertService(db, s, clock).get_alert(alert_id)).record()
     for request in hook.requests:
         assert request["path"] == "/hooks/asbb"
         assert request["content_type"] == "application/json"
@@ -198,6 +200,7 @@ def test_webhook_retries_with_doubling_waits_until_it_succeeds(
         assert alert["kind"] == "usage"
         assert alert["severity"] == "info"
         assert alert["details"]["used"] == "60.00"
+        assert alert == shown  # the alert exactly as the API shows it
     warnings = [r for r in alert_log if r.levelno == logging.WARNING]
     assert len(warnings) == 2
     assert "attempt 1 of 5" in warnings[0].getMessage()

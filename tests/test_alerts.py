@@ -18,6 +18,7 @@ from asbb_core.alerts.conditions import (
     channels,
     usage_severity,
 )
+from asbb_core.alerts.views import AlertView
 from asbb_core.funding.grants import Grants
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.verify import verify_ledger
@@ -309,7 +310,7 @@ def test_list_filters_pages_and_reader_scope(db, ledger, ctx, service, alert_set
     service.acknowledge(opened[0], "alice")
     assert service.count_alerts(status="acknowledged") == 1
     assert service.count_alerts(status="open") == 2
-    as_dict = service.get_alert(opened[0]).to_dict()
+    as_dict = AlertView.of(service.get_alert(opened[0])).record()
     assert as_dict["status"] == "acknowledged"
     assert as_dict["acknowledged_by"] == "alice"
     # free text, in SQL: account, kind or title, any case; % and _ are literal

@@ -23,6 +23,7 @@ from asbb_core.funding.allocations import (
     period_end,
     planned_instalments,
 )
+from asbb_core.funding.views import ScheduleDetailView
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.verify import verify_ledger
 from asbb_core.settings import Settings
@@ -574,7 +575,7 @@ def test_list_and_get_schedules(allocations, ctx, clock):
     assert allocations.list_schedules(status="completed") == []
     detail = allocations.get_schedule(b.id)
     assert [c.period for c in detail.credits] == [0, 1]
-    assert detail.to_dict(with_credits=True)["credits"][0]["expired_amount"] == "100.00"
+    assert ScheduleDetailView.of(detail).record()["credits"][0]["expired_amount"] == "100.00"
     with pytest.raises(NotFoundError):
         allocations.get_schedule(999)
     with pytest.raises(NotFoundError):

@@ -92,7 +92,7 @@ def test_show_a_hold(admin, holds):
         "user": "ann",
         "job_id": "103",
         "state": "posted",
-        "estimate": "10.00",
+        "estimate": "10.0000",
         "buffer": "1.2",
         "amount": "12.00",
         "remaining": "0.00",
@@ -110,6 +110,7 @@ def test_show_a_hold(admin, holds):
     assert (missing.status_code, missing.json()["error"]["field"]) == (404, "hold_id")
 
 
+@pytest.mark.single_admin
 def test_void_via_the_api_then_again_is_409(admin, ledger, holds):
     reply = admin.post(f"/api/v1/holds/{holds['101']}/void", json={"reason": "job deleted"})
     assert reply.status_code == 200, reply.text

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from asbb_core.alerts.conditions import AlertService
+from asbb_core.alerts.conditions import AlertRecord, AlertService
+from asbb_core.alerts.views import AlertView
 from asbb_core.ledger import Ledger
 from asbb_core.values.context import Context, Source
 from asbb_tui.cli import app
 from asbb_tui.cli_base import cli_actor
-from asbb_tui.commands.alerts import ALERT_KEYS
+
+ALERT_KEYS = list(AlertView.model_fields)
 
 
 @pytest.fixture(autouse=True)
@@ -147,6 +149,11 @@ def csv_cells(record: dict[str, Any]) -> dict[str, str]:
     }  # fmt: skip
 
 
+def api_form(record: AlertRecord) -> dict[str, Any]:
+    """An alert as the API shows it: what --json and --csv must print."""
+    return AlertView.of(record).record()
+
+
 def test_csv_matches_the_database(url, db, settings):
     (summary,) = csv_rows(run(url, "evaluate", "--csv"))
     [alert_id] = json.loads(summary["opened"])
@@ -155,8 +162,12 @@ def test_csv_matches_the_database(url, db, settings):
 
     listed = csv_rows(run(url, "list", "--csv"))
 
-    assert listed == [csv_cells(r.to_dict()) for r in service.list_alerts()]
-    assert list(listed[0]) == list(ALERT_KEYS)
+    assert listed == [csv_cells(api_form(r)) for r in service.list_alerts()]
+    # --json prints each alert exactly as the API does (times in its RFC 3339 form)
+    page = ok_json(run(url, "list", "--json"))
+    assert page["items"] == [api_form(r) for r in service.list_alerts()]
+    assert page["items"][0]["opened_at"].endswith("Z")
+    assert list(listed[0]) == ALERT_KEYS
     assert (listed[0]["id"], listed[0]["account"]) == (str(alert_id), "physics")
     assert json.loads(listed[0]["details"])["used"] == "85.00"
     assert csv_rows(run(url, "list", "--severity", "critical", "--csv")) == []
@@ -174,7 +185,7 @@ def test_csv_matches_the_database(url, db, settings):
     assert json.loads(sent["retrying"]) == [deliveries[0]["id"]]
 
     (acked,) = csv_rows(run(url, "ack", str(alert_id), "--note", "on it", "--csv"))
-    assert acked == csv_cells(service.get_alert(alert_id).to_dict())
+    assert acked == csv_cells(api_form(service.get_alert(alert_id)))
     assert acked["acknowledged_by"] == cli_actor()
     (done,) = csv_rows(run(url, "resolve", str(alert_id), "--note", "limit, raised", "--csv"))
     assert (done["status"], done["resolution"]) == ("resolved", "limit, raised")
@@ -201,14 +212,14 @@ def test_the_table_lists_each_alert(url):
 def test_json_and_csv_together_is_a_usage_error_that_writes_nothing(url, db, settings, args):
     ok_json(run(url, "evaluate", "--json"))
     service = AlertService(db, settings)
-    before = [r.to_dict() for r in service.list_alerts()], len(service.deliveries(1))
+    before = [api_form(r) for r in service.list_alerts()], len(service.deliveries(1))
 
     result = run(url, *args, "--json", "--csv")
 
     assert result.exit_code == 2, result.output
     assert "--json" in result.stderr
     assert result.stdout == ""
-    assert ([r.to_dict() for r in service.list_alerts()], len(service.deliveries(1))) == before
+    assert ([api_form(r) for r in service.list_alerts()], len(service.deliveries(1))) == before
 
 
 @pytest.mark.parametrize(
@@ -223,7 +234,7 @@ def test_json_and_csv_together_is_a_usage_error_that_writes_nothing(url, db, set
 def test_bad_input_is_one_line_and_writes_nothing(url, db, settings, args, fragment):
     ok_json(run(url, "evaluate", "--json"))
     service = AlertService(db, settings)
-    before = [r.to_dict() for r in service.list_alerts()]
+    before = [api_form(r) for r in service.list_alerts()]
 
     result = run(url, *args)
 
@@ -231,7 +242,7 @@ def test_bad_input_is_one_line_and_writes_nothing(url, db, settings, args, fragm
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ")
     assert fragment in line
-    assert [r.to_dict() for r in service.list_alerts()] == before
+    assert [api_form(r) for r in service.list_alerts()] == before
 
 
 def test_an_unknown_kind_is_a_usage_error(url):

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from asbb_core.access.identity import os_login
 from asbb_core.funding.allocations import Allocations
+from asbb_core.funding.views import ScheduleDetailView, ScheduleView
 from asbb_core.ledger.verify import verify_ledger
 from asbb_core.store.models import EntryKind
 from asbb_core.values.periods import Frequency, count_until
@@ -112,7 +114,7 @@ def test_create_process_show_and_list(asbb, ledger):
         "monthly",
         [],
     )
-    assert made["created_by"].startswith("cli")
+    assert made["created_by"] == os_login()
 
     summary = data(asbb("process", "--today", "2026-03-15", "--json"))
 
@@ -160,9 +162,10 @@ def test_pause_resume_cancel(asbb, ledger):
     assert paused["next_due_date"] == f"{2020 + owed}-01-01"
     one_error_line(asbb("pause", sid), "paused")
 
+    # As the API answers: the schedule, its credits including what the resume did.
     resumed = data(asbb("resume", sid, "--json"))
-    assert resumed["schedule"]["status"] == "active"
-    assert resumed["summary"]["skipped"] == []
+    assert resumed["status"] == "active"
+    assert [c["outcome"] for c in resumed["credits"]] == ["credited"] * owed
     assert f"paused allocation schedule #{sid}" in ok(asbb("pause", sid)).stdout
     assert f"resumed allocation schedule #{sid}" in ok(asbb("resume", sid)).stdout
 
@@ -172,6 +175,33 @@ def test_pause_resume_cancel(asbb, ledger):
     assert "cancelled" in ok(asbb("show", sid)).stdout
     one_error_line(asbb("cancel", sid), "cancelled")
     assert ledger.get_account("ml-proj").limit_amount == 500 + 50 * owed
+
+
+def test_json_is_what_the_api_answers(asbb, live_daemon):
+    """One view behind both: the CLI's --json of a result is the REST API's body for it."""
+    made = data(asbb("create", "physics", "--amount", "100", "--count", "3",
+                     "--start", "2026-01-01", "--unspent", "expire", "--json"))  # fmt: skip
+    sid = made["id"]
+    cli_run = data(asbb("process", "--today", "2026-02-15", "--json"))
+
+    with live_daemon.client("reader") as reader:
+        assert (
+            data(asbb("show", str(sid), "--json"))
+            == reader.get(f"/api/v1/allocations/{sid}").json()
+        )
+        assert data(asbb("list", "--json")) == reader.get("/api/v1/allocations").json()
+    with live_daemon.client("admin") as admin:
+        api_run = admin.post("/api/v1/allocations/process", json={"today": "2026-03-15"}).json()
+        paused_api = admin.post(f"/api/v1/allocations/{sid}/pause").json()
+    assert list(cli_run) == list(api_run)
+    assert list(cli_run["credited"][0]) == list(api_run["credited"][0])
+    assert list(cli_run["expired"][0]) == list(api_run["expired"][0])
+    assert (cli_run["total_credited"], api_run["total_credited"]) == ("200.00", "100.00")
+    # resume: the schedule with its credits, as POST /allocations/{id}/resume answers.
+    resumed = data(asbb("resume", str(sid), "--json"))
+    assert list(resumed) == list(paused_api)
+    assert (paused_api["status"], resumed["status"]) == ("paused", "completed")
+    assert [c["period"] for c in resumed["credits"]] == [0, 1, 2]
 
 
 def test_process_with_many_instalments_and_the_table_output(asbb, ledger):
@@ -199,6 +229,7 @@ def test_process_with_many_instalments_and_the_table_output(asbb, ledger):
     assert len(ledger.journal(account="physics")) == 40
 
 
+@pytest.mark.single_admin
 def test_once(asbb, ledger):
     result = data(asbb("once", "physics", "125.25", "--memo", "bridge", "--json"))
 
@@ -257,6 +288,7 @@ def test_process_reports_schedules_that_cannot_move(asbb, ledger, ctx):
     assert "closed" in result.stderr
 
 
+@pytest.mark.single_admin
 def test_csv_matches_the_database(asbb, ledger):
     ok(asbb(*CREATE, "--total", "650", "--start", "2026-01-01", "--memo", 'a, "quoted" memo'))
     ok(asbb("create", "ml-proj", "--amount", "7.5", "--frequency", "weekly", "--count", "3",
@@ -275,15 +307,15 @@ def test_csv_matches_the_database(asbb, ledger):
         ("2", "credited", "7.50"),
     ]
     listed = csv_rows(asbb("list", "--csv"))
-    assert listed == [csv_cells(i.to_dict()) for i in infos]
-    assert list(listed[0]) == list(infos[0].to_dict())
+    assert listed == [csv_cells(ScheduleView.of(i).record()) for i in infos]
+    assert list(listed[0]) == list(ScheduleView.model_fields)
     assert listed[0]["memo"] == 'a, "quoted" memo'
     assert listed[0]["credited"] == f"{ledger.get_account('physics').limit_amount:.2f}"
     assert csv_rows(asbb("list", "--status", "paused", "--csv")) == []
     assert ok(asbb("list", "--status", "paused", "--csv")).stdout.startswith("id,account,")
 
     (shown,) = csv_rows(asbb("show", "2", "--csv"))
-    detail = service.get_schedule(2).to_dict(with_credits=True)
+    detail = ScheduleDetailView.of(service.get_schedule(2)).record()
     assert shown == csv_cells(detail)
     assert [c["outcome"] for c in json.loads(shown["credits"])] == ["credited"] * 3
     (paused,) = csv_rows(asbb("pause", "1", "--csv"))

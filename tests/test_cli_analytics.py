@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from asbb_core.analytics.burnrate import account_forecast
+from asbb_core.analytics.burnrate import account_burn_rate, account_forecast
+from asbb_core.analytics.views import BurnRateView, CalibrationView
 from asbb_core.funding.allocations import Allocations
 from asbb_core.funding.grants import Grants
 from asbb_core.ledger import Ledger
@@ -25,7 +26,7 @@ runner = CliRunner()
 
 
 def test_burn_rate_json_and_table(
-    ledger: Ledger, clock: Clock, ctx: Context, migrated_url: str
+    ledger: Ledger, clock: Clock, ctx: Context, migrated_url: str, db: Any, settings: Settings
 ) -> None:
     clock.now = datetime(2026, 1, 1, tzinfo=UTC)
     ledger.create_account(
@@ -41,6 +42,11 @@ def test_burn_rate_json_and_table(
     assert body["spent"] == "70.00"
     assert body["actual_daily"] == "10.00"
     assert body["health"]["band"] in {"healthy", "concern", "warning", "critical"}
+    # the API's form, field for field: groups as {key, spent}, each day to the cent
+    assert body["by_partition"] == [{"key": "aws-cpu", "spent": "70.00"}]
+    assert body["daily"][-1] == {"day": "2026-03-10", "actual": "70.00", "expected": "8.22"}
+    direct = account_burn_rate(db, settings, "burn", window="7d", today=date(2026, 3, 10))
+    assert body == BurnRateView.of(direct).record()
     table = runner.invoke(app, [*args, "--today", "2026-03-10"])
     assert table.exit_code == 0, table.output
     assert "actual per day" in table.output
@@ -80,6 +86,8 @@ def test_calibration_report(ledger: Ledger, clock: Clock, ctx: Context, migrated
     body = json.loads(result.output)
     assert body["enabled"] is False
     assert body["ratios"][0]["ratio"] == "1.2000"
+    assert list(body) == list(CalibrationView.model_fields)  # as the API's /calibration
+    assert (body["lower"], body["upper"]) == ("0.5", "2")
     table = runner.invoke(app, ["--database", migrated_url, "calibration"])
     assert "1.2000" in table.output
     listed = runner.invoke(app, ["--database", migrated_url, "calibration", "--csv"])

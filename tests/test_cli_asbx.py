@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from typer.testing import CliRunner
 
+from asbb_core.integrations.views import AsbxStatusView
 from asbb_tui.cli import app
 
 
@@ -40,6 +41,12 @@ def test_ingest_and_status(tmp_path, migrated_url, ledger, ctx, cli_environment)
     assert (seen["files_processed"], seen["files_rejected"], seen["files_waiting"]) == (1, 1, 0)
     assert seen["reports_by_outcome"] == {"reconciled": 1, "rejected": 1}
     assert seen["cost_model_accuracy"] == "0.7700"  # estimate 10, actual 7.70
+    # The daemon's GET /api/v1/asbx/status answer, field for field.
+    assert list(seen) == list(AsbxStatusView.model_fields)
+    assert (seen["spool_dir"], seen["total_jobs_reconciled"]) == (str(spool), 1)
+    assert (seen["successful_reconciliations"], seen["failed_reconciliations"]) == (1, 1)
+    assert (seen["integration_enabled"], seen["health_status"]) == (True, "degraded")
+    assert any("rejected" in p for p in seen["problems"])
     missing = runner.invoke(app, [*base, "ingest", "--dir", str(tmp_path / "nope")])
     assert missing.exit_code == 1
     assert "is not a folder" in missing.output

@@ -18,11 +18,11 @@ from typer.testing import CliRunner, Result
 
 from asbb_core.analytics.reports import GRANT_CSV_COLUMNS, STATEMENT_CSV_COLUMNS
 from asbb_core.funding.grants import Grants
+from asbb_core.funding.views import GrantView, PeriodStatusView
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.verify import verify_ledger
 from asbb_core.values.context import Context
 from asbb_tui.cli import app
-from asbb_tui.commands.grants import GRANT_KEYS, STATUS_KEYS, grant_dict
 from tests.conftest import Clock
 from tests.test_reports import documented_columns
 
@@ -209,7 +209,8 @@ def test_show_list_update_periods(asbb: Any) -> None:
     listed = ok(asbb("grant", "list")).stdout
     assert NUMBER in listed
     assert "30%" in listed
-    assert [g["number"] for g in data(asbb("grant", "list", "--json"))] == [NUMBER]
+    # As GET /api/v1/grants answers: {"items": [...]}.
+    assert [g["number"] for g in data(asbb("grant", "list", "--json"))["items"]] == [NUMBER]
     updated = data(
         asbb(
             "grant",
@@ -224,7 +225,7 @@ def test_show_list_update_periods(asbb: Any) -> None:
         )
     )
     assert (updated["title"], updated["co_pis"], updated["status"]) == ("New", [], "closed")
-    assert data(asbb("grant", "list", "--status", "active", "--json")) == []
+    assert data(asbb("grant", "list", "--status", "active", "--json")) == {"items": []}
     edited = data(asbb("grant", "period", NUMBER, "1", "--budget", "90000", "--json"))
     assert edited["periods"][0]["budget"] == "90000.00"
     regenerated = data(asbb("grant", "regenerate", NUMBER, "--period-months", "6", "--json"))
@@ -233,6 +234,31 @@ def test_show_list_update_periods(asbb: Any) -> None:
     ok(asbb("grant", "link", NUMBER, "other"))
     assert "no longer" in ok(asbb("grant", "unlink", NUMBER, "other")).stdout
     assert data(asbb("grant", "show", NUMBER, "--json"))["accounts"] == []
+
+
+def test_json_is_what_the_api_answers(asbb: Any, live_daemon: Any) -> None:
+    """One view behind both: the CLI's --json of a result is the REST API's body for it."""
+    ok(create(asbb))
+    linked = data(asbb("grant", "link", NUMBER, "lab", "--json"))
+    draw = data(asbb("grant", "fund", NUMBER, "lab", "1500", "--json"))
+
+    with live_daemon.client("reader") as reader:
+        assert (
+            data(asbb("grant", "show", NUMBER, "--json"))
+            == reader.get(f"/api/v1/grants/{NUMBER}").json()
+        )
+        assert data(asbb("grant", "list", "--json")) == reader.get("/api/v1/grants").json()
+        api_status = reader.get(f"/api/v1/grants/{NUMBER}/periods/2/status").json()
+    assert data(asbb("grant", "status", NUMBER, "--period", "2", "--json")) == api_status
+    assert api_status["indirect_rate"] == "0.30"
+    with live_daemon.client("admin") as admin:
+        api_link = admin.post(f"/api/v1/grants/{NUMBER}/accounts", json={"account": "other"})
+        api_draw = admin.post(
+            f"/api/v1/grants/{NUMBER}/fund", json={"account": "other", "amount": "10"}
+        )
+    assert list(linked) == list(api_link.json()) == ["name", "linked_by", "linked_at"]
+    assert list(draw) == list(api_draw.json())
+    assert (draw["cost"], api_draw.json()["cost"]) == ("1950.00", "13.00")
 
 
 def test_errors_are_one_line(asbb: Any) -> None:
@@ -278,12 +304,12 @@ def csv_cells(record: dict[str, Any]) -> dict[str, str]:
 def test_csv_matches_the_database(asbb: Any, ledger: Ledger) -> None:
     (made,) = csv_rows(create(asbb, "--title", 'Big, "quoted" science', "--csv"))
     grants = Grants(ledger)
-    assert made == csv_cells(grant_dict(grants.get_grant(NUMBER)))
-    assert list(made) == list(GRANT_KEYS)
+    assert made == csv_cells(GrantView.of(grants.get_grant(NUMBER)).record())
+    assert list(made) == list(GrantView.model_fields)
     assert made["title"] == 'Big, "quoted" science'
     assert json.loads(made["co_pis"]) == ["Grace Hopper", "Alan Turing"]
     (linked,) = csv_rows(asbb("grant", "link", NUMBER, "lab", "--csv"))
-    assert (linked["grant"], linked["account"]) == (NUMBER, "lab")
+    assert (list(linked), linked["name"]) == (["name", "linked_by", "linked_at"], "lab")
 
     (draw,) = csv_rows(asbb("grant", "fund", NUMBER, "lab", "1500", "--csv"))
 
@@ -291,7 +317,7 @@ def test_csv_matches_the_database(asbb: Any, ledger: Ledger) -> None:
     assert draw["limit"] == f"{ledger.get_account('lab').limit_amount:.2f}" == "1500.00"
     detail = grants.get_grant(NUMBER)
     listed = csv_rows(asbb("grant", "list", "--csv"))
-    assert listed == [csv_cells(grant_dict(detail))]
+    assert listed == [csv_cells(GrantView.of(detail).record())]
     assert listed[0]["drawn"] == f"{detail.drawn:.2f}" == "1500.00"
     assert [p["drawn_cost"] for p in json.loads(listed[0]["periods"])] == [
         "0.00",
@@ -312,7 +338,7 @@ def test_csv_matches_the_database(asbb: Any, ledger: Ledger) -> None:
     assert updated["status"] == "closed"
     assert csv_rows(asbb("grant", "list", "--status", "active", "--csv")) == []
     header = ok(asbb("grant", "list", "--status", "active", "--csv")).stdout
-    assert header == ",".join(GRANT_KEYS) + "\n"
+    assert header == ",".join(GrantView.model_fields) + "\n"
 
 
 @pytest.mark.parametrize(
@@ -345,7 +371,7 @@ def test_json_and_csv_together_is_a_usage_error_that_writes_nothing(
 
 def test_creating_with_json_and_csv_writes_nothing(asbb: Any) -> None:
     assert create(asbb, "--json", "--csv").exit_code == 2
-    assert data(asbb("grant", "list", "--json")) == []
+    assert data(asbb("grant", "list", "--json")) == {"items": []}
 
 
 @pytest.mark.parametrize(
@@ -393,7 +419,7 @@ def test_bad_create_is_one_line_and_writes_nothing(
     asbb: Any, extra: list[str], fragment: str
 ) -> None:
     one_error_line(create(asbb, *extra), fragment)  # the later option wins
-    assert data(asbb("grant", "list", "--json")) == []
+    assert data(asbb("grant", "list", "--json")) == {"items": []}
 
 
 def test_an_unknown_status_is_a_usage_error(asbb: Any) -> None:
@@ -423,7 +449,7 @@ def test_periods_shows_where_each_period_stands(
         (2, "current"),
         (3, "upcoming"),
     ]
-    assert all(list(r) == list(STATUS_KEYS) for r in rows)
+    assert all(list(r) == list(PeriodStatusView.model_fields) for r in rows)
     for row in rows:  # the very figures 'asbb grant status --period N' gives
         assert row == data(asbb("grant", "status", NUMBER, "--period", str(row["period"]),
                                 "--json"))  # fmt: skip
@@ -443,7 +469,7 @@ def test_periods_shows_where_each_period_stands(
 
     listed = csv_rows(asbb("grant", "periods", NUMBER, "--csv"))
     assert listed == [csv_cells(r) for r in rows]
-    assert list(listed[0]) == list(STATUS_KEYS)
+    assert list(listed[0]) == list(PeriodStatusView.model_fields)
 
     wide = CliRunner(env={"COLUMNS": "160"})
     table = ok(wide.invoke(app, ["--database", asbb.url, "grant", "periods", NUMBER])).stdout

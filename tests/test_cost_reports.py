@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -21,14 +20,13 @@ from asbb_core.integrations.cost_reports import (
     parse_record,
     slurm_lookup,
 )
-from asbb_core.integrations.slurm import Slurm, SlurmError
+from asbb_core.integrations.slurm import SACCT_FIELDS, Slurm, SlurmError
 from asbb_core.ledger.reconcile import EARLIER, JobEnd, reconcile_job
 from asbb_core.ledger.verify import verify_ledger
-from asbb_core.store.models import CostReport, EntryKind
+from asbb_core.store.models import CostReport, EntryKind, HoldState
 from asbb_core.values.context import Context, Source
 from asbb_core.values.errors import ValidationError
-
-FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
+from tests.slurm_output import FakeSlurm, captured, line_of, renumbered
 
 
 @pytest.fixture
@@ -188,17 +186,16 @@ def test_a_later_cost_corrects_the_charge_up_and_down(alpha, ctx):
 
 def test_a_job_that_ran_without_a_hold_is_charged_to_its_account(alpha, ctx):
     """Slurm knows the job and it has no AdminComment: it was accepted fail-open."""
-    line = (FIXTURES / "scontrol_completed.txt").read_text()
-    unheld = re.sub(r"AdminComment=\S+", "AdminComment=", line).replace("JobId=1 ", "JobId=601 ")
-
-    def runner(argv: Sequence[str], timeout: float) -> str:
-        if argv[0] == "scontrol":
-            return unheld
-        return ""
-
-    reports = CostReports(alpha, lookup=slurm_lookup(Slurm(runner)))
+    # job 14 ran on the unbudgeted partition: squeue shows its AdminComment as (null)
+    done_jobs = captured("forged_done", "squeue")
+    fake = FakeSlurm(one={("squeue", "601"): renumbered(line_of(done_jobs, "14"), "601")})
+    reports = CostReports(alpha, lookup=slurm_lookup(Slurm(fake)))
     done = reports.apply(parse_record(record("601", "4.40")), origin="spool", actor="asbx")
     assert (done.outcome, done.hold_id, done.charged) == ("charged", None, Decimal("4.40"))
+    # no hold in the controller's record: accounting was asked too (it knows nothing more)
+    assert fake.commands("sacct") == [
+        ["sacct", "-P", "-n", "-X", "-j", "601", "--format=" + ",".join(SACCT_FIELDS)]
+    ]
     again = reports.apply(parse_record(record("601", "5.00")), origin="spool", actor="asbx")
     assert (again.outcome, again.charged) == ("corrected", Decimal("0.60"))
     assert account(alpha).used_amount == Decimal("5.00")
@@ -206,12 +203,42 @@ def test_a_job_that_ran_without_a_hold_is_charged_to_its_account(alpha, ctx):
 
 
 def test_the_hold_is_found_through_slurm(alpha, ctx):
-    hold = alpha.create_hold("alpha", "10", ctx=ctx, partition="aws-cpu").hold_id  # no job id
-    line = (FIXTURES / "scontrol_completed.txt").read_text()
-    line = re.sub(r"AdminComment=\S+", f"AdminComment=asbb:hold={hold}", line)
-    reports = CostReports(alpha, lookup=slurm_lookup(Slurm(lambda argv, timeout: line)))
-    done = reports.apply(parse_record(record("1", "6")), origin="spool", actor="asbx")
+    alpha.create_account("rich", ctx=ctx, limit="100")  # the captured job's account
+    hold = alpha.create_hold("rich", "10", ctx=ctx, partition="aws-cpu").hold_id  # no job id
+    # job 16 (a JobName forging another job's hold) as the controller and accounting saw it
+    own = "h073f8e3da3f543f198a790b190fcdf38"
+    fake = FakeSlurm(
+        one={
+            ("squeue", "16"): captured("forged_done", "squeue_16"),
+            ("sacct", "16"): captured("forged_done", "sacct_16"),
+        }
+    )
+    fake.swap({own: hold})
+    reports = CostReports(alpha, lookup=slurm_lookup(Slurm(fake)))
+    done = reports.apply(parse_record(record("16", "6")), origin="spool", actor="asbx")
     assert (done.outcome, done.hold_id) == ("reconciled", hold)
+    assert fake.commands("sacct") == []  # the controller's record named the hold
+    # gone from the controller: accounting's record names it just the same
+    gone = FakeSlurm(one={("sacct", "16"): captured("forged_done", "sacct_16")})
+    gone.swap({own: hold})
+    assert slurm_lookup(Slurm(gone))("16") == (True, hold, "rich")
+    assert slurm_lookup(Slurm(gone))("17") == (False, None, None)
+
+
+def test_a_job_naming_another_accounts_hold_is_not_charged_to_it(alpha, ctx):
+    """Were a job's record to name a hold of another account (text a "|" in an account name
+    pushed into AdminComment, on a cluster that does not enforce associations), the hold's
+    account is not charged for it."""
+    victim = alpha.create_hold("alpha", "10", ctx=ctx, partition="aws-cpu").hold_id
+    fake = FakeSlurm(one={("squeue", "16"): captured("forged_done", "squeue_16")})
+    fake.swap({"h073f8e3da3f543f198a790b190fcdf38": victim})  # job 16 runs under "rich"
+    before = rows(alpha)
+    with pytest.raises(ValidationError, match="runs under 'rich'; not charged"):
+        CostReports(alpha, lookup=slurm_lookup(Slurm(fake))).apply(
+            parse_record(record("16", "6")), origin="spool", actor="asbx"
+        )
+    assert rows(alpha) == before
+    assert alpha.get_hold(victim).state == HoldState.OPEN
 
 
 def test_an_unlinked_job_waits_and_changes_nothing(alpha, ctx):

@@ -121,7 +121,7 @@ def test_a_reconcile_is_charged_once(backend, funded):
     end = JobEnd(job_id="72", hold_id=hold.hold_id, actual_cost=Decimal("7.5"))
     with commit_replies_lost(funded.db, backend):
         done = reconcile_job(funded, end, actor="epilog")
-    assert done.to_dict()["charged"] == "7.50"
+    assert done.charged == Decimal("7.50")
     account = funded.get_account("ml-proj")
     assert (account.used_amount, account.held_amount) == (Decimal("7.50"), Decimal("0.00"))
     verified(funded.db)
@@ -159,6 +159,7 @@ def test_an_approval_moves_money_once(backend, db, funded, settings, clock):
     verified(db)
 
 
+@pytest.mark.single_admin
 def test_the_cli_opening_deposit_is_applied_once(
     monkeypatch, backend, migrated_url, cli_environment, db
 ):

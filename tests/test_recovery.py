@@ -1,77 +1,48 @@
 """Recovery decisions from Slurm's record, on a real database, with Slurm output captured from a
-real Slurm 22.05 cluster (tests/fixtures/slurm/, hold ids swapped for this test's holds)."""
+real Slurm 22.05 cluster (tests/fixtures/slurm/reader_captures.json; hold ids swapped for this
+test's holds). How each line is read is tested in tests/test_slurm_reader.py."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from asbb_core.integrations.recovery import RecoverySweeper, recover
-from asbb_core.integrations.slurm import (
-    Slurm,
-    SlurmError,
-    Tres,
-    job_from_scontrol,
-    parse_elapsed,
-    parse_sacct,
-    parse_scontrol_line,
-)
+from asbb_core.integrations.slurm import SACCT_FIELDS, Slurm, SlurmError
 from asbb_core.ledger.verify import verify_ledger
+from tests.slurm_output import FakeSlurm, captured, line_of, renumbered
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "slurm"
-# hold ids in the captured output (capture 2: tests/fixtures/slurm/*_all_*.txt, sacct_final.txt)
-RAN = "ha548dc99ba304b609a338e8694789bad"  # job 1: ran 6 s (COMPLETED)
-DEPENDENCY = "h02b47ca836aa46aa9644f9a64a14cdbf"  # job 2: pending on a dependency, cancelled
-PENDING = "h8fbd99cea375497dab66bc8d683e7aae"  # job 3: pending for resources, cancelled
-FUTURE = "h167d01212c0444019bc103442d6ed0b0"  # job 4: --begin=now+1hour, cancelled
-ARRAY = "h8bd4b984e1ff4112b0c593e43323bc0a"  # job 5_[0-3]: cancelled before any task ran
-# capture 1 (sacct_steps.txt): job 3 TIMEOUT after 00:01:25; job 2_0..2_2 array ran
-TIMEOUT = "he57de146d8d74641bed48867d4267403"
-ARRAY_RAN = "ha96431ac097e4e419b7fa5b3bd881e7c"
-ENDED = datetime(2026, 11, 22, 6, 21, 33, tzinfo=UTC)
-
-
-def fixture(name: str) -> str:
-    return (FIXTURES / name).read_text()
-
-
-class FakeSlurm:
-    """The runner: answers sacct and scontrol with (edited) captured output, records calls."""
-
-    def __init__(self, sacct: str = "", scontrol: str = "") -> None:
-        self.sacct, self.scontrol = sacct, scontrol
-        self.calls: list[list[str]] = []
-        self.down = False
-
-    def __call__(self, argv: Sequence[str], timeout: float) -> str:
-        self.calls.append(list(argv))
-        if self.down:
-            raise SlurmError("sacct: error: Problem talking to the database")
-        return self.sacct if argv[0] == "sacct" else self.scontrol
-
-    def swap(self, mapping: dict[str, str]) -> None:
-        for old, new in mapping.items():
-            self.sacct = self.sacct.replace(old, new)
-            self.scontrol = self.scontrol.replace(old, new)
+# hold ids in the captures (their "jobs" say what each job did)
+RAN = "h1c5cda85525e4def84f2c1f7b88ac340"  # job 1: ran 10 s on 2 CPUs (COMPLETED)
+DEPENDENCY = "hc843af498a20486fa15c099a09c9d207"  # job 2: pending on a dependency, cancelled
+PENDING = "h6773f47be132404da2d170f23be629c8"  # job 3: pending for resources, cancelled
+FUTURE = "hb118f3db280844c397b6ef527912ab82"  # job 4: --begin=now+1hour, cancelled
+ARRAY = "h4d68d7297c5c4a579ce5db5da890f420"  # job 5_[0-3]: cancelled before any task ran
+THROTTLED = "hb471bc75bf81427cabc1e60e5a9cbe93"  # job 6_[0-3%1]: the same, throttled
+ARRAY_RAN = "hf4e98729b86345f9b02d41dde6300f7a"  # job 7_0..7_2: every task ran 1 s
+FAILED = "ha5ec5896d9b84b898c830ded10e1c43a"  # job 8: exit 3 after 0 s (it ran)
+SPLIT = "hcdeb3d084ae846039335d33f26f723a6"  # job 11: task 0 ran 4 s, 11_[1-3] never did
+TIMEOUT = "hde829a40bd9a48bb9331b9303c61532a"  # job 13: TIMEOUT after 1:26
+ENDED = datetime(2026, 12, 3, 8, 41, 27, tzinfo=UTC)  # job 1's end
+FORMAT = "--format=" + ",".join(SACCT_FIELDS)
 
 
 @pytest.fixture
 def world(ledger, ctx, clock):
-    clock.now = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)  # the holds are taken before the jobs
-    ledger.create_account("ml-proj", ctx=ctx, limit="1000")
+    clock.now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)  # the holds are taken before the jobs
+    ledger.create_account("rich", ctx=ctx, limit="1000")
 
     def hold(cpus: int = 2, tasks: int = 1, hours: int = 1) -> str:
         estimate = Decimal("0.05") * cpus * hours * tasks
         return ledger.create_hold(
-            "ml-proj",
+            "rich",
             estimate,
             ctx=ctx,
             partition="aws-cpu",
@@ -93,85 +64,48 @@ def by_hold(report):
     return {a.hold_id: a for a in report.actions}
 
 
-def test_parsing_real_output():
-    line = fixture("scontrol_completed.txt")
-    job = job_from_scontrol(parse_scontrol_line(line))
-    assert (job.job_id, job.state, job.elapsed, job.hold_id) == (
-        "1",
-        "COMPLETED",
-        timedelta(seconds=2),
-        "h466030d59745486ca8f557217e4ba6b7",
-    )
-    assert job.tres == Tres(cpus=2, nodes=1, gpus=1, memory_mb=None)
-    assert job.ran
-    assert job.start == datetime(2026, 11, 22, 6, 18, 49, tzinfo=UTC)
-    pending_cancelled = job_from_scontrol(
-        parse_scontrol_line(fixture("scontrol_cancelled_pending.txt"))
-    )
-    # scontrol shows the *requested* TRES and Start == End for it: still, it never ran
-    assert pending_cancelled.tres.memory_mb == Decimal(12052)
-    assert (pending_cancelled.state, pending_cancelled.ran) == ("CANCELLED", False)
-    tasks = [
-        job_from_scontrol(parse_scontrol_line(x))
-        for x in fixture("scontrol_array.txt").splitlines()
-    ]
-    assert [t.job_id for t in tasks] == ["2_2", "2_1", "2_0"]
-    steps = parse_sacct(
-        fixture("sacct_steps.txt"),
-        (
-            "JobID",
-            "State",
-            "Start",
-            "End",
-            "Elapsed",
-            "AllocTRES",
-            "Partition",
-            "Account",
-            "AdminComment",
-        ),
-    )
-    assert [j.job_id for j in steps] == ["1", "3", "5", "6", "2_0", "2_1", "2_2"]
-    assert steps[1].state == "TIMEOUT"
-    assert steps[1].elapsed == timedelta(minutes=1, seconds=25)
-    final = {j.job_id: j for j in parse_sacct(fixture("sacct_final.txt"))}
-    assert final["3"].state == "CANCELLED"
-    assert final["3"].raw_state == "CANCELLED by 0"
-    assert not final["3"].ran
-    assert final["5_[0-3]"].is_array_remainder
-    assert final["1"].ran
-    assert final["1"].end == ENDED
-    assert parse_elapsed("1-02:03:04") == timedelta(days=1, hours=2, minutes=3, seconds=4)
-    assert parse_elapsed("Unknown") is None
-
-
 def test_controller_and_accounting_views_are_merged():
-    slurm = Slurm(FakeSlurm(fixture("sacct_final.txt"), fixture("scontrol_all_cancelled.txt")))
-    jobs = slurm.jobs_by_hold(datetime(2026, 11, 21, tzinfo=UTC))
-    # job 2 (cancelled on a dependency) and job 4 (future begin) are not in sacct's window,
-    # but the controller still knows them
+    # b..f cancelled while pending, job 1 still running: accounting does not have job 1's
+    # AdminComment yet, and never records job 2 (it never became eligible)
+    fake = FakeSlurm(captured("cancelled", "sacct"), captured("cancelled", "squeue"))
+    jobs = Slurm(fake).jobs_by_hold(datetime(2026, 12, 2, tzinfo=UTC))
     assert {k: [j.job_id for j in v] for k, v in jobs.items()} == {
-        RAN: ["1"],
         PENDING: ["3"],
-        ARRAY: ["5_[0-3]"],
-        DEPENDENCY: ["2"],
         FUTURE: ["4"],
+        ARRAY: ["5_[0-3]"],
+        THROTTLED: ["6_[0-3%1]"],
+        RAN: ["1"],  # the controller's newer view of a job still active
+        DEPENDENCY: ["2"],  # only the controller knows it
     }
+    assert (jobs[RAN][0].state, jobs[RAN][0].ran) == ("RUNNING", True)
     assert not any(j.ran for k, v in jobs.items() if k != RAN for j in v)
+    assert [c[0] for c in fake.calls] == ["sacct", "squeue"]
+    assert fake.commands("squeue")[0][:5] == ["squeue", "-h", "-a", "-t", "all"]
+    assert "-j" not in fake.commands("squeue")[0]
 
 
 def test_each_case_is_decided_and_dry_run_changes_nothing(world, ledger, clock):
     ran, pending, array, never, future = (world(), world(), world(tasks=4), world(), world())
-    dependency = world()
+    dependency, throttled = world(), world(tasks=4)
     fake = FakeSlurm(
-        fixture("sacct_final.txt").replace("|00:00:06|", "|01:00:00|"),
-        # after job 1 ended; job 2 (dependency) and 4 (future begin) only the controller knows
-        fixture("scontrol_all_final.txt"),
+        # after job 1 ended (made to run an hour); job 2 (dependency) only the controller knows
+        captured("final", "sacct").replace("|00:00:10|", "|01:00:00|"),
+        captured("final", "squeue"),
     )
-    fake.swap({RAN: ran, PENDING: pending, ARRAY: array, FUTURE: future, DEPENDENCY: dependency})
+    fake.swap(
+        {
+            RAN: ran,
+            PENDING: pending,
+            ARRAY: array,
+            FUTURE: future,
+            DEPENDENCY: dependency,
+            THROTTLED: throttled,
+        }
+    )
     at(clock, ENDED + timedelta(minutes=30))
     young = world()  # taken 0 minutes ago: within the grace period, not examined
     slurm = Slurm(fake)
-    before = ledger.get_account("ml-proj")
+    before = ledger.get_account("rich")
 
     dry = recover(ledger, slurm, dry_run=True, older_than=timedelta(minutes=10))
     actions = by_hold(dry)
@@ -186,27 +120,27 @@ def test_each_case_is_decided_and_dry_run_changes_nothing(world, ledger, clock):
         "void",
         "job cancelled before it ran",
     )
-    assert actions[array].action == "void"
-    assert actions[future].action == "void"
-    assert actions[dependency].action == "void"
+    for voided in (array, future, dependency, throttled):
+        assert (actions[voided].action, actions[voided].reason) == (
+            "void",
+            "job cancelled before it ran",
+        )
     assert (actions[never].action, actions[never].reason) == (
         "void",
         "never became a job: no job in Slurm carries this hold",
     )
     assert not any(a.done for a in dry.actions)
-    after = ledger.get_account("ml-proj")
+    after = ledger.get_account("rich")
     assert (after.used_amount, after.held_amount) == (before.used_amount, before.held_amount)
     assert all(
-        ledger.get_hold(h).state == "open" for h in (ran, pending, array, never, future, dependency)
+        ledger.get_hold(h).state == "open"
+        for h in (ran, pending, array, never, future, dependency, throttled)
     )
     # sacct was asked for every job since a day before the oldest hold, with all users
-    sacct = next(c for c in fake.calls if c[0] == "sacct")
-    assert sacct[:4] == ["sacct", "-P", "-n", "-a"]
-    assert (
-        "--format=JobID,State,Start,End,Elapsed,AllocTRES,Partition,Account,NodeList,AdminComment"
-        in sacct
-    )
-    assert sacct[sacct.index("-S") + 1] == "2026-11-21T05:00:00"
+    (sacct,) = fake.commands("sacct")
+    assert sacct[:5] == ["sacct", "-P", "-n", "-a", "-X"]
+    assert FORMAT in sacct
+    assert sacct[sacct.index("-S") + 1] == "2026-12-02T08:00:00"
 
     real = recover(ledger, slurm, older_than=timedelta(minutes=10))
     assert all(a.done for a in real.actions)
@@ -218,10 +152,10 @@ def test_each_case_is_decided_and_dry_run_changes_nothing(world, ledger, clock):
         "1",
         True,
     )
-    for voided in (pending, array, never, future, dependency):
+    for voided in (pending, array, never, future, dependency, throttled):
         assert ledger.get_hold(voided).state == "voided"
     assert ledger.get_hold(young).state == "open"
-    account = ledger.get_account("ml-proj")
+    account = ledger.get_account("rich")
     assert account.used_amount == Decimal("0.10")
 
     # a second run finds nothing left to do
@@ -234,7 +168,7 @@ def test_a_recovered_charge_and_the_epilogs_late_reconcile_charge_once(world, le
     from asbb_core.integrations.spool import ledger_sender
 
     ran = world()
-    fake = FakeSlurm(fixture("sacct_final.txt").replace("|00:00:06|", "|01:00:00|"), "")
+    fake = FakeSlurm(captured("final", "sacct").replace("|00:00:10|", "|01:00:00|"))
     fake.swap({RAN: ran})
     at(clock, ENDED + timedelta(hours=1))
     recover(ledger, Slurm(fake), older_than=timedelta(minutes=10))
@@ -244,22 +178,23 @@ def test_a_recovered_charge_and_the_epilogs_late_reconcile_charge_once(world, le
     )
     assert sent.delivery == "delivered"
     assert "replayed" in sent.detail
-    assert ledger.get_account("ml-proj").used_amount == Decimal("0.10")
+    assert ledger.get_account("rich").used_amount == Decimal("0.10")
     # ... or with the real AWS bill: the bill replaces the recovered estimate, once
     bill = {"job_id": "1", "transaction_id": ran, "actual_cost": "9.99"}
     other = ledger_sender(ledger)(bill)
     assert other.delivery == "delivered"
-    assert ledger.get_account("ml-proj").used_amount == Decimal("9.99")
+    assert ledger.get_account("rich").used_amount == Decimal("9.99")
     assert ledger_sender(ledger)(bill).delivery == "delivered"  # sent twice: charged once
-    assert ledger.get_account("ml-proj").used_amount == Decimal("9.99")
+    assert ledger.get_account("rich").used_amount == Decimal("9.99")
     # ... while a local-model price arriving after it leaves the bill standing
     assert ledger_sender(ledger)({**bill, "actual_cost": None, "elapsed_seconds": 60})
-    assert ledger.get_account("ml-proj").used_amount == Decimal("9.99")
+    assert ledger.get_account("rich").used_amount == Decimal("9.99")
 
 
 def test_jobs_still_pending_or_running_are_left(world, ledger, clock):
     ran, pending = world(), world()
-    fake = FakeSlurm("", fixture("scontrol_all_pending.txt"))  # sacct does not know them yet
+    # job 1 runs, job 3 waits; accounting has no AdminComment for them yet
+    fake = FakeSlurm(captured("pending", "sacct"), captured("pending", "squeue"))
     fake.swap({RAN: ran, PENDING: pending})
     at(clock, ENDED + timedelta(hours=1))
     report = recover(ledger, Slurm(fake), older_than=timedelta(minutes=10))
@@ -271,7 +206,7 @@ def test_jobs_still_pending_or_running_are_left(world, ledger, clock):
 
 def test_a_job_that_ended_moments_ago_is_left_to_its_epilog(world, ledger, clock):
     ran = world()
-    fake = FakeSlurm(fixture("sacct_final.txt"), "")
+    fake = FakeSlurm(captured("final", "sacct"))
     fake.swap({RAN: ran})
     at(clock, ENDED + timedelta(minutes=2))
     (action,) = recover(ledger, Slurm(fake), older_than=timedelta(minutes=10)).actions
@@ -283,18 +218,14 @@ def test_a_job_that_ended_moments_ago_is_left_to_its_epilog(world, ledger, clock
 
 def test_timeout_kill_is_charged_and_an_array_is_charged_per_task(world, ledger, clock):
     timeout, array = world(cpus=1), world(cpus=1, tasks=5)
-    fields = "JobID,State,Start,End,Elapsed,AllocTRES,Partition,Account,AdminComment"
-    # capture 1 was taken without NodeList: give it the column where recovery asks for it
-    lines = []
-    for line in fixture("sacct_steps.txt").splitlines():
-        parts = line.split("|")
-        lines.append("|".join([*parts[:8], "vm" if parts[5] else "None assigned", parts[8]]))
-    sacct = "\n".join(lines).replace("|00:01:25|", "|02:00:00|") + "\n"
-    fake = FakeSlurm(sacct, "")
-    fake.swap({TIMEOUT: timeout, ARRAY_RAN: array})
-    at(clock, datetime(2026, 11, 22, 7, 0, tzinfo=UTC))
+    split, failed = world(cpus=2, tasks=4), world(cpus=1)
+    fake = FakeSlurm(  # the timed-out job made to run 2 h
+        captured("forged_done", "sacct").replace("|00:01:26|", "|02:00:00|"),
+        captured("forged_done", "squeue"),
+    )
+    fake.swap({TIMEOUT: timeout, ARRAY_RAN: array, SPLIT: split, FAILED: failed})
+    at(clock, datetime(2026, 12, 3, 9, 30, tzinfo=UTC))
     report = recover(ledger, Slurm(fake), older_than=timedelta(minutes=10))
-    assert fields  # the captured order, plus NodeList
     t = ledger.get_hold(timeout)
     assert (t.state, t.charged) == ("posted", Decimal("0.10"))  # 1 CPU x 0.05 x 2 h (TIMEOUT)
     a = ledger.get_hold(array)
@@ -303,7 +234,19 @@ def test_timeout_kill_is_charged_and_an_array_is_charged_per_task(world, ledger,
     kinds = [x.action for x in report.actions if x.hold_id == array]
     assert kinds == ["charge", "charge", "charge", "void"]
     charges = [e.job_id for e in ledger.journal(hold_id=array) if e.kind == "charge"]
-    assert sorted(charges) == ["2_0", "2_1", "2_2"]
+    assert sorted(charges) == ["7_0", "7_1", "7_2"]
+    # task 0 of job 11 ran 4 s before the cancel; its pending remainder 11_[1-3] never ran
+    actions = [(x.action, x.job_id) for x in report.actions if x.hold_id == split]
+    assert actions == [("charge", "11_0"), ("void", None)]
+    assert ledger.get_hold(split).state == "posted"
+    # a job that failed at once still ran (it had its node): charged, for 0 s
+    (f,) = [x for x in report.actions if x.hold_id == failed]
+    assert (f.action, f.job_id, f.amount, f.reason) == (
+        "charge",
+        "8",
+        Decimal("0.00"),
+        "job failed after 0:00:00 without a reconcile",
+    )
 
 
 def test_expired_holds_expire(world, ledger, clock):
@@ -330,12 +273,12 @@ def test_slurm_unavailable_changes_nothing(world, ledger, clock):
 
 def test_two_recoveries_at_once_resolve_each_hold_once(world, ledger, clock):
     holds = [world() for _ in range(6)]
-    text = fixture("sacct_final.txt").replace("|00:00:06|", "|01:00:00|")
-    template = next(x for x in text.splitlines() if x.startswith("1|"))
-    sacct = "\n".join(
-        template.replace("1|", f"{100 + i}|", 1).replace(RAN, h) for i, h in enumerate(holds[:3])
+    text = captured("final", "sacct").replace("|00:00:10|", "|01:00:00|")
+    template = line_of(text, "1")
+    sacct = "".join(
+        renumbered(template, str(100 + i)).replace(RAN, h) for i, h in enumerate(holds[:3])
     )
-    fake = FakeSlurm(sacct + "\n", "")
+    fake = FakeSlurm(sacct)
     at(clock, ENDED + timedelta(hours=1))
     reports, errors = [], []
 
@@ -353,8 +296,8 @@ def test_two_recoveries_at_once_resolve_each_hold_once(world, ledger, clock):
     assert errors == []
     done = [a for r in reports for a in r.actions if a.done]
     assert sorted(a.hold_id for a in done) == sorted(holds)
-    assert ledger.get_account("ml-proj").used_amount == Decimal("0.30")
-    assert ledger.get_account("ml-proj").held_amount == 0
+    assert ledger.get_account("rich").used_amount == Decimal("0.30")
+    assert ledger.get_account("rich").held_amount == 0
 
 
 def test_cli_recover(world, ledger, clock, migrated_url, tmp_path, monkeypatch):
@@ -363,7 +306,7 @@ def test_cli_recover(world, ledger, clock, migrated_url, tmp_path, monkeypatch):
     hold_id = world()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for command in ("sacct", "scontrol"):
+    for command in ("sacct", "squeue"):
         script = bin_dir / command
         script.write_text("#!/bin/sh\nexit 0\n")  # Slurm knows no job: the hold never became one
         script.chmod(0o755)
@@ -416,14 +359,36 @@ def test_only_the_named_holds_are_looked_at(world, ledger, clock):
 
 
 def test_hold_of_a_job_from_its_admin_comment() -> None:
-    running = FakeSlurm(scontrol=fixture("scontrol_running.txt"))
+    # what squeue -j 1 prints while job 1 runs: its line of the listing
+    running = FakeSlurm(one={("squeue", "1"): line_of(captured("pending", "squeue"), "1")})
     job = Slurm(running).show_job("1")
     assert job is not None
-    assert job.hold_id is not None
-    assert Slurm(running).hold_of_job("1") == job.hold_id  # the controller's record
-    gone = FakeSlurm(sacct=fixture("sacct_final.txt"))  # no longer in the controller
-    assert Slurm(gone).hold_of_job("1") == "ha548dc99ba304b609a338e8694789bad"
+    assert (job.state, job.hold_id) == ("RUNNING", RAN)
+    assert Slurm(running).hold_of_job("1") == RAN  # the controller's record
+    assert running.commands("sacct") == []
+    # no longer in the controller (squeue -j fails for it): accounting's record
+    gone = FakeSlurm(one={("sacct", "1"): captured("final", "sacct_1")})
+    assert Slurm(gone).hold_of_job("1") == RAN
     assert Slurm(gone).hold_of_job("999") is None
+    assert gone.commands("sacct")[-1] == ["sacct", "-P", "-n", "-X", "-j", "999", FORMAT]
     down = FakeSlurm()
     down.down = True
     assert Slurm(down).hold_of_job("1") is None
+
+
+def test_a_job_naming_another_accounts_hold_is_not_its_job(ledger, ctx, clock, caplog):
+    """Were a job's record to name a hold of another account (a "|" in an account name
+    pushing text into AdminComment, on a cluster that does not enforce associations), that
+    job is not taken for the hold's: the hold's account is never charged for it."""
+    clock.now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    ledger.create_account("victim", ctx=ctx, limit="100")
+    victim = ledger.create_hold("victim", "1", ctx=ctx, partition="aws-cpu").hold_id
+    fake = FakeSlurm(captured("final", "sacct"), captured("final", "squeue"))
+    fake.swap({RAN: victim})  # job 1 ran under "rich" and now names the victim's hold
+    at(clock, ENDED + timedelta(minutes=30))
+    with caplog.at_level(logging.WARNING, logger="asbb.recovery"):
+        report = recover(ledger, Slurm(fake), dry_run=True, older_than=timedelta(minutes=10))
+    action = by_hold(report)[victim]
+    assert action.action != "charge"
+    assert action.job_id is None
+    assert "runs under rich; ignored" in caplog.text

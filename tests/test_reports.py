@@ -21,11 +21,10 @@ from asbb_core.analytics.reports import (
     account_statement,
     grant_compliance_report,
     rate_percent,
-    rate_str,
     render_grant_report,
     render_statement,
 )
-from asbb_core.funding.grants import Grants
+from asbb_core.funding.grants import Grants, rate_str
 from asbb_core.ledger import Ledger
 from asbb_core.settings import Settings
 from asbb_core.values.context import Context

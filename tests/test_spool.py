@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -99,7 +100,12 @@ def test_malformed_files_are_moved_aside_with_their_reason(tmp_path, ledger, ctx
     spool = tmp_path / "spool"
     spool.mkdir()
     hold_id = new_hold(ledger, ctx)
-    (spool / "1-broken.json").write_text('{"job_id": "1", "transaction_')
+    broken = spool / "1-broken.json"
+    broken.write_text('{"job_id": "1", "transaction_')
+    # Stopping short, it waits for its writer (spool_incomplete_wait_seconds); long left, it
+    # is truncated.
+    then = time.time() - 3600
+    os.utime(broken, (then, then))
     (spool / "2-list.json").write_text("[1, 2]")
     (spool / "3-nohold.json").write_text('{"job_id": "3"}')
     (spool / "4-binary.json").write_bytes(b"\xff\xfe\x00")
@@ -304,21 +310,23 @@ def test_a_job_accepted_unchecked_is_replayed_by_its_account(tmp_path, ledger, c
 def test_an_unreadable_file_waits_instead_of_being_rejected(
     tmp_path, ledger, ctx, account, monkeypatch
 ):
-    """A read error (permissions, I/O) is not the request's fault: it waits for a later round."""
+    """A read error (permissions, I/O) is not the request's fault: it waits for a later round,
+    and the requests behind it are delivered meanwhile (one file never stops the others)."""
     spool = tmp_path / "spool"
     spool.mkdir()
     path = spool_request(spool, "5", new_hold(ledger, ctx), 5, elapsed_seconds=60)
-    readable = Path.read_text
+    behind = spool_request(spool, "6", new_hold(ledger, ctx), 6, actual_cost="0.30")
+    opening = os.open
 
-    def denied(self, *args, **kwargs):
-        if self == path:
-            raise PermissionError(13, "Permission denied", str(self))
-        return readable(self, *args, **kwargs)
+    def denied(file, *args, **kwargs):  # root reads whatever the mode says: refuse by hand
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return opening(file, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_text", denied)
+    monkeypatch.setattr(os, "open", denied)
     report = replay_spool(spool, ledger_sender(ledger))
-    assert (report.delivered, report.rejected, report.remaining) == ([], [], 1)
+    assert (report.delivered, report.rejected, report.remaining) == ([behind.name], [], 1)
     assert report.stopped is not None
-    assert "cannot read" in report.stopped
-    monkeypatch.setattr(Path, "read_text", readable)
+    assert report.stopped.startswith(f"cannot read {path.name}: [Errno 13] Permission denied")
+    monkeypatch.setattr(os, "open", opening)
     assert replay_spool(spool, ledger_sender(ledger)).delivered == [path.name]

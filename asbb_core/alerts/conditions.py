@@ -450,7 +450,8 @@ def channels(settings: Settings) -> list[str]:
 
 @dataclass(frozen=True)
 class AlertRecord:
-    """An alert with the names of its account and grant."""
+    """An alert with the names of its account and grant (shown as
+    ``asbb_core.alerts.views.AlertView``)."""
 
     alert: Alert
     account: str | None = None
@@ -460,32 +461,6 @@ class AlertRecord:
     def id(self) -> int:
         assert self.alert.id is not None
         return self.alert.id
-
-    def to_dict(self) -> dict[str, Any]:
-        a = self.alert
-
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value is not None else None
-
-        return {
-            "id": a.id,
-            "kind": a.kind,
-            "severity": str(a.severity),
-            "status": str(a.status),
-            "dedup_key": a.dedup_key,
-            "account": self.account,
-            "grant": self.grant,
-            "title": a.title,
-            "message": a.message,
-            "details": dict(a.details or {}),
-            "opened_at": iso(a.opened_at),
-            "last_seen_at": iso(a.last_seen_at),
-            "acknowledged_by": a.acknowledged_by,
-            "acknowledged_at": iso(a.acknowledged_at),
-            "resolved_by": a.resolved_by,
-            "resolved_at": iso(a.resolved_at),
-            "resolution": a.resolution,
-        }
 
 
 @dataclass
@@ -498,14 +473,6 @@ class EvaluationSummary:
     resolved: list[int] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     """Kinds whose check failed (their alerts were left as they were), with the error."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "opened": self.opened,
-            "still_open": self.still_open,
-            "resolved": self.resolved,
-            "failed": self.failed,
-        }
 
 
 # ---------------------------------------------------------------- validation helpers

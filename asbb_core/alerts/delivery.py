@@ -17,8 +17,9 @@ daemon's ``AlertDispatcher`` every ``alerts.delivery_interval_seconds``, or
 
 Every failure is logged on the ``asbb.alerts`` logger.
 
-The webhook receives ``{"event": "opened" | "resolved", "alert": {...}}`` (the alert as
-``AlertRecord.to_dict`` gives it: money and times as strings). The email's subject names the
+The webhook receives ``{"event": "opened" | "resolved", "alert": {...}}`` (the alert in the
+JSON form the API shows it in, ``asbb_core.alerts.views.AlertView``: money and times as
+strings). The email's subject names the
 severity, the event and the alert's title; its body carries the message and the details.
 """
 
@@ -39,6 +40,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from asbb_core.alerts.conditions import AlertRecord, AlertService
+from asbb_core.alerts.views import AlertView
 from asbb_core.settings import AlertSettings, Settings
 from asbb_core.store.database import Database
 from asbb_core.store.models import AlertDelivery, DeliveryStatus
@@ -166,14 +168,6 @@ class DeliveryReport:
     skipped: int = 0
     """Claimed by another dispatcher first."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "sent": self.sent,
-            "retrying": self.retrying,
-            "failed": self.failed,
-            "skipped": self.skipped,
-        }
-
 
 def backoff(settings: AlertSettings, attempts: int) -> timedelta:
     """The wait after the ``attempts``-th failed attempt: retry_seconds x 2^(attempts-1),
@@ -262,7 +256,7 @@ class DeliveryService:
         if sender is None:
             return f"channel {delivery.channel!r} is not configured"
         try:
-            sender(delivery.event, alert.to_dict())
+            sender(delivery.event, AlertView.of(alert).record())
         except Exception as exc:
             text = str(exc).strip() or type(exc).__name__
             return f"{type(exc).__name__}: {text}"[:_ERROR_LIMIT]

@@ -2,9 +2,9 @@
 statement for any date range, each rendered as CSV, JSON or Markdown.
 
 Every figure is aggregated in SQL (``asbb_core.ledger.spend`` for spend, ``GROUP BY`` / window
-sums
-over the journal for statements); Python only formats. The formats and every CSV column are
-described for finance staff in docs/reports.md.
+sums over the journal for statements); Python only formats. The formats and every CSV column
+are described for finance staff in docs/reports.md. JSON is the reports' views
+(``asbb_core.analytics.views``), exactly what the REST API sends.
 
 CSV is written for spreadsheets: one header row, plain columns, money as plain decimal strings
 ("1300.00", no currency sign, no thousands separator), dates and times ISO 8601. Free text
@@ -28,6 +28,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from asbb_core.analytics.burnrate import grant_burn_rate
+from asbb_core.analytics.views import GrantReportView, StatementView
 from asbb_core.funding.grants import (
     Figures,
     apportion,
@@ -40,7 +41,6 @@ from asbb_core.funding.grants import (
     months_of,
     percent,
     rate_percent,
-    rate_str,
     status_of,
     validate_grant_number,
 )
@@ -449,88 +449,6 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def _opt_money(value: Decimal | None) -> str | None:
-    return None if value is None else money_str(value)
-
-
-def _opt_str(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def _figures(rows: Iterable[Figures]) -> list[dict[str, Any]]:
-    return [
-        {
-            "key": r.key,
-            "direct": money_str(r.direct),
-            "indirect": money_str(r.indirect),
-            "total": money_str(r.total),
-        }
-        for r in rows
-    ]
-
-
-def grant_report_data(report: GrantReport) -> dict[str, Any]:
-    """The report as JSON-ready data (money as strings with two decimals, dates ISO)."""
-    burn = report.burn_rate
-    return {
-        "grant": {
-            "number": report.number,
-            "title": report.title,
-            "agency": report.agency,
-            "program": report.program,
-            "pi": report.pi,
-            "co_pis": list(report.co_pis),
-            "institution": report.institution,
-            "department": report.department,
-            "cfda": report.cfda,
-            "total_award": money_str(report.total_award),
-            "start_date": report.start_date.isoformat(),
-            "end_date": report.end_date.isoformat(),
-            "indirect_rate": rate_str(report.indirect_rate),
-            "status": report.status,
-        },
-        "period": {
-            "number": report.period,
-            "count": report.period_count,
-            "start_date": report.period_start.isoformat(),
-            "end_date": report.period_end.isoformat(),
-            "state": report.period_state,
-            "budget": money_str(report.budget),
-        },
-        "as_of": report.today.isoformat(),
-        "generated_at": report.generated_at.isoformat(),
-        "summary": {
-            "budget": money_str(report.budget),
-            "direct": money_str(report.direct),
-            "indirect": money_str(report.indirect),
-            "total": money_str(report.total),
-            "remaining": money_str(report.remaining),
-            "percent_used": str(report.percent_used),
-            "drawn": money_str(report.drawn),
-            "drawn_cost": money_str(report.drawn_cost),
-        },
-        "by_month": _figures(report.by_month),
-        "by_partition": _figures(report.by_partition),
-        "by_user": _figures(report.by_user),
-        "by_account": _figures(report.by_account),
-        "burn_rate": None
-        if burn is None
-        else {
-            "status": burn.band,
-            "score": burn.score,
-            "actual_daily": money_str(burn.actual_daily),
-            "expected_daily": _opt_money(burn.expected_daily),
-            "variance_percent": _opt_str(burn.variance_percent),
-            "projected_exhaustion": _opt_str(burn.projected_exhaustion),
-            "projected_balance_at_end": _opt_money(burn.projected_balance_at_end),
-        },
-    }
-
-
 def _safe(text: str | None) -> str:
     """Free text for a CSV cell: a leading formula character is neutralised with ``'``."""
     if not text:
@@ -735,7 +653,7 @@ def render_grant_report(report: GrantReport, fmt: str) -> str:
     if fmt == "csv":
         return _grant_csv(report)
     if fmt == "json":
-        return json.dumps(grant_report_data(report), indent=2) + "\n"
+        return json.dumps(GrantReportView.of(report).record(), indent=2) + "\n"
     return _grant_markdown(report)
 
 
@@ -748,51 +666,6 @@ def _balances(b: Balances) -> dict[str, str]:
         "used": money_str(b.used),
         "held": money_str(b.held),
         "available": money_str(b.available),
-    }
-
-
-def statement_data(statement: Statement) -> dict[str, Any]:
-    """The statement as JSON-ready data (money as strings with two decimals, times ISO)."""
-    return {
-        "account": statement.account,
-        "description": statement.description,
-        "since": statement.since.isoformat(),
-        "until": statement.until.isoformat(),
-        "generated_at": statement.generated_at.isoformat(),
-        "opening": _balances(statement.opening),
-        "closing": _balances(statement.closing),
-        "totals": [
-            {
-                "kind": t.kind,
-                "count": t.count,
-                "amount": money_str(t.amount),
-                "limit_delta": money_str(t.limit_delta),
-                "used_delta": money_str(t.used_delta),
-                "held_delta": money_str(t.held_delta),
-            }
-            for t in statement.totals
-        ],
-        "rows": [
-            {
-                "entry_id": r.entry_id,
-                "time": r.time.isoformat(),
-                "kind": r.kind,
-                "amount": money_str(r.amount),
-                "limit_delta": money_str(r.limit_delta),
-                "used_delta": money_str(r.used_delta),
-                "held_delta": money_str(r.held_delta),
-                **_balances(r.after),
-                "partition": r.partition,
-                "user": r.user,
-                "job_id": r.job_id,
-                "hold_id": r.hold_id,
-                "counterparty": r.counterparty,
-                "memo": r.memo,
-                "actor": r.actor,
-                "source": r.source,
-            }
-            for r in statement.rows
-        ],
     }
 
 
@@ -916,5 +789,5 @@ def render_statement(statement: Statement, fmt: str) -> str:
     if fmt == "csv":
         return _statement_csv(statement)
     if fmt == "json":
-        return json.dumps(statement_data(statement), indent=2) + "\n"
+        return json.dumps(StatementView.of(statement).record(), indent=2) + "\n"
     return _statement_markdown(statement)

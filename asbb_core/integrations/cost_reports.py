@@ -18,6 +18,11 @@ sets a job's cost to a new figure. All three are one operation, ``CostReports.ap
 
 ``ingest_folder`` runs the spool folder: each good file applied once and moved to
 ``processed/``; a bad one moved to ``rejected/`` with a ``.reason`` file; nothing deleted.
+Files are read as hostile (``asbb_core.integrations.files``: no links, a known owner, at most
+``asbx.max_file_bytes``, nested at most 64 deep), so one bad file never stops the others; a
+file still being written (changed within ``asbx.settle_seconds``, or its JSON stopping short)
+waits for the next round. What is kept of a file in ``cost_reports`` is bounded: the parsed
+record when applied, an excerpt of its fields when rejected, nothing when it was not parsed.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import logging
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,8 +46,19 @@ from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from asbb_core.integrations.files import (
+    REJECTED,
+    FileLimits,
+    NotReadyError,
+    asbx_limits,
+    entries,
+    move_aside,
+    read_json,
+    subfolder,
+    unusable_subfolder,
+)
 from asbb_core.integrations.slurm import Slurm, SlurmError
-from asbb_core.integrations.spool import REJECTED, folder_lock, load_json, move_aside
+from asbb_core.integrations.spool import LockError, folder_lock
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.reconcile import CORRECTED, EARLIER, JobEnd, reconcile_job
 from asbb_core.store import queries
@@ -50,7 +67,7 @@ from asbb_core.store.operations import Operation
 from asbb_core.store.periodic import PeriodicTask
 from asbb_core.values.context import Context, Source, new_correlation_id
 from asbb_core.values.errors import AsbbError, ConflictError, DatabaseError, ValidationError
-from asbb_core.values.money import ZERO, money_str, parse_cost, round_posting, to_decimal
+from asbb_core.values.money import ZERO, decimal_of_json, parse_cost, round_posting
 from asbb_core.values.text import normalise_account_name, optional_text
 
 log = logging.getLogger("asbb.cost_reports")
@@ -58,10 +75,21 @@ log = logging.getLogger("asbb.cost_reports")
 JOB_ID = re.compile(r"^[0-9]+(?:_[0-9]+|\+[0-9]+)?$")
 FILE_NAME = re.compile(r"^job-(?P<job>[0-9]+(?:_[0-9]+|\+[0-9]+)?)-asbb-reconciliation\.json$")
 PROCESSED = "processed"
-SETTLE_SECONDS = 2.0
-"""A file younger than this may still be being written: it waits for the next round."""
+KEPT_FIELDS = 32
+KEPT_CHARS = 200
+"""A rejected report keeps at most KEPT_FIELDS fields of KEPT_CHARS characters of JSON each."""
+AMOUNT_CHARS = 40
+"""The longest amount a report's file may give (what is stored must stay bounded)."""
 
 _COSTS = ("compute_cost", "storage_cost", "network_cost", "spot_savings")
+_REPORT_FIELDS = frozenset(
+    {
+        *("job_id", "slurm_job_id", "account", "user_id", "user", "partition", "reason"),
+        *("transaction_id", "budget_transaction_id", "hold_id", "job_cost_data"),
+        *("actual_cost", "aws_cost", "new_cost", "cost", "cost_breakdown", *_COSTS),
+        *("instance_types", "duration_hours", "success", "export_time"),
+    }
+)
 
 
 class Outcome(StrEnum):
@@ -98,9 +126,7 @@ def _first(data: Mapping[str, Any], *names: str) -> Any:
 def _amount(value: object, name: str) -> Decimal | None:
     if value is None or value == "":
         return None
-    if isinstance(value, float):
-        value = repr(value)
-    return to_decimal(value, field=name)
+    return decimal_of_json(value, field=name)
 
 
 def parse_job_id(value: object, name: str = "job_id") -> str:
@@ -249,23 +275,6 @@ class Applied:
     message: str
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "report_id": self.report_id,
-            "outcome": self.outcome,
-            "job_id": self.job_id,
-            "account": self.account,
-            "hold_id": self.hold_id,
-            "estimate": money_str(self.estimate) if self.estimate is not None else None,
-            "actual_cost": money_str(self.actual_cost),
-            "previous_charge": money_str(self.previous_charge),
-            "charged": money_str(self.charged),
-            "refunded": money_str(self.refunded),
-            "available": money_str(self.available) if self.available is not None else None,
-            "message": self.message,
-            "warnings": self.warnings,
-        }
-
 
 @dataclass(frozen=True)
 class Link:
@@ -273,20 +282,31 @@ class Link:
     account: str
 
 
-SlurmLookup = Callable[[str], tuple[bool, str | None]]
-"""job id -> (Slurm knows the job, its hold id). Raises ``SlurmError`` when it cannot tell."""
+SlurmLookup = Callable[[str], tuple[bool, str | None, str | None]]
+"""job id -> (Slurm knows the job, its hold id, its account). Raises ``SlurmError`` when it
+cannot tell."""
 
 
 def slurm_lookup(slurm: Slurm) -> SlurmLookup:
-    """Ask slurmctld (``scontrol``), then accounting (``sacct``), for a job's hold id."""
+    """Ask slurmctld (``squeue``), then accounting (``sacct``), for a job's hold id."""
 
-    def lookup(job_id: str) -> tuple[bool, str | None]:
+    def lookup(job_id: str) -> tuple[bool, str | None, str | None]:
         job = slurm.show_job(job_id)
         if job is None or job.hold_id is None:
             job = slurm.accounting(job_id) or job
-        return (job is not None, job.hold_id if job is not None else None)
+        if job is None:
+            return (False, None, None)
+        return (True, job.hold_id, job.account)
 
     return lookup
+
+
+def _account_of(slurm_account: str | None) -> str | None:
+    """Slurm's account name as asbb spells it; None when it is not one asbb could hold."""
+    try:
+        return normalise_account_name(slurm_account) if slurm_account else None
+    except ValidationError:
+        return None
 
 
 class CostReports:
@@ -366,7 +386,7 @@ class CostReports:
                 field="transaction_id",
             )
         try:
-            known, slurm_hold = self.lookup(job_id)
+            known, slurm_hold, slurm_account = self.lookup(job_id)
         except SlurmError as exc:
             raise HoldNotLinkedError(
                 f"job {job_id}: no hold is linked to it yet and Slurm could not be "
@@ -374,7 +394,17 @@ class CostReports:
                 field="transaction_id",
             ) from None
         if slurm_hold:
-            return self._named(slurm_hold)
+            named = self._named(slurm_hold)
+            # A hold is its account's: a job whose record names another account's hold (text a
+            # "|" in an account name pushed into AdminComment, on a cluster that does not
+            # enforce associations) is not charged to it.
+            if _account_of(slurm_account) != named.account:
+                raise ValidationError(
+                    f"job {job_id}: Slurm's record names hold {slurm_hold} of account "
+                    f"{named.account!r}, but the job runs under {slurm_account!r}; not charged",
+                    field="job_id",
+                )
+            return named
         if not known:
             raise HoldNotLinkedError(
                 f"job {job_id}: neither asbb nor Slurm knows this job yet",
@@ -527,18 +557,24 @@ class CostReports:
         file_name: str | None = None,
         job_id: str | None = None,
     ) -> int:
-        """Keep a report that could not be applied, with the reason (nothing is lost)."""
-        record = raw if isinstance(raw, dict) else {"raw": str(raw)[:2000]}
-        text = json.dumps(record, sort_keys=True, default=str)
+        """Keep a report that could not be applied, with the reason (nothing is lost: a
+        file's content stays in ``rejected/``; its row keeps a bounded ``excerpt``)."""
+        record = excerpt(raw)
+        whole = (
+            json.dumps(raw, sort_keys=True, default=str)
+            if raw is not None
+            else f"{file_name}\n{reason}"
+        )
+        account = record.get("account")
         row = CostReport(
             job_id=(job_id or str(record.get("job_id") or "unknown"))[:64],
-            account=str(record["account"])[:64] if record.get("account") else None,
+            account=account[:64] if isinstance(account, str) and account else None,
             origin=origin,
             file_name=file_name,
-            digest=hashlib.sha256(text.encode()).hexdigest(),
+            digest=hashlib.sha256(whole.encode()).hexdigest(),
             outcome=Outcome.REJECTED,
             reason=reason[:1000],
-            record=json.loads(text),
+            record=record,
             actor=actor,
             received_at=self.ledger.clock(),
         )
@@ -591,6 +627,29 @@ class CostReports:
             )
 
         return self.db.read(query)
+
+
+def _clip(value: object) -> Any:
+    text = json.dumps(value, sort_keys=True, default=str)
+    if len(text) <= KEPT_CHARS:
+        return json.loads(text)
+    return f"{text[:KEPT_CHARS]}... ({len(text)} characters)"
+
+
+def excerpt(raw: object) -> dict[str, Any]:
+    """What ``cost_reports`` keeps of a rejected report: at most ``KEPT_FIELDS`` fields, each
+    at most ``KEPT_CHARS`` characters of JSON (a longer one is cut, saying how long it was);
+    nothing of a file that was never parsed (``raw`` None)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        return {"raw": _clip(raw)}
+    # The report's own fields first (what the reason is about), then the rest by name.
+    keys = sorted(raw, key=lambda key: (key not in _REPORT_FIELDS, str(key)))
+    kept = {str(key)[:64]: _clip(raw[key]) for key in keys[:KEPT_FIELDS]}
+    if len(keys) > KEPT_FIELDS:
+        kept["_not_kept"] = f"{len(keys) - KEPT_FIELDS} more fields"
+    return kept
 
 
 def _available(session: Session, account: str) -> Decimal:
@@ -653,22 +712,18 @@ class IngestReport:
     waiting: list[tuple[str, str]] = field(default_factory=list)
     """(file, why): kept for the next round."""
     stopped: str | None = None
+    """Why the round stopped early (the folder missing or locked, the database down)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "applied": [{"file": f, "outcome": o} for f, o in self.applied],
-            "rejected": [{"file": f, "reason": r} for f, r in self.rejected],
-            "waiting": [{"file": f, "reason": r} for f, r in self.waiting],
-            "stopped": self.stopped,
-        }
+
+def _exports(folder: Path) -> list[tuple[Path, os.stat_result]]:
+    found = entries(folder, lambda name: FILE_NAME.match(name) is not None)
+    return sorted(found, key=lambda item: (item[1].st_mtime_ns, item[0].name))
 
 
 def report_files(folder: Path) -> list[Path]:
-    """The export files waiting in ``folder``, oldest first."""
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir() if FILE_NAME.match(p.name) and p.is_file()]
-    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    """The export files waiting in ``folder``, oldest first (regular files: links and the
+    like are not exports, and the next ingest moves them to ``rejected/``)."""
+    return [path for path, info in _exports(folder) if stat.S_ISREG(info.st_mode)]
 
 
 def count_files(folder: Path, sub: str) -> int:
@@ -680,14 +735,73 @@ def count_files(folder: Path, sub: str) -> int:
 
 def mark_processed(path: Path) -> None:
     """Move an applied file to ``processed/`` (a same-named earlier one is kept too)."""
-    target_dir = path.parent / PROCESSED
-    target_dir.mkdir(mode=0o750, exist_ok=True)
+    target_dir = subfolder(path.parent, PROCESSED, 0o750)
     target = target_dir / path.name
     n = 1
     while target.exists():
         target = target_dir / f"{path.stem}.{n}{path.suffix}"
         n += 1
     os.replace(path, target)
+
+
+@dataclass(frozen=True)
+class AsbxStatus:
+    """The integration's state: the export folder's files, the reports applied, and what is
+    wrong (``asbx_status``)."""
+
+    folder: Path
+    interval_seconds: int
+    enabled: bool
+    """The daemon ingests the folder: its interval is above 0 and the folder exists."""
+    files_waiting: int
+    files_processed: int
+    files_rejected: int
+    reports: ReportStats
+    problems: list[str]
+    checked_at: datetime
+
+    @property
+    def health(self) -> str:
+        """healthy; degraded (files rejected or waiting long); disabled (not ingested)."""
+        if not self.enabled:
+            return "disabled"
+        return "degraded" if self.problems else "healthy"
+
+
+def asbx_status(reports: CostReports, folder: Path | str | None = None) -> AsbxStatus:
+    """The export folder (``asbx.spool_dir`` unless another is named) and the cost reports
+    applied, with each problem said for people: the folder missing, ingesting off, files
+    rejected, files waiting for their job's hold more than half of ``asbx.link_wait_seconds``."""
+    settings = reports.ledger.settings.asbx
+    where = Path(settings.spool_dir if folder is None else folder)
+    stats = reports.status()
+    now = reports.ledger.clock()
+    # The stat taken with the listing: a file the watcher moves meanwhile is not an error.
+    waiting = [info for _, info in _exports(where) if stat.S_ISREG(info.st_mode)]
+    rejected = count_files(where, REJECTED)
+    problems = []
+    if not where.is_dir():
+        problems.append(f"{where} does not exist: aws-slurm-burst's exports are not ingested")
+    elif settings.interval_seconds == 0:
+        problems.append("asbx.interval_seconds is 0: exports are ingested only by the CLI")
+    if rejected:
+        problems.append(f"{rejected} export file(s) in {where / REJECTED}: see their .reason")
+    stale = sum(
+        1 for info in waiting if now.timestamp() - info.st_mtime > settings.link_wait_seconds / 2
+    )
+    if stale:
+        problems.append(f"{stale} export file(s) waiting long for their job's hold")
+    return AsbxStatus(
+        folder=where,
+        interval_seconds=settings.interval_seconds,
+        enabled=settings.interval_seconds > 0 and where.is_dir(),
+        files_waiting=len(waiting),
+        files_processed=count_files(where, PROCESSED),
+        files_rejected=rejected,
+        reports=stats,
+        problems=problems,
+        checked_at=now,
+    )
 
 
 def ingest_folder(
@@ -698,31 +812,50 @@ def ingest_folder(
     link_wait_seconds: float = 3600,
     now: Callable[[], float] = time.time,
     on_item: Callable[[str, str], None] | None = None,
+    limits: FileLimits | None = None,
 ) -> IngestReport:
-    """Apply every export file in ``folder`` once (see the module doc)."""
+    """Apply every export file in ``folder`` once (see the module doc). ``limits``: how the
+    files are read; by default from the ledger's settings (``asbx.*``)."""
     spool = Path(folder)
     report = IngestReport()
     if not spool.is_dir():
         report.stopped = f"{spool} does not exist"
         return report
-    with folder_lock(spool) as locked:
-        if not locked:
-            report.stopped = "another ingest of this folder is running"
-            return report
-        for path in report_files(spool):
-            try:
-                age = now() - path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age < SETTLE_SECONDS:
-                report.waiting.append((path.name, "just written; read next round"))
-                continue
-            outcome = _ingest_one(path, reports, actor, age, link_wait_seconds, report)
-            if on_item is not None and outcome:
-                on_item(path.name, outcome)
-            if report.stopped:
-                break
+    rules = limits or asbx_limits(reports.ledger.settings.asbx)
+    try:
+        with folder_lock(spool) as locked:
+            if not locked:
+                report.stopped = "another ingest of this folder is running"
+                return report
+            # Checked first: a file applied or rejected must be moved, or every round would
+            # record it again.
+            broken = unusable_subfolder(spool, PROCESSED, REJECTED)
+            if broken:
+                report.stopped = broken
+                return report
+            for path, info in _exports(spool):
+                age = now() - info.st_mtime
+                outcome = _ingest_one(
+                    path, reports, actor, age, link_wait_seconds, rules, now, report
+                )
+                if on_item is not None and outcome:
+                    on_item(path.name, outcome)
+                if report.stopped:
+                    break
+    except LockError as exc:
+        report.stopped = str(exc)
     return report
+
+
+def _check_amounts(record: CostRecord) -> None:
+    """A report's amounts are stored as written: refuse one too long to keep."""
+    for name in ("actual_cost", *_COSTS, "duration_hours"):
+        value = getattr(record, name)
+        if value is not None and len(str(value)) > AMOUNT_CHARS:
+            raise ValidationError(
+                f"{name}: {len(str(value))} characters; an amount has at most {AMOUNT_CHARS}",
+                field=name,
+            )
 
 
 def _ingest_one(
@@ -731,6 +864,8 @@ def _ingest_one(
     actor: str,
     age: float,
     link_wait: float,
+    limits: FileLimits,
+    now: Callable[[], float],
     report: IngestReport,
 ) -> str | None:
     name = path.name
@@ -738,15 +873,19 @@ def _ingest_one(
     assert expected is not None
     raw: object = None
     try:
-        raw = load_json(path)
+        raw = read_json(path, limits, now=now)
         record = parse_record(raw)
         if record.job_id != expected["job"]:
             raise ValidationError(
                 f"job_id: the file is named for job {expected['job']} but says {record.job_id}",
                 field="job_id",
             )
+        _check_amounts(record)
         applied = reports.apply(record, origin="spool", actor=actor, file_name=name)
     except FileNotFoundError:
+        return None
+    except NotReadyError as exc:
+        report.waiting.append((name, exc.reason))
         return None
     except HoldNotLinkedError as exc:
         if age < link_wait:
@@ -765,7 +904,14 @@ def _ingest_one(
     except AsbbError as exc:
         reason = f"{exc.code}: {exc.message}"
         return _reject(path, reports, raw, reason, actor, expected["job"], report)
-    mark_processed(path)
+    except Exception as exc:  # a bug must not stop the other files, nor lose this one
+        log.exception("ingesting %s failed", name)
+        report.waiting.append((name, f"internal error: {type(exc).__name__}: {exc}"))
+        return None
+    try:
+        mark_processed(path)
+    except OSError as exc:  # charged and recorded; moved next round (applied once anyway)
+        log.error("cannot move %s to processed/: %s", name, exc)
     report.applied.append((name, applied.outcome))
     log.info("%s: %s", name, applied.message)
     return str(applied.outcome)
@@ -779,12 +925,18 @@ def _reject(
     actor: str,
     job_id: str,
     report: IngestReport,
-) -> str:
+) -> str | None:
+    # Moved first: a file that cannot be moved stays, and must not be recorded every round.
+    try:
+        move_aside(path, reason)
+    except OSError as exc:
+        report.waiting.append((path.name, f"rejected ({reason}), but cannot be moved: {exc}"))
+        log.error("cannot move %s to rejected/: %s", path.name, exc)
+        return None
     try:
         reports.reject(raw, reason, origin="spool", actor=actor, file_name=path.name, job_id=job_id)
     except (DatabaseError, SQLAlchemyError):
         log.exception("could not record the rejection of %s", path.name)
-    move_aside(path, reason)
     report.rejected.append((path.name, reason))
     log.warning("%s rejected: %s", path.name, reason)
     return str(Outcome.REJECTED)
@@ -803,16 +955,22 @@ class AsbxWatcher(PeriodicTask):
         interval: float,
         link_wait: float,
         on_item: Callable[[str, str], None] | None = None,
+        limits: FileLimits | None = None,
     ) -> None:
         super().__init__("asbx-watcher", interval, self.run_once, join_timeout=10)
         self.folder = Path(folder)
         self.reports = reports
         self.link_wait = link_wait
         self.on_item = on_item
+        self.limits = limits
 
     def run_once(self) -> IngestReport:
         result = ingest_folder(
-            self.folder, self.reports, link_wait_seconds=self.link_wait, on_item=self.on_item
+            self.folder,
+            self.reports,
+            link_wait_seconds=self.link_wait,
+            on_item=self.on_item,
+            limits=self.limits,
         )
         if result.applied or result.rejected:
             log.info(
@@ -829,6 +987,7 @@ __all__ = [
     "PROCESSED",
     "REJECTED",
     "Applied",
+    "AsbxStatus",
     "AsbxWatcher",
     "CostRecord",
     "CostReports",
@@ -836,8 +995,10 @@ __all__ = [
     "IngestReport",
     "Outcome",
     "ReportStats",
+    "asbx_status",
     "count_files",
     "estimate_accuracy",
+    "excerpt",
     "ingest_folder",
     "mark_processed",
     "parse_job_id",

@@ -17,7 +17,7 @@ from asbb_core.store.database import Database
 from asbb_core.store.models import PerformanceFeedback
 from asbb_core.values.context import Clock, utcnow
 from asbb_core.values.errors import ValidationError
-from asbb_core.values.money import to_decimal
+from asbb_core.values.money import decimal_of_json
 from asbb_core.values.text import normalise_account_name
 
 _RATIOS = {
@@ -33,7 +33,7 @@ def _ratio(value: object, name: str) -> Decimal | None:
     """An efficiency as a fraction (0.85) or a percentage (85): kept as sent, 0..1000."""
     if value is None:
         return None
-    number = to_decimal(repr(value) if isinstance(value, float) else value, field=name)
+    number = decimal_of_json(value, field=name)
     if not 0 <= number <= _MOST:
         raise ValidationError(f"{name}: must be from 0 to {_MOST}", field=name)
     return number.quantize(Decimal("0.0001"))

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlmodel import col, select
 
@@ -61,11 +60,6 @@ class RecoveryAction:
     done: bool = False
     """False in a dry run, for ``leave``, and when another process got there first."""
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["amount"] = None if self.amount is None else str(round_posting(self.amount))
-        return out
-
 
 @dataclass
 class RecoveryReport:
@@ -75,14 +69,6 @@ class RecoveryReport:
 
     def count(self, action: str) -> int:
         return sum(1 for a in self.actions if a.action == action)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "holds_examined": self.holds_examined,
-            "summary": {k: self.count(k) for k in ("charge", "void", "expire", "leave", "skip")},
-            "actions": [a.to_dict() for a in self.actions],
-        }
 
 
 def _open_holds(
@@ -161,12 +147,24 @@ def recover(
         if on_hold is not None:
             on_hold(hold)
         account = names.get(hold.account_id)
-        actions.extend(
-            _resolve(
-                ledger, hold, account, by_hold.get(hold.id, []), now, older_than, actor, dry_run
-            )
-        )
+        jobs = [j for j in by_hold.get(hold.id, []) if _same_account(j, account)]
+        actions.extend(_resolve(ledger, hold, account, jobs, now, older_than, actor, dry_run))
     return RecoveryReport(actions=actions, dry_run=dry_run, holds_examined=len(holds) + len(due))
+
+
+def _same_account(job: SlurmJob, account: str | None) -> bool:
+    """A hold is its account's: a job whose record names another account's hold (see
+    ``cost_reports.link_job``) is not taken for that hold's job."""
+    if job.account is not None and job.account.strip().lower() == account:
+        return True
+    log.warning(
+        "job %s names hold %s of account %s but runs under %s; ignored for it",
+        job.job_id,
+        job.hold_id,
+        account,
+        job.account,
+    )
+    return False
 
 
 def _ctx(actor: str, key: IdempotencyKey) -> Context:

@@ -8,7 +8,13 @@ sends them in file-name order (so in the order the jobs ended):
 * refused for good (unknown hold, invalid request) or malformed: moved to ``<spool>/rejected/``
   with a ``<name>.reason`` file saying why -- nothing is ever deleted unread;
 * the receiver is unavailable (no connection, 5xx, ...): replay stops there and keeps the
-  file and all later ones for the next round.
+  file and all later ones for the next round;
+* not ready (its JSON stops short: a writer still at it) or unreadable now (permissions,
+  I/O): kept for the next round, and the replay goes on with the others.
+
+Files are read as hostile (``asbb_core.integrations.files``): a link, a stranger's file, one
+over ``daemon.spool_max_file_bytes`` or nested too deep is moved to ``rejected/`` unparsed,
+so one bad file never stops the others.
 
 Sending twice is harmless: the charge's idempotency key is ``reconcile:<hold>:<job_id>``, so a
 request replayed after a crash between "sent" and "removed" charges nothing more.
@@ -22,7 +28,6 @@ Two senders: ``http_sender`` (to a daemon, as ``asbb reconcile --replay --url`` 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -36,15 +41,23 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from asbb_core.integrations.files import (
+    REJECTED,
+    SPOOL_LIMITS,
+    FileLimits,
+    NotReadyError,
+    entries,
+    move_aside,
+    read_json,
+)
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.reconcile import JobEnd, Reconciled, elapsed_of, metadata_of, reconcile_job
 from asbb_core.store.periodic import PeriodicTask
 from asbb_core.values.context import Source
 from asbb_core.values.errors import AsbbError, DatabaseError, ValidationError
-from asbb_core.values.money import to_decimal
+from asbb_core.values.money import decimal_of_json
 
 log = logging.getLogger("asbb.spool")
-REJECTED = "rejected"
 LOCK_NAME = ".replay.lock"
 RETRY_STATUSES = frozenset({401, 403, 408, 425, 429})
 
@@ -74,62 +87,27 @@ class ReplayReport:
     stopped: str | None = None
     """Why replay stopped early (receiver unavailable, another replay running); else None."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "delivered": self.delivered,
-            "rejected": [{"file": n, "reason": r} for n, r in self.rejected],
-            "remaining": self.remaining,
-            "stopped": self.stopped,
-        }
+
+def _spooled(name: str) -> bool:
+    return name.endswith(".json") and not name.startswith(".")
 
 
 def spooled_files(folder: Path) -> list[Path]:
-    """The waiting requests, oldest first (by name: ``<epoch-ns>-<job>.json``)."""
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.suffix == ".json" and not p.name.startswith(".") and p.is_file()
-    )
+    """The waiting requests, oldest first (by name: ``<epoch-ns>-<job>.json``); links and
+    other non-regular entries too, so that replay moves them aside."""
+    return sorted(path for path, _ in entries(folder, _spooled))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def load_json(path: Path, limits: FileLimits = SPOOL_LIMITS) -> object:
+    """A spooled file's JSON, read as hostile (``files.read_json``): ``ValidationError`` says
+    what is wrong with it, ``NotReadyError`` that it is still being written, ``OSError`` that it
+    cannot be read at all."""
+    return read_json(path, limits)
 
 
-def move_aside(path: Path, reason: str) -> Path | None:
-    """Move a spooled file to ``rejected/`` with a ``.reason`` file (None if it vanished)."""
-    target_dir = path.parent / REJECTED
-    target_dir.mkdir(mode=0o700, exist_ok=True)
-    target = target_dir / path.name
-    _atomic_write(target_dir / f"{path.name}.reason", reason.strip() + "\n")
-    try:
-        os.replace(path, target)
-    except FileNotFoundError:  # another replay handled it meanwhile
-        return None
-    return target
-
-
-def load_json(path: Path) -> object:
-    """A spooled file's JSON; ``ValidationError`` says what is wrong with it (``OSError``
-    when it cannot be read at all)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ValidationError("not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"not JSON: {exc}") from None
-
-
-def read_request(path: Path) -> dict[str, Any]:
+def read_request(path: Path, limits: FileLimits = SPOOL_LIMITS) -> dict[str, Any]:
     """One spooled request; ``ValidationError`` says what is wrong with a malformed one."""
-    data = load_json(path)
+    data = load_json(path, limits)
     if not isinstance(data, dict):
         raise ValidationError("not a JSON object")
     # A job accepted unchecked (fail-open) has no hold: its account says whom to charge.
@@ -144,10 +122,25 @@ def read_request(path: Path) -> dict[str, Any]:
     return data
 
 
+class LockError(OSError):
+    """The folder's lock file cannot be opened (a link or a FIFO planted at its name...)."""
+
+
 @contextmanager
 def folder_lock(folder: Path) -> Iterator[bool]:
+    """One round per folder at a time: True when this one may run (``LockError``: the lock
+    file cannot be opened)."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with open(folder / LOCK_NAME, "a") as fh:
+    try:
+        # Never through a link planted at the lock's name (it would create its target).
+        fd = os.open(
+            folder / LOCK_NAME,
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+            0o600,
+        )
+    except OSError as exc:
+        raise LockError(exc.errno, f"cannot open {folder / LOCK_NAME}: {exc.strerror}") from None
+    with os.fdopen(fd, "a") as fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -165,28 +158,53 @@ def replay_spool(
     *,
     limit: int | None = None,
     on_item: Callable[[Path, Sent], None] | None = None,
+    limits: FileLimits = SPOOL_LIMITS,
 ) -> ReplayReport:
-    """Send the spooled requests in order, each once (see the module doc)."""
+    """Send the spooled requests in order, each once (see the module doc). ``limits``: how
+    the files are read (``files.spool_limits(settings.daemon)``)."""
     spool = Path(folder)
     report = ReplayReport()
+    try:
+        return _replay(spool, send, report, limit, on_item, limits)
+    except LockError as exc:
+        report.remaining = len(spooled_files(spool))
+        report.stopped = str(exc)
+        return report
+
+
+def _replay(
+    spool: Path,
+    send: Send,
+    report: ReplayReport,
+    limit: int | None,
+    on_item: Callable[[Path, Sent], None] | None,
+    limits: FileLimits,
+) -> ReplayReport:
     with folder_lock(spool) as locked:
         files = spooled_files(spool)
         if not locked:
             report.remaining = len(files)
             report.stopped = "another replay of this spool is running"
             return report
+        kept = 0  # left for the next round while the replay went on
         for index, path in enumerate(files):
             if limit is not None and index >= limit:
-                report.remaining = len(files) - index
+                report.remaining = kept + len(files) - index
                 break
             try:
-                body = read_request(path)
+                body = read_request(path, limits)
             except FileNotFoundError:
                 continue
+            except NotReadyError as exc:
+                kept += 1
+                log.info("spooled reconcile %s not ready: %s", path.name, exc.reason)
+                continue
             except OSError as exc:  # unreadable now (permissions, I/O): not the file's fault
-                report.remaining = len(files) - index
-                report.stopped = f"cannot read {path.name}: {exc}"
-                break
+                kept += 1
+                log.warning("cannot read spooled reconcile %s: %s", path.name, exc)
+                # Said in ``stopped`` (the CLI fails with it) though the others go on.
+                report.stopped = report.stopped or f"cannot read {path.name}: {exc}"
+                continue
             except ValidationError as exc:
                 sent = Sent(Delivery.REJECTED, f"malformed: {exc.message}")
             else:
@@ -201,13 +219,21 @@ def replay_spool(
                 path.unlink(missing_ok=True)
                 report.delivered.append(path.name)
             elif sent.delivery == Delivery.REJECTED:
-                move_aside(path, sent.detail)
+                try:
+                    move_aside(path, sent.detail)
+                except OSError as exc:  # rejected/ unusable: keep the file, say why
+                    kept += 1
+                    report.stopped = report.stopped or f"cannot move {path.name} aside: {exc}"
+                    log.error("cannot move %s to rejected/: %s", path.name, exc)
+                    continue
                 report.rejected.append((path.name, sent.detail))
                 log.warning("spooled reconcile %s rejected: %s", path.name, sent.detail)
             else:
-                report.remaining = len(files) - index
+                report.remaining = kept + len(files) - index
                 report.stopped = sent.detail or "receiver unavailable"
                 break
+        else:
+            report.remaining = kept
     return report
 
 
@@ -247,7 +273,7 @@ def _count(body: dict[str, Any], key: str) -> int | None:
 
 
 def _money(value: object) -> Decimal:
-    return to_decimal(str(value) if isinstance(value, float) else value, field="actual_cost")
+    return decimal_of_json(value, field="actual_cost")
 
 
 def reconcile(
@@ -308,13 +334,16 @@ class SpoolReplayer(PeriodicTask):
     charge is exactly-once by its idempotency key.
     """
 
-    def __init__(self, folder: Path | str, send: Send, interval: float) -> None:
+    def __init__(
+        self, folder: Path | str, send: Send, interval: float, limits: FileLimits = SPOOL_LIMITS
+    ) -> None:
         super().__init__("spool-replayer", interval, self.run_once, join_timeout=10)
         self.folder = Path(folder)
         self.send = send
+        self.limits = limits
 
     def run_once(self) -> ReplayReport:
-        report = replay_spool(self.folder, self.send)
+        report = replay_spool(self.folder, self.send, limits=self.limits)
         if report.delivered or report.rejected:
             log.info(
                 "spool replay: %d delivered, %d rejected, %d waiting",
@@ -326,7 +355,9 @@ class SpoolReplayer(PeriodicTask):
 
 
 __all__ = [
+    "REJECTED",
     "Delivery",
+    "LockError",
     "ReplayReport",
     "Sent",
     "SpoolReplayer",

@@ -1,11 +1,12 @@
 """``asbb adjust``: adjustment requests with maker-checker (one person asks, another approves).
 
-Who acts is ``$ASBB_ACTOR`` when set, else ``cli:<your login>``.
+Who acts is the login of the process's real uid, the same person in the CLI and the console
+(``asbb_core.access.identity``); no environment variable changes it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +21,7 @@ from asbb_tui.cli_base import (
     opened,
     page_hint,
     stderr,
+    stdout,
 )
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ app = typer.Typer(
     help=(
         "Adjustment requests with maker-checker: a credit, debit, new limit, transfer, refund "
         "or hold release is asked for by one administrator and applied only when another "
-        "approves it. You act as `$ASBB_ACTOR` when it is set, else as `cli:<your login>`."
+        "approves it. You act as your login (the real uid's), in the CLI and the console alike."
     ),
     no_args_is_help=True,
 )
@@ -73,33 +75,29 @@ RECORD_COLUMNS = [
 ]
 
 
-def request_dict(row: AdjustmentRequest) -> dict[str, Any]:
-    """A request as a flat record (the table, CSV and JSON all start from it)."""
-    from asbb_core.values.money import round_posting
-
-    return {
-        "id": row.id,
-        "kind": str(row.kind),
-        "account": row.account,
-        "amount": round_posting(row.amount),  # the database keeps 4 places
-        "target_account": row.target_account,
-        "hold_id": row.hold_id,
-        "partition": row.partition,
-        "reason": row.reason,
-        "requested_by": row.requested_by,
-        "requested_at": row.requested_at,
-        "status": str(row.status),
-        "decided_by": row.decided_by,
-        "decided_at": row.decided_at,
-        "decision_reason": row.decision_reason,
-        "correlation_id": row.correlation_id,
-        "needs_confirmation": row.needs_confirmation,
-        "result": row.result,
-    }
-
-
 def _emit(row: AdjustmentRequest, *, as_json: bool, as_csv: bool, title: str) -> None:
-    emit_record(request_dict(row), RECORD_COLUMNS, as_json=as_json, as_csv=as_csv, title=title)
+    from asbb_core.funding.views import AdjustmentView
+
+    emit_record(AdjustmentView.of(row), RECORD_COLUMNS, as_json=as_json, as_csv=as_csv, title=title)
+
+
+def emit_pending(
+    row: AdjustmentRequest, what: str, *, as_json: bool, as_csv: bool, to_stderr: bool = False
+) -> None:
+    """What a person's movement became while approval is required: the pending request, and
+    how another person approves it (JSON and CSV: the request itself, ``status: pending``).
+    ``to_stderr``: a note beside a command's own output (an account shown after it opened)."""
+    from asbb_core.funding.views import AdjustmentView
+
+    if as_json or as_csv:
+        emit_record(AdjustmentView.of(row), RECORD_COLUMNS, as_json=as_json, as_csv=as_csv)
+        return
+    (stderr() if to_stderr else stdout()).print(
+        f"approval required: {what} is adjustment request #{row.id} (pending); nothing "
+        f"moved. Another person approves it with: asbb adjust approve {row.id}",
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 @app.command("request")
@@ -195,8 +193,10 @@ def list_(
             status=status, account=account, search=search, limit=limit, offset=offset
         )
         total = approvals.count(status=status, account=account, search=search)
+    from asbb_core.funding.views import AdjustmentView
+
     emit_rows(
-        [request_dict(r) for r in rows],
+        [AdjustmentView.of(r) for r in rows],
         LIST_COLUMNS,
         as_json=as_json,
         as_csv=as_csv,

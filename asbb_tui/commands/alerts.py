@@ -27,8 +27,10 @@ from asbb_tui.cli_base import (
 )
 
 if TYPE_CHECKING:
-    from asbb_core.alerts.conditions import AlertRecord
-    from asbb_core.store.models import AlertDelivery
+    from datetime import datetime
+
+    from asbb_core.alerts.views import AlertView
+    from asbb_core.values.wire import View
 
 app = typer.Typer(
     help=(
@@ -70,69 +72,48 @@ AlertArg = Annotated[int, typer.Argument(metavar="ID", help="The alert's id.", m
 _STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 
 
-ALERT_KEYS = (
-    "id", "kind", "severity", "status", "dedup_key", "account", "grant", "title", "message",
-    "details", "opened_at", "last_seen_at", "acknowledged_by", "acknowledged_at",
-    "resolved_by", "resolved_at", "resolution",
-)  # fmt: skip
-"""AlertRecord.to_dict()'s keys, in order: the CSV header of 'list', 'ack' and 'resolve'
-('show' adds 'deliveries')."""
-
 LIST_TABLE = [
     Column("id"),
-    Column("shown_severity", "severity"),
+    Column("severity"),
     Column("status"),
     Column("kind"),
     Column("subject", "account"),
     Column("title"),
-    Column("opened", "opened"),
-    Column("last_seen", "last seen"),
+    Column("opened_at", "opened"),
+    Column("last_seen_at", "last seen"),
 ]
+"""The table of 'list'; --csv has every field of the view (``AlertView``), --json the page."""
 
 
-def _when(value: object) -> str:
-    from datetime import datetime
-
-    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else ""
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
 def _severity(value: str) -> str:
     return f"[{_STYLE.get(value, '')}]{value}[/]" if value in _STYLE else value
 
 
-def _status_line(record: AlertRecord) -> str:
-    a = record.alert
-    if a.status == "acknowledged":
-        return f"acknowledged by {a.acknowledged_by} at {_when(a.acknowledged_at)}"
-    if a.status == "resolved":
-        return f"resolved by {a.resolved_by} at {_when(a.resolved_at)}: {a.resolution}"
+def _status_line(alert: AlertView) -> str:
+    if alert.status == "acknowledged":
+        return f"acknowledged by {alert.acknowledged_by} at {_when(alert.acknowledged_at)}"
+    if alert.status == "resolved":
+        when = _when(alert.resolved_at)
+        return f"resolved by {alert.resolved_by} at {when}: {alert.resolution}"
     return "open"
 
 
-def _list_row(record: AlertRecord) -> dict[str, Any]:
-    """The alert's JSON fields plus the table's cells."""
-    a = record.alert
+def _table_row(alert: AlertView) -> dict[str, Any]:
+    """The alert's values plus the table's own cells (a coloured severity, its subject)."""
     return {
-        **record.to_dict(),
-        "shown_severity": _severity(str(a.severity)),
-        "subject": record.account or record.grant or "",
-        "opened": _when(a.opened_at),
-        "last_seen": _when(a.last_seen_at),
+        **alert.values(),
+        "severity": _severity(alert.severity),
+        "subject": alert.account or alert.grant or "",
     }
 
 
-def _delivery_dict(d: AlertDelivery) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "channel": d.channel,
-        "event": d.event,
-        "status": str(d.status),
-        "attempts": d.attempts,
-        "next_attempt_at": d.next_attempt_at.isoformat(),
-        "last_error": d.last_error,
-        "created_at": d.created_at.isoformat(),
-        "sent_at": d.sent_at.isoformat() if d.sent_at else None,
-    }
+def _fields(view: type[View]) -> list[Column]:
+    """A view's fields as CSV columns, in order."""
+    return columns(*view.model_fields)
 
 
 @app.command("list")
@@ -168,6 +149,8 @@ def list_alerts(
     """List alerts, newest first, a page at a time (--json adds the total for paging).
 
     Example: `asbb alerts list --status open --severity critical`"""
+    from asbb_core.alerts.views import AlertPage, AlertView
+
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         service = bank.alerts
@@ -179,19 +162,16 @@ def list_alerts(
         }
         rows = service.list_alerts(**filters, limit=limit, offset=offset)
         total = service.count_alerts(**filters)
+    page = AlertPage(items=[AlertView.of(r) for r in rows], total=total, limit=limit, offset=offset)
+    if as_json or as_csv:
+        emit_rows(page.items, _fields(AlertView), as_json=as_json, as_csv=as_csv, json_data=page)
+        return
     emit_rows(
-        [_list_row(r) for r in rows],
-        columns(*ALERT_KEYS) if as_csv else LIST_TABLE,
-        as_json=as_json,
-        as_csv=as_csv,
+        [_table_row(a) for a in page.items],
+        LIST_TABLE,
         title=f"alerts ({len(rows)} of {total})",
         empty="no alerts" if not total else f"no alerts on this page ({total} in all)",
-        json_data={
-            "items": [r.to_dict() for r in rows],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        },
+        minutes=True,
     )
 
 
@@ -200,38 +180,36 @@ def show_alert(
     ctx: typer.Context, alert_id: AlertArg, as_json: JsonOption = False, as_csv: CsvOption = False
 ) -> None:
     """One alert: its figures, who acknowledged or resolved it, and its deliveries."""
+    from asbb_core.alerts.views import AlertDetailView
+
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         service = bank.alerts
-        record = service.get_alert(alert_id)
-        deliveries = service.deliveries(alert_id)
+        view = AlertDetailView.of_detail(service.get_alert(alert_id), service.deliveries(alert_id))
     if as_json or as_csv:
-        data = record.to_dict()
-        data["deliveries"] = [_delivery_dict(d) for d in deliveries]
-        emit_record(data, columns(*ALERT_KEYS, "deliveries"), as_json=as_json, as_csv=as_csv)
+        emit_record(view, _fields(AlertDetailView), as_json=as_json, as_csv=as_csv)
         return
-    a = record.alert
     out = stdout()
     head = Table(
-        title=f"alert #{record.id}: {a.title}", show_header=False, box=None, padding=(0, 2)
+        title=f"alert #{view.id}: {view.title}", show_header=False, box=None, padding=(0, 2)
     )
     head.add_column(style="bold")
     head.add_column(overflow="fold")
-    head.add_row("severity", _severity(str(a.severity)))
-    head.add_row("status", _status_line(record))
-    head.add_row("kind", a.kind)
-    head.add_row("key", a.dedup_key)
-    if record.account:
-        head.add_row("account", record.account)
-    if record.grant:
-        head.add_row("grant", record.grant)
-    head.add_row("message", a.message)
-    head.add_row("opened", _when(a.opened_at))
-    head.add_row("last seen", _when(a.last_seen_at))
-    for key, value in (a.details or {}).items():
+    head.add_row("severity", _severity(view.severity))
+    head.add_row("status", _status_line(view))
+    head.add_row("kind", view.kind)
+    head.add_row("key", view.dedup_key)
+    if view.account:
+        head.add_row("account", view.account)
+    if view.grant:
+        head.add_row("grant", view.grant)
+    head.add_row("message", view.message)
+    head.add_row("opened", _when(view.opened_at))
+    head.add_row("last seen", _when(view.last_seen_at))
+    for key, value in view.details.items():
         head.add_row(f"  {key}", str(value))
     out.print(head)
-    if deliveries:
+    if view.deliveries:
         table = Table(
             "channel",
             "event",
@@ -242,11 +220,11 @@ def show_alert(
             "error",
             title="deliveries",
         )
-        for d in deliveries:
+        for d in view.deliveries:
             table.add_row(
                 d.channel,
                 d.event,
-                str(d.status),
+                d.status,
                 str(d.attempts),
                 _when(d.next_attempt_at) if d.status == "pending" else "",
                 _when(d.sent_at),
@@ -269,13 +247,15 @@ def acknowledge(
     lasts) and still clears by itself when the condition ends.
 
     Example: `asbb alerts ack 12 --note "asked the PI for more budget"`"""
+    from asbb_core.alerts.views import AlertView
+
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
-        record = bank.alerts.acknowledge(alert_id, cli_actor(), note=note)
+        view = AlertView.of(bank.alerts.acknowledge(alert_id, cli_actor(), note=note))
     if as_json or as_csv:
-        emit_record(record.to_dict(), columns(*ALERT_KEYS), as_json=as_json, as_csv=as_csv)
+        emit_record(view, _fields(AlertView), as_json=as_json, as_csv=as_csv)
         return
-    stdout().print(f"alert {record.id} acknowledged by {record.alert.acknowledged_by}")
+    stdout().print(f"alert {view.id} acknowledged by {view.acknowledged_by}")
 
 
 @app.command("resolve")
@@ -292,13 +272,15 @@ def resolve(
     fresh alert: use 'asbb alerts ack' to silence one instead.
 
     Example: `asbb alerts resolve 12 --note "limit raised to 5000"`"""
+    from asbb_core.alerts.views import AlertView
+
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
-        record = bank.alerts.resolve(alert_id, cli_actor(), note)
+        view = AlertView.of(bank.alerts.resolve(alert_id, cli_actor(), note))
     if as_json or as_csv:
-        emit_record(record.to_dict(), columns(*ALERT_KEYS), as_json=as_json, as_csv=as_csv)
+        emit_record(view, _fields(AlertView), as_json=as_json, as_csv=as_csv)
         return
-    stdout().print(f"alert {record.id} resolved by {record.alert.resolved_by}: {note}")
+    stdout().print(f"alert {view.id} resolved by {view.resolved_by}: {note}")
 
 
 @app.command("evaluate")
@@ -306,21 +288,22 @@ def evaluate(ctx: typer.Context, as_json: JsonOption = False, as_csv: CsvOption 
     """Evaluate every alert condition now (the daemon also does it on a timer): open new
     alerts, update those still holding, resolve those whose condition cleared. Safe beside
     the daemon. --json and --csv give the alert ids in each group."""
+    from asbb_core.alerts.views import EvaluationView
+
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
-        summary = bank.alerts.evaluate()
+        view = EvaluationView.of(bank.alerts.evaluate())
     if as_json or as_csv:
-        record = summary.to_dict()
-        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(view, _fields(EvaluationView), as_json=as_json, as_csv=as_csv)
     else:
         stdout().print(
-            f"{len(summary.opened)} opened, {len(summary.still_open)} still open, "
-            f"{len(summary.resolved)} resolved"
+            f"{len(view.opened)} opened, {len(view.still_open)} still open, "
+            f"{len(view.resolved)} resolved"
         )
-    if summary.failed:
+    if view.failed:
         fail(
             "some alert checks failed (their alerts were left as they were): "
-            + "; ".join(f"{kind}: {error}" for kind, error in summary.failed.items())
+            + "; ".join(f"{kind}: {error}" for kind, error in view.failed.items())
         )
 
 
@@ -330,16 +313,16 @@ def deliver(ctx: typer.Context, as_json: JsonOption = False, as_csv: CsvOption =
     Failures are recorded and retried later with doubling waits. Safe beside the daemon:
     each notice is sent once. --json and --csv give the delivery ids in each group."""
     from asbb_core.alerts.delivery import DeliveryService
+    from asbb_core.alerts.views import DeliveryReportView
 
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
-        report = DeliveryService(bank.db, bank.settings).deliver_due()
+        view = DeliveryReportView.of(DeliveryService(bank.db, bank.settings).deliver_due())
     if as_json or as_csv:
-        record = report.to_dict()
-        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(view, _fields(DeliveryReportView), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(
-        f"{len(report.sent)} sent, {len(report.retrying)} to retry, "
-        f"{len(report.failed)} given up"
-        + (f", {report.skipped} taken by another dispatcher" if report.skipped else "")
+        f"{len(view.sent)} sent, {len(view.retrying)} to retry, "
+        f"{len(view.failed)} given up"
+        + (f", {view.skipped} taken by another dispatcher" if view.skipped else "")
     )

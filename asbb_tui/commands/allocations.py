@@ -1,7 +1,8 @@
 """``asbb allocations``: recurring allocations (a budget paid in instalments) and one-off ones.
 
-Output: a table by default; ``--json`` prints the library's dicts; ``--csv`` has the JSON's
-top-level keys as its header (nested lists such as a schedule's credits as JSON text).
+Output: a table by default; ``--json`` prints what the REST API answers for the same result
+(the views of ``asbb_core.funding.views``); ``--csv`` has the view's fields as its header
+(nested lists such as a schedule's credits as JSON text).
 """
 
 from __future__ import annotations
@@ -23,18 +24,15 @@ from asbb_tui.cli_base import (
     emit_record,
     emit_rows,
     opened,
-    print_json,
     progress_bar,
     stderr,
     stdout,
 )
 
 if TYPE_CHECKING:
-    from asbb_core.funding.allocations import (
-        AllocationEvent,
-        ProcessSummary,
-        ScheduleInfo,
-    )
+    from asbb_core.funding.allocations import ProcessSummary, ScheduleInfo
+    from asbb_core.funding.views import AllocationEventView, ScheduleView
+    from asbb_core.values.wire import View
 
 app = typer.Typer(
     help=(
@@ -98,18 +96,10 @@ def _money(value: Any) -> str:
     return format_money(value)
 
 
-SCHEDULE_KEYS = (
-    "id", "account", "amount", "total", "frequency", "start_date", "last_due_date",
-    "instalments", "unspent", "status", "memo", "next_period", "next_due_date", "credited",
-    "expired", "paused_at", "created_by", "created_at", "updated_at",
-)  # fmt: skip
-"""ScheduleInfo.to_dict()'s keys, in order: the CSV header of 'list' (and, with 'credits',
-of the commands that show one schedule)."""
-EVENT_KEYS = (
-    "schedule_id", "account", "period", "instalments", "due_date", "action", "amount",
-    "entry_id", "completed",
-)  # fmt: skip
-"""AllocationEvent.to_dict()'s keys: the CSV header of 'process'."""
+def _fields(view: type[View]) -> list[Column]:
+    """A view's fields as CSV columns, in order."""
+    return columns(*view.model_fields)
+
 
 LIST_TABLE = [
     Column("id"),
@@ -126,30 +116,28 @@ EVENT_TABLE = [
     Column("done", "#"),
     Column("due_date", "due"),
     Column("action"),
-    Column("shown_amount", "amount", money=True),
+    Column("amount", money=True),
     Column("entry_id", "entry"),
 ]
 
 
-def _list_row(info: ScheduleInfo) -> dict[str, Any]:
-    """The schedule's JSON fields plus the table's combined cells."""
-    s = info.schedule
-    expiring = " (expire)" if s.unspent == "expire" else ""
+def schedule_cells(view: ScheduleView) -> dict[str, Any]:
+    """The schedule's values plus the table's combined cells (also 'account show''s)."""
+    expiring = " (expire)" if view.unspent == "expire" else ""
     return {
-        **info.to_dict(),
-        "instalment": f"{_money(s.amount)} {s.frequency}",
-        "done": f"{s.next_period}/{s.instalments}",
-        "progress": f"{_money(info.credited)} of {_money(s.total)}",
-        "state": f"{s.status}{expiring}",
+        **view.values(),
+        "instalment": f"{_money(view.amount)} {view.frequency}",
+        "done": f"{view.next_period}/{view.instalments}",
+        "progress": f"{_money(view.credited)} of {_money(view.total)}",
+        "state": f"{view.status}{expiring}",
     }
 
 
-def _event_row(event: AllocationEvent) -> dict[str, Any]:
+def _event_cells(event: AllocationEventView) -> dict[str, Any]:
     return {
-        **event.to_dict(),
+        **event.values(),
         "schedule": f"#{event.schedule_id}",
         "done": f"{event.period + 1}/{event.instalments}",
-        "shown_amount": _money(event.amount),
     }
 
 
@@ -157,44 +145,47 @@ def _show(
     info: ScheduleInfo, *, as_json: bool, as_csv: bool = False, title: str | None = None
 ) -> None:
     """One schedule with its instalments: JSON, a one-row CSV, or two tables."""
+    from asbb_core.funding.views import ScheduleDetailView
+
+    view = ScheduleDetailView.of(info)
     if as_json or as_csv:
-        record = info.to_dict(with_credits=True)
-        emit_record(record, columns(*SCHEDULE_KEYS, "credits"), as_json=as_json, as_csv=as_csv)
+        emit_record(view, _fields(ScheduleDetailView), as_json=as_json, as_csv=as_csv)
         return
-    s = info.schedule
     out = stdout()
     head = Table(
-        title=title or f"allocation schedule #{info.id}",
+        title=title or f"allocation schedule #{view.id}",
         show_header=False,
         box=None,
         padding=(0, 2),
     )
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("account", info.account)
-    head.add_row("status", str(s.status))
-    head.add_row("instalment", f"{_money(s.amount)} {s.frequency}")
-    head.add_row("total", f"{_money(s.total)} in {s.instalments} instalment(s)")
-    head.add_row("dates", f"{s.start_date.isoformat()} .. {info.last_due.isoformat()}")
-    head.add_row("unspent money", str(s.unspent).replace("_", " "))
-    head.add_row("credited", f"{_money(info.credited)} ({s.next_period} of {s.instalments} done)")
-    if info.expired:
-        head.add_row("expired", _money(info.expired))
-    head.add_row("next due", info.next_due.isoformat() if info.next_due else "-")
-    if s.paused_at:
-        head.add_row("paused at", s.paused_at.strftime("%Y-%m-%d %H:%M"))
-    if s.memo:
-        head.add_row("memo", s.memo)
-    head.add_row("created", f"{s.created_at.strftime('%Y-%m-%d %H:%M')} by {s.created_by}")
+    head.add_row("account", view.account)
+    head.add_row("status", view.status)
+    head.add_row("instalment", f"{_money(view.amount)} {view.frequency}")
+    head.add_row("total", f"{_money(view.total)} in {view.instalments} instalment(s)")
+    head.add_row("dates", f"{view.start_date.isoformat()} .. {view.last_due_date.isoformat()}")
+    head.add_row("unspent money", view.unspent.replace("_", " "))
+    head.add_row(
+        "credited", f"{_money(view.credited)} ({view.next_period} of {view.instalments} done)"
+    )
+    if view.expired:
+        head.add_row("expired", _money(view.expired))
+    head.add_row("next due", view.next_due_date.isoformat() if view.next_due_date else "-")
+    if view.paused_at:
+        head.add_row("paused at", view.paused_at.strftime("%Y-%m-%d %H:%M"))
+    if view.memo:
+        head.add_row("memo", view.memo)
+    head.add_row("created", f"{view.created_at.strftime('%Y-%m-%d %H:%M')} by {view.created_by}")
     out.print(head)
-    if info.credits:
+    if view.credits:
         table = Table("#", "due", "amount", "outcome", "entry", "expired", title="instalments")
-        for c in info.credits:
+        for c in view.credits:
             table.add_row(
-                f"{c.period + 1}/{s.instalments}",
+                f"{c.period + 1}/{view.instalments}",
                 c.due_date.isoformat(),
                 _money(c.amount),
-                str(c.outcome),
+                c.outcome,
                 str(c.entry_id or ""),
                 _money(c.expired_amount) if c.expired_at else "",
             )
@@ -204,17 +195,23 @@ def _show(
 def _print_summary(summary: ProcessSummary, *, as_json: bool, as_csv: bool = False) -> None:
     """JSON: the whole summary; CSV: one row per event (failures on stderr); else a table of
     the events and a one-line total."""
+    from asbb_core.funding.views import AllocationEventView, ProcessView
+
     for failure in summary.errors if not as_json else ():
         stderr().print(f"schedule #{failure.schedule_id}: {failure.message}")
+    events = [AllocationEventView.of(e) for e in summary.events]
     if as_json or as_csv:
-        rows = [e.to_dict() for e in summary.events]
         emit_rows(
-            rows, columns(*EVENT_KEYS), as_json=as_json, as_csv=as_csv, json_data=summary.to_dict()
+            events,
+            _fields(AllocationEventView),
+            as_json=as_json,
+            as_csv=as_csv,
+            json_data=ProcessView.of(summary),
         )
         return
     out = stdout()
-    if summary.events:
-        emit_rows([_event_row(e) for e in summary.events], EVENT_TABLE)
+    if events:
+        emit_rows([_event_cells(e) for e in events], EVENT_TABLE)
     out.print(
         f"{summary.today.isoformat()}: {len(summary.credited)} credited "
         f"({_money(summary.total_credited)}), {len(summary.skipped)} skipped, "
@@ -333,15 +330,18 @@ def list_(
     as_csv: CsvOption = False,
 ) -> None:
     """List allocation schedules: account, instalment, progress, next due date."""
+    from asbb_core.funding.views import ScheduleView
+
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         infos = bank.allocations.list_schedules(account, status.value if status else None)
+    views = [ScheduleView.of(i) for i in infos]
+    if as_json or as_csv:
+        emit_rows(views, _fields(ScheduleView), as_json=as_json, as_csv=as_csv)
+        return
     emit_rows(
-        [_list_row(i) for i in infos],
-        columns(*SCHEDULE_KEYS) if as_csv else LIST_TABLE,
-        as_json=as_json,
-        as_csv=as_csv,
-        json_data=[i.to_dict() for i in infos],
+        [schedule_cells(v) for v in views],
+        LIST_TABLE,
         empty="no allocation schedules (create one: asbb allocations create ...)",
     )
 
@@ -393,18 +393,15 @@ def resume(
     """Resume a paused schedule.
 
     Instalments that fell due while it was paused are recorded as skipped (or credited, with
-    --catch-up); what is due today is credited at once. --csv prints the schedule as
-    'show --csv' does (its credits include what the resume did).
+    --catch-up); what is due today is credited at once. --json and --csv print the schedule as
+    'show' does (its credits include what the resume did), as the REST API answers.
     """
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         summary = bank.allocations.resume(schedule_id, cli_context(), catch_up=catch_up)
         info = bank.allocations.get_schedule(schedule_id)
-    if as_json:
-        print_json({"schedule": info.to_dict(with_credits=True), "summary": summary.to_dict()})
-        return
-    if as_csv:
-        _show(info, as_json=False, as_csv=True)
+    if as_json or as_csv:
+        _show(info, as_json=as_json, as_csv=as_csv)
         return
     _print_summary(summary, as_json=False)
     _show(info, as_json=False, title=f"resumed allocation schedule #{info.id}")
@@ -484,10 +481,19 @@ def once(
     """
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
-        result = bank.allocations.allocate_once(account, amount, ctx=cli_context(), memo=memo)
+        done = bank.desk.allocate_once(account, amount, ctx=cli_context(), memo=memo)
+    if done.request is not None:
+        from asbb_tui.commands.adjust import emit_pending
+
+        what = f"allocating {_money(done.request.amount)} to {done.request.account}"
+        emit_pending(done.request, what, as_json=as_json, as_csv=as_csv)
+        return
+    result = done.result
+    assert result is not None
     if as_json or as_csv:
-        record = result.to_dict()
-        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
+        from asbb_core.ledger.views import MovementView
+
+        emit_record(MovementView.of(result), _fields(MovementView), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(
         f"allocated {_money(result.amount)} to {result.account}: limit {_money(result.limit)}, "

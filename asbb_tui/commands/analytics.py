@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,23 +13,23 @@ from rich.table import Table
 from asbb_core.analytics.burnrate import WINDOWS, BurnRate, account_burn_rate, grant_burn_rate
 from asbb_core.ledger.calibration import cost_ratios
 from asbb_core.values.errors import NotFoundError, ValidationError
-from asbb_core.values.money import ZERO, format_money, round_posting
+from asbb_core.values.money import ZERO, format_money
 from asbb_core.values.periods import parse_date
 from asbb_tui.cli_base import (
     Column,
     CsvOption,
     JsonOption,
     check_output,
+    columns,
     emit_rows,
     fail,
-    jsonable,
     opened,
     print_json,
     stdout,
 )
 
 if TYPE_CHECKING:
-    from asbb_core.analytics.burnrate import AccountForecast
+    from asbb_core.analytics.views import BurnRateView
     from asbb_core.settings import Settings
     from asbb_core.store.database import Database
 
@@ -62,7 +62,7 @@ def _in_days(day: date | None, today: date) -> str:
 # ---------------------------------------------------------------- burn-rate
 
 
-def _print_burn_rate(br: BurnRate) -> None:
+def _print_burn_rate(br: BurnRateView) -> None:
     out = stdout()
     style = _BAND_STYLE.get(br.health.band, "")
     title = f"{br.subject} {br.name}: {br.window} ({br.since} .. {br.until}, {br.days} days)"
@@ -88,12 +88,12 @@ def _print_burn_rate(br: BurnRate) -> None:
     for label, rows in (("partition", br.by_partition), ("user", br.by_user)):
         if rows:
             part = Table(label, "spent", title=f"by {label}")
-            for key, value in rows:
-                part.add_row(key or "(none)", format_money(value))
+            for row in rows:
+                part.add_row(row.key or "(none)", format_money(row.spent))
             out.print(part)
 
 
-def _print_projection(br: BurnRate) -> None:
+def _print_projection(br: BurnRateView) -> None:
     """Where the money goes at the actual daily rate: exhaustion, balance at the end, and the
     instalments still to come (the projection counts them)."""
     out = stdout()
@@ -117,23 +117,6 @@ def _print_projection(br: BurnRate) -> None:
         for i in br.incoming:
             table.add_row(i.due_date.isoformat(), format_money(i.amount))
         out.print(table)
-
-
-def _daily_rows(br: BurnRate) -> list[dict[str, Any]]:
-    """The daily series (to the cent) with the running total of the actual spend."""
-    rows, total = [], ZERO
-    for d in br.daily:
-        total += d.actual
-        expected = None if d.expected is None else round_posting(d.expected)
-        rows.append(
-            {
-                "day": d.day,
-                "actual": round_posting(d.actual),
-                "expected": expected,
-                "cumulative": round_posting(total),
-            }
-        )
-    return rows
 
 
 def _named_burn_rate(
@@ -220,7 +203,10 @@ def burn_rate(
     Spend is net of refunds; a grant's is total cost (direct x (1 + indirect rate)).
     Examples: `asbb burn-rate physics --period 90d --projection`,
     `asbb burn-rate NSF-2401 --budget-period 2`, `asbb burn-rate physics --alerts-only --json`.
+    --json prints what the API's burn-rate routes return.
     """
+    from asbb_core.analytics.views import BurnRateView, DailySpendView
+
     check_output(as_json, as_csv)
     if name is not None and grant is not None:
         fail("name an account or a --grant, not both")
@@ -246,15 +232,15 @@ def burn_rate(
         if as_json:
             print_json([])
         return
+    view = BurnRateView.of(br)
     if as_json:
-        print_json(jsonable(br))
+        print_json(view.record())
     elif as_csv:
-        columns = [Column("day"), Column("actual"), Column("expected"), Column("cumulative")]
-        emit_rows(_daily_rows(br), columns, as_csv=True)
+        emit_rows(DailySpendView.series(br), columns(*DailySpendView.model_fields), as_csv=True)
     else:
-        _print_burn_rate(br)
+        _print_burn_rate(view)
         if projection:
-            _print_projection(br)
+            _print_projection(view)
 
 
 # ---------------------------------------------------------------- forecast
@@ -270,23 +256,6 @@ FORECAST_COLUMNS = [
     Column("balance", "balance", money=True),
     Column("exhaustion", "money runs out"),
 ]
-
-
-def _forecast_rows(result: AccountForecast) -> list[dict[str, Any]]:
-    return [
-        {
-            "basis": f.basis,
-            "daily": f.daily,
-            "day": p.day,
-            "days": p.days,
-            "spend": p.spend,
-            "instalments": p.instalments,
-            "balance": p.balance,
-            "exhaustion": f.exhaustion,
-        }
-        for f in result.forecasts
-        for p in f.points
-    ]
 
 
 def forecast(
@@ -313,6 +282,7 @@ def forecast(
     Examples: `asbb forecast physics`, `asbb forecast physics --days 180 --json`.
     """
     from asbb_core.analytics.burnrate import FORECAST_DAYS, account_forecast
+    from asbb_core.analytics.views import AccountForecastView
 
     check_output(as_json, as_csv)
     day = _day(today)
@@ -320,31 +290,31 @@ def forecast(
         result = account_forecast(
             bank.db, bank.settings, account, days=days or FORECAST_DAYS, today=day
         )
-    rows = _forecast_rows(result)
+    view = AccountForecastView.of(result)
     emit_rows(
-        rows,
+        view.lines(),
         FORECAST_COLUMNS,
         as_json=as_json,
         as_csv=as_csv,
         title=(
-            f"forecast for {result.account} from {result.today.isoformat()}: "
-            f"available {_money(result.available)}, end date {result.end_date or '-'}"
+            f"forecast for {view.account} from {view.today.isoformat()}: "
+            f"available {_money(view.available)}, end date {view.end_date or '-'}"
         ),
-        json_data=jsonable(result),
+        json_data=view,
     )
     if as_json or as_csv:
         return
     out = stdout()
-    coming = sum((i.amount for i in result.incoming), ZERO)
-    if result.incoming:
+    coming = sum((i.amount for i in view.incoming), ZERO)
+    if view.incoming:
         out.print(
-            f"instalments to come: {len(result.incoming)}, {_money(coming)} "
-            f"(next {result.incoming[0].due_date.isoformat()})"
+            f"instalments to come: {len(view.incoming)}, {_money(coming)} "
+            f"(next {view.incoming[0].due_date.isoformat()})"
         )
-    for f in result.forecasts:
+    for f in view.forecasts:
         out.print(
             f"at the {f.basis} rate ({_money(f.daily)} a day) the money runs out: "
-            f"{_in_days(f.exhaustion, result.today)}"
+            f"{_in_days(f.exhaustion, view.today)}"
         )
 
 
@@ -371,18 +341,23 @@ def calibration(
 ) -> None:
     """Actual vs estimated cost per account and partition, and the calibration factor.
 
-    The factor scales new estimates only when [calibration] enabled = true."""
+    The factor scales new estimates only when [calibration] enabled = true. --json prints
+    what the API's /calibration returns."""
+    from asbb_core.analytics.views import CalibrationView
+
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         cal = bank.settings.calibration
-        ratios = cost_ratios(bank.db, cal, account=account, partition=partition)
+        view = CalibrationView.of(
+            cal, cost_ratios(bank.db, cal, account=account, partition=partition)
+        )
     if as_json:
-        print_json({"enabled": cal.enabled, "ratios": jsonable(ratios)})
+        print_json(view.record())
         return
     if as_csv:
-        emit_rows([jsonable(r) for r in ratios], CALIBRATION_COLUMNS, as_csv=True)
+        emit_rows(view.ratios, CALIBRATION_COLUMNS, as_csv=True)
         return
-    state = "on" if cal.enabled else "off (reported only)"
+    state = "on" if view.enabled else "off (reported only)"
     table = Table(
         "account",
         "partition",
@@ -391,9 +366,9 @@ def calibration(
         "actual",
         "ratio",
         "factor",
-        title=f"cost learning, last {cal.window_days} days; calibration {state}",
+        title=f"cost learning, last {view.window_days} days; calibration {state}",
     )
-    for r in ratios:
+    for r in view.ratios:
         table.add_row(
             r.account,
             r.partition or "(none)",

@@ -12,9 +12,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from asbb_tui.cli_base import JsonOption, cli_actor, fail, opened, print_json, progress_bar, stdout
+from asbb_tui.cli_base import (
+    JsonOption,
+    cli_actor,
+    columns,
+    emit_record,
+    fail,
+    opened,
+    print_json,
+    progress_bar,
+    stdout,
+)
 
 app = typer.Typer(
     help=(
@@ -53,6 +64,7 @@ def ingest(
         slurm_lookup,
     )
     from asbb_core.integrations.slurm import Slurm
+    from asbb_core.integrations.views import IngestView
     from asbb_core.values.durations import parse_duration
 
     with opened(ctx, cost_lookup=slurm_lookup(Slurm(timeout=10))) as bank:
@@ -73,55 +85,37 @@ def ingest(
                 link_wait_seconds=wait,
                 on_item=lambda name, _: progress.update(task, advance=1, description=name),
             )
+    view = IngestView.of(result)
     if as_json:
-        print_json(result.to_dict())
+        print_json(view.record())
     else:
         out = stdout()
-        if not (result.applied or result.rejected or result.waiting):
+        if not (view.applied or view.rejected or view.waiting):
             out.print(f"no export files in {where}")
         table = Table("file", "result", "detail", title=str(where), show_lines=False)
-        for name, outcome in result.applied:
-            table.add_row(name, outcome, "")
-        for name, reason in result.rejected:
-            table.add_row(name, "[red]rejected[/]", reason)
-        for name, why in result.waiting:
-            table.add_row(name, "[yellow]waiting[/]", why)
+        for done in view.applied:
+            table.add_row(escape(done.file), done.outcome, "")
+        for refused in view.rejected:
+            table.add_row(escape(refused.file), "[red]rejected[/]", escape(refused.reason))
+        for kept in view.waiting:
+            table.add_row(escape(kept.file), "[yellow]waiting[/]", escape(kept.reason))
         if table.rows:
             out.print(table)
-        if result.stopped:
-            out.print(f"[yellow]stopped:[/] {result.stopped}")
-    if result.rejected:
+        if view.stopped:
+            out.print(f"[yellow]stopped:[/] {escape(view.stopped)}")
+    if view.rejected:
         raise typer.Exit(1)
 
 
 @app.command("status")
 def status(ctx: typer.Context, folder: FolderOption = None, as_json: JsonOption = False) -> None:
-    """Files waiting, processed and rejected, and the cost reports applied by outcome."""
-    from asbb_core.integrations.cost_reports import (
-        PROCESSED,
-        REJECTED,
-        count_files,
-        report_files,
-    )
+    """Files waiting, processed and rejected, the cost reports applied by outcome, and what is
+    wrong (the same answer as the daemon's GET /api/v1/asbx/status)."""
+    from asbb_core.integrations.cost_reports import asbx_status
+    from asbb_core.integrations.views import AsbxStatusView
 
     with opened(ctx) as bank:
-        where = folder or Path(bank.settings.asbx.spool_dir)
-        stats = bank.cost_reports.status()
-    body = {
-        "spool_dir": str(where),
-        "exists": where.is_dir(),
-        "files_waiting": len(report_files(where)),
-        "files_processed": count_files(where, PROCESSED),
-        "files_rejected": count_files(where, REJECTED),
-        "reports_by_outcome": stats.by_outcome,
-        "jobs": stats.jobs,
-        "last_received": stats.last_received.isoformat() if stats.last_received else None,
-        "cost_model_accuracy": str(stats.accuracy) if stats.accuracy is not None else None,
-    }
-    if as_json:
-        print_json(body)
-        return
-    table = Table("", "", title="aws-slurm-burst exports", show_header=False)
-    for key, value in body.items():
-        table.add_row(key.replace("_", " "), str(value))
-    stdout().print(table)
+        view = AsbxStatusView.of(asbx_status(bank.cost_reports, folder))
+    emit_record(
+        view, columns(*AsbxStatusView.model_fields), as_json=as_json, title="aws-slurm-burst"
+    )

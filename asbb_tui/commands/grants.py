@@ -1,7 +1,8 @@
 """``asbb grant``: grants, their budget periods, linked accounts and draws into them.
 
-Output: a table by default; ``--json`` for scripts (money as exact strings); ``--csv`` has the
-JSON's top-level keys as its header (nested lists such as a grant's periods as JSON text).
+Output: a table by default; ``--json`` prints what the REST API answers for the same result
+(the views of ``asbb_core.funding.views``: money as exact strings); ``--csv`` has the view's
+fields as its header (nested lists such as a grant's periods as JSON text).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import typer
 from rich.table import Table
 
 from asbb_tui.cli_base import (
+    Column,
     CsvOption,
     JsonOption,
     check_output,
@@ -20,7 +22,6 @@ from asbb_tui.cli_base import (
     columns,
     emit_record,
     emit_rows,
-    iso_time,
     opened,
     stderr,
     stdout,
@@ -30,7 +31,9 @@ from asbb_tui.commands import reports
 if TYPE_CHECKING:
     from datetime import date
 
-    from asbb_core.funding.grants import GrantDetail, PeriodStatus
+    from asbb_core.funding.grants import GrantDetail
+    from asbb_core.funding.views import GrantView, PeriodStatusView
+    from asbb_core.values.wire import View
 
 app = typer.Typer(
     help=(
@@ -80,73 +83,18 @@ def _money(value: Any) -> str:
     return format_money(value)
 
 
-def _m(value: Any) -> str:
-    from asbb_core.values.money import money_str
-
-    return money_str(value)
-
-
-def _rate(value: Any) -> str:
-    from asbb_core.analytics.reports import rate_str
-
-    return rate_str(value)
-
-
 def _percent(value: Any) -> str:
-    from asbb_core.analytics.reports import rate_percent
+    from asbb_core.funding.grants import rate_percent
 
     return rate_percent(value)
 
 
-GRANT_KEYS = (
-    "number", "title", "agency", "program", "pi", "co_pis", "institution", "department",
-    "cfda", "total_award", "start_date", "end_date", "indirect_rate", "status", "created_by",
-    "created_at", "updated_at", "drawn", "periods", "accounts",
-)  # fmt: skip
-"""grant_dict's keys, in order: the CSV header of every command that prints grants."""
+def _fields(view: type[View]) -> list[Column]:
+    """A view's fields as CSV columns, in order."""
+    return columns(*view.model_fields)
 
 
-def grant_dict(detail: GrantDetail) -> dict[str, Any]:
-    """A grant as JSON-ready data (money as strings)."""
-    g = detail.grant
-    return {
-        "number": g.number,
-        "title": g.title,
-        "agency": g.agency,
-        "program": g.program,
-        "pi": g.pi,
-        "co_pis": list(g.co_pis),
-        "institution": g.institution,
-        "department": g.department,
-        "cfda": g.cfda,
-        "total_award": _m(g.total_award),
-        "start_date": g.start_date.isoformat(),
-        "end_date": g.end_date.isoformat(),
-        "indirect_rate": _rate(g.indirect_rate),
-        "status": str(g.status),
-        "created_by": g.created_by,
-        "created_at": iso_time(g.created_at),
-        "updated_at": iso_time(g.updated_at),
-        "drawn": _m(detail.drawn),
-        "periods": [
-            {
-                "number": p.number,
-                "start_date": p.start_date.isoformat(),
-                "end_date": p.end_date.isoformat(),
-                "budget": _m(p.budget),
-                "drawn": _m(p.drawn),
-                "drawn_cost": _m(p.drawn_cost),
-            }
-            for p in detail.periods
-        ],
-        "accounts": [
-            {"name": a.name, "linked_by": a.linked_by, "linked_at": iso_time(a.linked_at)}
-            for a in detail.accounts
-        ],
-    }
-
-
-def _list_table(found: list[GrantDetail]) -> None:
+def _list_table(found: list[GrantView]) -> None:
     """Grants as a table whose number, award and drawn columns never wrap (emit_rows' tables
     cannot say so, and a wrapped grant number is hard to read or copy)."""
     if not found:
@@ -162,28 +110,29 @@ def _list_table(found: list[GrantDetail]) -> None:
     table.add_column("accounts")
     table.add_column("drawn", justify="right", no_wrap=True)
     table.add_column("status")
-    for d in found:
-        g = d.grant
+    for g in found:
         table.add_row(
             g.number,
             g.agency,
             g.pi,
             _money(g.total_award),
-            f"{g.start_date} to {g.end_date} ({len(d.periods)} periods)",
+            f"{g.start_date} to {g.end_date} ({len(g.periods)} periods)",
             _percent(g.indirect_rate),
-            ", ".join(a.name for a in d.accounts),
-            _money(d.drawn),
-            str(g.status),
+            ", ".join(a.name for a in g.accounts),
+            _money(g.drawn),
+            g.status,
         )
     stdout().print(table)
 
 
 def _show(detail: GrantDetail, *, as_json: bool, as_csv: bool = False) -> None:
     """One grant: JSON, a one-row CSV, or its facts and a table of its budget periods."""
+    from asbb_core.funding.views import GrantView
+
+    g = GrantView.of(detail)
     if as_json or as_csv:
-        emit_record(grant_dict(detail), columns(*GRANT_KEYS), as_json=as_json, as_csv=as_csv)
+        emit_record(g, _fields(GrantView), as_json=as_json, as_csv=as_csv)
         return
-    g = detail.grant
     console = stdout()
     facts = Table(show_header=False, box=None, title=f"grant {g.number}", title_justify="left")
     facts.add_column(style="bold")
@@ -197,13 +146,13 @@ def _show(detail: GrantDetail, *, as_json: bool, as_csv: bool = False) -> None:
         ("CFDA", g.cfda),
         ("award", f"{_money(g.total_award)} from {g.start_date} to {g.end_date}"),
         ("indirect rate", _percent(g.indirect_rate)),
-        ("status", str(g.status)),
-        ("accounts", ", ".join(a.name for a in detail.accounts) or "none linked"),
+        ("status", g.status),
+        ("accounts", ", ".join(a.name for a in g.accounts) or "none linked"),
     ):
         facts.add_row(label, value or "-")
     console.print(facts)
     periods = Table("period", "start", "end", "budget", "drawn", "drawn + indirect")
-    for p in detail.periods:
+    for p in g.periods:
         periods.add_row(
             str(p.number),
             p.start_date.isoformat(),
@@ -287,15 +236,18 @@ def list_grants(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """List grants: number, agency, PI, award, dates, rate, periods, accounts, drawn."""
+    """List grants: number, agency, PI, award, dates, rate, periods, accounts, drawn.
+
+    JSON: {"items": [...]}, as GET /api/v1/grants answers; CSV: one row per grant."""
+    from asbb_core.funding.views import GrantList, GrantView
+
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
-        found = bank.grants.list_grants(status=status.value if status else None)
+        found = GrantList.of(bank.grants.list_grants(status=status.value if status else None))
     if as_json or as_csv:
-        rows = [grant_dict(d) for d in found]
-        emit_rows(rows, columns(*GRANT_KEYS), as_json=as_json, as_csv=as_csv)
+        emit_rows(found.items, _fields(GrantView), as_json=as_json, as_csv=as_csv, json_data=found)
         return
-    _list_table(found)
+    _list_table(found.items)
 
 
 @app.command("show")
@@ -411,17 +363,14 @@ def link(
 ) -> None:
     """Link an account to the grant: it can then be funded from the grant, and its spend
     counts towards the grant from today (UTC). An account draws from one grant at most."""
+    from asbb_core.funding.views import LinkedAccountView
+
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         done = bank.grants.link_account(number, account, ctx=cli_context())
     if as_json or as_csv:
-        record = {
-            "grant": number,
-            "account": done.name,
-            "linked_by": done.linked_by,
-            "linked_at": iso_time(done.linked_at),
-        }
-        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
+        view = LinkedAccountView.of(done)
+        emit_record(view, _fields(LinkedAccountView), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(
         f"account {done.name} draws from grant {number} (linked {done.linked_at:%Y-%m-%d})"
@@ -472,14 +421,15 @@ def fund(
     period's budget and is refused when that does not fit.
 
     Example: `asbb grant fund NSF-2312345 lab 1500 --memo "compute, spring"`"""
+    from asbb_core.funding.views import DrawView
+
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         result = bank.grants.fund_account(
             number, account, amount, ctx=cli_context(idempotency_key), memo=memo
         )
     if as_json or as_csv:
-        record = result.to_dict()
-        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(DrawView.of(result), _fields(DrawView), as_json=as_json, as_csv=as_csv)
         return
     again = " (replayed: nothing moved)" if result.replayed else ""
     stdout().print(
@@ -488,38 +438,6 @@ def fund(
         f"{result.account}{again}; account available {_money(result.available)}; "
         f"period can still fund {_money(result.drawable)}"
     )
-
-
-STATUS_KEYS = (
-    "grant", "period", "start_date", "end_date", "today", "state", "indirect_rate", "budget",
-    "drawn", "drawn_cost", "drawable", "direct", "indirect", "consumed", "remaining",
-    "percent_used", "days", "days_elapsed", "days_left",
-)  # fmt: skip
-"""_status_dict's keys, in order: the CSV header of 'status' and 'periods'."""
-
-
-def _status_dict(st: PeriodStatus) -> dict[str, Any]:
-    return {
-        "grant": st.grant,
-        "period": st.period,
-        "start_date": st.start_date.isoformat(),
-        "end_date": st.end_date.isoformat(),
-        "today": st.today.isoformat(),
-        "state": st.state,
-        "indirect_rate": _rate(st.indirect_rate),
-        "budget": _m(st.budget),
-        "drawn": _m(st.drawn),
-        "drawn_cost": _m(st.drawn_cost),
-        "drawable": _m(st.drawable),
-        "direct": _m(st.direct),
-        "indirect": _m(st.indirect),
-        "consumed": _m(st.consumed),
-        "remaining": _m(st.remaining),
-        "percent_used": str(st.percent_used),
-        "days": st.days,
-        "days_elapsed": st.days_elapsed,
-        "days_left": st.days_left,
-    }
 
 
 @app.command("status")
@@ -539,15 +457,15 @@ def status(
 ) -> None:
     """Where a budget period stands: budget, drawn, direct, indirect, consumed (direct +
     indirect), remaining and percent used."""
+    from asbb_core.funding.views import PeriodStatusView
     from asbb_core.values.periods import parse_date
 
     check_output(as_json, as_csv)
     day = parse_date(today, field="today") if today else None
     with opened(ctx) as bank:
-        st = bank.grants.period_status(number, period_number, day)
+        st = PeriodStatusView.of(bank.grants.period_status(number, period_number, day))
     if as_json or as_csv:
-        record = _status_dict(st)
-        emit_record(record, columns(*record), as_json=as_json, as_csv=as_csv)
+        emit_record(st, _fields(PeriodStatusView), as_json=as_json, as_csv=as_csv)
         return
     table = Table(
         show_header=False,
@@ -573,7 +491,7 @@ def status(
     stdout().print(table)
 
 
-def _periods_table(number: str, day: date, found: list[PeriodStatus]) -> None:
+def _periods_table(number: str, day: date, found: list[PeriodStatusView]) -> None:
     """The periods as a light table whose figures never wrap (emit_rows' tables cannot say
     so); the state shares the dates' cell, which folds, so that it fits in 100 columns."""
     from rich import box
@@ -619,6 +537,7 @@ def periods(
     --json and --csv carry its fields.
 
     Example: `asbb grant periods NSF-2312345 --csv > periods.csv`"""
+    from asbb_core.funding.views import PeriodStatusView
     from asbb_core.values.periods import parse_date
 
     check_output(as_json, as_csv)
@@ -627,15 +546,11 @@ def periods(
         service = bank.grants
         day = day or service.today()
         found = [
-            service.period_status(number, p.number, day) for p in service.get_grant(number).periods
+            PeriodStatusView.of(service.period_status(number, p.number, day))
+            for p in service.get_grant(number).periods
         ]
     if as_json or as_csv:
-        emit_rows(
-            [_status_dict(st) for st in found],
-            columns(*STATUS_KEYS),
-            as_json=as_json,
-            as_csv=as_csv,
-        )
+        emit_rows(found, _fields(PeriodStatusView), as_json=as_json, as_csv=as_csv)
         return
     _periods_table(number, day, found)
 

@@ -18,7 +18,6 @@ from asbb_tui.cli_base import (
     emit_record,
     emit_rows,
     fail,
-    jsonable,
     ledger_today,
     opened,
     page_hint,
@@ -26,11 +25,9 @@ from asbb_tui.cli_base import (
     stderr,
     stdout,
 )
-from asbb_tui.commands.accounts import table_times
 
 if TYPE_CHECKING:
     from asbb_core.ledger import Ledger
-    from asbb_core.store.queries import EntryRow, HoldRow
 
 transactions_app = typer.Typer(
     help=(
@@ -126,60 +123,6 @@ HOLD_COLUMNS = [
 ]
 
 
-def entry_row(row: EntryRow) -> dict[str, Any]:
-    e = row.entry
-    return {
-        "id": e.id,
-        "created_at": e.created_at,
-        "account": row.account,
-        "type": str(e.kind),
-        "amount": cents(e.amount),
-        "limit_delta": cents(e.limit_delta),
-        "used_delta": cents(e.used_delta),
-        "held_delta": cents(e.held_delta),
-        "partition": e.partition,
-        "hold_id": e.hold_id,
-        "job_id": e.job_id,
-        "user": e.user_name,
-        "counterparty": row.counterparty,
-        "overrun": e.overrun,
-        "actor": e.actor,
-        "source": str(e.source),
-        "correlation_id": e.correlation_id,
-        "memo": e.memo,
-        "metadata": e.job_metadata,
-    }
-
-
-def hold_row(row: HoldRow) -> dict[str, Any]:
-    from asbb_core.values.money import round_internal
-
-    h = row.hold
-    return {
-        "id": h.id,
-        "account": row.account,
-        "partition": h.partition,
-        "user": h.user_name,
-        "job_id": h.job_id,
-        "state": str(h.state),
-        "estimate": round_internal(h.estimate),  # an estimate keeps 4 places
-        "buffer": h.buffer.normalize(),
-        "amount": cents(h.amount),
-        "remaining": cents(h.remaining),
-        "charged": cents(h.charged),
-        "released": cents(h.released),
-        "task_count": h.task_count,
-        "tasks_posted": h.tasks_posted,
-        "estimate_source": h.estimate_source,
-        "actor": h.actor,
-        "source": str(h.source),
-        "created_at": h.created_at,
-        "expires_at": h.expires_at,
-        "resolved_at": h.resolved_at,
-        "metadata": h.job_metadata,
-    }
-
-
 def _window(
     ledger: Ledger, last: str | None, since: str | None, until: str | None
 ) -> tuple[datetime | None, datetime | None]:
@@ -272,15 +215,20 @@ def list_transactions(
             limit=limit,
             before_id=before_id,
         )
-    rows = [entry_row(r) for r in page.items]
+    from asbb_core.ledger.views import EntryPage, EntryView
+
+    view = EntryPage(
+        items=[EntryView.of(r) for r in page.items], next_before_id=page.next_before_id
+    )
     emit_rows(
-        rows if as_json or as_csv else [table_times(r) for r in rows],
+        view.items,
         ENTRY_COLUMNS if as_csv else ENTRY_TABLE_COLUMNS,
         as_json=as_json,
         as_csv=as_csv,
         title="journal",
         empty="no journal entries match",
-        json_data={"items": rows, "next_before_id": page.next_before_id},
+        json_data=view,
+        minutes=True,
     )
     if page.next_before_id is not None and not as_json and not as_csv:
         stderr().print(f"more entries: --before-id {page.next_before_id}")
@@ -297,13 +245,14 @@ def show_transaction(
 ) -> None:
     """One journal entry with every field: what it did to the limit, used and held money,
     its job, hold, actor and correlation id."""
+    from asbb_core.ledger.views import EntryView
     from asbb_core.store import queries
 
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         row = queries.get_entry(bank.db, entry_id)
     emit_record(
-        entry_row(row), ENTRY_COLUMNS, as_json=as_json, as_csv=as_csv, title=f"entry {entry_id}"
+        EntryView.of(row), ENTRY_COLUMNS, as_json=as_json, as_csv=as_csv, title=f"entry {entry_id}"
     )
 
 
@@ -358,18 +307,21 @@ def list_holds(
             raise ValidationError(
                 f"status: {status!r} is not open, posted, voided, expired or all", field="status"
             ) from None
-    rows = [hold_row(r) for r in page.items]
+    from asbb_core.ledger.views import HoldPage, HoldView
+
+    view = HoldPage.of(page, [HoldView.of(r) for r in page.items])
     emit_rows(
-        rows if as_json or as_csv else [table_times(r) for r in rows],
+        view.items,
         HOLD_COLUMNS if as_csv else HOLD_TABLE_COLUMNS,
         as_json=as_json,
         as_csv=as_csv,
         title=f"holds ({state})",
         empty=f"no {'' if state == 'all' else state + ' '}holds match",
-        json_data={"items": rows, "total": page.total, "limit": page.limit, "offset": offset},
+        json_data=view,
+        minutes=True,
     )
     if not as_json and not as_csv:
-        page_hint("holds", offset=page.offset, shown=len(rows), total=page.total)
+        page_hint("holds", offset=page.offset, shown=len(view.items), total=page.total)
 
 
 @holds_app.command("show")
@@ -377,13 +329,14 @@ def show_hold(
     ctx: typer.Context, hold_id: HoldArg, as_json: JsonOption = False, as_csv: CsvOption = False
 ) -> None:
     """One hold: what it reserved, charged and released, its job and its state."""
+    from asbb_core.ledger.views import HoldView
     from asbb_core.store import queries
 
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         row = queries.get_hold(bank.db, hold_id)
     emit_record(
-        hold_row(row), HOLD_COLUMNS, as_json=as_json, as_csv=as_csv, title=f"hold {hold_id}"
+        HoldView.of(row), HOLD_COLUMNS, as_json=as_json, as_csv=as_csv, title=f"hold {hold_id}"
     )
 
 
@@ -404,14 +357,22 @@ def void_hold(
     A hold resolves exactly once: voiding one already posted, voided or expired is refused.
     A job array's hold that already has charges closes as posted.
     """
+    from asbb_core.ledger.views import HoldView, VoidView
     from asbb_core.store import queries
 
     with opened(ctx) as bank:
-        result = bank.ledger.void_hold(hold_id, ctx=cli_context(), reason=reason)
-        row = hold_row(queries.get_hold(bank.db, hold_id))
+        done = bank.desk.void_hold(hold_id, ctx=cli_context(), reason=reason)
+        hold = HoldView.of(queries.get_hold(bank.db, hold_id))
+    if done.request is not None:
+        from asbb_tui.commands.adjust import emit_pending
+
+        emit_pending(done.request, f"voiding hold {hold_id}", as_json=as_json, as_csv=False)
+        return
+    result = done.result
+    assert result is not None
     released: Decimal = cents(result.released)
     if as_json:
-        print_json({"hold": jsonable(row), "released": str(released), "replayed": result.replayed})
+        print_json(VoidView(hold=hold, released=released, replayed=result.replayed).record())
         return
     from asbb_core.values.money import format_money
 

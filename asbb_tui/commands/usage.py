@@ -1,15 +1,15 @@
 """``asbb usage``: what was charged, with job counts and the average per job, per group.
 
-Figures come from asbb_core.analytics.usage.usage_summary (SQL over the journal's charge rows). A
-"job"
-is a hold with at least one charge in the range, so a job array counts once.
+Figures come from asbb_core.analytics.usage.usage_summary (SQL over the journal's charge rows).
+A "job" is a hold with at least one charge in the range, so a job array counts once. --json
+prints the summary as the API's /usage/summary does (asbb_core.analytics.views.UsageView).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,9 +17,9 @@ from asbb_tui.cli_base import (
     Column,
     CsvOption,
     JsonOption,
+    Row,
     check_output,
     emit_rows,
-    jsonable,
     opened,
 )
 
@@ -143,28 +143,24 @@ def _summary(
 
 
 def _emit(summary: UsageSummary, *, as_json: bool, as_csv: bool, title: str, empty: str) -> None:
-    rows: list[dict[str, Any]] = [
-        {
-            "key": g.key,
-            "jobs": g.jobs,
-            "charges": g.charges,
-            "charged": g.charged,
-            "average_per_job": g.average_per_job,
-        }
-        for g in summary.groups
-    ]
+    """The summary's view: its groups as the table and CSV rows (the table adds a total row),
+    the whole view as JSON."""
+    from asbb_core.analytics.views import UsageView
+
+    view = UsageView.of(summary)
+    rows: list[Row] = list(view.groups)
     if rows and not (as_json or as_csv):
         rows.append(
             {
                 "key": "total",
-                "jobs": summary.jobs,
-                "charges": summary.charges,
-                "charged": summary.charged,
-                "average_per_job": summary.average_per_job,
+                "jobs": view.jobs,
+                "charges": view.charges,
+                "charged": view.charged,
+                "average_per_job": view.average_per_job,
             }
         )
     columns = [
-        Column("key", summary.group_by),
+        Column("key", view.group_by),
         Column("jobs"),
         Column("charges"),
         Column("charged", "spend", money=True),
@@ -177,7 +173,7 @@ def _emit(summary: UsageSummary, *, as_json: bool, as_csv: bool, title: str, emp
         as_csv=as_csv,
         title=title,
         empty=empty,
-        json_data=jsonable(summary),
+        json_data=view,
     )
 
 

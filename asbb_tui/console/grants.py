@@ -145,7 +145,7 @@ class GrantsScreen(ConsoleScreen):
 
 
 @dataclass(frozen=True)
-class GrantView:
+class GrantLine:
     """What the drill-in shows, read in one worker."""
 
     detail: GrantDetail
@@ -154,7 +154,7 @@ class GrantView:
     burn_error: str = ""
 
 
-def load_grant_view(screen_services: Any, number: str) -> GrantView:
+def load_grant_view(screen_services: Any, number: str) -> GrantLine:
     """Read a grant, the status of each of its periods and its burn rate (worker thread)."""
     grants = screen_services.grants
     detail = grants.get_grant(number)
@@ -163,8 +163,8 @@ def load_grant_view(screen_services: Any, number: str) -> GrantView:
     try:
         burn = grant_burn_rate(screen_services.db, screen_services.settings, number, today=today)
     except AsbbError as error:  # e.g. no periods: show the rest anyway
-        return GrantView(detail, periods, None, error.message)
-    return GrantView(detail, periods, burn)
+        return GrantLine(detail, periods, None, error.message)
+    return GrantLine(detail, periods, burn)
 
 
 def export_report(services: Any, number: str, fmt: str, folder: Path) -> Path:
@@ -204,7 +204,7 @@ class GrantScreen(ConsoleScreen):
         self.chart_window = "period"
         self.chart_period: int | None = None
         """The budget period charted (``None``: the current one)."""
-        self._view: GrantView | None = None
+        self._view: GrantLine | None = None
 
     @property
     def VIEW_TITLE(self) -> str:  # type: ignore[override]  # noqa: N802  (per instance)
@@ -310,7 +310,7 @@ class GrantScreen(ConsoleScreen):
         self.query_one("#header", Static).update(text)
 
     @staticmethod
-    def _burn_text(view: GrantView) -> Text:
+    def _burn_text(view: GrantLine) -> Text:
         burn = view.burn
         if burn is None:
             return Text(f"burn rate: {view.burn_error or 'not available'}", style="dim")

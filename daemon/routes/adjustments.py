@@ -6,19 +6,39 @@ Readers see requests (a reader limited to some accounts sees only those touching
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
 from asbb_core.funding.approvals import MAX_ID, MAX_PAGE, Approvals
+from asbb_core.funding.views import AdjustmentPage, AdjustmentView
 from asbb_core.store.models import AdjustmentKind, AdjustmentRequest, AdjustmentStatus, Role
 from daemon.auth import Principal, admin_write, any_reader
-from daemon.schemas import ApiModel, MoneyIn, MoneyOut
+from daemon.schemas import ApiModel, MoneyIn
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["adjustments"])
+
+PENDING: dict[int | str, dict[str, object]] = {
+    status.HTTP_202_ACCEPTED: {
+        "model": AdjustmentView,
+        "description": "Approval is required (`approvals.require_approval`): nothing moved; "
+        "the movement is this pending adjustment request, applied when another person "
+        "approves it (`POST /adjustments/{id}/approve`).",
+    }
+}
+"""The extra answer of an endpoint through which a person moves money or limits."""
+
+REQUEST_HEADER = "Asbb-Adjustment-Request"
+"""Names the pending request an account's new limit became (create and update)."""
+
+
+def pending(row: AdjustmentRequest) -> JSONResponse:
+    """202 with the request a movement became."""
+    return JSONResponse(AdjustmentView.of(row).record(), status_code=status.HTTP_202_ACCEPTED)
+
 
 RequestId = Annotated[int, Path(ge=1, le=MAX_ID, description="The adjustment request's id")]
 
@@ -61,57 +81,6 @@ class CancelIn(ApiModel):
     reason: str = Field(default="", max_length=500)
 
 
-class AdjustmentOut(ApiModel):
-    id: int
-    kind: str
-    account: str
-    amount: MoneyOut
-    target_account: str | None
-    hold_id: str | None
-    partition: str | None
-    reason: str
-    requested_by: str
-    requested_at: datetime
-    status: str
-    decided_by: str | None
-    decided_at: datetime | None
-    decision_reason: str
-    correlation_id: str | None
-    """The correlation id of the journal rows the approval wrote."""
-    result: dict[str, Any] | None
-    needs_confirmation: bool
-
-    @classmethod
-    def of(cls, row: AdjustmentRequest) -> AdjustmentOut:
-        assert row.id is not None
-        return cls(
-            id=row.id,
-            kind=str(row.kind),
-            account=row.account,
-            amount=row.amount,
-            target_account=row.target_account,
-            hold_id=row.hold_id,
-            partition=row.partition,
-            reason=row.reason,
-            requested_by=row.requested_by,
-            requested_at=row.requested_at,
-            status=str(row.status),
-            decided_by=row.decided_by,
-            decided_at=row.decided_at,
-            decision_reason=row.decision_reason,
-            correlation_id=row.correlation_id,
-            result=row.result,
-            needs_confirmation=row.needs_confirmation,
-        )
-
-
-class AdjustmentPage(ApiModel):
-    items: list[AdjustmentOut]
-    total: int
-    limit: int
-    offset: int
-
-
 def _approvals(services: Services) -> Approvals:
     return services.bank.approvals
 
@@ -125,12 +94,12 @@ def _visible(principal: Principal, row: AdjustmentRequest) -> None:
     principal.require_account(row.account)
 
 
-@router.post("/adjustments", status_code=201, response_model=AdjustmentOut)
+@router.post("/adjustments", status_code=201, response_model=AdjustmentView)
 def create_adjustment(
     body: AdjustmentIn,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> AdjustmentOut:
+) -> AdjustmentView:
     """Ask for an adjustment (pending until another administrator approves it)."""
     row = _approvals(services).request(
         body.kind,
@@ -142,7 +111,7 @@ def create_adjustment(
         hold_id=body.hold_id,
         partition=body.partition,
     )
-    return AdjustmentOut.of(row)
+    return AdjustmentView.of(row)
 
 
 @router.get("/adjustments", response_model=AdjustmentPage)
@@ -163,29 +132,27 @@ def list_adjustments(
         status=status, account=account, accounts=scope, limit=limit, offset=offset
     )
     total = approvals.count(status=status, account=account, accounts=scope)
-    return AdjustmentPage(
-        items=[AdjustmentOut.of(r) for r in rows], total=total, limit=limit, offset=offset
-    )
+    return AdjustmentPage.of(rows, total=total, limit=limit, offset=offset)
 
 
-@router.get("/adjustments/{request_id}", response_model=AdjustmentOut)
+@router.get("/adjustments/{request_id}", response_model=AdjustmentView)
 def get_adjustment(
     request_id: RequestId,
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
-) -> AdjustmentOut:
+) -> AdjustmentView:
     row = _approvals(services).get(request_id)
     _visible(principal, row)
-    return AdjustmentOut.of(row)
+    return AdjustmentView.of(row)
 
 
-@router.post("/adjustments/{request_id}/approve", response_model=AdjustmentOut)
+@router.post("/adjustments/{request_id}/approve", response_model=AdjustmentView)
 def approve_adjustment(
     request_id: RequestId,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     body: ApproveIn | None = None,
-) -> AdjustmentOut:
+) -> AdjustmentView:
     """Apply the request's movement and mark it approved, together (not by its requester)."""
     given = body or ApproveIn()
     row = _approvals(services).approve(
@@ -195,29 +162,29 @@ def approve_adjustment(
         confirm=given.confirm,
         source=principal.source,
     )
-    return AdjustmentOut.of(row)
+    return AdjustmentView.of(row)
 
 
-@router.post("/adjustments/{request_id}/reject", response_model=AdjustmentOut)
+@router.post("/adjustments/{request_id}/reject", response_model=AdjustmentView)
 def reject_adjustment(
     request_id: RequestId,
     body: RejectIn,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> AdjustmentOut:
+) -> AdjustmentView:
     """Turn a pending request down, with a reason. Nothing moves."""
     row = _approvals(services).reject(request_id, approver=principal.name, reason=body.reason)
-    return AdjustmentOut.of(row)
+    return AdjustmentView.of(row)
 
 
-@router.post("/adjustments/{request_id}/cancel", response_model=AdjustmentOut)
+@router.post("/adjustments/{request_id}/cancel", response_model=AdjustmentView)
 def cancel_adjustment(
     request_id: RequestId,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     body: CancelIn | None = None,
-) -> AdjustmentOut:
+) -> AdjustmentView:
     """Withdraw your own pending request. Nothing moves."""
     given = body or CancelIn()
     row = _approvals(services).cancel(request_id, principal.name, reason=given.reason)
-    return AdjustmentOut.of(row)
+    return AdjustmentView.of(row)

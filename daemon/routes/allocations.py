@@ -8,32 +8,27 @@ sees only their schedules). The daemon's scheduler credits due instalments by it
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
-from asbb_core.funding.allocations import (
-    MAX_ID,
-    MAX_INSTALMENTS,
-    AllocationEvent,
-    Allocations,
-    ProcessSummary,
-    ScheduleInfo,
-)
-from asbb_core.store.models import AllocationCredit, ScheduleStatus, UnspentPolicy
+from asbb_core.funding.allocations import MAX_ID, MAX_INSTALMENTS, Allocations, ScheduleInfo
+from asbb_core.funding.views import ProcessView, ScheduleDetailView, ScheduleView
+from asbb_core.ledger.views import MovementView
+from asbb_core.store.models import ScheduleStatus, UnspentPolicy
 from asbb_core.values.periods import Frequency
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.routes.accounts import (
     AccountName,
     IsoDate,
-    MovementOut,
     account_name,
     context_of,
     visible_accounts,
 )
-from daemon.schemas import ApiModel, MoneyIn, MoneyOut
+from daemon.routes.adjustments import PENDING, pending
+from daemon.schemas import ApiModel, MoneyIn
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["allocations"])
@@ -89,157 +84,6 @@ class OnceIn(ApiModel):
     memo: str = Field(default="", max_length=500)
 
 
-class CreditOut(ApiModel):
-    period: int
-    """0-based index of the instalment."""
-    due_date: date
-    amount: MoneyOut
-    outcome: str
-    """credited, or skipped (fell due while the schedule was paused)."""
-    entry_id: int | None
-    """The journal row that credited it."""
-    expired_amount: MoneyOut
-    expiry_entry_id: int | None
-    expired_at: datetime | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, c: AllocationCredit) -> CreditOut:
-        return cls(
-            period=c.period,
-            due_date=c.due_date,
-            amount=c.amount,
-            outcome=str(c.outcome),
-            entry_id=c.entry_id,
-            expired_amount=c.expired_amount,
-            expiry_entry_id=c.expiry_entry_id,
-            expired_at=c.expired_at,
-            created_at=c.created_at,
-        )
-
-
-class ScheduleOut(ApiModel):
-    id: int
-    account: str
-    amount: MoneyOut
-    total: MoneyOut
-    frequency: str
-    start_date: date
-    last_due_date: date
-    instalments: int
-    unspent: str
-    status: str
-    memo: str
-    next_period: int
-    """The first instalment not yet credited or skipped (0-based)."""
-    next_due_date: date | None
-    credited: MoneyOut
-    expired: MoneyOut
-    paused_at: datetime | None
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def fields_of(cls, info: ScheduleInfo) -> dict[str, Any]:
-        s = info.schedule
-        return {
-            "id": info.id,
-            "account": info.account,
-            "amount": s.amount,
-            "total": s.total,
-            "frequency": str(s.frequency),
-            "start_date": s.start_date,
-            "last_due_date": info.last_due,
-            "instalments": s.instalments,
-            "unspent": str(s.unspent),
-            "status": str(s.status),
-            "memo": s.memo,
-            "next_period": s.next_period,
-            "next_due_date": info.next_due,
-            "credited": info.credited,
-            "expired": info.expired,
-            "paused_at": s.paused_at,
-            "created_by": s.created_by,
-            "created_at": s.created_at,
-            "updated_at": s.updated_at,
-        }
-
-    @classmethod
-    def of(cls, info: ScheduleInfo) -> ScheduleOut:
-        return cls(**cls.fields_of(info))
-
-
-class ScheduleDetailOut(ScheduleOut):
-    credits: list[CreditOut]
-
-    @classmethod
-    def of_detail(cls, info: ScheduleInfo) -> ScheduleDetailOut:
-        return cls(**cls.fields_of(info), credits=[CreditOut.of(c) for c in info.credits])
-
-
-class EventOut(ApiModel):
-    schedule_id: int
-    account: str
-    period: int
-    instalments: int
-    due_date: date
-    action: str
-    """credited, skipped or expired."""
-    amount: MoneyOut
-    entry_id: int | None
-    completed: bool
-
-    @classmethod
-    def of(cls, e: AllocationEvent) -> EventOut:
-        return cls(
-            schedule_id=e.schedule_id,
-            account=e.account,
-            period=e.period,
-            instalments=e.instalments,
-            due_date=e.due_date,
-            action=e.action,
-            amount=e.amount,
-            entry_id=e.entry_id,
-            completed=e.completed,
-        )
-
-
-class FailureOut(ApiModel):
-    schedule_id: int
-    code: str
-    message: str
-
-
-class ProcessOut(ApiModel):
-    today: date
-    credited: list[EventOut]
-    skipped: list[EventOut]
-    expired: list[EventOut]
-    completed: list[int]
-    """Schedules this run finished."""
-    errors: list[FailureOut]
-    """Schedules that could not move (retried on the next run)."""
-    total_credited: MoneyOut
-    total_expired: MoneyOut
-
-    @classmethod
-    def of(cls, s: ProcessSummary) -> ProcessOut:
-        return cls(
-            today=s.today,
-            credited=[EventOut.of(e) for e in s.credited],
-            skipped=[EventOut.of(e) for e in s.skipped],
-            expired=[EventOut.of(e) for e in s.expired],
-            completed=list(s.completed),
-            errors=[
-                FailureOut(schedule_id=f.schedule_id, code=f.code, message=f.message)
-                for f in s.errors
-            ],
-            total_credited=s.total_credited,
-            total_expired=s.total_expired,
-        )
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -255,13 +99,13 @@ def _visible(principal: Principal, info: ScheduleInfo) -> ScheduleInfo:
 # ---------------------------------------------------------------- routes
 
 
-@router.post("/allocations", status_code=201, response_model=ScheduleDetailOut)
+@router.post("/allocations", status_code=201, response_model=ScheduleDetailView)
 def create_schedule(
     body: ScheduleIn,
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> ScheduleDetailOut:
+) -> ScheduleDetailView:
     """Create a recurring allocation (admin). Nothing is credited by this call: the
     daemon's scheduler credits each instalment when it falls due (a start date in the past
     is caught up at once on its next run)."""
@@ -279,16 +123,16 @@ def create_schedule(
         memo=body.memo,
     )
     assert schedule.id is not None
-    return ScheduleDetailOut.of_detail(allocations.get_schedule(schedule.id))
+    return ScheduleDetailView.of(allocations.get_schedule(schedule.id))
 
 
-@router.get("/allocations", response_model=list[ScheduleOut])
+@router.get("/allocations", response_model=list[ScheduleView])
 def list_schedules(
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
     account: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     status: Annotated[ScheduleStatus | None, Query()] = None,
-) -> list[ScheduleOut]:
+) -> list[ScheduleView]:
     """Allocation schedules in creation order, optionally of one account and in one status.
     A reader token limited to some accounts sees only their schedules."""
     if account is not None:
@@ -296,28 +140,28 @@ def list_schedules(
     infos = _allocations(services).list_schedules(
         account, status, accounts=visible_accounts(principal)
     )
-    return [ScheduleOut.of(i) for i in infos]
+    return [ScheduleView.of(i) for i in infos]
 
 
 # ":int": "/allocations/process" is not a schedule, so a GET of it is 405, not a bad id.
-@router.get("/allocations/{schedule_id:int}", response_model=ScheduleDetailOut)
+@router.get("/allocations/{schedule_id:int}", response_model=ScheduleDetailView)
 def get_schedule(
     schedule_id: ScheduleId,
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
-) -> ScheduleDetailOut:
+) -> ScheduleDetailView:
     """One schedule with every instalment credited or skipped so far."""
     info = _visible(principal, _allocations(services).get_schedule(schedule_id))
-    return ScheduleDetailOut.of_detail(info)
+    return ScheduleDetailView.of(info)
 
 
-@router.post("/allocations/process", response_model=ProcessOut)
+@router.post("/allocations/process", response_model=ProcessView)
 def process_allocations(
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     body: ProcessIn | None = None,
-) -> ProcessOut:
+) -> ProcessView:
     """Credit every instalment due now (admin), as the scheduler does: missed ones are
     caught up, none is credited twice (safe beside the scheduler and other daemons).
     `today` processes as of another date."""
@@ -325,56 +169,57 @@ def process_allocations(
     summary = _allocations(services).process_due(
         ctx=context_of(request, principal), today=given.today
     )
-    return ProcessOut.of(summary)
+    return ProcessView.of(summary)
 
 
-@router.post("/allocations/{schedule_id}/pause", response_model=ScheduleDetailOut)
+@router.post("/allocations/{schedule_id}/pause", response_model=ScheduleDetailView)
 def pause_schedule(
     schedule_id: ScheduleId,
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> ScheduleDetailOut:
+) -> ScheduleDetailView:
     """Pause an active schedule (admin): nothing more is credited until it is resumed.
     What fell due before the pause is credited first. 409 unless it is active."""
     info = _allocations(services).pause(schedule_id, context_of(request, principal))
-    return ScheduleDetailOut.of_detail(info)
+    return ScheduleDetailView.of(info)
 
 
-@router.post("/allocations/{schedule_id}/resume", response_model=ScheduleDetailOut)
+@router.post("/allocations/{schedule_id}/resume", response_model=ScheduleDetailView)
 def resume_schedule(
     schedule_id: ScheduleId,
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     body: ResumeIn | None = None,
-) -> ScheduleDetailOut:
+) -> ScheduleDetailView:
     """Resume a paused schedule (admin). Instalments that fell due while it was paused are
     recorded as skipped, or credited with `catch_up: true`; what is due now is credited at
     once. 409 unless it is paused."""
     given = body or ResumeIn()
     allocations = _allocations(services)
     allocations.resume(schedule_id, context_of(request, principal), catch_up=given.catch_up)
-    return ScheduleDetailOut.of_detail(allocations.get_schedule(schedule_id))
+    return ScheduleDetailView.of(allocations.get_schedule(schedule_id))
 
 
-@router.post("/allocations/{schedule_id}/cancel", response_model=ScheduleDetailOut)
+@router.post("/allocations/{schedule_id}/cancel", response_model=ScheduleDetailView)
 def cancel_schedule(
     schedule_id: ScheduleId,
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> ScheduleDetailOut:
+) -> ScheduleDetailView:
     """Cancel a schedule for good (admin): no further instalments; what was credited stays.
     409 once it is completed or cancelled."""
     info = _allocations(services).cancel(schedule_id, context_of(request, principal))
-    return ScheduleDetailOut.of_detail(info)
+    return ScheduleDetailView.of(info)
 
 
 @router.post(
     "/accounts/{name}/allocations",
-    response_model=MovementOut,
+    response_model=MovementView,
     status_code=status.HTTP_201_CREATED,
+    responses=PENDING,
 )
 def allocate_once(
     name: AccountName,
@@ -384,17 +229,23 @@ def allocate_once(
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-) -> MovementOut:
+) -> MovementView | JSONResponse:
     """A one-off allocation (admin): add money to the account's limit, journaled as an
-    allocation. With an `Idempotency-Key` header a retry returns the first result (200,
-    `replayed: true`) and allocates nothing."""
+    allocation. When approval is required (`approvals.require_approval`) nothing moves: the
+    answer is 202 with the pending credit request another person approves. With an
+    `Idempotency-Key` header a retry returns the first result (200, `replayed: true`; or the
+    same request) and allocates nothing."""
     cleaned = account_name(name, principal)
-    result = _allocations(services).allocate_once(
+    done = services.bank.desk.allocate_once(
         cleaned,
         body.amount,
         ctx=context_of(request, principal, idempotency_key),
         memo=body.memo,
     )
+    if done.request is not None:
+        return pending(done.request)
+    result = done.result
+    assert result is not None
     if result.replayed:
         response.status_code = status.HTTP_200_OK
-    return MovementOut.of(result)
+    return MovementView.of(result)

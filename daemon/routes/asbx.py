@@ -1,14 +1,15 @@
 """aws-slurm-burst (ASBX): its real AWS cost for a job, its epilog call, the integration's status.
 
-The cost is applied by ``asbb_core.integrations.cost_reports`` -- linked to the job's hold, charged
-once --
-the same way as the export files the daemon's watcher ingests from ``asbx.spool_dir``.
+The cost is applied by ``asbb_core.integrations.cost_reports`` -- linked to the job's hold,
+charged once -- the same way as the export files the daemon's watcher ingests from
+``asbx.spool_dir``. The answers are ``asbb_core.integrations.views``' views.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
+import os
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,24 +18,21 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from asbb_core.integrations.cost_reports import (
-    PROCESSED,
-    REJECTED,
     Applied,
     CostReports,
-    count_files,
-    estimate_accuracy,
     mark_processed,
     parse_record,
-    report_files,
 )
+from asbb_core.integrations.cost_reports import asbx_status as integration_status
+from asbb_core.integrations.files import NotReadyError, asbx_limits, read_json
+from asbb_core.integrations.views import AsbxStatusView, CostReportView, EpilogView
 from asbb_core.ledger.reconcile import JobEnd, reconcile_job
 from asbb_core.store.models import Role
 from asbb_core.values.context import Source
-from asbb_core.values.errors import ValidationError
-from asbb_core.values.money import round_posting
+from asbb_core.values.errors import ConflictError, ValidationError
 from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
-from daemon.schemas import ApiModel, AsbxHoldId, AsbxJobId, MoneyIn, MoneyOut
+from daemon.schemas import ApiModel, AsbxHoldId, AsbxJobId, MoneyIn, UnixTime
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["asbx"])
@@ -81,63 +79,6 @@ class CostReportIn(ApiModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class CostReportOut(ApiModel):
-    success: bool
-    reconciliation_id: str
-    """The cost report's id."""
-    outcome: str
-    """reconciled (its hold was posted), corrected (the difference charged or refunded),
-    charged (it ran without a hold), unchanged (it already stood at this cost)."""
-    job_id: str
-    account: str
-    original_transaction: str | None
-    """The job's hold id."""
-    estimated_cost: MoneyOut | None
-    actual_cost: MoneyOut
-    previous_charge: MoneyOut
-    cost_variance: MoneyOut | None
-    """actual - estimated."""
-    cost_variance_pct: str | None
-    estimation_accuracy: str | None
-    """1 - |actual - estimate| / max(actual, estimate): 1 is exact."""
-    additional_charge: MoneyOut
-    refund_amount: MoneyOut
-    budget_remaining: MoneyOut | None
-    message: str
-    warnings: list[str]
-
-    @classmethod
-    def of(cls, done: Applied) -> CostReportOut:
-        estimate, actual = done.estimate, done.actual_cost
-        variance = actual - estimate if estimate is not None else None
-        pct = (
-            f"{(variance / estimate * 100).quantize(Decimal('0.1'))}"
-            if variance is not None and estimate
-            else None
-        )
-        score = estimate_accuracy(estimate, actual) if estimate is not None else None
-        accuracy = f"{score.quantize(Decimal('0.0001'))}" if score is not None else None
-        return cls(
-            success=True,
-            reconciliation_id=str(done.report_id),
-            outcome=done.outcome,
-            job_id=done.job_id,
-            account=done.account,
-            original_transaction=done.hold_id,
-            estimated_cost=estimate,
-            actual_cost=actual,
-            previous_charge=done.previous_charge,
-            cost_variance=round_posting(variance) if variance is not None else None,
-            cost_variance_pct=pct,
-            estimation_accuracy=accuracy,
-            additional_charge=done.charged,
-            refund_amount=done.refunded,
-            budget_remaining=done.available,
-            message=done.message,
-            warnings=done.warnings,
-        )
-
-
 def apply_report(
     reports: CostReports,
     data: dict[str, Any],
@@ -161,13 +102,13 @@ def apply_report(
     return done
 
 
-@router.post("/asbx/reconcile", response_model=CostReportOut)
+@router.post("/asbx/reconcile", response_model=CostReportView)
 def asbx_reconcile(
     body: CostReportIn,
     request: Request,
     principal: Annotated[Principal, Depends(plugin_access)],
     services: Annotated[Services, Depends(get_services)],
-) -> CostReportOut:
+) -> CostReportView:
     """Charge a job its real AWS cost, linked to its hold (plugin or admin token).
 
     A hold still open is reconciled with this cost; a job already reconciled (by the epilog,
@@ -182,7 +123,7 @@ def asbx_reconcile(
         request=request,
         services=services,
     )
-    return CostReportOut.of(done)
+    return CostReportView.of(done)
 
 
 class EpilogIn(ApiModel):
@@ -197,10 +138,10 @@ class EpilogIn(ApiModel):
     user_id: str | None = Field(default=None, max_length=64)
     job_state: str | None = Field(default=None, max_length=32)
     exit_code: int | None = None
-    submit_time: int | None = Field(default=None, ge=0)
+    submit_time: UnixTime | None = None
     """Unix time."""
-    start_time: int | None = Field(default=None, ge=0)
-    end_time: int | None = Field(default=None, ge=0)
+    start_time: UnixTime | None = None
+    end_time: UnixTime | None = None
     allocated_nodes: int | None = Field(default=None, ge=1, le=1_000_000)
     allocated_cpus: int | None = Field(default=None, ge=1, le=1_000_000)
     allocated_gpus: int | None = Field(default=None, ge=0, le=1_000_000)
@@ -210,44 +151,80 @@ class EpilogIn(ApiModel):
     ``asbx.spool_dir``. Without it, that folder is looked in by the job's id."""
 
 
-class EpilogOut(ApiModel):
-    success: bool
-    job_id: str
-    reconciliation_triggered: bool
-    reconciliation_id: str | None
-    """The cost report's id (when aws-slurm-burst's cost was imported)."""
-    transaction_id: str | None
-    data_import_status: str
-    """imported (the real AWS cost), local_model (priced from the run time), replayed."""
-    charged: MoneyOut
-    refunded: MoneyOut
-    message: str
-    next_steps: list[str]
-
-
 def _export_file(services: Services, body: EpilogIn) -> Path | None:
+    """The export to import: ``asbx_data_path``, else the job's file in ``asbx.spool_dir``
+    (None: there is none). Only the folder named is resolved, never the file itself: a link
+    there would lead anywhere, so ``_read_export`` refuses it instead of following it."""
     folder = Path(services.settings.asbx.spool_dir).resolve()
-    if body.asbx_data_path is not None:
-        path = Path(body.asbx_data_path).resolve()
-        if not path.is_relative_to(folder):
-            raise ValidationError(
-                f"asbx_data_path: must be inside the daemon's asbx.spool_dir ({folder})",
-                field="asbx_data_path",
-            )
-        if not path.is_file():
-            raise ValidationError(f"asbx_data_path: {path} does not exist", field="asbx_data_path")
-        return path
-    path = folder / f"job-{body.job_id}-asbb-reconciliation.json"
-    return path if path.is_file() else None
+    if body.asbx_data_path is None:
+        path = folder / f"job-{body.job_id}-asbb-reconciliation.json"
+        return path if os.path.lexists(path) else None
+    if "\x00" in body.asbx_data_path:  # no file name holds one; the OS would refuse it
+        raise ValidationError(
+            "asbx_data_path: contains a NUL character, so it names no file",
+            field="asbx_data_path",
+        )
+    given = Path(body.asbx_data_path)
+    try:
+        parent = given.parent.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, unreadable, or a loop of links
+        parent = None
+    if parent is None or not parent.is_relative_to(folder) or given.name in ("", ".", ".."):
+        raise ValidationError(
+            f"asbx_data_path: must be a file inside the daemon's asbx.spool_dir ({folder})",
+            field="asbx_data_path",
+        )
+    path = parent / given.name
+    if not os.path.lexists(path):
+        raise ValidationError(f"asbx_data_path: {path} does not exist", field="asbx_data_path")
+    return path
 
 
-@router.post("/asbx/epilog", response_model=EpilogOut)
+def _read_export(services: Services, path: Path, job_id: str) -> Any:
+    """The export's JSON, read as a hostile file (``asbb_core.integrations.files``: no
+    links, a known writer, at most ``asbx.max_file_bytes``, 64 levels deep). Every refusal
+    is a 422 naming ``asbx_data_path``; a file being replaced meanwhile is a 409 (retry)."""
+    # The request is its writer saying the file is complete: no settling, and JSON that
+    # stops short is truncated, not worth waiting for.
+    limits = replace(
+        asbx_limits(services.settings.asbx), settle_seconds=0, incomplete_wait_seconds=0
+    )
+    try:
+        data = read_json(path, limits)
+    except ValidationError as exc:
+        raise ValidationError(
+            f"asbx_data_path: {path.name} is refused: {exc.message}", field="asbx_data_path"
+        ) from None
+    except NotReadyError as exc:
+        raise ConflictError(
+            f"asbx_data_path: {path.name} {exc.reason}; send the request again",
+            field="asbx_data_path",
+        ) from None
+    except FileNotFoundError:
+        raise ValidationError(
+            f"asbx_data_path: {path.name} does not exist", field="asbx_data_path"
+        ) from None
+    except OSError as exc:  # permissions, I/O
+        raise ValidationError(
+            f"asbx_data_path: {path.name} cannot be read ({exc.strerror or exc})",
+            field="asbx_data_path",
+        ) from None
+    if isinstance(data, dict) and "job_id" in data and str(data["job_id"]) != job_id:
+        raise ValidationError(
+            f"asbx_data_path: {path.name} is aws-slurm-burst's export for job "
+            f"{str(data['job_id'])[:64]!r}, not job {job_id}",
+            field="asbx_data_path",
+        )
+    return data
+
+
+@router.post("/asbx/epilog", response_model=EpilogView)
 def asbx_epilog(
     body: EpilogIn,
     request: Request,
     principal: Annotated[Principal, Depends(plugin_access)],
     services: Annotated[Services, Depends(get_services)],
-) -> EpilogOut:
+) -> EpilogView:
     """A job ended (aws-slurm-burst's epilog; plugin or admin token): charge it.
 
     With its export file (``asbx_data_path``, or found in ``asbx.spool_dir`` by job id) the
@@ -256,13 +233,7 @@ def asbx_epilog(
     job's one reconcile: the epilog, a replay or the watcher coming later charge nothing twice."""
     path = _export_file(services, body)
     if path is not None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValidationError(
-                f"asbx_data_path: {path.name} is not a readable JSON file ({exc})",
-                field="asbx_data_path",
-            ) from None
+        data = _read_export(services, path, body.job_id)
         if isinstance(data, dict) and body.transaction_id and not data.get("transaction_id"):
             data["transaction_id"] = body.transaction_id
         done = apply_report(
@@ -276,18 +247,7 @@ def asbx_epilog(
         )
         if path.parent == Path(services.settings.asbx.spool_dir).resolve():
             mark_processed(path)
-        return EpilogOut(
-            success=True,
-            job_id=body.job_id,
-            reconciliation_triggered=True,
-            reconciliation_id=str(done.report_id),
-            transaction_id=done.hold_id,
-            data_import_status="imported",
-            charged=done.charged,
-            refunded=done.refunded,
-            message=done.message,
-            next_steps=[],
-        )
+        return EpilogView.imported(body.job_id, done)
     if body.start_time is None or body.end_time is None:
         raise ValidationError(
             "start_time: give start_time and end_time (or asbx_data_path) to charge the job",
@@ -319,91 +279,13 @@ def asbx_epilog(
     if body.end_time is not None and not result.replayed:
         lag = services.clock().timestamp() - body.end_time
         services.metrics.reconcile_lag.observe(max(0.0, lag))
-    return EpilogOut(
-        success=True,
-        job_id=body.job_id,
-        reconciliation_triggered=not result.replayed,
-        reconciliation_id=None,
-        transaction_id=result.hold_id,
-        data_import_status="replayed" if result.replayed else "local_model",
-        charged=result.charged if not result.replayed else Decimal(0),
-        refunded=result.released if not result.replayed else Decimal(0),
-        message=(
-            f"job {body.job_id} was already reconciled; nothing more charged"
-            if result.replayed
-            else f"charged {result.charged:.2f} by the local model; released {result.released:.2f}"
-        ),
-        next_steps=[
-            "when aws-slurm-burst exports the job's real cost, its file in asbx.spool_dir "
-            "(or POST /api/v1/asbx/reconcile) corrects the charge"
-        ],
-    )
+    return EpilogView.priced(body.job_id, result)
 
 
-class StatusOut(ApiModel):
-    integration_enabled: bool
-    """The daemon ingests ``asbx.spool_dir`` (interval > 0 and the folder exists)."""
-    spool_dir: str
-    interval_seconds: int
-    files_waiting: int
-    files_processed: int
-    files_rejected: int
-    last_data_import: datetime | None
-    total_jobs_reconciled: int
-    successful_reconciliations: int
-    failed_reconciliations: int
-    reports_by_outcome: dict[str, int]
-    cost_model_accuracy: str | None
-    """Mean of 1 - |actual - estimate| / max(actual, estimate) over reports of jobs with a
-    hold (1 is exact)."""
-    health_status: str
-    """healthy, degraded (files rejected or waiting long), disabled."""
-    problems: list[str]
-    last_health_check: datetime
-
-
-@router.get("/asbx/status", response_model=StatusOut)
+@router.get("/asbx/status", response_model=AsbxStatusView)
 def asbx_status(
     principal: Annotated[Principal, Depends(status_access)],
     services: Annotated[Services, Depends(get_services)],
-) -> StatusOut:
+) -> AsbxStatusView:
     """The ASBX integration: the export folder's files and the cost reports applied."""
-    settings = services.settings.asbx
-    folder = Path(settings.spool_dir)
-    stats = services.reports.status()
-    waiting = report_files(folder)
-    rejected = count_files(folder, REJECTED)
-    problems = []
-    enabled = settings.interval_seconds > 0 and folder.is_dir()
-    if not folder.is_dir():
-        problems.append(f"{folder} does not exist: aws-slurm-burst's exports are not ingested")
-    elif settings.interval_seconds == 0:
-        problems.append("asbx.interval_seconds is 0: exports are ingested only by the CLI")
-    if rejected:
-        problems.append(f"{rejected} export file(s) in {folder / REJECTED}: see their .reason")
-    now = services.clock()
-    stale = [
-        p.name
-        for p in waiting
-        if now.timestamp() - p.stat().st_mtime > settings.link_wait_seconds / 2
-    ]
-    if stale:
-        problems.append(f"{len(stale)} export file(s) waiting long for their job's hold")
-    applied = sum(v for k, v in stats.by_outcome.items() if k != "rejected")
-    return StatusOut(
-        integration_enabled=enabled,
-        spool_dir=str(folder),
-        interval_seconds=settings.interval_seconds,
-        files_waiting=len(waiting),
-        files_processed=count_files(folder, PROCESSED),
-        files_rejected=rejected,
-        last_data_import=stats.last_received,
-        total_jobs_reconciled=stats.jobs,
-        successful_reconciliations=applied,
-        failed_reconciliations=stats.by_outcome.get("rejected", 0),
-        reports_by_outcome=stats.by_outcome,
-        cost_model_accuracy=str(stats.accuracy) if stats.accuracy is not None else None,
-        health_status="disabled" if not enabled else ("degraded" if problems else "healthy"),
-        problems=problems,
-        last_health_check=now.astimezone(UTC),
-    )
+    return AsbxStatusView.of(integration_status(services.reports))

@@ -6,7 +6,7 @@ some accounts sees a grant only if one of the grant's linked accounts is among t
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -16,19 +16,23 @@ from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 from asbb_core.funding.grants import (
     MAX_CO_PIS,
     MAX_PERIOD_MONTHS,
-    DrawResult,
     GrantDetail,
     Grants,
-    PeriodStatus,
-    rate_str,
     validate_grant_number,
 )
+from asbb_core.funding.views import (
+    DrawView,
+    GrantList,
+    GrantView,
+    LinkedAccountView,
+    PeriodStatusView,
+)
 from asbb_core.values.errors import ValidationError
-from asbb_core.values.money import to_decimal
+from asbb_core.values.money import decimal_of_json
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import ApiError
 from daemon.routes.accounts import IsoDate, context_of, visible_accounts
-from daemon.schemas import ApiModel, MoneyIn, MoneyOut
+from daemon.schemas import ApiModel, MoneyIn
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["grants"])
@@ -42,10 +46,8 @@ GrantStatusName = Literal["active", "closed"]
 
 
 def _rate_in(value: Any) -> Decimal:
-    if isinstance(value, float):
-        value = repr(value)
     try:
-        return to_decimal(value, field="indirect_rate")
+        return decimal_of_json(value, field="indirect_rate")
     except ValidationError as exc:
         raise ValueError(exc.message.removeprefix("indirect_rate: ")) from None
 
@@ -162,164 +164,6 @@ class FundIn(ApiModel):
     memo: str = Field(default="", max_length=400)
 
 
-class PeriodOut(ApiModel):
-    number: int
-    start_date: date
-    end_date: date
-    budget: MoneyOut
-    drawn: MoneyOut
-    """Direct money drawn from the period into the grant's accounts."""
-    drawn_cost: MoneyOut
-    """What those draws commit: drawn + indirect."""
-
-
-class LinkedAccountOut(ApiModel):
-    name: str
-    linked_by: str
-    linked_at: datetime
-
-
-class GrantOut(ApiModel):
-    number: str
-    title: str
-    agency: str
-    program: str
-    pi: str
-    co_pis: list[str]
-    institution: str
-    department: str
-    cfda: str
-    total_award: MoneyOut
-    start_date: date
-    end_date: date
-    indirect_rate: str
-    """A fraction ("0.30" is 30%)."""
-    status: str
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    drawn: MoneyOut
-    periods: list[PeriodOut]
-    accounts: list[LinkedAccountOut]
-
-    @classmethod
-    def of(cls, detail: GrantDetail) -> GrantOut:
-        g = detail.grant
-        return cls(
-            number=g.number,
-            title=g.title,
-            agency=g.agency,
-            program=g.program,
-            pi=g.pi,
-            co_pis=list(g.co_pis),
-            institution=g.institution,
-            department=g.department,
-            cfda=g.cfda,
-            total_award=g.total_award,
-            start_date=g.start_date,
-            end_date=g.end_date,
-            indirect_rate=rate_str(g.indirect_rate),
-            status=str(g.status),
-            created_by=g.created_by,
-            created_at=g.created_at,
-            updated_at=g.updated_at,
-            drawn=detail.drawn,
-            periods=[
-                PeriodOut(
-                    number=p.number,
-                    start_date=p.start_date,
-                    end_date=p.end_date,
-                    budget=p.budget,
-                    drawn=p.drawn,
-                    drawn_cost=p.drawn_cost,
-                )
-                for p in detail.periods
-            ],
-            accounts=[
-                LinkedAccountOut(name=a.name, linked_by=a.linked_by, linked_at=a.linked_at)
-                for a in detail.accounts
-            ],
-        )
-
-
-class GrantList(ApiModel):
-    items: list[GrantOut]
-
-
-class PeriodStatusOut(ApiModel):
-    grant: str
-    period: int
-    start_date: date
-    end_date: date
-    today: date
-    state: str
-    """upcoming, current or ended."""
-    indirect_rate: str
-    budget: MoneyOut
-    drawn: MoneyOut
-    drawn_cost: MoneyOut
-    drawable: MoneyOut
-    """Direct money that may still be drawn from the period."""
-    direct: MoneyOut
-    """Net spend of the linked accounts inside the period, up to today."""
-    indirect: MoneyOut
-    consumed: MoneyOut
-    remaining: MoneyOut
-    percent_used: str
-    days: int
-    days_elapsed: int
-    days_left: int
-
-    @classmethod
-    def of(cls, st: PeriodStatus) -> PeriodStatusOut:
-        return cls(
-            grant=st.grant,
-            period=st.period,
-            start_date=st.start_date,
-            end_date=st.end_date,
-            today=st.today,
-            state=st.state,
-            indirect_rate=rate_str(st.indirect_rate),
-            budget=st.budget,
-            drawn=st.drawn,
-            drawn_cost=st.drawn_cost,
-            drawable=st.drawable,
-            direct=st.direct,
-            indirect=st.indirect,
-            consumed=st.consumed,
-            remaining=st.remaining,
-            percent_used=str(st.percent_used),
-            days=st.days,
-            days_elapsed=st.days_elapsed,
-            days_left=st.days_left,
-        )
-
-
-class DrawOut(ApiModel):
-    grant: str
-    period: int
-    account: str
-    amount: MoneyOut
-    indirect: MoneyOut
-    cost: MoneyOut
-    """amount + indirect: what the draw commits of the period's budget."""
-    period_budget: MoneyOut
-    period_drawn: MoneyOut
-    period_drawn_cost: MoneyOut
-    drawable: MoneyOut
-    limit: MoneyOut
-    """The account's limit after the draw."""
-    available: MoneyOut
-    draw_id: int
-    entry_id: int
-    """The journal entry (an allocation) that moved the money."""
-    replayed: bool
-
-    @classmethod
-    def of(cls, r: DrawResult) -> DrawOut:
-        return cls(**{f: getattr(r, f) for f in cls.model_fields})
-
-
 # ---------------------------------------------------------------- routes
 
 
@@ -334,16 +178,16 @@ def list_grants(
     """Every grant by number, with its periods and linked accounts. A reader token limited
     to some accounts sees only the grants that fund one of them."""
     found = grants_of(services).list_grants(status=status, visible=visible_accounts(principal))
-    return GrantList(items=[GrantOut.of(d) for d in found])
+    return GrantList.of(found)
 
 
-@router.post("/grants", response_model=GrantOut, status_code=status.HTTP_201_CREATED)
+@router.post("/grants", response_model=GrantView, status_code=status.HTTP_201_CREATED)
 def create_grant(
     body: GrantCreate,
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> GrantOut:
+) -> GrantView:
     """Record a grant (admin) and generate its budget periods of `period_months` (budgets
     split evenly to the cent, the remainder on the last). A number already taken is 409."""
     detail = grants_of(services).create_grant(
@@ -363,27 +207,27 @@ def create_grant(
         department=body.department,
         cfda=body.cfda,
     )
-    return GrantOut.of(detail)
+    return GrantView.of(detail)
 
 
-@router.get("/grants/{number}", response_model=GrantOut)
+@router.get("/grants/{number}", response_model=GrantView)
 def show_grant(
     number: GrantNumber,
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
-) -> GrantOut:
+) -> GrantView:
     """One grant with its budget periods (and what was drawn from each) and accounts."""
-    return GrantOut.of(visible_grant(services, principal, number))
+    return GrantView.of(visible_grant(services, principal, number))
 
 
-@router.patch("/grants/{number}", response_model=GrantOut)
+@router.patch("/grants/{number}", response_model=GrantView)
 def update_grant(
     number: GrantNumber,
     body: GrantUpdate,
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> GrantOut:
+) -> GrantView:
     """Change a grant's descriptive fields or status (admin); fields left out stay as they
     are. The award, dates and rate are fixed once the grant is recorded."""
     detail = grants_of(services).update_grant(
@@ -399,10 +243,10 @@ def update_grant(
         cfda=body.cfda,
         status=body.status,
     )
-    return GrantOut.of(detail)
+    return GrantView.of(detail)
 
 
-@router.put("/grants/{number}/periods/{period:int}", response_model=GrantOut)
+@router.put("/grants/{number}/periods/{period:int}", response_model=GrantView)
 def set_period(
     number: GrantNumber,
     period: PeriodNumber,
@@ -410,7 +254,7 @@ def set_period(
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> GrantOut:
+) -> GrantView:
     """Edit one budget period's dates or budget (admin). It must stay inside the grant's
     dates and in order without overlapping the others; the budgets may add up to no more
     than the award; a budget may not drop below what was already drawn (with indirect)."""
@@ -422,28 +266,28 @@ def set_period(
         end_date=body.end_date,
         budget=body.budget,
     )
-    return GrantOut.of(detail)
+    return GrantView.of(detail)
 
 
-@router.post("/grants/{number}/periods/regenerate", response_model=GrantOut)
+@router.post("/grants/{number}/periods/regenerate", response_model=GrantView)
 def regenerate_periods(
     number: GrantNumber,
     body: RegenerateIn,
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> GrantOut:
+) -> GrantView:
     """Replace the grant's periods with fresh ones of `period_months` (admin). Refused
     (409) once money was drawn from the grant."""
     detail = grants_of(services).regenerate_periods(
         grant_number(number), body.period_months, ctx=context_of(request, principal)
     )
-    return GrantOut.of(detail)
+    return GrantView.of(detail)
 
 
 @router.post(
     "/grants/{number}/accounts",
-    response_model=LinkedAccountOut,
+    response_model=LinkedAccountView,
     status_code=status.HTTP_201_CREATED,
 )
 def link_account(
@@ -452,14 +296,14 @@ def link_account(
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> LinkedAccountOut:
+) -> LinkedAccountView:
     """Link an account to the grant (admin): it may then be funded from the grant, and its
     spend counts towards the grant from today (UTC). An account draws from one grant at
     most (409 if linked elsewhere); linking it again to the same grant changes nothing."""
     link = grants_of(services).link_account(
         grant_number(number), body.account, ctx=context_of(request, principal)
     )
-    return LinkedAccountOut(name=link.name, linked_by=link.linked_by, linked_at=link.linked_at)
+    return LinkedAccountView.of(link)
 
 
 @router.delete("/grants/{number}/accounts/{account}", status_code=status.HTTP_204_NO_CONTENT)
@@ -478,7 +322,7 @@ def unlink_account(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/grants/{number}/fund", response_model=DrawOut, status_code=status.HTTP_201_CREATED)
+@router.post("/grants/{number}/fund", response_model=DrawView, status_code=status.HTTP_201_CREATED)
 def fund_account(
     number: GrantNumber,
     body: FundIn,
@@ -487,7 +331,7 @@ def fund_account(
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-) -> DrawOut:
+) -> DrawView:
     """Move direct money from the grant's current budget period (the one containing today,
     UTC) into a linked account's limit (admin), journaled as an allocation. The draw commits
     amount x (1 + indirect rate) of the period's budget; 409 `insufficient_funds` (naming
@@ -502,18 +346,18 @@ def fund_account(
     )
     if result.replayed:
         response.status_code = status.HTTP_200_OK
-    return DrawOut.of(result)
+    return DrawView.of(result)
 
 
-@router.get("/grants/{number}/periods/{period:int}/status", response_model=PeriodStatusOut)
+@router.get("/grants/{number}/periods/{period:int}/status", response_model=PeriodStatusView)
 def period_status(
     number: GrantNumber,
     period: PeriodNumber,
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
-) -> PeriodStatusOut:
+) -> PeriodStatusView:
     """Where one budget period stands today: budget, drawn, direct, indirect, consumed
     (direct + indirect), remaining and percent used."""
     detail = visible_grant(services, principal, number)
     st = grants_of(services).period_status(detail.grant.number, period, today_of(services))
-    return PeriodStatusOut.of(st)
+    return PeriodStatusView.of(st)

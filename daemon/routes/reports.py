@@ -12,15 +12,13 @@ from fastapi.responses import Response
 from asbb_core.analytics.reports import (
     account_statement,
     grant_compliance_report,
-    grant_report_data,
     render_grant_report,
     render_statement,
-    statement_data,
 )
+from asbb_core.analytics.views import GrantReportView, StatementView
 from daemon.auth import Principal, any_reader
 from daemon.routes.accounts import AccountName, account_name
 from daemon.routes.grants import GrantNumber, today_of, visible_grant
-from daemon.schemas import ApiModel, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["reports"])
@@ -45,134 +43,10 @@ def _text(body: str, fmt: str, filename: str) -> Response:
     return Response(content=body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
-# ---------------------------------------------------------------- models
-
-
-class FiguresOut(ApiModel):
-    key: str | None
-    """A month (YYYY-MM), partition, user or account; null when not recorded."""
-    direct: MoneyOut
-    indirect: MoneyOut
-    total: MoneyOut
-
-
-class ReportGrantOut(ApiModel):
-    number: str
-    title: str
-    agency: str
-    program: str
-    pi: str
-    co_pis: list[str]
-    institution: str
-    department: str
-    cfda: str
-    total_award: MoneyOut
-    start_date: date
-    end_date: date
-    indirect_rate: str
-    status: str
-
-
-class ReportPeriodOut(ApiModel):
-    number: int
-    count: int
-    start_date: date
-    end_date: date
-    state: str
-    budget: MoneyOut
-
-
-class ReportSummaryOut(ApiModel):
-    budget: MoneyOut
-    direct: MoneyOut
-    indirect: MoneyOut
-    total: MoneyOut
-    remaining: MoneyOut
-    percent_used: str
-    drawn: MoneyOut
-    drawn_cost: MoneyOut
-
-
-class ReportBurnRateOut(ApiModel):
-    status: str
-    """healthy, concern, warning or critical."""
-    score: int
-    actual_daily: MoneyOut
-    expected_daily: MoneyOut | None
-    variance_percent: str | None
-    projected_exhaustion: date | None
-    projected_balance_at_end: MoneyOut | None
-
-
-class GrantReportOut(ApiModel):
-    grant: ReportGrantOut
-    period: ReportPeriodOut
-    as_of: date
-    generated_at: str
-    summary: ReportSummaryOut
-    by_month: list[FiguresOut]
-    by_partition: list[FiguresOut]
-    by_user: list[FiguresOut]
-    by_account: list[FiguresOut]
-    burn_rate: ReportBurnRateOut | None
-
-
-class BalancesOut(ApiModel):
-    limit: MoneyOut
-    used: MoneyOut
-    held: MoneyOut
-    available: MoneyOut
-
-
-class KindTotalOut(ApiModel):
-    kind: str
-    count: int
-    amount: MoneyOut
-    limit_delta: MoneyOut
-    used_delta: MoneyOut
-    held_delta: MoneyOut
-
-
-class StatementRowOut(ApiModel):
-    entry_id: int
-    time: str
-    kind: str
-    amount: MoneyOut
-    limit_delta: MoneyOut
-    used_delta: MoneyOut
-    held_delta: MoneyOut
-    limit: MoneyOut
-    used: MoneyOut
-    held: MoneyOut
-    available: MoneyOut
-    partition: str | None
-    user: str | None
-    job_id: str | None
-    hold_id: str | None
-    counterparty: str | None
-    memo: str
-    actor: str
-    source: str
-
-
-class StatementOut(ApiModel):
-    account: str
-    description: str
-    since: date
-    until: date
-    generated_at: str
-    opening: BalancesOut
-    """As of 00:00 UTC on `since`."""
-    closing: BalancesOut
-    """As of 24:00 UTC on `until` (today's balances when `until` is today or later)."""
-    totals: list[KindTotalOut]
-    rows: list[StatementRowOut]
-
-
 # ---------------------------------------------------------------- routes
 
 
-@router.get("/grants/{number}/report", response_model=GrantReportOut, responses=TEXT_RESPONSES)
+@router.get("/grants/{number}/report", response_model=GrantReportView, responses=TEXT_RESPONSES)
 def grant_report(
     number: GrantNumber,
     principal: Annotated[Principal, Depends(any_reader)],
@@ -196,7 +70,7 @@ def grant_report(
         now=services.clock(),
     )
     if format == "json":
-        return GrantReportOut.model_validate(grant_report_data(report))
+        return GrantReportView.of(report)
     return _text(
         render_grant_report(report, format),
         format,
@@ -204,7 +78,7 @@ def grant_report(
     )
 
 
-@router.get("/accounts/{name}/statement", response_model=StatementOut, responses=TEXT_RESPONSES)
+@router.get("/accounts/{name}/statement", response_model=StatementView, responses=TEXT_RESPONSES)
 def statement(
     name: AccountName,
     principal: Annotated[Principal, Depends(any_reader)],
@@ -219,7 +93,7 @@ def statement(
     cleaned = account_name(name, principal)
     st = account_statement(services.db, cleaned, since, until, now=services.clock())
     if format == "json":
-        return StatementOut.model_validate(statement_data(st))
+        return StatementView.of(st)
     return _text(
         render_statement(st, format),
         format,

@@ -2,75 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from asbb_core.ledger.views import EntryPage, EntryView
 from asbb_core.store import queries
 from daemon.auth import Principal, any_reader
 from daemon.routes.accounts import account_name, visible_accounts
-from daemon.schemas import JOB_ID_PATTERN, ApiModel, MoneyOut
+from daemon.schemas import JOB_ID_PATTERN
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["transactions"])
 
 MAX_ID = 2**63 - 1
 EntryType = Literal["deposit", "allocation", "hold", "charge", "release", "adjustment", "transfer"]
-
-
-class EntryOut(ApiModel):
-    id: int
-    account: str
-    type: str
-    amount: MoneyOut
-    limit_delta: MoneyOut
-    used_delta: MoneyOut
-    held_delta: MoneyOut
-    partition: str | None
-    hold_id: str | None
-    job_id: str | None
-    user: str | None
-    counterparty: str | None
-    """For transfers: the account on the other side."""
-    overrun: bool
-    actor: str
-    source: str
-    correlation_id: str
-    memo: str
-    metadata: dict[str, Any]
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: queries.EntryRow) -> EntryOut:
-        e = row.entry
-        return cls(
-            id=e.id or 0,
-            account=row.account,
-            type=str(e.kind),
-            amount=e.amount,
-            limit_delta=e.limit_delta,
-            used_delta=e.used_delta,
-            held_delta=e.held_delta,
-            partition=e.partition,
-            hold_id=e.hold_id,
-            job_id=e.job_id,
-            user=e.user_name,
-            counterparty=row.counterparty,
-            overrun=e.overrun,
-            actor=e.actor,
-            source=str(e.source),
-            correlation_id=e.correlation_id,
-            memo=e.memo,
-            metadata=e.job_metadata,
-            created_at=e.created_at,
-        )
-
-
-class EntryPage(ApiModel):
-    items: list[EntryOut]
-    next_before_id: int | None
-    """Pass as `before_id` for the next (older) page; null when this page is the last."""
 
 
 @router.get("/transactions", response_model=EntryPage)
@@ -112,16 +58,18 @@ def list_transactions(
         before_id=before_id,
         visible=visible_accounts(principal),
     )
-    return EntryPage(items=[EntryOut.of(r) for r in page.items], next_before_id=page.next_before_id)
+    return EntryPage(
+        items=[EntryView.of(r) for r in page.items], next_before_id=page.next_before_id
+    )
 
 
-@router.get("/transactions/{entry_id}", response_model=EntryOut)
+@router.get("/transactions/{entry_id}", response_model=EntryView)
 def show_transaction(
     entry_id: Annotated[int, Path(ge=1, le=MAX_ID, description="The journal entry's id")],
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
-) -> EntryOut:
+) -> EntryView:
     """One journal entry (403 if it belongs to an account the reader token may not see)."""
     row = queries.get_entry(services.db, entry_id)
     principal.require_account(row.account)
-    return EntryOut.of(row)
+    return EntryView.of(row)
