@@ -20,6 +20,7 @@ from asbb_core.access.tokens import Tokens
 from asbb_core.alerts.conditions import AlertService
 from asbb_core.funding.allocations import Allocations
 from asbb_core.funding.approvals import Approvals
+from asbb_core.funding.desk import Desk
 from asbb_core.funding.grants import Grants
 from asbb_core.integrations.cost_reports import CostReports, SlurmLookup
 from asbb_core.ledger import Ledger
@@ -78,6 +79,11 @@ class Bank:
     @cached_property
     def allocations(self) -> Allocations:
         return Allocations(self.ledger)
+
+    @cached_property
+    def desk(self) -> Desk:
+        """Where a person moves money or limits: under maker-checker when it is required."""
+        return Desk(self.ledger, self.approvals, self.allocations)
 
     @cached_property
     def grants(self) -> Grants:

@@ -480,7 +480,7 @@ def seed_demo(
         return Approvals(ledger.db, ledger, ledger.settings, ledger.clock)
 
     def ask(
-        kind: str, account: str, amount: str, who: str, why: str, **extra: str
+        kind: str, account: str, amount: str, who: str, why: str, **extra: Any
     ) -> Callable[[], None]:
         def action() -> None:
             approvals().request(kind, account, amount, requested_by=who, reason=why, **extra)

@@ -24,7 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from asbb_core.values.errors import SettingsError
+from asbb_core.values.errors import SettingsError, UnknownPartitionError
 
 SYSTEM_CONFIG = Path("/etc/asbb/config.toml")
 
@@ -90,8 +90,10 @@ class ApprovalSettings(_Section):
     confirm_above: Decimal = Field(default=Decimal("1000"), ge=Decimal(0))
     """Amounts above this need the account name typed to confirm in the console."""
     require_approval: bool = True
-    """A second person must approve an adjustment; false lets the requester approve their own
-    (single-administrator sites). The request and its approval are journaled either way."""
+    """A second person must approve every movement of money or limits a person makes (the
+    front ends turn deposits, limits, one-off allocations and hold voids into requests);
+    false moves them at once and lets a requester approve their own (single-administrator
+    sites). The request and its approval are journaled either way."""
 
     @field_validator("confirm_above", mode="before")
     @classmethod
@@ -156,6 +158,10 @@ class DaemonSettings(_Section):
     """Worker processes (each is stateless; balance decisions are made under row locks)."""
     allow_local_plugin: bool = False
     """Let calls from 127.0.0.1/::1 act as the plugin without a token (check, reconcile)."""
+    public_account_metrics: bool = False
+    """Show every account's limit, charged and held on ``/metrics`` without a token. Off:
+    anyone who reaches the port sees only the totals; per-account series need a reader or
+    admin token. Turn on only where the metrics port is reachable by administrators alone."""
     write_rate_per_minute: int = Field(default=600, ge=0)
     """Write requests per minute per admin/reader token (0: no limit)."""
     plugin_rate_per_minute: int = Field(default=0, ge=0)
@@ -170,6 +176,13 @@ class DaemonSettings(_Section):
     """Where the epilog spools reconciles it could not deliver (replayed by the daemon)."""
     spool_replay_seconds: int = Field(default=30, ge=0)
     """How often the daemon replays the spool (0: never; run 'asbb reconcile --replay')."""
+    max_request_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    """A request body larger than this is refused with 413 before it is read (1 KiB to 64 MiB)."""
+    spool_max_file_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    """A spooled request larger than this is moved to ``rejected/`` unread (1 KiB to 64 MiB)."""
+    spool_incomplete_wait_seconds: int = Field(default=60, ge=0)
+    """How long a spooled file whose JSON stops short is waited for (a writer still writing)
+    before it is moved to ``rejected/`` as truncated."""
     recovery_interval_seconds: int = Field(default=300, ge=0)
     """How often the daemon resolves orphan holds from sacct (0: never; 'asbb recover')."""
     recovery_grace_seconds: int = Field(default=600, ge=0)
@@ -212,6 +225,13 @@ class AsbxSettings(_Section):
     link_wait_seconds: int = Field(default=3600, ge=0)
     """How long a file whose job's hold cannot be found yet (sacct unreachable, the job not
     yet reconciled) is retried before it is moved to ``rejected/`` with the reason."""
+    max_file_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    """An export larger than this is moved to ``rejected/`` unread (1 KiB to 64 MiB)."""
+    settle_seconds: int = Field(default=2, ge=0, le=3600)
+    """A file changed less than this long ago may still be being written: it waits."""
+    incomplete_wait_seconds: int = Field(default=60, ge=0)
+    """How long a file whose JSON stops short (its writer paused mid-file) is waited for
+    before it is moved to ``rejected/`` as truncated."""
 
 
 class AllocationSettings(_Section):
@@ -343,7 +363,8 @@ class Settings(BaseSettings):
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     partitions: dict[str, PartitionSettings] = Field(default_factory=dict)
-    """Partition name -> pricing. Partitions not listed are not budgeted."""
+    """Partition name -> pricing. A partition not listed is refused (fail safe); list local
+    partitions with ``budgeted = false``."""
     default_partition: str | None = None
     """The partition Slurm uses when a job names none (the plugin sends nil for it)."""
 
@@ -371,12 +392,30 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     def partition(self, name: str | None) -> PartitionSettings | None:
-        """The pricing for a partition (None: not budgeted). ``None`` means the default."""
+        """The pricing for a partition; None for one marked ``budgeted = false``. ``None``
+        means the default partition. Names compare exactly, as Slurm's do (``AWS`` and
+        ``"aws "`` are not ``aws``).
+
+        Fails safe: a partition the settings do not name (or no partition and no
+        ``default_partition``) raises UnknownPartitionError, naming what to add, so a typo or
+        a new partition refuses jobs instead of running them unpriced."""
         key = name or self.default_partition
         if key is None:
-            return None
+            raise UnknownPartitionError(
+                "partition: the job names no partition and default_partition is not set; "
+                "set default_partition in asbb's settings to Slurm's default partition",
+                field="partition",
+                details={"setting": "default_partition"},
+            )
         found = self.partitions.get(key)
-        return found if found is not None and found.budgeted else None
+        if found is None:
+            raise UnknownPartitionError(
+                f"partition: {key!r} is not in asbb's settings; add [partitions.{key}] with "
+                "its prices (or budgeted = false for a local partition)",
+                field="partition",
+                details={"partition": key, "setting": f"partitions.{key}"},
+            )
+        return found if found.budgeted else None
 
 
 def config_path() -> Path | None:
@@ -438,6 +477,8 @@ port = 8770
 workers = 1
 # Let calls from localhost act as the plugin without a token.
 allow_local_plugin = false
+# Every account's money on /metrics without a token (off: totals only, unless a token).
+public_account_metrics = false
 # Write requests per minute per admin/reader token; plugin tokens (0 = no limit).
 write_rate_per_minute = 600
 plugin_rate_per_minute = 0
@@ -449,6 +490,12 @@ log_level = "info"
 # The epilog's spool of undelivered reconciles, replayed every spool_replay_seconds.
 spool_dir = "/var/spool/asbb"
 spool_replay_seconds = 30
+# A request body above this many bytes is refused (413) before it is read.
+max_request_bytes = 1048576
+# Spooled files are read as hostile: no links, an owner allowed to write the folder, at most
+# spool_max_file_bytes; one whose JSON stops short waits spool_incomplete_wait_seconds.
+spool_max_file_bytes = 1048576
+spool_incomplete_wait_seconds = 60
 # Orphan holds resolved from sacct every recovery_interval_seconds (0 = never), acting only
 # recovery_grace_seconds after a job ended.
 recovery_interval_seconds = 300
@@ -465,11 +512,18 @@ timeout_ms = 300
 spool_dir = "/var/spool/asbx"
 interval_seconds = 30
 link_wait_seconds = 3600
+# Files are read as hostile: no links, an owner allowed to write the folder, at most
+# max_file_bytes; a file changed within settle_seconds waits, and one whose JSON stops short
+# waits incomplete_wait_seconds before it is rejected as truncated.
+max_file_bytes = 1048576
+settle_seconds = 2
+incomplete_wait_seconds = 60
 
 [approvals]
-# Adjustments (credits, debits, limit changes, transfers, refunds, hold releases) are
-# requested by one administrator and approved by another. false lets the requester
-# approve their own (single-administrator sites).
+# Every movement of money or limits a person makes (adjustments, and deposits, limits,
+# one-off allocations and hold voids from the CLI, console and API) is requested by one
+# person and applied when another approves it. false moves them at once and lets a
+# requester approve their own (single-administrator sites; the console says so).
 require_approval = true
 # Amounts above this need the account name typed to confirm in the console.
 confirm_above = "1000"
@@ -524,7 +578,8 @@ refresh_seconds = 10
 # keys = {{ "approvals-approve" = "A", "quit" = "ctrl+q" }}
 
 # One table per Slurm partition. Rates are dollars per hour of the resource.
-# Partitions not listed here are not budgeted. These are examples: edit them.
+# Jobs on a partition not listed here are refused (a typo must not run unpriced AWS
+# nodes): list every partition, local ones with budgeted = false. These are examples.
 # fail_policy: what the plugin should do when the daemon does not answer in time,
 #   "open" (accept the job) or "closed" (reject it). The plugin acts on policy.<partition>
 #   in its own asbb_plugin.conf (beside slurm.conf): keep the two the same.

@@ -30,6 +30,7 @@ from asbb_tui.cli_base import (
     EXIT_DISCREPANCIES,
     AsbbGroup,
     CliState,
+    Column,
     CsvOption,
     DatabaseOption,
     JsonOption,
@@ -57,6 +58,7 @@ from asbb_tui.commands import (
     allocations,
     analytics,
     asbx,
+    audit,
     grants,
     journal,
     reports,
@@ -138,6 +140,7 @@ app.add_typer(grants.app, name="grant")
 app.add_typer(reports.app, name="report")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(asbx.app, name="asbx")
+app.add_typer(audit.app, name="audit")
 for _module in (accounts, journal, adjust, usage, user, analytics):
     _module.register(app)
 
@@ -344,7 +347,9 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with opened(ctx) as bank:
         report = verify_ledger(bank.db)
     if as_json:
-        print_json(report.to_dict())
+        from asbb_core.ledger.views import VerifyView
+
+        print_json(VerifyView.of(report).record())
     elif report.ok:
         stdout().print(
             f"ledger verified: {report.accounts} accounts, {report.holds} holds, "
@@ -423,7 +428,7 @@ def reconcile_job(
     """Charge a finished job against its hold, or replay the epilog's spool.
 
     `asbb reconcile 1234 --actual-cost 12.50` charges one job (its hold is read from the
-    job's AdminComment through scontrol or sacct, or give `--hold H`; a replay of the same
+    job's AdminComment through squeue or sacct, or give `--hold H`; a replay of the same
     job and hold charges nothing more). A job that ran without a hold is charged to
     `--account A`, once per job however the account is spelt. `asbb reconcile --replay
     [--spool DIR]` sends every request the epilog spooled while the daemon was down.
@@ -470,7 +475,9 @@ def reconcile_job(
     with opened(ctx) as bank:
         result = reconcile(bank.ledger, body, actor=cli_actor(), source=Source.CLI)
     if as_json:
-        print_json(result.to_dict())
+        from asbb_core.ledger.views import ReconciledView
+
+        print_json(ReconciledView.of(result).record())
         return
     if result.replayed:
         what = "already reconciled; nothing charged again"
@@ -490,6 +497,7 @@ def reconcile_job(
 def _replay(
     ctx: typer.Context, spool: Path, url: str | None, token: str | None, *, as_json: bool
 ) -> None:
+    from asbb_core.integrations.files import spool_limits
     from asbb_core.integrations.spool import (
         Sent,
         http_sender,
@@ -497,6 +505,7 @@ def _replay(
         replay_spool,
         spooled_files,
     )
+    from asbb_core.integrations.views import ReplayView
 
     if not spool.is_dir():
         fail(f"spool folder {spool} does not exist")
@@ -514,22 +523,34 @@ def _replay(
             def on_item(path: Path, sent: Sent) -> None:
                 progress.update(task, advance=1, description=f"{path.name}: {sent.delivery}")
 
-            report = replay_spool(spool, send, on_item=on_item)
+            limits = spool_limits(settings_of(ctx).daemon)
+            report = replay_spool(spool, send, on_item=on_item, limits=limits)
     finally:
         if bank is not None:
             bank.close()
+    view = ReplayView.of(report)
     if as_json:
-        print_json(report.to_dict())
+        print_json(view.record())
     else:
         out = stderr()
         out.print(
-            f"{len(report.delivered)} delivered, {len(report.rejected)} rejected "
-            f"(moved to {spool / 'rejected'}), {report.remaining} waiting"
+            f"{len(view.delivered)} delivered, {len(view.rejected)} rejected "
+            f"(moved to {spool / 'rejected'}), {view.remaining} waiting"
         )
-        for name, reason in report.rejected:
-            out.print(f"rejected {name}: {reason}")
+        for refused in view.rejected:
+            out.print(f"rejected {refused.file}: {refused.reason}", markup=False)
     if report.stopped and report.remaining:
         fail(f"replay stopped: {report.stopped}; {report.remaining} request(s) still spooled")
+
+
+RECOVERY_COLUMNS = [
+    Column("hold_id", "hold", fold=True),
+    Column("account"),
+    Column("job_id", "job"),
+    Column("action"),
+    Column("amount", money=True),
+    Column("reason", fold=True),
+]
 
 
 @app.command("recover")
@@ -553,6 +574,7 @@ def recover_holds(
     holds past their timeout. Safe to run again, and beside the daemon."""
     from asbb_core.integrations.recovery import recover
     from asbb_core.integrations.slurm import Slurm
+    from asbb_core.integrations.views import RecoveryView
     from asbb_core.values.durations import parse_duration
 
     grace = parse_duration(older_than, field="older-than")
@@ -566,19 +588,17 @@ def recover_holds(
             actor=cli_actor(),
             on_hold=lambda h: progress.update(task, advance=1, description=h.id),
         )
-    if as_json:
-        print_json(report.to_dict())
+    view = RecoveryView.of(report)
+    if not as_json and not view.actions:
+        stdout().print(f"nothing to recover ({view.holds_examined} open hold(s) examined)")
         return
-    out = stdout()
-    if not report.actions:
-        out.print(f"nothing to recover ({report.holds_examined} open hold(s) examined)")
-        return
-    title = "recovery (dry run: nothing changed)" if dry_run else "recovery"
-    table = Table("hold", "account", "job", "action", "amount", "reason", title=title)
-    for a in report.actions:
-        amount = f"{a.amount:.2f}" if a.amount is not None else ""
-        table.add_row(a.hold_id, a.account or "", a.job_id or "", a.action, amount, a.reason)
-    out.print(table)
+    emit_rows(
+        view.actions,
+        RECOVERY_COLUMNS,
+        as_json=as_json,
+        json_data=view,
+        title="recovery (dry run: nothing changed)" if dry_run else "recovery",
+    )
 
 
 # ---------------------------------------------------------------- config
@@ -771,7 +791,7 @@ def token_revoke(
 ) -> None:
     """Revoke a token: the daemon refuses it from now on (after its token cache expires)."""
     with opened(ctx) as bank:
-        token = bank.tokens.revoke(name)
+        token = bank.tokens.revoke(name, actor=cli_actor())
     stdout().print(f"revoked token {token.name!r} (revoked at {iso_time(token.revoked_at)})")
 
 

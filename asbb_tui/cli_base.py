@@ -12,12 +12,12 @@ and ``emit_record`` do all three from the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeAlias
 
 import typer
 from rich.console import Console
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from asbb_core.ledger import Ledger
     from asbb_core.store.database import Database
     from asbb_core.values.context import Clock, Context
+    from asbb_core.values.wire import View
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -185,6 +186,8 @@ class Column:
     key: str
     header: str = ""
     money: bool = False
+    fold: bool = False
+    """Fold a long value onto more lines instead of cutting it short (names, ids)."""
 
     @property
     def title(self) -> str:
@@ -208,6 +211,8 @@ def _cell(value: Any, money: bool) -> str:
     plain = jsonable(value)
     if isinstance(plain, list):
         return ", ".join(str(v) for v in plain)
+    if isinstance(plain, dict):
+        return json.dumps(plain, sort_keys=True) if plain else "-"
     return str(plain)
 
 
@@ -225,8 +230,34 @@ def check_output(as_json: bool, as_csv: bool) -> None:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--json/--csv")
 
 
+Row: TypeAlias = "dict[str, Any] | View"
+"""A row of output: a view (its JSON form for --json and --csv, its values for the table) or
+a plain dict."""
+
+
+def _json_row(row: Row) -> dict[str, Any]:
+    from asbb_core.values.wire import View
+
+    return row.record() if isinstance(row, View) else row
+
+
+def _table_row(row: Row, *, minutes: bool = False) -> dict[str, Any]:
+    from asbb_core.values.wire import View
+
+    values = row.values() if isinstance(row, View) else row
+    return table_times(values) if minutes else values
+
+
+def table_times(row: dict[str, Any]) -> dict[str, Any]:
+    """A row for a list's table: times to the minute, so the columns fit (JSON, CSV and the
+    show commands keep them exact)."""
+    return {
+        k: v.strftime("%Y-%m-%d %H:%M") if isinstance(v, datetime) else v for k, v in row.items()
+    }
+
+
 def emit_rows(
-    rows: list[dict[str, Any]],
+    rows: Sequence[Row],
     columns: list[Column],
     *,
     as_json: bool = False,
@@ -234,32 +265,43 @@ def emit_rows(
     title: str | None = None,
     empty: str = "nothing to show",
     json_data: Any = None,
+    minutes: bool = False,
 ) -> None:
     """Print ``rows`` as a table, as JSON (``json_data`` if given, else the rows) or as CSV
-    (the ``columns``' keys as the header)."""
+    (the ``columns``' keys as the header). ``minutes``: the table shows times to the minute."""
     import csv
     import sys
 
     from rich.table import Table
 
+    from asbb_core.values.wire import to_json
+
     check_output(as_json, as_csv)
     if as_json:
-        print_json(jsonable(rows if json_data is None else json_data))
+        data = [_json_row(r) for r in rows] if json_data is None else to_json(json_data)
+        print_json(jsonable(data))
         return
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow([c.key for c in columns])
         for row in rows:
-            writer.writerow([_csv_value(row.get(c.key)) for c in columns])
+            record = _json_row(row)
+            writer.writerow([_csv_value(record.get(c.key)) for c in columns])
         return
     if not rows:
         stderr().print(empty)
         return
     table = Table(title=title, title_justify="left")
     for c in columns:
-        table.add_column(c.title, justify="right" if c.money else "left", no_wrap=c.money)
+        table.add_column(
+            c.title,
+            justify="right" if c.money else "left",
+            no_wrap=c.money,
+            overflow="fold" if c.fold else "ellipsis",
+        )
     for row in rows:
-        table.add_row(*(_cell(row.get(c.key), c.money) for c in columns))
+        values = _table_row(row, minutes=minutes)
+        table.add_row(*(_cell(values.get(c.key), c.money) for c in columns))
     stdout().print(table)
 
 
@@ -272,7 +314,7 @@ def page_hint(noun: str, *, offset: int, shown: int, total: int) -> None:
 
 
 def emit_record(
-    record: dict[str, Any],
+    record: Row,
     columns: list[Column],
     *,
     as_json: bool = False,
@@ -285,40 +327,37 @@ def emit_record(
 
     check_output(as_json, as_csv)
     if as_json or as_csv:
-        emit_rows([record], columns, as_json=as_json, as_csv=as_csv, json_data=json_data or record)
+        emit_rows(
+            [record],
+            columns,
+            as_json=as_json,
+            as_csv=as_csv,
+            json_data=json_data if json_data is not None else _json_row(record),
+        )
         return
+    values = _table_row(record)
     table = Table(title=title, title_justify="left", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
     for c in columns:
-        table.add_row(c.title, _cell(record.get(c.key), c.money))
+        table.add_row(c.title, _cell(values.get(c.key), c.money))
     stdout().print(table)
 
 
-ACTOR_VARIABLE = "ASBB_ACTOR"
-
-
 def cli_actor() -> str:
-    """Who acts in the journal and the approvals: ``$ASBB_ACTOR`` when set (scripts, shared
-    service accounts), else ``cli:<login>``. The command line works on the database directly,
-    so this is a label, not a proof: enforced separation of duties goes through the API."""
-    import getpass
-    import os
+    """Who acts in the journal and the approvals: the login of the process's real uid, the
+    same name the console uses (``asbb_core.access.identity``; never an environment variable)."""
+    from asbb_core.access.identity import os_login
 
-    chosen = os.environ.get(ACTOR_VARIABLE, "").strip()
-    if chosen:
-        return chosen
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name for this uid (e.g. in a container)
-        return "cli"
+    return os_login()
 
 
 def cli_context(idempotency_key: str | None = None) -> Context:
     """The context of one write made from the command line."""
-    from asbb_core.values.context import Context, Source
+    from asbb_core.values.context import Context, IdempotencyKey, Source
 
-    return Context(actor=cli_actor(), source=Source.CLI, idempotency_key=idempotency_key)
+    key = IdempotencyKey.client(idempotency_key) if idempotency_key is not None else None
+    return Context(actor=cli_actor(), source=Source.CLI, idempotency_key=key)
 
 
 def cents(value: Decimal) -> Decimal:

@@ -22,6 +22,7 @@ from asbb_core.alerts.conditions import AlertEvaluator
 from asbb_core.alerts.delivery import AlertDispatcher, DeliveryService
 from asbb_core.funding.allocations import AllocationScheduler
 from asbb_core.integrations.cost_reports import AsbxWatcher
+from asbb_core.integrations.files import spool_limits
 from asbb_core.integrations.recovery import RecoverySweeper
 from asbb_core.integrations.slurm import Slurm
 from asbb_core.integrations.spool import SpoolReplayer, ledger_sender
@@ -29,9 +30,10 @@ from asbb_core.settings import Settings
 from asbb_core.store.database import Database
 from asbb_core.store.periodic import PeriodicTask
 from asbb_core.values.context import Clock, Context, Source, utcnow
+from daemon.body_limit import BodyLimit
 from daemon.errors import install_error_handlers
 from daemon.metrics import Metrics
-from daemon.query_params import known_query_only
+from daemon.query_params import known_query_only, storable_text_only
 from daemon.routes import (
     accounts,
     adjustments,
@@ -40,6 +42,7 @@ from daemon.routes import (
     analytics,
     asba,
     asbx,
+    audit,
     budget,
     grants,
     holds,
@@ -223,6 +226,7 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
             settings.daemon.spool_dir,
             ledger_sender(services.ledger, actor="asbb-daemon"),
             settings.daemon.spool_replay_seconds,
+            limits=spool_limits(settings.daemon),
         ),
         AllocationScheduler(services.ledger, settings.allocations.process_interval_seconds),
         AlertEvaluator(services.bank.alerts, settings.alerts.evaluate_interval_seconds),
@@ -282,12 +286,15 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
     app.state.metrics = services.metrics
     install_error_handlers(app)
 
+    # Added last, so it runs first: the request id, then the size cap, then the handlers.
+    app.add_middleware(BodyLimit, max_bytes=settings.daemon.max_request_bytes)
     app.add_middleware(RequestContext, metrics=services.metrics)
     app.include_router(system.router)
     for module in (
         budget,
         accounts,
         transactions,
+        audit,
         holds,
         adjustments,
         usage,
@@ -305,7 +312,7 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
             module.router,
             prefix=API_PREFIX,
             responses=ERROR_RESPONSES,
-            dependencies=[Depends(known_query_only)],
+            dependencies=[Depends(known_query_only), Depends(storable_text_only)],
         )
     return app
 

@@ -73,44 +73,28 @@ class TokenCache:
         return token
 
 
-class RateLimiter:
-    """A token bucket per caller: ``per_minute`` requests, refilled continuously."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, caller: str, per_minute: int) -> float:
-        """0 if allowed now, else the seconds to wait."""
-        if per_minute <= 0:
-            return 0.0
-        now = time.monotonic()
-        rate = per_minute / 60.0
-        with self._lock:
-            tokens, last = self._buckets.get(caller, (float(per_minute), now))
-            tokens = min(float(per_minute), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._buckets[caller] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[caller] = (tokens, now)
-            return (1.0 - tokens) / rate
+bearer = HTTPBearer(auto_error=False, description="A token from `asbb token create`")
 
 
-_bearer = HTTPBearer(auto_error=False, description="A token from `asbb token create`")
+def principal_of(request: Request, credentials: HTTPAuthorizationCredentials) -> Principal:
+    """The token's holder; 401 for a secret that is unknown or revoked."""
+    from daemon.services import get_services
+
+    token = get_services(request).tokens.authenticate(credentials.credentials.strip())
+    if token is None:
+        raise ApiError(401, "the bearer token is not valid (unknown or revoked)")
+    return Principal(token.name, Role(token.role), frozenset(token.accounts))
 
 
 def _principal(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
 ) -> Principal:
     from daemon.services import get_services
 
     services = get_services(request)
     if credentials is not None and credentials.credentials.strip():
-        token = services.tokens.authenticate(credentials.credentials.strip())
-        if token is None:
-            raise ApiError(401, "the bearer token is not valid (unknown or revoked)")
-        return Principal(token.name, Role(token.role), frozenset(token.accounts))
+        return principal_of(request, credentials)
     client = request.client.host if request.client else ""
     if services.settings.daemon.allow_local_plugin and client in LOCALHOST:
         return Principal("plugin@localhost", Role.PLUGIN)
@@ -158,3 +142,4 @@ def requires(*roles: Role, write: bool = False) -> Callable[..., Principal]:
 plugin_access = requires(Role.PLUGIN, write=True)
 admin_write = requires(Role.ADMIN, write=True)
 any_reader = requires(Role.READER)  # plugin tokens only check, reconcile and ingest
+admin_read = requires(Role.ADMIN)  # e.g. the audit trail: token names, who did what

@@ -3,36 +3,109 @@
 Money goes out as a string with two decimals ("12.50"). It comes in as a string or a JSON
 number; a number is read through its shortest decimal form (0.1 -> "0.1"), never used as a
 binary float.
+
+Request fields are checked by asbb_core's own validators (``values.money``,
+``values.periods``, ``values.metadata``), so the API refuses exactly what the CLI and the
+console refuse; their ``ValidationError`` becomes pydantic's error for the field, and so a
+422 naming it.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from asbb_core.values.errors import ValidationError
-from asbb_core.values.money import money_str, to_decimal
+from asbb_core.values.metadata import check_metadata
+from asbb_core.values.money import decimal_of_json
+from asbb_core.values.periods import LATEST_UNIX_TIME, check_moment
+from asbb_core.values.text import clean_user_name
+from asbb_core.values.wire import Money
+
+
+def field_error(exc: ValidationError) -> PydanticCustomError:
+    """asbb_core's error as pydantic's, for the field pydantic is validating (its name is
+    added by the error handler, so the core's own "field: " prefix is dropped)."""
+    message = exc.message
+    if exc.field and message.startswith(f"{exc.field}: "):
+        message = message[len(exc.field) + 2 :]
+    return PydanticCustomError("value_error", message)
 
 
 def _money_in(value: Any) -> Decimal:
-    if isinstance(value, float):
-        value = repr(value)
-    elif isinstance(value, str) and any(c in value for c in "eE"):
-        raise ValueError("write amounts in plain decimal notation (12.50), not with an exponent")
     try:
-        return to_decimal(value)
+        return decimal_of_json(value)
     except ValidationError as exc:
-        raise ValueError(exc.message.removeprefix("amount: ")) from None
+        raise field_error(exc) from None
+
+
+_RFC3339_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _moment_text(value: Any) -> Any:
+    # pydantic would read a number (or "0.5") as Unix seconds: the wire speaks RFC 3339.
+    if isinstance(value, str) and _RFC3339_START.match(value.strip()):
+        return value
+    if isinstance(value, datetime):
+        return value
+    raise PydanticCustomError(
+        "datetime_type", "expected an RFC 3339 time such as 2026-03-02T12:00:00Z"
+    )
+
+
+def _moment_in(value: datetime, info: ValidationInfo) -> datetime:
+    # A time without a zone is UTC, as the seed tools send them.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return check_moment(value, field=info.field_name or "time")
+    except ValidationError as exc:
+        raise field_error(exc) from None
+
+
+def _slurm_time_in(value: Any) -> Any:
+    # Checked before the union, so a wrong type is reported for the field itself.
+    if value is None:
+        raise PydanticCustomError("missing", "a time limit is required")
+    return _optional_slurm_time_in(value)
+
+
+def _optional_slurm_time_in(value: Any) -> Any:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+        raise PydanticCustomError(
+            "slurm_time", "expected a Slurm time ('HH:MM:SS', 'D-HH:MM:SS') or minutes"
+        )
+    return value
+
+
+def _user_in(value: Any, info: ValidationInfo) -> str | None:
+    try:
+        return clean_user_name(value, field=info.field_name or "user_id")
+    except ValidationError as exc:
+        raise field_error(exc) from None
+
+
+def _metadata_in(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    try:
+        return check_metadata(value, field=info.field_name or "job_metadata")
+    except ValidationError as exc:
+        raise field_error(exc) from None
 
 
 # A Slurm job id: 1234, an array task 1234_5, or a heterogeneous job component 1234+0.
@@ -63,26 +136,48 @@ MoneyIn = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^-?\$?[0-9,]*\.?[0-9]+$"},
+                {
+                    "type": "string",
+                    "pattern": r"^\s*[+-]?\$?[+-]?([0-9]{1,3}(,[0-9]{3})+|[0-9]*)(\.[0-9]*)?\s*$",
+                },
                 {"type": "number"},
             ],
-            "description": 'An amount in dollars: a string ("12.50") or a number',
+            "description": 'An amount in dollars: a string ("12.50", "$1,250.00") or a number; '
+            "at most 999,999,999,999.99",
         }
     ),
 ]
 
-MoneyOut = Annotated[
-    Decimal,
-    PlainSerializer(money_str, return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": r"^-?[0-9]+\.[0-9]{2}$",
-            "description": "An amount in dollars, two decimals",
-            "examples": ["12.50"],
-        }
-    ),
-]
+Moment = Annotated[datetime, BeforeValidator(_moment_text), AfterValidator(_moment_in)]
+"""A time in a request: RFC 3339 (one without a zone is UTC), from 1970 to 2200."""
+
+UnixTime = Annotated[int, Field(ge=0, le=LATEST_UNIX_TIME)]
+"""A time as Unix seconds, up to the end of 2200 (as the days asbb takes)."""
+
+SlurmTime = Annotated[str | int | float, BeforeValidator(_slurm_time_in)]
+"""A time limit: 'MM', 'HH:MM:SS', 'D-HH:MM:SS', or minutes as a number."""
+
+OptionalSlurmTime = Annotated[str | int | float | None, BeforeValidator(_optional_slurm_time_in)]
+"""An elapsed time as ``SlurmTime``, or null."""
+
+UserName = Annotated[str | None, BeforeValidator(_user_in)]
+"""A Slurm user (a login, or a uid as a number): ASCII (``values.text.clean_user_name``)."""
+
+JobMetadata = Annotated[dict[str, Any], AfterValidator(_metadata_in)]
+"""Free-form job metadata, bounded (``asbb_core.values.metadata``: at most 16 levels deep,
+256 keys, 16 KiB as JSON)."""
+
+JobDetails = Annotated[dict[str, str], AfterValidator(_metadata_in)]
+"""Slurm's job details (name, work dir, ...) as strings, bounded as job metadata is."""
+
+MoneyOut = Money
+"""Money in a response: the views' own type (``asbb_core.values.wire``)."""
+
+
+def _takes_number(annotation: Any) -> bool:
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    kinds = set(options) or {annotation}
+    return bool(kinds & {int, float}) and bool not in kinds
 
 
 class ApiModel(BaseModel):
@@ -90,6 +185,18 @@ class ApiModel(BaseModel):
     in the OpenAPI spec (and so in docs/api.md)."""
 
     model_config = ConfigDict(use_attribute_docstrings=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads JSON true as 1 for a number: nodes=true is a mistake, not one node.
+        if (
+            isinstance(value, bool)
+            and info.field_name is not None
+            and _takes_number(cls.model_fields[info.field_name].annotation)
+        ):
+            raise PydanticCustomError("int_type", "expected a number, not true or false")
+        return value
 
 
 class ErrorBody(ApiModel):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from asbb_core.access.rate_limits import SharedRateLimiter
 from asbb_core.bank import Bank
 from asbb_core.integrations.advisor import AdvisorClient
 from asbb_core.integrations.cost_reports import CostReports, slurm_lookup
@@ -17,7 +18,7 @@ from asbb_core.ledger.pricing import JobShape, Price, price_job
 from asbb_core.settings import Settings
 from asbb_core.store.database import Database
 from asbb_core.values.context import Clock
-from daemon.auth import RateLimiter, TokenCache
+from daemon.auth import TokenCache
 from daemon.metrics import Metrics
 
 
@@ -27,7 +28,8 @@ class Services:
     """Every service of asbb_core, wired in one place; the fields below are the daemon's own,
     the properties the bank's, named for the routes' convenience."""
     tokens: TokenCache
-    limiter: RateLimiter
+    limiter: SharedRateLimiter
+    """Per token, shared by every process and replica on the database."""
     metrics: Metrics
     advisor: AdvisorClient | None = None
     """Asked for estimates when settings name an advisor; else the local model prices."""
@@ -60,14 +62,14 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock) -> Services:
-        slurm_here = shutil.which("scontrol") is not None or shutil.which("sacct") is not None
+        slurm_here = shutil.which("squeue") is not None or shutil.which("sacct") is not None
         bank = Bank.over(
             db, settings, clock, cost_lookup=slurm_lookup(Slurm(timeout=10)) if slurm_here else None
         )
         return cls(
             bank=bank,
             tokens=TokenCache(bank.tokens, ttl=settings.daemon.token_cache_seconds),
-            limiter=RateLimiter(),
+            limiter=SharedRateLimiter(db),
             metrics=Metrics(db),
             advisor=AdvisorClient.from_settings(settings) if settings.advisor.url else None,
         )

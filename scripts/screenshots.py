@@ -38,7 +38,7 @@ async def shoot(
     chart_of: str | None = None,
     grant_chart: str | None = None,
 ) -> Path:
-    app = AsbbConsole(ledger, database_label="demo.sqlite3", actor="console:admin", start_view=view)
+    app = AsbbConsole(ledger, database_label="demo.sqlite3", actor="admin", start_view=view)
     async with app.run_test(size=size) as pilot:
 
         async def settle() -> None:

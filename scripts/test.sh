@@ -12,7 +12,7 @@ ensure_promtool
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-echo "== mypy (asbb_core, daemon)"
+echo "== mypy (asbb_core, daemon, asbb_tui)"
 .venv/bin/mypy
 echo "== import contracts"
 .venv/bin/lint-imports

@@ -165,8 +165,15 @@ def db(migrated_url: str, clock: Clock) -> Iterator[Database]:
     database.dispose()
 
 
+def single_admin(request: pytest.FixtureRequest) -> bool:
+    """A test marked ``single_admin`` runs as a site with ``approvals.require_approval = false``:
+    a person's deposits, limits, one-off allocations and hold voids move at once. Unmarked
+    tests see the default, where each becomes a pending adjustment request."""
+    return request.node.get_closest_marker("single_admin") is not None
+
+
 @pytest.fixture
-def settings(migrated_url: str, tmp_path: Path) -> Settings:
+def settings(migrated_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     return Settings(
         database={"url": migrated_url},
         holds={"buffer": Decimal("1.2"), "timeout_hours": Decimal(24)},
@@ -188,6 +195,7 @@ def settings(migrated_url: str, tmp_path: Path) -> Settings:
         # aws-slurm-burst's export folder: private to the test, ingested only when it says.
         asbx={"spool_dir": str(tmp_path / "asbx"), "interval_seconds": 0},
         alerts={"evaluate_interval_seconds": 0, "delivery_interval_seconds": 0},
+        approvals={"require_approval": not single_admin(request)},
     )
 
 
@@ -256,14 +264,33 @@ def live_daemon(db: Database, settings: Settings, clock: Clock) -> Iterator[Live
 
 
 @pytest.fixture
-def cli_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def act_as(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Make the CLI and the console run as another real login (one that exists in
+    /etc/passwd, e.g. ``daemon`` or ``bin``) for in-process tests: their identity is the real
+    uid's login (asbb_core.access.identity), which a test cannot otherwise change."""
+    import pwd
+
+    from asbb_core.access import identity
+
+    def become(login: str) -> None:
+        uid = pwd.getpwnam(login).pw_uid
+        monkeypatch.setattr(identity, "real_uid", lambda: uid)
+
+    return become
+
+
+@pytest.fixture
+def cli_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
+) -> Path:
     """For a command-line test: no ASBB_* variables from the caller, an empty config file
-    (returned) and a private data folder."""
+    (returned; a ``single_admin`` test's turns approval off) and a private data folder."""
     for name in list(os.environ):
         if name.startswith("ASBB_"):
             monkeypatch.delenv(name)
     empty = tmp_path / "empty.toml"
-    empty.write_text("", encoding="utf-8")
+    text = "[approvals]\nrequire_approval = false\n" if single_admin(request) else ""
+    empty.write_text(text, encoding="utf-8")
     monkeypatch.setenv("ASBB_CONFIG", str(empty))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     return empty

@@ -115,6 +115,7 @@ def test_bad_list_parameters_name_the_field(admin, params, field):
     error_of(admin.get("/api/v1/accounts", params=params), 422, field)
 
 
+@pytest.mark.single_admin
 def test_create_then_show(admin, ledger):
     reply = admin.post(
         "/api/v1/accounts",
@@ -198,6 +199,7 @@ def test_show_unknown_and_bad_names(admin):
     error_of(admin.get("/api/v1/accounts/bad!name"), 422, "name")
 
 
+@pytest.mark.single_admin
 def test_update_details_status_and_limit(admin, ledger, ctx):
     ledger.create_account("proj", ctx=ctx, limit="100")
     reply = admin.patch(
@@ -233,6 +235,7 @@ def test_update_details_status_and_limit(admin, ledger, ctx):
     assert len(ledger.journal(account="proj")) == 2
 
 
+@pytest.mark.single_admin
 def test_update_is_one_transaction(admin, ledger, ctx):
     ledger.create_account("proj", ctx=ctx, limit="100")
     ledger.create_hold("proj", "50", ctx=ctx, buffer="1")
@@ -334,6 +337,7 @@ def test_partition_limit_set_and_remove_steer_the_budget_check(live_daemon, admi
     error_of(admin.put("/api/v1/accounts/proj/partition-limits/gpu-aws", json={}), 422, "limit")
 
 
+@pytest.mark.single_admin
 def test_deposit_is_idempotent_by_key(admin, ledger, ctx):
     ledger.create_account("proj", ctx=ctx, limit="100")
     headers = {"Idempotency-Key": "dep-1"}

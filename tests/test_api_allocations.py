@@ -152,6 +152,7 @@ def test_resume_with_catch_up(admin, accounts, clock):
     assert accounts.get_account("physics").limit_amount == Decimal(300)
 
 
+@pytest.mark.single_admin
 def test_one_off_allocation_with_an_idempotency_key(admin, accounts):
     url = "/api/v1/accounts/physics/allocations"
     headers = {"Idempotency-Key": "one-off-1"}

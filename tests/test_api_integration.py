@@ -197,6 +197,63 @@ def test_asbx_epilog_prices_by_the_local_model_or_imports_the_export(
     assert untimed["field"] == "start_time"
 
 
+def test_asbx_epilog_reads_the_export_as_a_hostile_file(bank, plugin, settings, tmp_path):
+    """Links, oversized or too deeply nested files, a NUL in the path, another job's export:
+    each a 422 naming asbx_data_path (never a 500), nothing charged, no file moved."""
+    hold = check(plugin, "alpha", "710")
+    spool = Path(settings.asbx.spool_dir)
+    spool.mkdir()
+    before = available(bank, "alpha")
+    good = {"job_id": "710", "account": "alpha", "actual_cost": "0.01", "success": True}
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps(good))
+    name = "job-710-asbb-reconciliation.json"
+
+    def refused(path: Path | str | None, status: int = 422) -> str:
+        body = {"job_id": "710"} if path is None else {"job_id": "710", "asbx_data_path": str(path)}
+        found = error(plugin.post("/api/v1/asbx/epilog", json=body), status)
+        assert (found["code"], found["field"]) == ("validation_error", "asbx_data_path")
+        return found["message"]
+
+    # a link in the folder to a good file elsewhere: named, or found by the job's id
+    link = spool / name
+    link.symlink_to(elsewhere)
+    assert "a symbolic link" in refused(link)
+    assert "a symbolic link" in refused(None)
+    assert link.is_symlink()  # not moved, and what it points to is not touched
+    link.unlink()
+    # a link to the folder itself, or to a folder outside
+    (spool / "sub").symlink_to(tmp_path)
+    assert "must be a file inside" in refused(spool / "sub" / "elsewhere.json")
+    assert "must be a file inside" in refused(spool / ".." / "elsewhere.json")
+    # larger than asbx.max_file_bytes: refused from its size, unread
+    limit = settings.asbx.max_file_bytes
+    big = spool / name
+    big.write_text(json.dumps(good) + " " * limit)
+    assert f"too large: {big.stat().st_size} bytes" in refused(big)
+    assert "asbx.max_file_bytes" in refused(big)
+    # nested past 64 levels (json.loads would recurse into a RecursionError)
+    big.write_text("[" * 100_000 + "]" * 100_000)
+    assert "nested 100000 levels deep" in refused(big)
+    # a NUL in the path names no file
+    assert "NUL" in refused(f"{spool}/job-710\x00-asbb-reconciliation.json")
+    assert "NUL" in refused("\x00")
+    # another job's export, named for this one
+    big.write_text(json.dumps({**good, "job_id": "999"}))
+    assert "export for job '999', not job 710" in refused(big)
+    # not JSON at all
+    big.write_text("{oops")
+    assert "not JSON" in refused(big)
+    assert available(bank, "alpha") == before
+    assert bank.get_hold(hold).state == "open"
+    assert not (spool / "processed").exists()
+    # the same file, made good: imported
+    big.write_text(json.dumps(good))
+    imported = ok(plugin.post("/api/v1/asbx/epilog", json={"job_id": "710"}))
+    assert (imported["data_import_status"], imported["charged"]) == ("imported", "0.01")
+    assert (spool / "processed" / name).exists()
+
+
 def test_asbx_status_counts_the_folder_and_the_reports(bank, plugin, reader, live_daemon, settings):
     spool = Path(settings.asbx.spool_dir)
     empty = ok(reader.get("/api/v1/asbx/status"))
@@ -294,6 +351,7 @@ def test_budget_status_follows_the_ledger(bank, plugin, reader, clock):
     assert timeline["active_alerts"] == alerted["active_alerts"]
 
 
+@pytest.mark.single_admin
 def test_affordability_uses_the_budget_checks_rules(bank, plugin, admin, reader):
     small = ok(
         reader.post(
@@ -422,6 +480,16 @@ def test_a_reader_limited_to_accounts_sees_only_those(bank, live_daemon, db, clo
         assert error(
             client.post("/api/v1/asba/grant-timeline", json={"grant_number": "NSF-1"}), 403
         )
+        # Its own account does not open another grant's budgets.
+        refused = error(
+            client.post(
+                "/api/v1/asba/grant-timeline", json={"account": "beta", "grant_number": "NSF-1"}
+            ),
+            403,
+        )
+        assert "NSF-1" in refused["message"]
+        own = ok(client.post("/api/v1/asba/grant-timeline", json={"account": "beta"}))
+        assert own["periods"] == []
 
 
 # ---------------------------------------------------------------- integration
@@ -446,7 +514,7 @@ def test_cost_update_feedback_and_budget_context(bank, plugin, reader):
     assert context["remaining_budget"] == available(bank, "alpha") == "991.00"
     assert context["grant"]["number"] == "NSF-1"
     assert context["grant"]["period_remaining"] == "1986.50"  # 2000 - 9 x 1.5
-    assert [e["kind"] for e in context["journal"]] == ["hold", "charge", "release"]
+    assert [e["type"] for e in context["journal"]] == ["hold", "charge", "release"]
 
     update = ok(
         plugin.post(

@@ -15,6 +15,7 @@ import pytest
 from sqlmodel import func, select
 from typer.testing import CliRunner, Result
 
+from asbb_core.access.identity import os_login
 from asbb_core.funding.allocations import Allocations
 from asbb_core.ledger.verify import verify_ledger
 from asbb_core.store.models import (
@@ -222,6 +223,7 @@ def test_json_and_csv_together_is_a_usage_error(asbb, db, physics):
 # ---------------------------------------------------------------- create
 
 
+@pytest.mark.single_admin
 def test_create_with_a_limit_dates_and_partition_limits(asbb, ledger, db):
     made = data(
         asbb(
@@ -258,10 +260,11 @@ def test_create_with_a_limit_dates_and_partition_limits(asbb, ledger, db):
     assert made["open_holds"] == 0
     [opening] = ledger.journal(account="chem")
     assert (opening.kind, opening.amount) == (EntryKind.DEPOSIT, Decimal("1000.50"))
-    assert opening.actor.startswith("cli")
+    assert opening.actor == os_login()
     assert verify_ledger(db).ok
 
 
+@pytest.mark.single_admin
 def test_create_prints_the_account_as_a_table(asbb):
     out = ok(asbb("account", "create", "bio", "--limit", "75", "--partition-limit", "gpu=20"))
     assert "created account bio" in out.stdout
@@ -450,6 +453,7 @@ def test_show_unknown_account(asbb):
 # ---------------------------------------------------------------- update
 
 
+@pytest.mark.single_admin
 def test_update_limit_is_a_journaled_adjustment(asbb, ledger, db, physics):
     before = len(ledger.journal(account="physics"))
     shown = data(
@@ -478,7 +482,7 @@ def test_update_limit_is_a_journaled_adjustment(asbb, ledger, db, physics):
         Decimal(500),
         "second year",
     )
-    assert latest[0].actor.startswith("cli")
+    assert latest[0].actor == os_login()
     # The same limit again is no movement (the description still changes).
     ok(asbb("account", "update", "physics", "--limit", "1500", "--description", "P"))
     assert len(ledger.journal(account="physics")) == before + 1
@@ -523,6 +527,7 @@ def test_update_dates_and_status(asbb, ledger, physics):
         (["--clear-dates", "--start", "2026-01-01"], "--clear-dates"),
     ],
 )
+@pytest.mark.single_admin
 def test_update_refuses_bad_input_and_writes_nothing(asbb, ledger, db, physics, args, field):
     before = (counts(db), snapshot(ledger))
     one_error_line(asbb("account", "update", "physics", *args), field)

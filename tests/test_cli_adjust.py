@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from asbb_core.access.identity import os_login
 from asbb_core.funding.approvals import Approvals
 from asbb_core.ledger import Ledger
 from asbb_core.settings import Settings
@@ -20,8 +22,9 @@ from asbb_core.store.models import AdjustmentStatus
 from asbb_core.values.context import Context
 from asbb_tui.cli import app
 
-MAKER = "cli:alice"
-CHECKER = "cli:bob"
+# Two real logins of every Debian system: who acts is the real uid's login, never a variable.
+MAKER = "daemon"
+CHECKER = "bin"
 
 
 @pytest.fixture(autouse=True)
@@ -30,15 +33,14 @@ def isolated(cli_environment: Path) -> None:
 
 
 @pytest.fixture
-def asbb(migrated_url: str, ledger: Ledger, ctx: Context) -> Any:
+def asbb(migrated_url: str, ledger: Ledger, ctx: Context, act_as: Callable[[str], None]) -> Any:
     """Run ``asbb --database <the test database> adjust ARGS...`` as ``actor``."""
     ledger.create_account("physics", ctx=ctx, limit="500")
     ledger.create_account("chem", ctx=ctx, limit="100")
 
     def run(*args: str, actor: str = MAKER) -> Result:
-        return CliRunner().invoke(
-            app, ["--database", migrated_url, "adjust", *args], env={"ASBB_ACTOR": actor}
-        )
+        act_as(actor)
+        return CliRunner().invoke(app, ["--database", migrated_url, "adjust", *args])
 
     return run
 
@@ -268,7 +270,7 @@ def test_usage_errors_exit_2(asbb: Any, approvals: Approvals) -> None:
     assert asbb("approve", "0", actor=CHECKER).exit_code == 2
 
 
-def test_actor_defaults_to_the_login(migrated_url: str, ledger: Ledger, ctx: Context) -> None:
+def test_actor_is_the_real_login(migrated_url: str, ledger: Ledger, ctx: Context) -> None:
     ledger.create_account("physics", ctx=ctx)
     result = CliRunner().invoke(
         app,
@@ -285,4 +287,4 @@ def test_actor_defaults_to_the_login(migrated_url: str, ledger: Ledger, ctx: Con
             "--json",
         ],
     )
-    assert json.loads(ok(result).stdout)["requested_by"].startswith("cli")
+    assert json.loads(ok(result).stdout)["requested_by"] == os_login()

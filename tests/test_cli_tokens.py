@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from asbb_core.access.identity import os_login
 from asbb_core.access.tokens import Tokens
 from asbb_core.store.database import Database
 from asbb_core.store.models import Role
@@ -67,7 +68,7 @@ def test_create_prints_the_secret_once_and_it_authenticates(asbb: Any, migrated_
         token = Tokens(db).authenticate(secret)
         assert token is not None
         assert (token.name, token.role, token.accounts) == ("slurmctld", "plugin", [])
-        assert token.created_by.startswith("cli")
+        assert token.created_by == os_login()
         assert token.secret_hash != secret
     finally:
         db.dispose()

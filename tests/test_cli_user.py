@@ -142,10 +142,17 @@ def test_quick_check_refuses_a_suspended_account(daemon, ledger, ctx):
 
 
 def test_unbudgeted_partition_is_accepted_as_check_would(daemon):
-    # a partition the daemon does not budget (or know) is let through without a hold
-    for partition in ("local", "nowhere"):
-        out = ok(asbb("quick-check", "-A", "ml-proj", "-t", "1h", "-p", partition)).stdout
-        assert f"ACCEPTED: partition {partition} is not budgeted" in out
+    # a partition marked budgeted = false is let through without a hold
+    out = ok(asbb("quick-check", "-A", "ml-proj", "-t", "1h", "-p", "local")).stdout
+    assert "ACCEPTED: partition local is not budgeted" in out
+
+
+def test_an_unknown_partition_is_refused_as_check_would(daemon):
+    # fail safe: a typo or a partition the settings do not name is refused, with the fix
+    for partition in ("nowhere", "LOCAL", "aws-cpu "):
+        out = ok(asbb("quick-check", "-A", "ml-proj", "-t", "1h", "-p", partition), 3).stdout
+        assert "REFUSED" in out
+        assert f"add [partitions.{partition}]" in out
 
 
 def test_account_and_partition_from_the_environment(daemon, monkeypatch):

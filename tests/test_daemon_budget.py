@@ -207,7 +207,7 @@ def test_roles_and_tokens(live_daemon, ledger, ctx):
         assert reply.json()["error"]["code"] == "forbidden"
     with live_daemon.client("admin") as admin:
         assert admin.post("/api/v1/budget/check", json=body).json()["available"] is True
-    live_daemon.services.tokens.tokens.revoke("test-plugin")
+    live_daemon.services.tokens.tokens.revoke("test-plugin", actor="tests")
     with live_daemon.client("plugin") as revoked:
         assert revoked.post("/api/v1/budget/check", json=body).status_code == 401
 

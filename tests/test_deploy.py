@@ -672,9 +672,17 @@ def dashboard_exprs() -> list[str]:
     ]
 
 
-def test_promtool_accepts_the_config_and_rules() -> None:
+def test_promtool_accepts_the_config_and_rules(tmp_path: Path) -> None:
     promtool_ = promtool()
-    done = run(promtool_, "check", "config", "prometheus.yml", cwd=PROMETHEUS)
+    # promtool checks that the scrape job's token file exists: put the config beside one.
+    config = (PROMETHEUS / "prometheus.yml").read_text(encoding="utf-8")
+    assert "credentials_file: /etc/prometheus/asbb.token" in config  # a reader token
+    (tmp_path / "asbb.token").write_text("secret\n", encoding="utf-8")
+    for name in ("prometheus.yml", "asbb-alerts.yml"):
+        text = (PROMETHEUS / name).read_text(encoding="utf-8")
+        text = text.replace("/etc/prometheus/asbb.token", str(tmp_path / "asbb.token"))
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    done = run(promtool_, "check", "config", "prometheus.yml", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 rule files found" in done.stdout
     done = run(promtool_, "check", "rules", "asbb-alerts.yml", cwd=PROMETHEUS)
@@ -795,7 +803,10 @@ def test_dashboard_and_alerts_query_metrics_the_daemon_exports(
         assert reconciled.status_code == 200, reconciled.text
         health = anonymous.get("/health")
         assert health.status_code == 200  # what the probes and the HEALTHCHECK ask
-        exposition = anonymous.get("/metrics")
+    # Prometheus scrapes with a reader token (deploy/prometheus/prometheus.yml): per-account
+    # series are for token holders only.
+    with live_daemon.client("reader") as prometheus:
+        exposition = prometheus.get("/metrics")
         assert exposition.status_code == 200
     assert ledger.get_account("ml-proj").used_amount == Decimal("1.00")
 

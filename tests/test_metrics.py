@@ -76,6 +76,8 @@ def test_metrics_count_checks_holds_and_errors(live_daemon: Any, ledger: Any, ct
         assert forbidden.status_code == 401
 
         after = scrape(anonymous)
+        with live_daemon.client("admin") as admin:
+            as_admin = scrape(admin)
 
     # Every check that reached the pricing code is timed (the model-rejected one is not):
     # 3 + 4 + 1 unbudgeted + 1 bad wall_time + 1 unknown account.
@@ -100,12 +102,18 @@ def test_metrics_count_checks_holds_and_errors(live_daemon: Any, ledger: Any, ct
     )
     assert posted_checks == 8
 
-    # Money gauges are read from the ledger at scrape time.
+    # Money gauges are read from the ledger at scrape time: totals for anyone, each
+    # account's figures only for a reader or admin token.
+    assert not [k for k in after if k[0].startswith("asbb_account_")]
+    assert Decimal(repr(value(after, "asbb_held_dollars"))) == Decimal("7.68")
+    assert Decimal(repr(value(after, "asbb_charged_dollars"))) == Decimal("1.00")
+    assert value(after, "asbb_limit_dollars") == 1005
+    assert value(after, "asbb_accounts") == 2
     for name in ("ml-proj", "tiny"):
         account = ledger.get_account(name)
-        held = value(after, "asbb_account_held_dollars", account=name)
-        used = value(after, "asbb_account_charged_dollars", account=name)
-        limit = value(after, "asbb_account_limit_dollars", account=name)
+        held = value(as_admin, "asbb_account_held_dollars", account=name)
+        used = value(as_admin, "asbb_account_charged_dollars", account=name)
+        limit = value(as_admin, "asbb_account_limit_dollars", account=name)
         assert Decimal(repr(held)) == account.held_amount
         assert Decimal(repr(used)) == account.used_amount
         assert Decimal(repr(limit)) == account.limit_amount
@@ -122,7 +130,7 @@ def test_replayed_checks_are_counted_apart(live_daemon: Any, ledger: Any, ctx: A
         samples = scrape(plugin)
     assert value(samples, "asbb_holds_total", outcome="accepted") == 1
     assert value(samples, "asbb_holds_total", outcome="replayed") == 2
-    assert value(samples, "asbb_account_held_dollars", account="ml-proj") == 1.92
+    assert value(samples, "asbb_held_dollars") == 1.92  # the total: one account here
 
 
 def test_health_reports_a_current_schema(live_daemon: Any) -> None:
@@ -174,3 +182,30 @@ def test_request_counter_labels_the_full_route(live_daemon: Any, ledger: Any, ct
     assert value(samples, "asbb_http_requests_total", method="GET", route="/version", status="200")
     labels = {"method": "POST", "route": "/api/v1/budget/check", "status": "200"}
     assert value(samples, "asbb_http_requests_total", **labels) == 1
+
+
+def test_account_metrics_follow_the_token(live_daemon: Any, ledger: Any, ctx: Any) -> None:
+    """A scoped reader sees only its accounts; a plugin token none; an unknown secret
+    401; and the setting that makes them public shows them to everyone."""
+    ledger.create_account("alpha", ctx=ctx, limit="10")
+    ledger.create_account("beta", ctx=ctx, limit="20")
+    scoped = live_daemon.services.bank.tokens.create(
+        "alpha-reader", "reader", actor="tests", accounts=["alpha"]
+    ).secret
+    with httpx.Client(
+        base_url=live_daemon.url, headers={"Authorization": f"Bearer {scoped}"}
+    ) as reader:
+        seen = scrape(reader)
+    accounts = {dict(k[1]).get("account") for k in seen if k[0] == "asbb_account_limit_dollars"}
+    assert accounts == {"alpha"}
+    with live_daemon.client("plugin") as plugin:
+        assert not [k for k in scrape(plugin) if k[0].startswith("asbb_account_")]
+    with httpx.Client(base_url=live_daemon.url, headers={"Authorization": "Bearer nope"}) as bad:
+        assert bad.get("/metrics").status_code == 401
+
+    settings = live_daemon.services.settings
+    daemon = settings.daemon.model_copy(update={"public_account_metrics": True})
+    live_daemon.services.bank.settings = settings.model_copy(update={"daemon": daemon})
+    with live_daemon.client(None) as anonymous:
+        public = scrape(anonymous)
+    assert value(public, "asbb_account_limit_dollars", account="beta") == 20

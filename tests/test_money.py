@@ -6,8 +6,10 @@ import pytest
 
 from asbb_core.values.errors import ValidationError
 from asbb_core.values.money import (
+    MAX_AMOUNT,
     ZERO,
     carry_cent,
+    decimal_of_json,
     format_money,
     money_str,
     parse_cost,
@@ -113,3 +115,90 @@ def test_one_formatter():
     assert format_money(Decimal("3"), sign=True) == "+$3.00"
     assert format_money(ZERO) == "$0.00"
     assert format_money(Decimal("0.005")) == "$0.00"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "\u0661\u0662",  # Arabic-Indic digits: Decimal() reads them as 12
+        "\u0967\u0968",  # Devanagari
+        "\uff11\uff12",  # full-width
+        "1_000",  # Decimal() reads underscores as grouping
+        "1e3",
+        "1E-2",
+        "1 000",
+        "1,5",  # a decimal comma: never read as 15
+        "1,0000",
+        "+-5",
+        "-$-5",
+        "5-",
+        "--5",
+        "$",
+        ".",
+        "",
+        "   ",
+        "0x10",
+        "NaN",
+        "sNaN",
+        "Infinity",
+        "-inf",
+        "12\u00a0000",  # a no-break space inside
+        "1" * 41,
+    ],
+)
+def test_typed_amounts_are_ascii_digits_with_sign_dollar_commas_and_point(typed):
+    with pytest.raises(ValidationError, match="limit: ") as info:
+        parse_money(typed, field="limit", allow_negative=True)
+    assert info.value.field == "limit"
+
+
+@pytest.mark.parametrize(
+    ("typed", "amount"),
+    [
+        ("$1,250.00", "1250.00"),
+        ("1,234,567.5", "1234567.50"),
+        ("-$3.00", "-3.00"),  # what format_money writes reads back
+        ("$-3", "-3.00"),
+        ("+5", "5.00"),
+        (".5", "0.50"),
+        ("12.", "12.00"),
+        (" 7 \n", "7.00"),  # blanks around, not inside
+        ("007", "7.00"),
+    ],
+)
+def test_the_forms_people_write_are_read(typed, amount):
+    assert parse_money(typed, allow_negative=True) == Decimal(amount)
+
+
+def test_minus_zero_is_zero():
+    assert parse_money("-0") == Decimal("0.00")
+    assert money_str(parse_money("-0.00")) == "0.00"
+    assert not to_decimal(Decimal("-0")).is_signed()
+    with pytest.raises(ValidationError, match="greater than zero"):
+        parse_money("-0", allow_zero=False)
+
+
+def test_no_amount_is_above_the_maximum():
+    assert Decimal("999999999999.99") == MAX_AMOUNT
+    assert parse_money("999,999,999,999.99") == MAX_AMOUNT
+    assert parse_money(-MAX_AMOUNT, allow_negative=True) == -MAX_AMOUNT
+    for too_large in ("1000000000000", "922337203685477.58", Decimal("1E+16"), 10**13):
+        with pytest.raises(ValidationError, match=r"too large \(at most \$999,999,999,999.99\)"):
+            parse_money(too_large, allow_negative=True)
+    # SQLite keeps money as a 64-bit count of 1/10000 dollars: hundreds of maximal amounts
+    # sum within it (PostgreSQL's NUMERIC(20, 4) holds more still).
+    assert MAX_AMOUNT * 10_000 * 900 < 2**63
+
+
+def test_json_numbers_are_read_through_their_shortest_decimal():
+    assert decimal_of_json(0.1) == Decimal("0.1")
+    assert decimal_of_json(5e-05) == Decimal("0.00005")  # JSON writes it with an exponent
+    assert decimal_of_json(1e3) == Decimal(1000)
+    assert decimal_of_json("12.50") == Decimal("12.50")
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValidationError, match="not a finite amount"):
+            decimal_of_json(bad, field="cost")
+    with pytest.raises(ValidationError, match="too large"):
+        decimal_of_json(1e20)
+    with pytest.raises(ValidationError, match="not an amount of money"):
+        decimal_of_json("1e3")  # text is typed: no exponents

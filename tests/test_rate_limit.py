@@ -119,3 +119,30 @@ def test_plugin_rate_applies_when_set(serve: Serve) -> None:
     ]
     # write_rate_per_minute=0 means no limit for admin tokens.
     assert all(clients["admin"].post(CHECK, json=JOB).status_code == 200 for _ in range(10))
+
+
+def test_two_daemons_share_one_bucket_per_token(
+    db: Database, settings: Settings, clock: Clock, ledger: Ledger, ctx: Any
+) -> None:
+    """Two daemons on one database (two replicas, or two uvicorn workers) count a token's
+    writes together: 3 a minute in all, not 3 each."""
+    from daemon.app import create_app
+
+    ledger.create_account("ml-proj", ctx=ctx, limit="1000")
+    changed = settings.model_copy(
+        update={"daemon": settings.daemon.model_copy(update={"write_rate_per_minute": 3})}
+    )
+    secret = Tokens(db, clock=clock).create("shared-admin", "admin", actor="tests").secret
+    headers = {"Authorization": f"Bearer {secret}"}
+    servers = [serve_in_thread(create_app(changed, db=db, clock=clock)) for _ in range(2)]
+    try:
+        with (
+            httpx.Client(base_url=servers[0][0], headers=headers, timeout=30) as first,
+            httpx.Client(base_url=servers[1][0], headers=headers, timeout=30) as second,
+        ):
+            codes = [(first, second)[n % 2].post(CHECK, json=JOB).status_code for n in range(6)]
+    finally:
+        for _, stop in servers:
+            stop()
+    assert codes == [200, 200, 200, 429, 429, 429]
+    assert ledger.get_account("ml-proj").held_amount == Decimal("5.76")

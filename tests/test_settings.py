@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from asbb_core.settings import FailPolicy, load_settings
-from asbb_core.values.errors import SettingsError
+from asbb_core.values.errors import SettingsError, UnknownPartitionError
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,9 @@ budgeted = false
     assert gpu.per_gpu_hour == Decimal("3.06")
     assert gpu.fail_policy is FailPolicy.OPEN
     assert settings.partition("local") is None  # not budgeted
-    assert settings.partition("nowhere") is None
+    for unknown in ("nowhere", "LOCAL", "local ", "GPU-AWS"):  # names compare exactly
+        with pytest.raises(UnknownPartitionError, match=f"add \\[partitions.{unknown}\\]"):
+            settings.partition(unknown)
 
     monkeypatch.setenv("ASBB_HOLDS__BUFFER", "1.1")
     assert load_settings().holds.buffer == Decimal("1.1")

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from asbb_core.store import audit
 from asbb_core.store.database import Database
 from asbb_core.store.models import ApiToken, Role
-from asbb_core.values.context import Clock, utcnow
+from asbb_core.values.context import Clock, Context, Source, new_correlation_id, utcnow
 from asbb_core.values.errors import ConflictError, NotFoundError, ValidationError
 from asbb_core.values.text import normalise_account_name
 
@@ -39,9 +40,16 @@ class Tokens:
         self.clock = clock
 
     def create(
-        self, name: str, role: Role | str, *, actor: str, accounts: list[str] | None = None
+        self,
+        name: str,
+        role: Role | str,
+        *,
+        actor: str,
+        accounts: list[str] | None = None,
+        source: Source = Source.CLI,
     ) -> IssuedToken:
-        """Issue a token. The returned secret is never stored and cannot be shown again."""
+        """Issue a token. The returned secret is never stored and cannot be shown again.
+        The audit trail records who issued it, its role and scope (never the secret)."""
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValidationError(
                 f"name: {name!r} must be 1-64 letters, digits, '_', '.' or '-'", field="name"
@@ -73,6 +81,14 @@ class Tokens:
                 raise ConflictError(f"a token named {name!r} already exists", field="name")
             session.add(token)
             session.flush()
+            audit.record(
+                session,
+                Context(actor, source, correlation_id=new_correlation_id()),
+                "token.create",
+                f"token:{name}",
+                at=token.created_at,
+                after={"role": kind, "accounts": scope, "prefix": token.prefix},
+            )
             return token
 
         return IssuedToken(token=self.db.run(use_case), secret=secret)
@@ -86,7 +102,9 @@ class Tokens:
 
         return self.db.read(query)
 
-    def revoke(self, name: str) -> ApiToken:
+    def revoke(self, name: str, *, actor: str, source: Source = Source.CLI) -> ApiToken:
+        """Revoke a token (again: nothing changes); the audit trail records who did."""
+
         def use_case(session: Session) -> ApiToken:
             token = session.exec(select(ApiToken).where(ApiToken.name == name)).first()
             if token is None:
@@ -94,6 +112,15 @@ class Tokens:
             if token.revoked_at is None:
                 token.revoked_at = self.clock()
                 session.flush()
+                audit.record(
+                    session,
+                    Context(actor, source, correlation_id=new_correlation_id()),
+                    "token.revoke",
+                    f"token:{name}",
+                    at=token.revoked_at,
+                    before={"revoked_at": None},
+                    after={"revoked_at": token.revoked_at},
+                )
             return token
 
         return self.db.run(use_case)

@@ -37,6 +37,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from asbb_core.ledger import Ledger, MovementResult
+from asbb_core.store import audit
 from asbb_core.store.models import (
     Account,
     AccountStatus,
@@ -58,7 +59,7 @@ from asbb_core.values.errors import (
     NotFoundError,
     ValidationError,
 )
-from asbb_core.values.money import ZERO, money_str, parse_money
+from asbb_core.values.money import ZERO, parse_money
 from asbb_core.values.periods import Frequency, count_until, due_date, parse_date, parse_frequency
 from asbb_core.values.text import clean_text, normalise_account_name
 
@@ -180,47 +181,6 @@ class ScheduleInfo:
         s = self.schedule
         return due_date(s.start_date, s.frequency, s.instalments - 1)
 
-    def to_dict(self, *, with_credits: bool = False) -> dict[str, Any]:
-        s = self.schedule
-        out: dict[str, Any] = {
-            "id": s.id,
-            "account": self.account,
-            "amount": money_str(s.amount),
-            "total": money_str(s.total),
-            "frequency": str(s.frequency),
-            "start_date": s.start_date.isoformat(),
-            "last_due_date": self.last_due.isoformat(),
-            "instalments": s.instalments,
-            "unspent": str(s.unspent),
-            "status": str(s.status),
-            "memo": s.memo,
-            "next_period": s.next_period,
-            "next_due_date": self.next_due.isoformat() if self.next_due else None,
-            "credited": money_str(self.credited),
-            "expired": money_str(self.expired),
-            "paused_at": s.paused_at.isoformat() if s.paused_at else None,
-            "created_by": s.created_by,
-            "created_at": s.created_at.isoformat(),
-            "updated_at": s.updated_at.isoformat(),
-        }
-        if with_credits:
-            out["credits"] = [credit_dict(c) for c in self.credits]
-        return out
-
-
-def credit_dict(c: AllocationCredit) -> dict[str, Any]:
-    return {
-        "period": c.period,
-        "due_date": c.due_date.isoformat(),
-        "amount": money_str(c.amount),
-        "outcome": str(c.outcome),
-        "entry_id": c.entry_id,
-        "expired_amount": money_str(c.expired_amount),
-        "expiry_entry_id": c.expiry_entry_id,
-        "expired_at": c.expired_at.isoformat() if c.expired_at else None,
-        "created_at": c.created_at.isoformat(),
-    }
-
 
 @dataclass(frozen=True)
 class AllocationEvent:
@@ -239,19 +199,6 @@ class AllocationEvent:
     completed: bool = False
     """This step finished the schedule."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schedule_id": self.schedule_id,
-            "account": self.account,
-            "period": self.period,
-            "instalments": self.instalments,
-            "due_date": self.due_date.isoformat(),
-            "action": self.action,
-            "amount": money_str(self.amount),
-            "entry_id": self.entry_id,
-            "completed": self.completed,
-        }
-
 
 @dataclass(frozen=True)
 class ScheduleFailure:
@@ -260,9 +207,6 @@ class ScheduleFailure:
     schedule_id: int
     message: str
     code: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"schedule_id": self.schedule_id, "message": self.message, "code": self.code}
 
 
 @dataclass
@@ -295,23 +239,15 @@ class ProcessSummary:
         if event.completed:
             self.completed.append(event.schedule_id)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "today": self.today.isoformat(),
-            "credited": [e.to_dict() for e in self.credited],
-            "skipped": [e.to_dict() for e in self.skipped],
-            "expired": [e.to_dict() for e in self.expired],
-            "completed": list(self.completed),
-            "errors": [e.to_dict() for e in self.errors],
-            "total_credited": money_str(self.total_credited),
-            "total_expired": money_str(self.total_expired),
-        }
-
 
 OnEvent = Callable[[AllocationEvent], None]
 
 
 # ---------------------------------------------------------------- the service
+
+
+_VERBS = {"paused": "pause", "resumed": "resume", "cancelled": "cancel"}
+"""The audit action of each schedule change."""
 
 
 class Allocations:
@@ -447,6 +383,23 @@ class Allocations:
             )
             session.add(row)
             session.flush()
+            audit.record(
+                session,
+                ctx,
+                "schedule.create",
+                f"schedule:{row.id}",
+                at=now,
+                after={
+                    "account": name,
+                    "amount": value,
+                    "frequency": str(freq),
+                    "start_date": start,
+                    "instalments": count,
+                    "total": whole,
+                    "unspent": str(policy),
+                    "memo": note,
+                },
+            )
             return row
 
         schedule = self.ledger.run(use_case)  # joins the unit of work running here, if any
@@ -595,7 +548,7 @@ class Allocations:
         nothing twice; two schedulers racing credit each instalment once. A schedule that
         cannot move (its account closed) is reported in ``errors`` and the others go on.
         """
-        day = today or self.today()
+        day = self.today() if today is None else parse_date(today, field="today")
         summary = ProcessSummary(today=day)
         for sid in self._with_work(day):
             if should_stop is not None and should_stop():
@@ -834,6 +787,7 @@ class Allocations:
         verb: str,
         allowed: set[ScheduleStatus],
         apply: Callable[[Session, AllocationSchedule], None],
+        ctx: Context,
     ) -> None:
         def use_case(session: Session) -> None:
             sched = self._lock(session, sid)
@@ -845,9 +799,19 @@ class Allocations:
                     field="id",
                     details={"status": str(sched.status)},
                 )
+            before = {"status": str(sched.status), "next_period": sched.next_period}
             apply(session, sched)
             sched.updated_at = self.ledger.clock()
             session.flush()
+            audit.record(
+                session,
+                ctx,
+                f"schedule.{_VERBS[verb]}",
+                f"schedule:{sid}",
+                at=sched.updated_at,
+                before=before,
+                after={"status": str(sched.status), "next_period": sched.next_period},
+            )
 
         self.db.run(use_case)
 
@@ -863,7 +827,7 @@ class Allocations:
             sched.status = ScheduleStatus.PAUSED
             sched.paused_at = self.ledger.clock()
 
-        self._change(sid, "paused", {ScheduleStatus.ACTIVE}, apply)
+        self._change(sid, "paused", {ScheduleStatus.ACTIVE}, apply, ctx)
         log.info("allocation schedule %s paused by %s", sid, ctx.actor)
         return self.get_schedule(sid)
 
@@ -918,7 +882,7 @@ class Allocations:
                 sched.status = ScheduleStatus.COMPLETED
                 summary.completed.append(sid)
 
-        self._change(sid, "resumed", {ScheduleStatus.PAUSED}, apply)
+        self._change(sid, "resumed", {ScheduleStatus.PAUSED}, apply, ctx)
         log.info("allocation schedule %s resumed by %s (catch_up=%s)", sid, ctx.actor, catch_up)
         self._settle(sid, day, ctx, summary)
         return summary
@@ -932,7 +896,7 @@ class Allocations:
             sched.status = ScheduleStatus.CANCELLED
             sched.paused_at = None
 
-        self._change(sid, "cancelled", {ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED}, apply)
+        self._change(sid, "cancelled", {ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED}, apply, ctx)
         log.info("allocation schedule %s cancelled by %s", sid, ctx.actor)
         return self.get_schedule(sid)
 

@@ -133,11 +133,14 @@ class Approvals:
         target_account: str | None = None,
         hold_id: str | None = None,
         partition: str | None = None,
+        key: IdempotencyKey | None = None,
     ) -> AdjustmentRequest:
         """Ask for an adjustment. Everything is checked now; nothing moves until approved.
 
         ``amount``: credit, debit, transfer and refund take a positive amount; limit takes the
         new limit (>= 0); hold_release takes none (the hold's remaining amount is recorded).
+        With ``key`` (a caller's idempotency key) a retry returns the first request instead of
+        asking twice.
         """
         what = _kind(kind)
         name = normalise_account_name(account)
@@ -235,7 +238,45 @@ class Approvals:
             session.flush()
             return row
 
-        return self.db.run(use_case)
+        payload = {
+            "kind": str(what),
+            "account": name,
+            "amount": str(value),
+            "target": target,
+            "hold": hold,
+            "partition": part,
+            "reason": why,
+        }
+        return self.db.run(use_case, Operation("adjustment.request", payload, actor=who, key=key))
+
+    @property
+    def required(self) -> bool:
+        """Whether a person's movement of money or limits must wait for a second person
+        (``approvals.require_approval``): the front ends then ask instead of moving."""
+        return self.settings.approvals.require_approval
+
+    def ask(
+        self,
+        kind: AdjustmentKind | str,
+        account: str,
+        amount: object = None,
+        *,
+        ctx: Context,
+        reason: str,
+        hold_id: str | None = None,
+    ) -> AdjustmentRequest:
+        """The request standing in for a movement a person made directly (a deposit, a new
+        limit, a one-off allocation, a hold void) while approval is required; the caller's
+        idempotency key makes a retry return the same request."""
+        return self.request(
+            kind,
+            account,
+            amount,
+            requested_by=ctx.actor,
+            reason=reason,
+            hold_id=hold_id,
+            key=ctx.idempotency_key,
+        )
 
     @staticmethod
     def _account(session: Session, name: str, *, field: str) -> Account:

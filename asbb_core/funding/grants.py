@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
@@ -40,6 +40,7 @@ from sqlmodel import Session, col, select
 
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.spend import Scope, SpendGroup, scoped_total, spend_by
+from asbb_core.store import audit
 from asbb_core.store.models import (
     Account,
     AccountStatus,
@@ -175,9 +176,6 @@ class DrawResult:
     draw_id: int
     entry_id: int
     replayed: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (money_str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -505,6 +503,35 @@ def status_of(
 # ---------------------------------------------------------------- the service
 
 
+def _audited(grant: Grant) -> dict[str, Any]:
+    """The grant's fields an audit row keeps (money as exact text)."""
+    return {
+        "number": grant.number,
+        "title": grant.title,
+        "agency": grant.agency,
+        "program": grant.program,
+        "pi": grant.pi,
+        "co_pis": list(grant.co_pis or []),
+        "institution": grant.institution,
+        "department": grant.department,
+        "cfda": grant.cfda,
+        "status": str(grant.status),
+        "total_award": grant.total_award,
+        "start_date": grant.start_date,
+        "end_date": grant.end_date,
+        "indirect_rate": grant.indirect_rate,
+    }
+
+
+def _period_fields(period: GrantPeriod) -> dict[str, Any]:
+    return {
+        "period": period.number,
+        "start_date": period.start_date,
+        "end_date": period.end_date,
+        "budget": period.budget,
+    }
+
+
 class Grants:
     """Grants, their budget periods and linked accounts, and draws into those accounts."""
 
@@ -584,6 +611,14 @@ class Grants:
             assert grant.id is not None
             self._add_periods(session, grant.id, spans, award)
             session.flush()
+            audit.record(
+                session,
+                ctx,
+                "grant.create",
+                f"grant:{cleaned}",
+                at=now,
+                after={**_audited(grant), "periods": len(spans)},
+            )
             return grant.id
 
         try:
@@ -642,11 +677,21 @@ class Grants:
 
         def use_case(session: Session) -> str:
             grant = load_grant(session, number, lock=True)
+            before = _audited(grant)
             for name, value in changes.items():
                 setattr(grant, name, value)
             grant.updated_at = self.ledger.clock()
             session.add(grant)
             session.flush()
+            audit.record(
+                session,
+                ctx,
+                "grant.update",
+                f"grant:{grant.number}",
+                at=grant.updated_at,
+                before=before,
+                after=_audited(grant),
+            )
             return grant.number
 
         return self.get_grant(self.db.run(use_case))
@@ -737,11 +782,22 @@ class Grants:
                     f"already drawn from period {n} (direct {format_money(drawn)} plus indirect)",
                     field="budget",
                 )
+            before = _period_fields(target)
             target.start_date, target.end_date, target.budget = start, end, new
             grant.updated_at = self.ledger.clock()
             session.add(target)
             session.add(grant)
             session.flush()
+            audit.record(
+                session,
+                ctx,
+                "grant.period",
+                f"grant:{grant.number}",
+                at=grant.updated_at,
+                before=before,
+                after=_period_fields(target),
+                keep=("period",),
+            )
             return grant.number
 
         return self.get_grant(self.db.run(use_case))
@@ -764,12 +820,22 @@ class Grants:
                     field="period_months",
                 )
             spans = split_months(grant.start_date, grant.end_date, months)
+            old_count = len(load_periods(session, grant.id))
             session.execute(delete(GrantPeriod).where(col(GrantPeriod.grant_id) == grant.id))
             session.flush()
             self._add_periods(session, grant.id, spans, grant.total_award)
             grant.updated_at = self.ledger.clock()
             session.add(grant)
             session.flush()
+            audit.record(
+                session,
+                ctx,
+                "grant.regenerate_periods",
+                f"grant:{grant.number}",
+                at=grant.updated_at,
+                before={"periods": old_count},
+                after={"periods": len(spans), "period_months": months},
+            )
             return grant.number
 
         return self.get_grant(self.db.run(use_case))
@@ -912,6 +978,14 @@ class Grants:
             )
             session.add(link)
             session.flush()
+            audit.record(
+                session,
+                ctx,
+                "grant.link",
+                f"grant:{grant.number}",
+                at=link.linked_at,
+                after={"account": name},
+            )
             return LinkedAccount(name, link.linked_by, link.linked_at)
 
         # Linked elsewhere at the same moment: the unit of work runs it again, and this try
@@ -947,6 +1021,14 @@ class Grants:
                 )
             session.delete(row)
             session.flush()
+            audit.record(
+                session,
+                ctx,
+                "grant.unlink",
+                f"grant:{grant.number}",
+                at=self.ledger.clock(),
+                before={"account": name},
+            )
 
         self.db.run(use_case)
 

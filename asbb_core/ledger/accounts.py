@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from asbb_core.ledger.journal import LedgerCore, check_dates
+from asbb_core.store import audit
 from asbb_core.store.models import (
     Account,
     AccountStatus,
@@ -24,6 +25,16 @@ from asbb_core.values.context import Context
 from asbb_core.values.errors import ConflictError, NotFoundError, ValidationError
 from asbb_core.values.money import parse_money
 from asbb_core.values.text import clean_text, normalise_account_name, validate_partition_name
+
+
+def _details(account: Account) -> dict[str, object]:
+    """What the audit trail keeps of an account's change (money is in the journal)."""
+    return {
+        "description": account.description,
+        "start_date": account.start_date,
+        "end_date": account.end_date,
+        "status": account.status,
+    }
 
 
 class AccountUseCases(LedgerCore):
@@ -86,6 +97,20 @@ class AccountUseCases(LedgerCore):
                     )
                 )
             session.flush()
+            audit.record(
+                session,
+                ctx,
+                "account.create",
+                f"account:{name}",
+                at=now,
+                after={
+                    "description": description,
+                    "start_date": start_date,
+                    "end_date": end_date,
+                    "status": account.status,
+                    "partition_limits": {str(p): format(v, "f") for p, v in caps.items()},
+                },
+            )
             return account
 
         payload = {
@@ -147,6 +172,7 @@ class AccountUseCases(LedgerCore):
                         field="status",
                         details={"open_holds": open_holds},
                     )
+            before = _details(account)
             if description is not None:
                 account.description = description
             account.start_date, account.end_date = start, end
@@ -154,6 +180,15 @@ class AccountUseCases(LedgerCore):
                 account.status = new_status
             account.updated_at = self.clock()
             session.flush()
+            audit.record(
+                session,
+                ctx,
+                "account.update",
+                f"account:{name}",
+                at=account.updated_at,
+                before=before,
+                after=_details(account),
+            )
             return account
 
         payload = {
@@ -181,12 +216,22 @@ class AccountUseCases(LedgerCore):
         def use_case(session: Session) -> PartitionLimit | None:
             account = self._lock_account(session, name=name)
             existing = self._lock_partition_limit(session, account, part)
+            now = self.clock()
+            audit.record(
+                session,
+                ctx,
+                "partition_limit.remove" if cap is None else "partition_limit.set",
+                f"account:{name}",
+                at=now,
+                before={"partition": part, "limit": existing.limit_amount if existing else None},
+                after={"partition": part, "limit": cap},
+                keep=("partition",),
+            )
             if cap is None:
                 if existing is not None:
                     session.delete(existing)
                     session.flush()
                 return None
-            now = self.clock()
             if existing is None:
                 used, held = session.exec(
                     select(

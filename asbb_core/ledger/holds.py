@@ -54,7 +54,12 @@ from asbb_core.values.errors import (
     ValidationError,
 )
 from asbb_core.values.money import ZERO, format_money, money_str, parse_cost
-from asbb_core.values.text import clean_text, normalise_account_name, validate_partition_name
+from asbb_core.values.text import (
+    clean_text,
+    clean_user_name,
+    normalise_account_name,
+    validate_partition_name,
+)
 
 MAX_TASKS = 1_000_000
 
@@ -116,7 +121,7 @@ class HoldUseCases(LedgerCore):
             )
         lifetime = hold_lifetime(self.settings, time_limit)
         job = clean_text(job_id, field="job_id", limit=64) or None
-        user = clean_text(user_name, field="user_name", limit=64) or None
+        user = clean_user_name(user_name, field="user_name")
         meta = dict(metadata or {})
         payload = {
             "account": name,
@@ -454,7 +459,7 @@ class HoldUseCases(LedgerCore):
         job = clean_text(job_id, field="job_id", limit=64)
         if not job:
             raise ValidationError("job_id: required", field="job_id")
-        user = clean_text(user_name, field="user_name", limit=64) or None
+        user = clean_user_name(user_name, field="user_name")
         payload = {"account": name, "partition": part, "cost": cost, "job": job}
 
         def use_case(session: Session) -> MovementResult:

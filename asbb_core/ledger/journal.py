@@ -27,6 +27,7 @@ from asbb_core.store.sqltypes import Money, UTCDateTime
 from asbb_core.values.context import Clock, Context, utcnow
 from asbb_core.values.errors import NotFoundError, ValidationError
 from asbb_core.values.money import ZERO, carry_cent
+from asbb_core.values.periods import check_day
 
 T = TypeVar("T")
 
@@ -64,6 +65,11 @@ INSERT_JOURNAL_RETURNING_ID = JOURNAL.insert().returning(JOURNAL.c.id)
 
 
 def check_dates(start: date | None, end: date | None) -> None:
+    """An account's optional start and end: days asbb takes, the end not before the start."""
+    if start is not None:
+        check_day(start, field="start_date")
+    if end is not None:
+        check_day(end, field="end_date")
     if start is not None and end is not None and end < start:
         raise ValidationError(
             f"end_date: {end.isoformat()} is before start_date {start.isoformat()}",

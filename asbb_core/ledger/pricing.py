@@ -6,6 +6,11 @@ cost = hours x (cpus x per_cpu_hour + gpus x per_gpu_hour + memory_gb x per_gb_h
 Estimates use the requested time limit; actual costs use the real elapsed time and the
 resources Slurm allocated. Both carry 4 decimal places (money.round_internal); rounding to the
 cent happens once, when the ledger posts.
+
+What a job asks for is bounded where it is parsed: counts (nodes, cpus, gpus, array tasks) up
+to ``MAX_COUNT``, memory up to ``MAX_MEMORY_MB`` (an exbibyte); a price above
+``money.MAX_AMOUNT`` is refused, never rounded or stored. (The partition name is taken as
+sent: the settings compare it exactly, so one they do not name is refused there.)
 """
 
 from __future__ import annotations
@@ -13,14 +18,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from asbb_core.settings import PartitionSettings, Settings
 from asbb_core.values.durations import parse_slurm_time
 from asbb_core.values.errors import ValidationError
-from asbb_core.values.money import round_internal
+from asbb_core.values.money import MAX_AMOUNT, format_money, round_internal
 
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:I?B)?\s*$", re.IGNORECASE)
+# re.ASCII: without it \s and IGNORECASE reach past ASCII (the Kelvin sign matches "k").
+_MEMORY = re.compile(
+    r"\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([KMGTP]?)(?:I?B)?\s*", re.IGNORECASE | re.ASCII
+)
 _MB_PER_UNIT = {
     "K": Decimal(1) / 1024,
     "": Decimal(1),
@@ -30,6 +38,9 @@ _MB_PER_UNIT = {
     "P": Decimal(1024**3),
 }
 MAX_COUNT = 1_000_000
+MAX_MEMORY_MB = 1024**4
+"""An exbibyte: more memory than any job has asked for, far below where prices overflow."""
+_MEMORY_TEXT_LIMIT = 48
 
 
 def parse_memory_mb(value: object, *, field: str = "memory") -> Decimal:
@@ -41,16 +52,22 @@ def parse_memory_mb(value: object, *, field: str = "memory") -> Decimal:
     if isinstance(value, int):
         megabytes = Decimal(value)
     elif isinstance(value, str):
-        match = _MEMORY.match(value)
+        match = _MEMORY.fullmatch(value) if len(value) <= _MEMORY_TEXT_LIMIT else None
         if not match:
             raise ValidationError(
-                f"{field}: {value!r} is not an amount of memory (e.g. 4096, 64G)", field=field
+                f"{field}: {value[:_MEMORY_TEXT_LIMIT]!r} is not an amount of memory "
+                "(e.g. 4096, 64G)",
+                field=field,
             )
         megabytes = Decimal(match.group(1)) * _MB_PER_UNIT[match.group(2).upper()]
     else:
         raise ValidationError(f"{field}: expected megabytes or a string like '64G'", field=field)
     if megabytes < 0:
         raise ValidationError(f"{field}: must not be negative", field=field)
+    if megabytes > MAX_MEMORY_MB:
+        raise ValidationError(
+            f"{field}: {value} is more than {MAX_MEMORY_MB} MB (1 EiB)", field=field
+        )
     return megabytes
 
 
@@ -58,8 +75,11 @@ def _count(value: object, *, field: str, minimum: int = 0) -> int:
     if value is None:
         return minimum
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
+        text = value.strip() if isinstance(value, str) else ""
+        # isascii: str.isdigit() also takes other scripts' digits, and superscripts
+        # ("²"), which int() refuses.
+        if 0 < len(text) <= 12 and text.isascii() and text.isdigit():
+            value = int(text)
         else:
             raise ValidationError(f"{field}: expected a whole number", field=field)
     if not minimum <= value <= MAX_COUNT:
@@ -136,11 +156,22 @@ def price_job(settings: Settings, job: JobShape) -> Price | None:
     partition = job.partition or settings.default_partition
     assert partition is not None  # settings.partition() returned rates for it
     hours = Decimal(int(job.duration.total_seconds())) / 3600
-    per_hour = hourly_rate(rates, job)
-    breakdown = {
-        name: round_internal(value * hours * job.tasks) for name, value in per_hour.items()
-    }
-    per_task = round_internal(sum(per_hour.values(), Decimal(0)) * hours)
+    # Enough digits that a price far past MAX_AMOUNT is computed exactly (and refused)
+    # instead of failing to round to 4 places within the default 28.
+    with localcontext() as exact:
+        exact.prec = 60
+        per_hour = hourly_rate(rates, job)
+        total = sum(per_hour.values(), Decimal(0)) * hours * job.tasks
+        if total > MAX_AMOUNT:
+            raise ValidationError(
+                f"the job's price ({format_money(total)}) is more than asbb holds for one job "
+                f"({format_money(MAX_AMOUNT)}); check nodes, cpus, gpus, memory, wall_time and "
+                "array_size"
+            )
+        breakdown = {
+            name: round_internal(value * hours * job.tasks) for name, value in per_hour.items()
+        }
+        per_task = round_internal(sum(per_hour.values(), Decimal(0)) * hours)
     return Price(
         partition=partition,
         total=round_internal(per_task * job.tasks),

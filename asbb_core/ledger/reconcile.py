@@ -8,9 +8,8 @@ charged once whether the epilog, a spool replay or the recovery sweep gets there
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -27,7 +26,8 @@ from asbb_core.values.errors import (
     IdempotencyConflictError,
     ValidationError,
 )
-from asbb_core.values.money import ZERO, money_str, parse_cost
+from asbb_core.values.metadata import parse_metadata
+from asbb_core.values.money import ZERO, parse_cost
 from asbb_core.values.text import normalise_account_name
 
 T = TypeVar("T")
@@ -95,19 +95,9 @@ def elapsed_of(elapsed: object = None, elapsed_seconds: object = None) -> timede
 
 
 def metadata_of(value: object) -> dict[str, Any] | None:
-    """Job metadata as sent: an object, or (as the seed tools send it) a JSON string of one."""
-    if isinstance(value, str):
-        if not value.strip():
-            return None
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise ValidationError(
-                "job_metadata: must be a JSON object", field="job_metadata"
-            ) from None
-    if value is not None and not isinstance(value, dict):
-        raise ValidationError("job_metadata: must be a JSON object", field="job_metadata")
-    return value
+    """Job metadata as sent: an object, or (as the seed tools send it) a JSON string of one;
+    bounded as ``values.metadata`` says."""
+    return parse_metadata(value, field="job_metadata")
 
 
 @dataclass(frozen=True)
@@ -147,12 +137,6 @@ class Reconciled:
     replayed: bool
     late: bool = False
     """The job's hold had already closed (expired, voided) when it was charged."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            key: money_str(value) if isinstance(value, Decimal) else value
-            for key, value in asdict(self).items()
-        }
 
 
 REPORTED = "reported"

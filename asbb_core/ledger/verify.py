@@ -26,7 +26,7 @@ allocation each credited instalment is an ``allocation`` row of its schedule's a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -80,15 +80,6 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "accounts": self.accounts,
-            "holds": self.holds,
-            "journal_rows": self.journal_rows,
-            "problems": [asdict(p) for p in self.problems],
-        }
 
 
 def _zero(value: Any) -> Decimal:

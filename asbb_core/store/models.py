@@ -562,3 +562,37 @@ class PerformanceFeedback(SQLModel, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     actor: str = Field(sa_type=String(128))
     received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One change to the bank's state that is not a movement of money (those are journal
+    rows): an account's status, description or dates, a grant or schedule edit, a token made
+    or revoked. Append-only like the journal (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_subject", "subject", "id"),)
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor: str = Field(sa_type=String(128), index=True)
+    """Who: the OS login (CLI, console) or the token's name (API)."""
+    source: Source = Field(sa_type=String(16))
+    correlation_id: str = Field(sa_type=String(64))
+    action: str = Field(sa_type=String(64))
+    """What, as ``<subject kind>.<verb>``: account.update, grant.update, token.revoke, ..."""
+    subject: str = Field(sa_type=String(200))
+    """Which, as ``<kind>:<id>``: account:physics, grant:NSF-1, schedule:3, token:ops."""
+    before: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    after: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    """The fields that changed, before and after (secrets never)."""
+
+
+class RateBucket(SQLModel, table=True):
+    """A caller's token bucket, shared by every daemon process and replica on the database."""
+
+    __tablename__ = "rate_buckets"
+
+    caller: str = Field(sa_type=String(200), primary_key=True)
+    tokens: float
+    """Requests still allowed now (refilled continuously; not money)."""
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -31,6 +31,7 @@ from asbb_core.store.models import (
 )
 from asbb_core.values.errors import NotFoundError, ValidationError
 from asbb_core.values.money import ZERO
+from asbb_core.values.periods import check_day, check_moment
 from asbb_core.values.text import normalise_account_name
 
 T = TypeVar("T")
@@ -126,7 +127,7 @@ def parse_when(value: str | None, *, field: str, end: bool = False) -> datetime 
     text = value.strip()
     try:
         if _DATE_ONLY.match(text):
-            day = date.fromisoformat(text)
+            day = check_day(date.fromisoformat(text), field=field)
             moment = datetime.combine(day, time(0), tzinfo=UTC)
             return moment + timedelta(days=1) if end else moment
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -138,7 +139,7 @@ def parse_when(value: str | None, *, field: str, end: bool = False) -> datetime 
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return check_moment(parsed, field=field)
 
 
 def check_range(since: datetime | None, until: datetime | None) -> None:

@@ -47,7 +47,8 @@ def new_correlation_id() -> str:
 
 
 CLIENT_KEY_LIMIT = 128
-_CLIENT_KEY = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no blanks
+# Printable ASCII, no blanks; matched whole (a "$" anchor would let a trailing "\n" by).
+_CLIENT_KEY = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,11 @@ class IdempotencyKey:
     @classmethod
     def client(cls, raw: object, *, field: str = "idempotency_key") -> IdempotencyKey:
         """A key a caller sent: 1 to 128 printable ASCII characters."""
-        if not isinstance(raw, str) or not _CLIENT_KEY.match(raw) or len(raw) > CLIENT_KEY_LIMIT:
+        if (
+            not isinstance(raw, str)
+            or len(raw) > CLIENT_KEY_LIMIT
+            or not _CLIENT_KEY.fullmatch(raw)
+        ):
             raise ValidationError(
                 f"{field}: must be 1 to {CLIENT_KEY_LIMIT} printable ASCII characters "
                 "without blanks",

@@ -14,11 +14,15 @@ from datetime import timedelta
 from asbb_core.values.errors import ValidationError
 
 MAX_DURATION = timedelta(days=3660)  # ten years: anything longer is a typo
+# [0-9], not \d (which takes every script's digits); at most 12 digits a part, so a
+# thousand-digit "minutes" is refused here rather than by int()'s own limit.
 _SLURM = re.compile(
-    r"^(?:(?P<days>\d+)-(?P<dh>\d+)(?::(?P<dm>\d+)(?::(?P<ds>\d+))?)?"
-    r"|(?P<a>\d+)(?::(?P<b>\d+)(?::(?P<c>\d+))?)?)$"
+    r"(?:(?P<days>[0-9]{1,12})-(?P<dh>[0-9]{1,12})(?::(?P<dm>[0-9]{1,12})"
+    r"(?::(?P<ds>[0-9]{1,12}))?)?"
+    r"|(?P<a>[0-9]{1,12})(?::(?P<b>[0-9]{1,12})(?::(?P<c>[0-9]{1,12}))?)?)"
 )
-_HUMAN = re.compile(r"(\d+)\s*(w|d|h|m|s)")
+_HUMAN = re.compile(r"([0-9]{1,12})\s*(w|d|h|m|s)")
+_TEXT_LIMIT = 64
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 UNLIMITED = {"unlimited", "infinite", "none"}
 
@@ -55,12 +59,14 @@ def _parse_slurm_time(value: object, field: str, allow_zero: bool) -> timedelta:
     if not isinstance(value, str):
         raise ValidationError(f"{field}: expected a Slurm time such as '2:00:00'", field=field)
     text = value.strip()
+    if len(text) > _TEXT_LIMIT:
+        raise ValidationError(f"{field}: at most {_TEXT_LIMIT} characters", field=field)
     if text.lower() in UNLIMITED:
         raise ValidationError(
             f"{field}: an unlimited time limit cannot be priced; give the job a time limit",
             field=field,
         )
-    match = _SLURM.match(text)
+    match = _SLURM.fullmatch(text)
     if not match:
         raise ValidationError(
             f"{field}: {value!r} is not a Slurm time (MM, HH:MM:SS or D-HH:MM:SS)", field=field
@@ -86,7 +92,7 @@ def parse_duration(value: object, *, field: str = "duration") -> timedelta:
     """Parse a duration people type ("2h", "30d", "1d12h") or any Slurm time form."""
     if isinstance(value, timedelta):
         return _checked(value, value, field)
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= _TEXT_LIMIT:
         text = value.strip().lower().replace(" ", "")
         parts = _HUMAN.findall(text)
         if parts and "".join(n + u for n, u in parts) == text:

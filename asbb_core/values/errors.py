@@ -36,6 +36,13 @@ class ValidationError(AsbbError):
     http_status = 422
 
 
+class UnknownPartitionError(ValidationError):
+    """A job on a partition asbb has no pricing for: refused, never waved through (a typo or
+    a new partition must not run AWS nodes for free)."""
+
+    code = "unknown_partition"
+
+
 class NotFoundError(AsbbError):
     code = "not_found"
     http_status = 404

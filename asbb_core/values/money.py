@@ -13,6 +13,13 @@ The rule, applied everywhere:
 * Amounts that people or programs *type* (limits, deposits, adjustments) are parsed by
   ``parse_money`` which refuses floats (binary floats cannot hold 0.1), NaN, infinities,
   booleans, and more than two decimal places, naming the field in the error.
+* Typed amounts are ASCII: an optional sign, an optional ``$``, digits (thousands commas
+  only in groups of three), an optional decimal point. Whatever else Python's ``Decimal``
+  would read is refused -- exponents (``1e3``), underscores (``1_000``), other scripts'
+  digits (``١٢``), blanks inside -- so what asbb stores is what a person sees typed.
+* No single amount is above ``MAX_AMOUNT`` (a trillion dollars less a cent). Both
+  backends store it, and sums of hundreds of them, exactly: SQLite keeps money as a 64-bit
+  count of 1/10000 dollars (at most about $922 trillion), PostgreSQL as NUMERIC(20, 4).
 
 Like beancount's Amount, the constructor refuses floats; unlike it we keep a single currency
 (USD), so amounts are plain ``Decimal`` values and ``ZERO`` is a constant.
@@ -20,7 +27,8 @@ Like beancount's Amount, the constructor refuses floats; unlike it we keep a sin
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from asbb_core.values.errors import ValidationError
 
@@ -29,8 +37,16 @@ CENT = Decimal("0.01")
 INTERNAL_QUANTUM = Decimal("0.0001")
 CURRENCY_SYMBOL = "$"
 
-# NUMERIC(20, 4): sixteen digits before the point is more money than exists.
-MAX_AMOUNT = Decimal("9999999999999999.9999")
+MAX_AMOUNT = Decimal("999999999999.99")
+"""The largest amount asbb takes (see the module's docstring for why this one)."""
+
+# Sign (before or after the "$"), whole part (plain digits, or grouped by thousands commas),
+# fraction. [0-9], not \d: \d matches every script's digits.
+_AMOUNT = re.compile(
+    r"(?P<sign>[+-]?)\$?(?P<sign2>[+-]?)"
+    r"(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.(?P<fraction>[0-9]*))?"
+)
+_AMOUNT_TEXT_LIMIT = 40
 
 
 def round_posting(amount: Decimal) -> Decimal:
@@ -44,7 +60,9 @@ def round_internal(amount: Decimal) -> Decimal:
 
 
 def to_decimal(value: object, *, field: str = "amount") -> Decimal:
-    """Turn str/int/Decimal into a finite Decimal; refuse floats and anything else."""
+    """Turn str/int/Decimal into a finite Decimal of at most ``MAX_AMOUNT``; refuse floats
+    and anything else. Text must be an amount as people write one (see the module's
+    docstring); a JSON value goes through ``decimal_of_json``."""
     if isinstance(value, bool):
         raise ValidationError(f"{field}: expected an amount, got a boolean", field=field)
     if isinstance(value, float):
@@ -58,13 +76,7 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip().replace(",", "").removeprefix(CURRENCY_SYMBOL)
-        try:
-            result = Decimal(text)
-        except InvalidOperation:
-            raise ValidationError(
-                f"{field}: {value!r} is not an amount of money", field=field
-            ) from None
+        result = _amount_of_text(value, field)
     else:
         raise ValidationError(
             f"{field}: expected an amount as a string or Decimal, got {type(value).__name__}",
@@ -73,8 +85,50 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
     if not result.is_finite():
         raise ValidationError(f"{field}: {value!r} is not a finite amount", field=field)
     if abs(result) > MAX_AMOUNT:
-        raise ValidationError(f"{field}: {value!r} is too large", field=field)
-    return result
+        raise ValidationError(
+            f"{field}: {value if isinstance(value, int | Decimal) else repr(value)} is too large "
+            f"(at most {format_money(MAX_AMOUNT)})",
+            field=field,
+        )
+    # -0 is 0: a sign on nothing must not show up as "-0.00".
+    return abs(result) if result.is_zero() else result
+
+
+def _amount_of_text(value: str, field: str) -> Decimal:
+    text = value.strip()
+    if len(text) > _AMOUNT_TEXT_LIMIT:
+        raise ValidationError(
+            f"{field}: {len(text)} characters; an amount has at most {_AMOUNT_TEXT_LIMIT}",
+            field=field,
+        )
+    match = _AMOUNT.fullmatch(text)
+    if (
+        match is None
+        or (match["sign"] and match["sign2"])
+        or not (match["whole"] or match["fraction"])
+    ):
+        raise ValidationError(
+            f"{field}: {text!r} is not an amount of money (write digits "
+            "with an optional sign, '$', thousands commas and decimal point, e.g. 1,250.00)",
+            field=field,
+        )
+    sign = match["sign"] or match["sign2"]
+    whole = match["whole"].replace(",", "") or "0"
+    fraction = f".{match['fraction']}" if match["fraction"] else ""
+    return Decimal(f"{sign}{whole}{fraction}")
+
+
+def decimal_of_json(value: object, *, field: str = "amount") -> Decimal:
+    """``to_decimal`` for a value from JSON: a JSON number arrives as a float and is read
+    through its shortest decimal form (0.1 -> "0.1", 5e-05 -> "0.00005"), never used as a
+    binary float; an exponent is part of how JSON writes numbers, so it is fine here,
+    unlike in typed text. NaN and infinities (which Python's JSON reader lets through)
+    are refused."""
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValidationError(f"{field}: {value!r} is not a finite amount", field=field)
+        value = Decimal(repr(value))
+    return to_decimal(value, field=field)
 
 
 def parse_money(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,7 +13,6 @@ from asbb_tui.cli_base import (
     Column,
     CsvOption,
     JsonOption,
-    cents,
     check_output,
     cli_context,
     emit_record,
@@ -28,9 +27,7 @@ from asbb_tui.cli_base import (
 
 if TYPE_CHECKING:
     from asbb_core.bank import Bank
-    from asbb_core.funding.allocations import ScheduleInfo
     from asbb_core.ledger import Ledger
-    from asbb_core.store.models import Account, PartitionLimit
 
 account_app = typer.Typer(
     help=(
@@ -72,17 +69,6 @@ EndOpt = Annotated[
     str | None,
     _option("Last day jobs may run, YYYY-MM-DD, included.", "--end", metavar="DATE"),
 ]
-
-
-# ---------------------------------------------------------------- shared with journal.py
-
-
-def table_times(row: dict[str, Any]) -> dict[str, Any]:
-    """A row for a list's table: times to the minute, so the columns fit (JSON, CSV and the
-    show commands keep them exact)."""
-    return {
-        k: v.strftime("%Y-%m-%d %H:%M") if isinstance(v, datetime) else v for k, v in row.items()
-    }
 
 
 # ---------------------------------------------------------------- rows
@@ -127,56 +113,10 @@ SCHEDULE_COLUMNS = [
     Column("done"),
     Column("credited", money=True),
     Column("total", money=True),
-    Column("next_due", "next due"),
+    Column("next_due_date", "next due"),
     Column("unspent"),
     Column("status"),
 ]
-
-
-def account_row(account: Account) -> dict[str, Any]:
-    from asbb_core.store.queries import money_percent
-
-    return {
-        "name": account.name,
-        "description": account.description,
-        "status": str(account.status),
-        "start_date": account.start_date,
-        "end_date": account.end_date,
-        "limit": cents(account.limit_amount),
-        "used": cents(account.used_amount),
-        "held": cents(account.held_amount),
-        "available": cents(account.available),
-        "percent_used": money_percent(account.used_amount, account.limit_amount),
-        "created_at": account.created_at,
-        "updated_at": account.updated_at,
-    }
-
-
-def cap_row(cap: PartitionLimit) -> dict[str, Any]:
-    return {
-        "partition": cap.partition,
-        "limit": cents(cap.limit_amount),
-        "used": cents(cap.used_amount),
-        "held": cents(cap.held_amount),
-        "available": cents(cap.available),
-        "updated_at": cap.updated_at,
-    }
-
-
-def _schedule_row(info: ScheduleInfo) -> dict[str, Any]:
-    from asbb_core.values.money import format_money
-
-    s = info.schedule
-    return {
-        "id": info.id,
-        "instalment": f"{format_money(s.amount)} {s.frequency}",
-        "done": f"{s.next_period}/{s.instalments}",
-        "credited": cents(info.credited),
-        "total": cents(s.total),
-        "next_due": info.next_due,
-        "unspent": str(s.unspent),
-        "status": str(s.status),
-    }
 
 
 def _show_detail(
@@ -188,23 +128,25 @@ def _show_detail(
     title: str | None = None,
 ) -> None:
     """One account with its caps and allocation schedules: a table each, JSON or CSV."""
+    from asbb_core.funding.views import ScheduleView
+    from asbb_core.ledger.views import AccountDetailView, PartitionLimitView
     from asbb_core.store import queries
+    from asbb_tui.commands.allocations import schedule_cells
 
     detail = queries.account_detail(bank.db, name)
-    schedules = bank.allocations.list_schedules(detail.account.name)
-    record = account_row(detail.account)
-    record["open_holds"] = detail.open_holds
-    caps = [cap_row(c) for c in detail.partition_limits]
+    schedules = [ScheduleView.of(s) for s in bank.allocations.list_schedules(detail.account.name)]
+    view = AccountDetailView.of_detail(detail)
     if as_json or as_csv:
-        record["partition_limits"] = caps
-        record["schedules"] = [s.to_dict() for s in schedules]
+        # The account as the API shows it, and its schedules as GET /allocations does.
+        record = {**view.record(), "schedules": [s.record() for s in schedules]}
         emit_record(record, DETAIL_CSV_COLUMNS, as_json=as_json, as_csv=as_csv)
         return
-    emit_record(record, DETAIL_COLUMNS, title=title or f"account {detail.account.name}")
-    if caps:
-        emit_rows([table_times(c) for c in caps], CAP_COLUMNS, title="partition limits")
+    emit_record(view, DETAIL_COLUMNS, title=title or f"account {detail.account.name}")
+    if detail.partition_limits:
+        caps = [PartitionLimitView.of(c) for c in detail.partition_limits]
+        emit_rows(caps, CAP_COLUMNS, title="partition limits", minutes=True)
     if schedules:
-        emit_rows([_schedule_row(s) for s in schedules], SCHEDULE_COLUMNS, title="allocations")
+        emit_rows([schedule_cells(s) for s in schedules], SCHEDULE_COLUMNS, title="allocations")
 
 
 def _day(value: str | None, *, field: str, ledger: Ledger) -> date | None:
@@ -296,18 +238,20 @@ def list_accounts(
             limit=limit,
             offset=offset,
         )
-    rows = [account_row(a) for a in page.items]
+    from asbb_core.ledger.views import AccountPage, AccountView
+
+    view = AccountPage.of(page, [AccountView.of(a) for a in page.items])
     emit_rows(
-        rows,
+        view.items,
         ACCOUNT_COLUMNS,
         as_json=as_json,
         as_csv=as_csv,
         title="accounts",
         empty="no accounts match (create one: asbb account create NAME --limit 100)",
-        json_data={"items": rows, "total": page.total, "limit": page.limit, "offset": offset},
+        json_data=view,
     )
     if not as_json and not as_csv:
-        page_hint("accounts", offset=page.offset, shown=len(rows), total=page.total)
+        page_hint("accounts", offset=page.offset, shown=len(view.items), total=page.total)
 
 
 @account_app.command("create")
@@ -420,7 +364,7 @@ def create(
                 "memo": "incremental budget",
             }
         try:
-            account = bank.allocations.open_account(
+            done = bank.desk.create_account(
                 name,
                 ctx=cli_context(),
                 schedule=plan,
@@ -432,6 +376,18 @@ def create(
             )
         except AsbbError as exc:
             raise _in_option_terms(exc) from None
+        account = done.account
+        if done.request is not None:
+            # The limit waits for a second person; say so where people and scripts look.
+            from asbb_tui.commands.adjust import emit_pending
+
+            emit_pending(
+                done.request,
+                f"the opening limit of {account.name}",
+                as_json=False,
+                as_csv=False,
+                to_stderr=True,
+            )
         _show_detail(
             bank,
             account.name,
@@ -503,7 +459,7 @@ def update(
     with opened(ctx) as bank:
         start_day = _day(start, field="start", ledger=bank.ledger)
         end_day = _day(end, field="end", ledger=bank.ledger)
-        current = bank.ledger.change_account(
+        done = bank.desk.change_account(
             name,
             ctx=cli_context(),
             limit=limit,
@@ -514,6 +470,17 @@ def update(
             clear_dates=clear_dates,
             status=status.strip().lower() if status is not None else None,
         )
+        current = done.account
+        if done.request is not None:
+            from asbb_tui.commands.adjust import emit_pending
+
+            emit_pending(
+                done.request,
+                f"the new limit of {current.name}",
+                as_json=False,
+                as_csv=False,
+                to_stderr=True,
+            )
         _show_detail(
             bank,
             current.name,
@@ -577,9 +544,12 @@ def list_partition_limits(
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         caps = bank.ledger.partition_limits(account)
+    from asbb_core.ledger.views import PartitionLimitView
+
     emit_rows(
-        [cap_row(c) if as_json or as_csv else table_times(cap_row(c)) for c in caps],
+        [PartitionLimitView.of(c) for c in caps],
         CAP_COLUMNS,
+        minutes=True,
         as_json=as_json,
         as_csv=as_csv,
         title=f"partition limits of {account}",
@@ -606,8 +576,10 @@ def set_partition_limit(
     with opened(ctx) as bank:
         cap = bank.ledger.set_partition_limit(account, partition, amount, ctx=cli_context())
     assert cap is not None  # only a None amount removes
+    from asbb_core.ledger.views import PartitionLimitView
+
     emit_record(
-        cap_row(cap),
+        PartitionLimitView.of(cap),
         CAP_COLUMNS,
         as_json=as_json,
         as_csv=as_csv,

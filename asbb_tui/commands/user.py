@@ -301,7 +301,10 @@ def quick_check(
     emit_record(record, columns, as_json=as_json, json_data={**record, "details": details})
     if not as_json:
         verdict = "[bold green]ACCEPTED[/]" if accepted else "[bold red]REFUSED[/]"
-        stdout().print(f"{verdict}: {answer['message']}")
+        from rich.markup import escape
+
+        # The daemon's text is data, not markup ("[partitions.x]" must print as it is).
+        stdout().print(f"{verdict}: {escape(str(answer['message']))}", soft_wrap=True)
     if not accepted:
         raise typer.Exit(EXIT_OVER_BUDGET)
 

@@ -127,7 +127,7 @@ class AlertsScreen(InboxScreen):
         self.action_goto_account()
 
     def _chosen(self, *, active: bool) -> AlertRecord | None:
-        record = self.current()
+        record: AlertRecord | None = self.current()
         if record is None:
             self.notify("no alert selected", severity="warning")
             return None

@@ -72,6 +72,13 @@ VIEWS: tuple[View, ...] = (
         "asbb_tui.console.grants:GrantsScreen",
         "grants, budget periods, direct/indirect split, reports",
     ),
+    View(
+        "audit",
+        "Audit",
+        "6",
+        "asbb_tui.console.audit:AuditScreen",
+        "the audit trail: who changed what (accounts, grants, schedules, tokens), when",
+    ),
 )
 
 
@@ -240,7 +247,7 @@ class AsbbConsole(App[None]):
         for view in self.views:  # the drill-ins are imported with their views
             _screen_class(view)
         classes: list[type[object]] = [type(self)]
-        pending: list[type[ConsoleScreen]] = [ConsoleScreen]
+        pending: list[type[object]] = [ConsoleScreen]
         while pending:
             cls = pending.pop()
             classes.append(cls)

@@ -148,7 +148,7 @@ class ApprovalsScreen(InboxScreen):
         )
 
     def _pending(self) -> AdjustmentRequest | None:
-        row = self.current()
+        row: AdjustmentRequest | None = self.current()
         if row is None:
             self.notify("no request selected", severity="warning")
             return None

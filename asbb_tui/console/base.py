@@ -29,12 +29,15 @@ if TYPE_CHECKING:
 
 
 class StatusBar(Horizontal):
-    """The READ-ONLY badge (always visible when it applies) and the database in use."""
+    """The READ-ONLY and NO SECOND APPROVAL badges (always visible when they apply), the
+    database in use and who acts."""
 
     DEFAULT_CSS = """
     StatusBar { height: 1; padding: 0 1; }
     StatusBar #badge { width: auto; background: $error; color: $text; text-style: bold;
                        padding: 0 1; }
+    StatusBar #no-approval { width: auto; background: $warning; color: $text;
+                             text-style: bold; padding: 0 1; margin-left: 1; }
     StatusBar #database { width: 1fr; color: $text-muted; padding: 0 1; }
     StatusBar #actor { width: auto; color: $text-muted; }
     """
@@ -46,6 +49,9 @@ class StatusBar(Horizontal):
     def compose(self) -> ComposeResult:
         if self._services.read_only:
             yield Static("READ-ONLY", id="badge")
+        if not self._services.settings.approvals.require_approval:
+            # approvals.require_approval = false: one person's changes move money at once.
+            yield Static("NO SECOND APPROVAL", id="no-approval")
         yield Static(self._services.database_label, id="database")
         yield Static(self._services.actor, id="actor")
 
@@ -213,6 +219,8 @@ class InboxScreen(FilteredTableScreen):
     """``f`` cycles through these (``None``: every status)."""
     NOUN: ClassVar[str] = "record"
     ERROR_TARGET: ClassVar[str] = "detail"
+    FILTER_NAME: ClassVar[str] = "status"
+    """What ``f`` filters by, as the status line names it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -248,7 +256,7 @@ class InboxScreen(FilteredTableScreen):
         label = self.status_filter or "all"
         extra = f"  filter: {self.text_filter}" if self.text_filter else ""
         self.query_one("#status-line", Static).update(
-            f"status: {label} (f)  {len(records)} {self.NOUN}(s){extra}"
+            f"{self.FILTER_NAME}: {label} (f)  {len(records)} {self.NOUN}(s){extra}"
         )
         self._update_detail()
 

@@ -6,11 +6,11 @@ clock. Nothing here touches widgets; everything here may be called from a worker
 
 from __future__ import annotations
 
-import getpass
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
+from asbb_core.access.identity import os_login
 from asbb_core.alerts.conditions import AlertService
 from asbb_core.bank import Bank
 from asbb_core.funding.allocations import Allocations
@@ -23,10 +23,9 @@ from asbb_core.values.context import Clock, Context, Source, new_correlation_id
 
 
 def console_actor() -> str:
-    try:
-        return f"console:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name for this uid (e.g. in a container)
-        return "console"
+    """The person at the console: the real uid's login, as the CLI's (maker-checker holds
+    across both)."""
+    return os_login()
 
 
 @dataclass

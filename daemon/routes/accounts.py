@@ -4,22 +4,30 @@ accounts); writes need an admin token."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator, ConfigDict, Field
 
-from asbb_core.ledger import MovementResult
+from asbb_core.ledger.views import (
+    AccountDetailView,
+    AccountPage,
+    AccountView,
+    MovementView,
+    PartitionLimitView,
+)
 from asbb_core.store import queries
-from asbb_core.store.models import Account, PartitionLimit, Role
+from asbb_core.store.models import Role
 from asbb_core.values.context import Context, IdempotencyKey, new_correlation_id
 from asbb_core.values.errors import NotFoundError, ValidationError
 from asbb_core.values.text import normalise_account_name, validate_partition_name
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import request_id_of
-from daemon.schemas import ApiModel, MoneyIn, MoneyOut
+from daemon.routes.adjustments import PENDING, REQUEST_HEADER, pending
+from daemon.schemas import ApiModel, MoneyIn
 from daemon.services import Services, get_services
 
 
@@ -38,6 +46,13 @@ PartitionName = Annotated[str, Path(min_length=1, max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_PAGE, description="Page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Rows to skip")]
 Status = Literal["active", "suspended", "closed"]
+LIMIT_REQUEST_HEADER = {
+    REQUEST_HEADER: {
+        "description": "Set when approval is required and a limit was given: the id of the "
+        "pending adjustment request the limit became (`GET /adjustments/{id}`).",
+        "schema": {"type": "integer"},
+    }
+}
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -70,79 +85,6 @@ def account_name(name: str, principal: Principal, *, field: str = "name") -> str
 
 
 # ---------------------------------------------------------------- models
-
-
-class AccountOut(ApiModel):
-    name: str
-    description: str
-    status: str
-    start_date: date | None
-    end_date: date | None
-    limit: MoneyOut
-    used: MoneyOut
-    held: MoneyOut
-    available: MoneyOut
-    percent_used: str
-    """Used as a share of the limit, one decimal ("12.5")."""
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, account: Account) -> AccountOut:
-        return cls(
-            name=account.name,
-            description=account.description,
-            status=str(account.status),
-            start_date=account.start_date,
-            end_date=account.end_date,
-            limit=account.limit_amount,
-            used=account.used_amount,
-            held=account.held_amount,
-            available=account.available,
-            percent_used=str(queries.money_percent(account.used_amount, account.limit_amount)),
-            created_at=account.created_at,
-            updated_at=account.updated_at,
-        )
-
-
-class PartitionLimitOut(ApiModel):
-    partition: str
-    limit: MoneyOut
-    used: MoneyOut
-    held: MoneyOut
-    available: MoneyOut
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, cap: PartitionLimit) -> PartitionLimitOut:
-        return cls(
-            partition=cap.partition,
-            limit=cap.limit_amount,
-            used=cap.used_amount,
-            held=cap.held_amount,
-            available=cap.available,
-            updated_at=cap.updated_at,
-        )
-
-
-class AccountDetailOut(AccountOut):
-    partition_limits: list[PartitionLimitOut]
-    open_holds: int
-
-    @classmethod
-    def of_detail(cls, detail: queries.AccountDetail) -> AccountDetailOut:
-        return cls(
-            **dict(AccountOut.of(detail.account)),
-            partition_limits=[PartitionLimitOut.of(c) for c in detail.partition_limits],
-            open_holds=detail.open_holds,
-        )
-
-
-class AccountPage(ApiModel):
-    items: list[AccountOut]
-    total: int
-    limit: int
-    offset: int
 
 
 class AccountCreate(ApiModel):
@@ -185,30 +127,6 @@ class DepositIn(ApiModel):
     memo: str = Field(default="", max_length=500)
 
 
-class MovementOut(ApiModel):
-    account: str
-    amount: MoneyOut
-    limit: MoneyOut
-    used: MoneyOut
-    held: MoneyOut
-    available: MoneyOut
-    entry_ids: list[int]
-    replayed: bool
-
-    @classmethod
-    def of(cls, result: MovementResult) -> MovementOut:
-        return cls(
-            account=result.account,
-            amount=result.amount,
-            limit=result.limit,
-            used=result.used,
-            held=result.held,
-            available=result.available,
-            entry_ids=list(result.entry_ids),
-            replayed=result.replayed,
-        )
-
-
 # ---------------------------------------------------------------- routes
 
 
@@ -236,24 +154,27 @@ def list_accounts(
         offset=offset,
         visible=visible_accounts(principal),
     )
-    return AccountPage(
-        items=[AccountOut.of(a) for a in page.items],
-        total=page.total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return AccountPage.of(page, [AccountView.of(a) for a in page.items])
 
 
-@router.post("/accounts", response_model=AccountDetailOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/accounts",
+    response_model=AccountDetailView,
+    status_code=status.HTTP_201_CREATED,
+    responses={status.HTTP_201_CREATED: {"headers": LIMIT_REQUEST_HEADER}},
+)
 def create_account(
     body: AccountCreate,
     request: Request,
+    response: Response,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> AccountDetailOut:
-    """Open an account (admin). A non-zero `limit` is journaled as its opening deposit.
-    A name already taken is refused with 409."""
-    account = services.ledger.create_account(
+) -> AccountDetailView:
+    """Open an account (admin). A non-zero `limit` is journaled as its opening deposit; when
+    approval is required (`approvals.require_approval`) the account opens at zero and the
+    limit becomes a pending adjustment request, named by the `Asbb-Adjustment-Request`
+    header. A name already taken is refused with 409."""
+    done = services.bank.desk.create_account(
         normalise_account_name(body.name, field="name"),
         ctx=context_of(request, principal),
         limit=body.limit,
@@ -262,31 +183,40 @@ def create_account(
         end_date=body.end_date,
         partition_limits=dict(body.partition_limits),
     )
-    return AccountDetailOut.of_detail(queries.account_detail(services.db, account.name))
+    if done.request is not None:
+        response.headers[REQUEST_HEADER] = str(done.request.id)
+    return AccountDetailView.of_detail(queries.account_detail(services.db, done.account.name))
 
 
-@router.get("/accounts/{name}", response_model=AccountDetailOut)
+@router.get("/accounts/{name}", response_model=AccountDetailView)
 def show_account(
     name: AccountName,
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
-) -> AccountDetailOut:
+) -> AccountDetailView:
     """One account with its balances, partition limits and number of open holds."""
     cleaned = account_name(name, principal)
-    return AccountDetailOut.of_detail(queries.account_detail(services.db, cleaned))
+    return AccountDetailView.of_detail(queries.account_detail(services.db, cleaned))
 
 
-@router.patch("/accounts/{name}", response_model=AccountDetailOut)
+@router.patch(
+    "/accounts/{name}",
+    response_model=AccountDetailView,
+    responses={status.HTTP_200_OK: {"headers": LIMIT_REQUEST_HEADER}},
+)
 def update_account(
     name: AccountName,
     body: AccountUpdate,
     request: Request,
+    response: Response,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> AccountDetailOut:
+) -> AccountDetailView:
     """Change an account's description, dates, status or limit (admin), all in one
-    transaction. A limit change is journaled as an adjustment and needs a `reason`;
-    closing needs no open holds (409 otherwise)."""
+    transaction. A limit change is journaled as an adjustment and needs a `reason`; when
+    approval is required it becomes a pending adjustment request instead, named by the
+    `Asbb-Adjustment-Request` header (the other fields change now). Closing needs no open
+    holds (409 otherwise)."""
     cleaned = account_name(name, principal)
     given = body.model_fields_set
     clear = "start_date" in given and "end_date" in given
@@ -297,7 +227,7 @@ def update_account(
                 f"{field}: to clear the dates send both start_date and end_date as null",
                 field=field,
             )
-    services.ledger.change_account(
+    done = services.bank.desk.change_account(
         cleaned,
         ctx=context_of(request, principal),
         limit=body.limit,
@@ -308,36 +238,38 @@ def update_account(
         clear_dates=clear,
         status=body.status,
     )
-    return AccountDetailOut.of_detail(queries.account_detail(services.db, cleaned))
+    if done.request is not None:
+        response.headers[REQUEST_HEADER] = str(done.request.id)
+    return AccountDetailView.of_detail(queries.account_detail(services.db, cleaned))
 
 
-@router.post("/accounts/{name}/close", response_model=AccountDetailOut)
+@router.post("/accounts/{name}/close", response_model=AccountDetailView)
 def close_account(
     name: AccountName,
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> AccountDetailOut:
+) -> AccountDetailView:
     """Close an account (admin): no new jobs may be charged to it, and it cannot reopen.
     Refused with 409 while it has open holds."""
     cleaned = account_name(name, principal)
     services.ledger.update_account(cleaned, ctx=context_of(request, principal), status="closed")
-    return AccountDetailOut.of_detail(queries.account_detail(services.db, cleaned))
+    return AccountDetailView.of_detail(queries.account_detail(services.db, cleaned))
 
 
-@router.get("/accounts/{name}/partition-limits", response_model=list[PartitionLimitOut])
+@router.get("/accounts/{name}/partition-limits", response_model=list[PartitionLimitView])
 def list_partition_limits(
     name: AccountName,
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
-) -> list[PartitionLimitOut]:
+) -> list[PartitionLimitView]:
     """The account's caps per partition, with what each has used and holds."""
     cleaned = account_name(name, principal)
     detail = queries.account_detail(services.db, cleaned)
-    return [PartitionLimitOut.of(c) for c in detail.partition_limits]
+    return [PartitionLimitView.of(c) for c in detail.partition_limits]
 
 
-@router.put("/accounts/{name}/partition-limits/{partition}", response_model=PartitionLimitOut)
+@router.put("/accounts/{name}/partition-limits/{partition}", response_model=PartitionLimitView)
 def set_partition_limit(
     name: AccountName,
     partition: PartitionName,
@@ -345,7 +277,7 @@ def set_partition_limit(
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
-) -> PartitionLimitOut:
+) -> PartitionLimitView:
     """Cap what one partition may consume inside the account (admin). A new cap starts with
     the partition's usage and open holds so far; later budget checks on it honour the cap."""
     cleaned = account_name(name, principal)
@@ -354,7 +286,7 @@ def set_partition_limit(
     )
     if cap is None:  # only a None limit removes, and the body requires one
         raise NotFoundError(f"partition {partition!r} has no limit", field="partition")
-    return PartitionLimitOut.of(cap)
+    return PartitionLimitView.of(cap)
 
 
 @router.delete(
@@ -384,8 +316,9 @@ def remove_partition_limit(
 
 @router.post(
     "/accounts/{name}/deposits",
-    response_model=MovementOut,
+    response_model=MovementView,
     status_code=status.HTTP_201_CREATED,
+    responses=PENDING,
 )
 def deposit(
     name: AccountName,
@@ -395,17 +328,23 @@ def deposit(
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-) -> MovementOut:
-    """Add money to an account's limit (admin), journaled as a deposit. With an
-    `Idempotency-Key` header a retry returns the first result (200, `replayed: true`) and
-    deposits nothing; the same key for a different request is 409."""
+) -> MovementView | JSONResponse:
+    """Add money to an account's limit (admin), journaled as a deposit. When approval is
+    required (`approvals.require_approval`) nothing moves: the answer is 202 with the pending
+    credit request another person approves. With an `Idempotency-Key` header a retry returns
+    the first result (200, `replayed: true`; or the same request) and deposits nothing; the
+    same key for a different request is 409."""
     cleaned = account_name(name, principal)
-    result = services.ledger.deposit(
+    done = services.bank.desk.deposit(
         cleaned,
         body.amount,
         ctx=context_of(request, principal, idempotency_key),
         memo=body.memo,
     )
+    if done.request is not None:
+        return pending(done.request)
+    result = done.result
+    assert result is not None
     if result.replayed:
         response.status_code = status.HTTP_200_OK
-    return MovementOut.of(result)
+    return MovementView.of(result)

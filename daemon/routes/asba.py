@@ -23,7 +23,8 @@ from asbb_core.store.models import Role
 from asbb_core.values.text import normalise_account_name
 from daemon.auth import Principal, requires
 from daemon.errors import ApiError
-from daemon.schemas import ApiModel, MoneyIn, MoneyOut
+from daemon.routes.grants import visible_grant
+from daemon.schemas import ApiModel, JobMetadata, Moment, MoneyIn, MoneyOut
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["asba"])
@@ -190,14 +191,14 @@ class JobIn(ApiModel):
     """Minutes the job would take on the local cluster (queue wait + run)."""
     job_priority: str = "normal"
     """low, normal, high, critical or emergency."""
-    job_deadline: datetime | None = Field(
+    job_deadline: Moment | None = Field(
         default=None, validation_alias=AliasChoices("job_deadline", "deadline")
     )
     partition: str | None = Field(default=None, max_length=64)
     """The AWS partition the job would run in (its cap is checked too)."""
     look_ahead_days: int = Field(default=decisions.DEFAULT_LOOK_AHEAD, ge=1, le=3660)
     """How far ahead an instalment may come to make the job affordable (DEFER)."""
-    job_metadata: dict[str, Any] = Field(default_factory=dict)
+    job_metadata: JobMetadata = Field(default_factory=dict)
 
     @field_validator("job_priority")
     @classmethod
@@ -310,7 +311,7 @@ def affordability_check(
 
 
 class BurstDecisionIn(JobIn):
-    conference_deadline: datetime | None = None
+    conference_deadline: Moment | None = None
     """Counts as the deadline when it comes before ``job_deadline``."""
     research_phase: str | None = Field(default=None, max_length=32)
     collaboration_impact: bool = False
@@ -485,6 +486,10 @@ def grant_timeline(
     account = _account(body.account, principal) if body.account else None
     if account is None and not principal.can_see_all:
         raise ApiError(403, "a token limited to some accounts must ask by account", field="account")
+    if body.grant_number is not None:
+        # A scoped token reads a grant only through an account of its own (the same rule
+        # as GET /grants/{number}): naming another grant's number must not show its money.
+        visible_grant(services, principal, body.grant_number)
     t = decisions.grant_timeline(
         services.ledger,
         account=account,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -21,19 +20,33 @@ from asbb_core.ledger.reconcile import (
 )
 from asbb_core.store.models import Role
 from asbb_core.values.context import Context, IdempotencyKey, Source, new_correlation_id
-from asbb_core.values.errors import AccountInactiveError, InsufficientFundsError, ValidationError
+from asbb_core.values.errors import (
+    AccountInactiveError,
+    InsufficientFundsError,
+    UnknownPartitionError,
+    ValidationError,
+)
 from asbb_core.values.money import ZERO, round_posting
 from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
-from daemon.schemas import JOB_ID_PATTERN, ApiModel, MoneyIn, MoneyOut
+from daemon.schemas import (
+    JOB_ID_PATTERN,
+    ApiModel,
+    JobDetails,
+    JobMetadata,
+    Moment,
+    MoneyIn,
+    MoneyOut,
+    OptionalSlurmTime,
+    SlurmTime,
+    UserName,
+)
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["budget"])
 
 # A quote writes nothing: any role may ask (a reader limited to accounts, only for those).
 quote_access = requires(Role.READER, Role.PLUGIN)
-
-SlurmTime = str | int | float
 
 
 class CheckRequest(ApiModel):
@@ -53,13 +66,13 @@ class CheckRequest(ApiModel):
     wall_time: SlurmTime
     """Time limit: 'MM', 'HH:MM:SS', 'D-HH:MM:SS', or minutes as a number."""
     array_size: int = Field(default=1, ge=1, le=1_000_000)
-    user_id: str | None = Field(default=None, max_length=64)
+    user_id: UserName = Field(default=None, max_length=64)
     job_id: str | None = Field(default=None, max_length=64, pattern=JOB_ID_PATTERN)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     """A retry with the same key returns the same hold (also the Idempotency-Key header)."""
-    job_metadata: dict[str, Any] = Field(default_factory=dict)
+    job_metadata: JobMetadata = Field(default_factory=dict)
     """research_domain, grant_number, project_code, ... recorded on the hold's journal rows."""
-    job_details: dict[str, str] = Field(default_factory=dict)
+    job_details: JobDetails = Field(default_factory=dict)
 
 
 class CheckResponse(ApiModel):
@@ -99,10 +112,10 @@ class ReconcileRequest(ApiModel):
     account: str | None = Field(default=None, min_length=1, max_length=64)
     """For a job without a hold: the account to charge."""
     partition: str | None = Field(default=None, max_length=64)
-    user_id: str | None = Field(default=None, max_length=64)
+    user_id: UserName = Field(default=None, max_length=64)
     actual_cost: MoneyIn | None = None
     """The real cost, if known (e.g. from AWS); else it is priced from the fields below."""
-    elapsed: SlurmTime | None = None
+    elapsed: OptionalSlurmTime = None
     """Elapsed time in Slurm form ('HH:MM:SS'); or give elapsed_seconds."""
     elapsed_seconds: int | None = Field(default=None, ge=0, le=10 * 366 * 86400)
     nodes: int | None = Field(default=None, ge=1, le=1_000_000)
@@ -110,7 +123,7 @@ class ReconcileRequest(ApiModel):
     gpus: int | None = Field(default=None, ge=0, le=1_000_000)
     memory: str | int | None = None
     state: str | None = Field(default=None, max_length=32)
-    end_time: datetime | None = None
+    end_time: Moment | None = None
     final: bool | None = None
     """True closes an array's hold now (the rest of its tasks will not run)."""
     job_metadata: dict[str, Any] | None = None
@@ -186,11 +199,26 @@ def check(
     services: Annotated[Services, Depends(get_services)],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> CheckResponse:
-    """Price a job and hold its cost. Unbudgeted partitions answer at once, without a hold."""
+    """Price a job and hold its cost. Partitions marked `budgeted = false` answer at once,
+    without a hold; a partition the settings do not name is refused (`available: false`,
+    `details.reason` = `unknown_partition`), never waved through."""
     metrics = services.metrics
     with metrics.check_latency.labels(outcome="all").time():
         job = _job_of(body)
-        price = services.price(job, body.account)
+        try:
+            price = services.price(job, body.account)
+        except UnknownPartitionError as exc:
+            # Fail safe: a partition asbb cannot price is refused with what to fix.
+            metrics.holds.labels(outcome="refused").inc()
+            return CheckResponse(
+                available=False,
+                estimated_cost=ZERO,
+                hold_amount=ZERO,
+                transaction_id=None,
+                message=exc.message,
+                budget_remaining=None,
+                details={"reason": exc.code, **exc.details},
+            )
         if price is None:
             metrics.holds.labels(outcome="unbudgeted").inc()
             message, unbudgeted = _unbudgeted(body, services)
@@ -279,7 +307,17 @@ def quote(
     Any token may ask; a reader token limited to some accounts only for those (else 403)."""
     principal.require_account(body.account)
     job = _job_of(body)
-    price = services.price(job, body.account)
+    try:
+        price = services.price(job, body.account)
+    except UnknownPartitionError as exc:  # refused by check, so refused here
+        return QuoteResponse(
+            would_accept=False,
+            estimated_cost=ZERO,
+            hold_amount=ZERO,
+            budget_remaining=None,
+            message=exc.message,
+            details={"reason": exc.code, **exc.details},
+        )
     if price is None:
         message, unbudgeted = _unbudgeted(body, services)
         return QuoteResponse(

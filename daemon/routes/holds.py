@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
+from asbb_core.ledger.views import HoldPage, HoldView, VoidView
 from asbb_core.store import queries
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.routes.accounts import account_name, context_of, visible_accounts
-from daemon.schemas import JOB_ID_PATTERN, ApiModel, MoneyOut
+from daemon.routes.adjustments import PENDING, pending
+from daemon.schemas import JOB_ID_PATTERN, ApiModel
 from daemon.services import Services, get_services
 
 router = APIRouter(tags=["holds"])
@@ -19,82 +21,10 @@ router = APIRouter(tags=["holds"])
 HoldId = Annotated[str, Path(min_length=1, max_length=40, description="The hold's id")]
 
 
-class HoldOut(ApiModel):
-    id: str
-    account: str
-    partition: str | None
-    user: str | None
-    job_id: str | None
-    state: str
-    estimate: MoneyOut
-    buffer: str
-    amount: MoneyOut
-    """What was reserved (estimate x buffer)."""
-    remaining: MoneyOut
-    """What is still reserved."""
-    charged: MoneyOut
-    """What the hold's own charges took (fixed once it resolved)."""
-    job_charged: MoneyOut
-    """All its job was charged: with late charges and cost corrections."""
-    released: MoneyOut
-    task_count: int
-    tasks_posted: int
-    estimate_source: str
-    metadata: dict[str, Any]
-    actor: str
-    source: str
-    correlation_id: str
-    created_at: datetime
-    expires_at: datetime
-    resolved_at: datetime | None
-
-    @classmethod
-    def of(cls, row: queries.HoldRow) -> HoldOut:
-        h = row.hold
-        return cls(
-            id=h.id,
-            account=row.account,
-            partition=h.partition,
-            user=h.user_name,
-            job_id=h.job_id,
-            state=str(h.state),
-            estimate=h.estimate,
-            buffer=str(h.buffer.normalize()),
-            amount=h.amount,
-            remaining=h.remaining,
-            charged=h.charged,
-            job_charged=row.job_charged,
-            released=h.released,
-            task_count=h.task_count,
-            tasks_posted=h.tasks_posted,
-            estimate_source=h.estimate_source,
-            metadata=h.job_metadata,
-            actor=h.actor,
-            source=str(h.source),
-            correlation_id=h.correlation_id,
-            created_at=h.created_at,
-            expires_at=h.expires_at,
-            resolved_at=h.resolved_at,
-        )
-
-
-class HoldPage(ApiModel):
-    items: list[HoldOut]
-    total: int
-    limit: int
-    offset: int
-
-
 class VoidIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
-
-
-class VoidOut(ApiModel):
-    hold: HoldOut
-    released: MoneyOut
-    replayed: bool
 
 
 @router.get("/holds", response_model=HoldPage)
@@ -126,41 +56,42 @@ def list_holds(
         offset=offset,
         visible=visible_accounts(principal),
     )
-    return HoldPage(
-        items=[HoldOut.of(r) for r in page.items],
-        total=page.total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return HoldPage.of(page, [HoldView.of(r) for r in page.items])
 
 
-@router.get("/holds/{hold_id}", response_model=HoldOut)
+@router.get("/holds/{hold_id}", response_model=HoldView)
 def show_hold(
     hold_id: HoldId,
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
-) -> HoldOut:
+) -> HoldView:
     """One hold: what it reserved, charged and released, and its state."""
     row = queries.get_hold(services.db, hold_id)
     principal.require_account(row.account)
-    return HoldOut.of(row)
+    return HoldView.of(row)
 
 
-@router.post("/holds/{hold_id}/void", response_model=VoidOut)
+@router.post("/holds/{hold_id}/void", response_model=VoidView, responses=PENDING)
 def void_hold(
     hold_id: HoldId,
     request: Request,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     body: VoidIn | None = None,
-) -> VoidOut:
+) -> VoidView | JSONResponse:
     """Release everything an open hold still reserves (admin), e.g. for a job that will never
-    run. A hold resolves exactly once: voiding a closed hold is 409."""
-    result = services.ledger.void_hold(
+    run. When approval is required (`approvals.require_approval`) nothing is released: the
+    answer is 202 with the pending hold_release request another person approves. A hold
+    resolves exactly once: voiding a closed hold is 409."""
+    done = services.bank.desk.void_hold(
         hold_id, ctx=context_of(request, principal), reason=body.reason if body else ""
     )
-    return VoidOut(
-        hold=HoldOut.of(queries.get_hold(services.db, hold_id)),
+    if done.request is not None:
+        return pending(done.request)
+    result = done.result
+    assert result is not None
+    return VoidView(
+        hold=HoldView.of(queries.get_hold(services.db, hold_id)),
         released=result.released,
         replayed=result.replayed,
     )

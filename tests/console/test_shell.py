@@ -202,3 +202,20 @@ async def test_alerts_filter_is_answered_by_the_database(ledger: Ledger) -> None
         await pilot.press("escape")  # clears the filter: every alert again
         await settle(pilot)
         assert table.row_count > len(expected)
+
+
+@pytest.mark.parametrize("required", [True, False])
+async def test_the_header_says_when_no_second_approval_is_required(
+    demo_file: Path, tmp_path: Path, required: bool
+) -> None:
+    ledger = demo_ledger(demo_file, tmp_path, approvals={"require_approval": required})
+    app = AsbbConsole(ledger, start_view="accounts", actor="admin")
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            badges = pilot.app.screen.query("#no-approval")
+            assert len(badges) == (0 if required else 1)
+            if not required:
+                assert "NO SECOND APPROVAL" in str(badges.first(Static).render())
+    finally:
+        ledger.db.dispose()
