@@ -1,16 +1,29 @@
 """Settings: one pydantic-settings class made of nested models.
 
 Sources, strongest first: keyword arguments, ``ASBB_*`` environment variables (``__`` nests:
-``ASBB_HOLDS__BUFFER=1.5``), the TOML file named by ``ASBB_CONFIG`` (else
-``/etc/asbb/config.toml`` if it exists), then the defaults below. Invalid settings raise
-``SettingsError`` naming the field and the reason, at start-up, before anything runs.
+``ASBB_HOLDS__BUFFER=1.5``), the original tool's environment variables (``ASBB_DATABASE_DSN``,
+``ASBB_SERVICE_LISTEN_ADDR``, ...), the file named by ``ASBB_CONFIG`` (else
+``/etc/asbb/config.toml``, else ``/etc/asbb/config.yaml``), then the defaults below. Invalid
+settings raise ``SettingsError`` naming the field and the reason, at start-up, before anything
+runs.
+
+The original tool (aws-slurm-burst-budget) read ``/etc/asbb/config.yaml`` and ``ASBB_X_Y``
+variables through viper; sites migrating from it keep both. A YAML file may hold asbb's own
+keys and the original's: each of the original's keys is mapped onto asbb's (``_ORIGINAL``), or,
+where asbb has no counterpart, accepted quietly when it holds the original's default, warned
+about otherwise, and refused where ignoring it would make asbb less safe than the site asked.
+A key that is neither asbb's nor the original's is refused.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-from decimal import Decimal
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -27,6 +40,11 @@ from pydantic_settings import (
 from asbb_core.values.errors import SettingsError, UnknownPartitionError
 
 SYSTEM_CONFIG = Path("/etc/asbb/config.toml")
+"""asbb's own file. The original tool's ``config.yaml`` (or ``.yml``) beside it is read when
+this one does not exist."""
+YAML_SUFFIXES = (".yaml", ".yml")
+
+log = logging.getLogger("asbb.settings")
 
 
 def default_database_url() -> str:
@@ -385,9 +403,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            _DataSource(settings_cls, original_environment(os.environ)[0]),
+        ]
         path = config_path()
-        if path is not None:
+        if path is not None and path.suffix.lower() in YAML_SUFFIXES:
+            sources.append(_DataSource(settings_cls, read_yaml_config(path)[0]))
+        elif path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
@@ -418,19 +442,34 @@ class Settings(BaseSettings):
         return found if found.budgeted else None
 
 
+def _system_configs() -> tuple[Path, ...]:
+    """Where settings are looked for without ``ASBB_CONFIG``, first found wins: asbb's TOML,
+    then the original tool's YAML beside it (derived at call time, so tests that move
+    SYSTEM_CONFIG move both)."""
+    return (SYSTEM_CONFIG, *(SYSTEM_CONFIG.with_suffix(suffix) for suffix in YAML_SUFFIXES))
+
+
 def config_path() -> Path | None:
-    """The config file in force: ``ASBB_CONFIG`` if set (it must exist), else the system one."""
+    """The config file in force: ``ASBB_CONFIG`` if set (it must exist; a ``.yaml``/``.yml``
+    name is read as YAML, anything else as TOML), else ``/etc/asbb/config.toml``, else the
+    original tool's ``/etc/asbb/config.yaml`` (or ``.yml``)."""
     named = os.environ.get("ASBB_CONFIG")
     if named:
         path = Path(named).expanduser()
         if not path.is_file():
             raise SettingsError(f"ASBB_CONFIG: no such file: {path}", field="ASBB_CONFIG")
         return path
-    return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
+    return next((path for path in _system_configs() if path.is_file()), None)
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Load and validate settings, turning pydantic's errors into one readable SettingsError."""
+    """Load and validate settings, turning pydantic's errors into one readable SettingsError.
+
+    Each notice of :func:`settings_notices` (an ignored key or variable, two files) is logged
+    as a warning on ``asbb.settings`` first, so the CLI prints it on stderr and the daemon
+    logs it."""
+    for notice in settings_notices():
+        log.warning("settings: %s", notice)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -446,6 +485,741 @@ def load_settings(**overrides: Any) -> Settings:
         ) from None
     except (ValueError, OSError) as exc:  # a TOML file that does not parse
         raise SettingsError(f"invalid settings file: {exc}", field="ASBB_CONFIG") from None
+
+
+def settings_notices() -> list[str]:
+    """What the settings leave out and say so, not as errors: the original tool's keys and
+    variables asbb has no counterpart for (set to other than the original's default), ``ASBB_*``
+    variables that are nobody's setting, and a config.yaml that a config.toml beside it hides.
+    Raises SettingsError for what is refused (the same errors loading would raise)."""
+    notices: list[str] = []
+    if not os.environ.get("ASBB_CONFIG"):
+        found = [path for path in _system_configs() if path.is_file()]
+        if len(found) > 1:
+            others = " and ".join(str(path) for path in found[1:])
+            notices.append(
+                f"{found[0]} and {others} both exist: asbb reads {found[0]} only (TOML wins); "
+                f"move what {others} still says into it and remove {others}"
+            )
+    notices += original_environment(os.environ)[1]
+    path = config_path()
+    if path is not None and path.suffix.lower() in YAML_SUFFIXES:
+        notices += read_yaml_config(path)[1]
+    return notices
+
+
+# ---------------------------------------------------------------- the original tool's settings
+
+
+class _DataSource(PydanticBaseSettingsSource):
+    """Settings already read into asbb's shape (a YAML file, the original's variables)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+ORIGINAL = "the original tool (aws-slurm-burst-budget)"
+
+_BOOLS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
+_GO_DURATION = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_UNIT = {
+    "ns": Decimal("1e-9"),
+    "us": Decimal("1e-6"),
+    "µs": Decimal("1e-6"),
+    "μs": Decimal("1e-6"),
+    "ms": Decimal("0.001"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+}
+
+
+def go_duration_seconds(value: Any) -> Decimal:
+    """A Go duration (``"30s"``, ``"1h30m"``, ``"2160h"``, ``"500ms"``) in seconds, as viper
+    read the original's durations. A bare number is refused: viper took it as nanoseconds,
+    which no one means."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(
+            f'{value!r} is not a duration: write it as Go does, e.g. "30s", "5m" or "1h" '
+            "(the original tool read a bare number as nanoseconds)"
+        )
+    text = value.strip()
+    if text in ("0", "+0"):
+        return Decimal(0)
+    body = text[1:] if text.startswith("+") else text
+    if not body or _GO_DURATION.sub("", body) != "":
+        raise ValueError(f'{value!r} is not a duration such as "30s", "5m" or "1h30m"')
+    return sum(
+        (Decimal(number) * _GO_UNIT[unit] for number, unit in _GO_DURATION.findall(body)),
+        Decimal(0),
+    )
+
+
+def _parse(kind: str, value: Any) -> Any:
+    """The original's value as the kind its Go struct had; a string (an environment
+    variable) is converted as viper converted it."""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLS:
+            return _BOOLS[value.strip().lower()]
+        raise ValueError(f"{value!r} is not true or false")
+    if kind == "int":
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a whole number")
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a whole number") from None
+    if kind == "number":
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        try:
+            number = Decimal(str(value).strip())  # through str: a YAML float keeps its digits
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a number") from None
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        return number
+    if kind == "duration":
+        return go_duration_seconds(value)
+    if kind == "list":
+        if isinstance(value, str):
+            return value.split()  # viper splits a variable's value on white space
+        if isinstance(value, list):
+            return [str(item) for item in value]
+        raise ValueError(f"{value!r} is not a list")
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise ValueError(f"{value!r} is not a mapping of names to values")
+        return {str(k): str(v) for k, v in value.items()}
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a string")
+    return str(value)
+
+
+def _whole_seconds(seconds: Decimal) -> int:
+    if seconds != seconds.to_integral_value():
+        raise ValueError(f"{seconds}s is not a whole number of seconds, as asbb's setting is")
+    return int(seconds)
+
+
+Note = Callable[[str], None]
+
+
+def _listen_addr(value: str, note: Note) -> dict[str, Any]:
+    # Go's net.Listen: "host:port"; an empty host (":8080") listens on every interface.
+    host, colon, port = value.strip().rpartition(":")
+    if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f'{value!r} is not host:port (e.g. ":8080" or "127.0.0.1:8080")')
+    host = host.strip("[]") or "0.0.0.0"
+    return {"daemon": {"host": host, "port": int(port)}}
+
+
+def _driver(value: str, note: Note) -> dict[str, Any]:
+    driver = value.strip().lower()
+    if driver in ("postgres", "postgresql"):
+        return {}
+    if driver == "mysql":
+        raise ValueError(
+            "MySQL is not supported yet: asbb runs on PostgreSQL (or SQLite for a single-node "
+            "trial); move the data to PostgreSQL and set database.driver: postgres with its "
+            "database.dsn"
+        )
+    raise ValueError(f"{value!r} is not a database driver asbb has: postgres")
+
+
+def postgres_url_from_dsn(dsn: str) -> str:
+    """The original's PostgreSQL DSN, a URL (``postgresql://u:p@h/db?sslmode=disable``) or
+    libpq's key=value form (``host=h user=u password=p dbname=db``), as asbb's URL."""
+    text = dsn.strip()
+    if text.startswith(("postgres://", "postgresql://")):
+        return normalise_database_url(text)
+    if "=" not in text:
+        raise ValueError(
+            "not a PostgreSQL DSN: give a postgresql:// URL or libpq's key=value form "
+            "(host=... user=... dbname=...)"
+        )
+    # libpq's own parser (quoting, escapes), then SQLAlchemy's URL (percent-encoding).
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+    from sqlalchemy.engine import URL
+
+    try:
+        params = {k: str(v) for k, v in conninfo_to_dict(text).items()}
+    except ProgrammingError as exc:
+        raise ValueError(f"not a valid key=value DSN: {str(exc).strip()}") from None
+    user, password, dbname = params.pop("user", None), params.pop("password", None), None
+    dbname = params.pop("dbname", None)
+    host, port = params.get("host"), params.get("port")
+    # A TCP host and port go in the URL; a socket folder or a host list stays in the query.
+    if host and "/" not in host and "," not in host and (port is None or port.isdigit()):
+        params.pop("host")
+        if port is not None:
+            params.pop("port")
+    else:
+        host = port = None
+    url = URL.create(
+        "postgresql+psycopg",
+        username=user,
+        password=password,
+        host=host,
+        port=int(port) if port else None,
+        database=dbname,
+        query=params,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def _dsn(value: str, note: Note) -> dict[str, Any]:
+    return {"database": {"url": postgres_url_from_dsn(value)}}
+
+
+def _max_open_conns(value: int, note: Note) -> dict[str, Any]:
+    if value < 1:
+        raise ValueError("must be 1 or more: asbb always bounds its connections")
+    # asbb opens up to pool_size, and as many again under load: stay within the cap.
+    return {"database": {"pool_size": min(200, max(1, value // 2))}}
+
+
+def _hold_percentage(value: Decimal, note: Note) -> dict[str, Any]:
+    # The original holds estimate * default_hold_percentage (1.2 = a 20% buffer): a multiplier,
+    # the same as holds.buffer, not a percentage.
+    if not Decimal(1) <= value <= Decimal(10):
+        raise ValueError(
+            f"{value} is outside 1 to 10: it is a multiplier (1.2 holds the estimate plus 20%), "
+            "as holds.buffer is; 120 would hold 120 times the estimate"
+        )
+    return {"holds": {"buffer": value}}
+
+
+def _reconciliation_timeout(value: Decimal, note: Note) -> dict[str, Any]:
+    if value <= 0:
+        raise ValueError("must be more than 0s")
+    # The original released an unreconciled hold once it was twice this old.
+    return {"holds": {"timeout_hours": value * 2 / Decimal(3600)}}
+
+
+def _advisor_timeout(value: Decimal, note: Note) -> dict[str, Any]:
+    ms = int(value * 1000)
+    if ms < 10:
+        raise ValueError("must be at least 10ms")
+    if ms > 5000:
+        note(
+            f"advisor.timeout_ms is {ms} capped to 5000: the advisor is asked while slurmctld "
+            "waits, and asbb prices from the partitions' rates when it is slow"
+        )
+        ms = 5000
+    return {"advisor": {"timeout_ms": ms}}
+
+
+def _log_level(value: str, note: Note) -> dict[str, Any]:
+    # zerolog's levels onto asbb's four.
+    level = {"warn": "warning", "trace": "debug", "fatal": "error", "panic": "error"}.get(
+        value.strip().lower(), value.strip().lower()
+    )
+    if level not in ("debug", "info", "warning", "error"):
+        raise ValueError(f"{value!r} is not debug, info, warn or error")
+    return {"daemon": {"log_level": level}}
+
+
+def _to(*path: str, convert: Callable[[Any], Any] = lambda v: v) -> Callable[[Any, Note], Any]:
+    """A key that maps onto one of asbb's, its value converted."""
+
+    def apply(value: Any, note: Note) -> dict[str, Any]:
+        out: dict[str, Any] = {path[-1]: convert(value)}
+        for part in reversed(path[:-1]):
+            out = {part: out}
+        return out
+
+    return apply
+
+
+def _when_off(*targets: tuple[str, str, Any]) -> Callable[[Any, Note], Any]:
+    """An on/off switch: off sets asbb's settings (an interval to 0, a URL to ''); on leaves
+    them as the rest of the settings say."""
+
+    def apply(value: bool, note: Note) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if not value:
+            for section, key, off in targets:
+                out.setdefault(section, {})[key] = off
+        return out
+
+    return apply
+
+
+@dataclass(frozen=True)
+class _OriginalKey:
+    """One key of the original tool's config.yaml (its viper key, and ``ASBB_`` + the key in
+    capitals with ``_`` for ``.`` as its environment variable)."""
+
+    kind: str
+    """str, bool, int, number, duration, list or map: its Go type."""
+    default: Any = None
+    """The original's default, parsed: a key at its default asks for nothing, so a key asbb
+    has no counterpart for is accepted quietly there."""
+    to: Callable[[Any, Note], dict[str, Any]] | None = None
+    """Maps the value onto asbb's settings; None: asbb has no such setting."""
+    why: str = ""
+    """Why asbb has no such setting, and what it does instead."""
+    refuse: bool = False
+    """Without a counterpart, a value other than the default is an error (ignoring it would
+    leave asbb less safe than the site asked), not a warning."""
+    last: bool = False
+    """Applied after the other keys: an on/off switch overrides the interval beside it."""
+    quiet: Callable[[Any], bool] | None = None
+    """Other values that ask for nothing asbb does not do (accepted quietly too)."""
+
+
+_NO_RETRY = (
+    "asbb does not retry the advisor: its circuit breaker (advisor.failure_threshold, "
+    "advisor.reset_seconds) stops asking it, and the partitions' rates price the job"
+)
+_NO_ASBX_CALLS = (
+    "asbb does not call aws-slurm-burst: it reads its job-<id>-asbb-reconciliation.json exports "
+    "from asbx.spool_dir"
+)
+_TOKENS = (
+    "asbb authenticates every call with its own tokens (asbb token create); the original's "
+    "JWTs and API keys are not accepted"
+)
+_LOGS = "asbb-daemon logs every event as one JSON line on stderr (daemon.log_level sets how many)"
+_METRICS = (
+    "asbb-daemon serves Prometheus metrics at /metrics under fixed asbb_* names (totals without "
+    "a token; daemon.public_account_metrics)"
+)
+
+_ORIGINAL: dict[str, _OriginalKey] = {
+    # service
+    "service.listen_addr": _OriginalKey("str", ":8080", _listen_addr),
+    "service.read_timeout": _OriginalKey(
+        "duration", Decimal(30), why="asbb-daemon (uvicorn) has no read timeout setting"
+    ),
+    "service.write_timeout": _OriginalKey(
+        "duration", Decimal(30), why="asbb-daemon (uvicorn) has no write timeout setting"
+    ),
+    "service.shutdown_timeout": _OriginalKey(
+        "duration", Decimal(30), why="asbb-daemon finishes the requests under way on SIGTERM"
+    ),
+    "service.tls_enabled": _OriginalKey(
+        "bool",
+        False,
+        why="asbb-daemon serves plain HTTP: put TLS in front of it (a reverse proxy), or keep "
+        "it on 127.0.0.1 and a private network",
+        refuse=True,
+    ),
+    "service.tls_cert_file": _OriginalKey(
+        "str", "", why="asbb-daemon serves plain HTTP (see service.tls_enabled)"
+    ),
+    "service.tls_key_file": _OriginalKey(
+        "str", "", why="asbb-daemon serves plain HTTP (see service.tls_enabled)"
+    ),
+    "service.cors_enabled": _OriginalKey(
+        "bool",
+        False,
+        why="asbb-daemon sends no CORS headers, so no web page on another origin can call it "
+        "(its callers, the plugin, the epilog, the CLI and the console, are not browsers)",
+    ),
+    "service.cors_origins": _OriginalKey(
+        "list", ["*"], why="asbb-daemon sends no CORS headers (see service.cors_enabled)"
+    ),
+    # database
+    "database.driver": _OriginalKey("str", "postgres", _driver),
+    "database.dsn": _OriginalKey("str", "", _dsn),
+    "database.max_open_conns": _OriginalKey("int", 25, _max_open_conns),
+    "database.max_idle_conns": _OriginalKey(
+        "int",
+        5,
+        why="asbb keeps database.pool_size connections open and as many again under load "
+        "(database.max_open_conns sets it)",
+    ),
+    "database.conn_max_lifetime": _OriginalKey(
+        "duration", Decimal(300), why="asbb recycles each connection after an hour"
+    ),
+    "database.migrations_path": _OriginalKey(
+        "str",
+        "migrations",
+        why="asbb's migrations ship inside it: run 'asbb database migrate'",
+    ),
+    "database.auto_migrate": _OriginalKey(
+        "bool",
+        False,
+        why="asbb-daemon never migrates at start (it refuses a database whose schema is "
+        "behind): run 'asbb database migrate' after each upgrade",
+    ),
+    # advisor
+    "advisor.url": _OriginalKey("str", "http://localhost:8081", _to("advisor", "url")),
+    "advisor.api_key": _OriginalKey("str", "", _to("advisor", "token")),
+    "advisor.timeout": _OriginalKey("duration", Decimal(30), _advisor_timeout),
+    "advisor.retry_attempts": _OriginalKey("int", 3, why=_NO_RETRY),
+    "advisor.retry_delay": _OriginalKey("duration", Decimal(1), why=_NO_RETRY),
+    "advisor.cache_enabled": _OriginalKey(
+        "bool", True, _when_off(("advisor", "cache_ttl_seconds", 0)), last=True
+    ),
+    "advisor.cache_ttl": _OriginalKey(
+        "duration",
+        Decimal(300),
+        _to("advisor", "cache_ttl_seconds", convert=_whole_seconds),
+    ),
+    "advisor.headers": _OriginalKey(
+        "map",
+        {},
+        why="asbb sends the advisor only its User-Agent and, with advisor.token, "
+        "Authorization: Bearer",
+        quiet=lambda headers: {name.lower() for name in headers} <= {"user-agent"},
+    ),
+    # budget
+    "budget.default_hold_percentage": _OriginalKey("number", Decimal("1.2"), _hold_percentage),
+    "budget.reconciliation_timeout": _OriginalKey(
+        "duration", Decimal(86400), _reconciliation_timeout
+    ),
+    "budget.min_budget_amount": _OriginalKey(
+        "number",
+        Decimal("0.01"),
+        why="asbb bounds no account's limit by a site-wide amount; a second person approves "
+        "each change (approvals.require_approval)",
+    ),
+    "budget.max_budget_amount": _OriginalKey(
+        "number",
+        Decimal(1000000),
+        why="asbb bounds no account's limit by a site-wide amount; a second person approves "
+        "each change (approvals.require_approval)",
+    ),
+    "budget.allow_negative_balance": _OriginalKey(
+        "bool",
+        False,
+        why="asbb never lets a hold exceed the account's available balance (only a job's "
+        "cost above its hold, charged after it ran, takes an account below zero)",
+        refuse=True,
+    ),
+    "budget.auto_recovery_enabled": _OriginalKey(
+        "bool",
+        True,
+        _when_off(
+            ("daemon", "recovery_interval_seconds", 0), ("daemon", "sweep_interval_seconds", 0)
+        ),
+        last=True,
+    ),
+    "budget.recovery_check_interval": _OriginalKey(
+        "duration",
+        Decimal(3600),
+        _to("daemon", "recovery_interval_seconds", convert=_whole_seconds),
+    ),
+    "budget.transaction_retention": _OriginalKey(
+        "duration",
+        Decimal(2160 * 3600),
+        why="asbb's journal is append-only and never pruned (every total is recomputed from it)",
+    ),
+    # slurm
+    "slurm.bin_path": _OriginalKey(
+        "str", "/usr/bin", why="asbb runs squeue and sacct as found on PATH"
+    ),
+    "slurm.config_path": _OriginalKey(
+        "str", "/etc/slurm", why="asbb's Slurm commands find slurm.conf as Slurm does (SLURM_CONF)"
+    ),
+    "slurm.job_monitor_enabled": _OriginalKey(
+        "bool",
+        True,
+        why="asbb does not poll jobs: the epilog reconciles each as it ends, and recovery "
+        "(daemon.recovery_interval_seconds) resolves the rest from sacct",
+    ),
+    "slurm.monitor_interval": _OriginalKey(
+        "duration",
+        Decimal(30),
+        why="asbb does not poll jobs (see slurm.job_monitor_enabled)",
+    ),
+    "slurm.epilog_script": _OriginalKey(
+        "str",
+        "",
+        why="asbb's epilog is plugin/epilog_reconcile.py, named by EpilogSlurmctld in "
+        "slurm.conf (plugin/README.md)",
+    ),
+    "slurm.default_partition": _OriginalKey("str", "cpu", _to("default_partition")),
+    # logging
+    "logging.level": _OriginalKey("str", "info", _log_level),
+    "logging.format": _OriginalKey("str", "json", why=_LOGS),
+    "logging.output": _OriginalKey("str", "stdout", why=_LOGS),
+    "logging.structured": _OriginalKey("bool", True, why=_LOGS),
+    "logging.sampling.initial": _OriginalKey("int", 100, why=_LOGS + " (no sampling)"),
+    "logging.sampling.thereafter": _OriginalKey("int", 100, why=_LOGS + " (no sampling)"),
+    "logging.sampling.tick": _OriginalKey("duration", Decimal(1), why=_LOGS + " (no sampling)"),
+    # auth
+    "auth.enabled": _OriginalKey("bool", False, why=_TOKENS),
+    "auth.jwt_secret": _OriginalKey("str", "", why=_TOKENS),
+    "auth.jwt_expiry": _OriginalKey("duration", Decimal(86400), why=_TOKENS),
+    "auth.api_key_auth": _OriginalKey("bool", False, why=_TOKENS),
+    "auth.api_keys": _OriginalKey("list", [], why=_TOKENS),
+    "auth.admin_users": _OriginalKey(
+        "list", [], why="asbb's administrators are the holders of admin tokens (asbb token create)"
+    ),
+    # metrics
+    "metrics.enabled": _OriginalKey("bool", True, why=_METRICS),
+    "metrics.path": _OriginalKey("str", "/metrics", why=_METRICS),
+    "metrics.namespace": _OriginalKey("str", "asbb", why=_METRICS),
+    "metrics.subsystem": _OriginalKey("str", "budget", why=_METRICS),
+    "metrics.collect_interval": _OriginalKey(
+        "duration", Decimal(15), why=_METRICS + ", read when Prometheus scrapes"
+    ),
+    "metrics.prometheus_url": _OriginalKey("str", "", why=_METRICS + "; nothing is pushed"),
+    # integration (optional integrations)
+    "integration.asbx_enabled": _OriginalKey("bool", False, why=_NO_ASBX_CALLS),
+    "integration.asbx_endpoint": _OriginalKey("str", "http://localhost:8082", why=_NO_ASBX_CALLS),
+    "integration.asbx_timeout": _OriginalKey("duration", Decimal(30), why=_NO_ASBX_CALLS),
+    "integration.asbx_api_key": _OriginalKey("str", "", why=_NO_ASBX_CALLS),
+    "integration.asba_enabled": _OriginalKey(
+        "bool", False, why="asbb has no aws-slurm-burst-allocation (ASBA) integration"
+    ),
+    "integration.asba_endpoint": _OriginalKey(
+        "str", "http://localhost:8083", why="asbb has no ASBA integration"
+    ),
+    "integration.asba_timeout": _OriginalKey(
+        "duration", Decimal(30), why="asbb has no ASBA integration"
+    ),
+    "integration.advisor_enabled": _OriginalKey(
+        "bool", True, _when_off(("advisor", "url", "")), last=True
+    ),
+    "integration.advisor_fallback": _OriginalKey(
+        "str",
+        "SIMPLE",
+        why="when the advisor does not answer, asbb prices the job from its partition's rates "
+        "(partitions.<name>)",
+    ),
+    "integration.fallback_cost_rate": _OriginalKey(
+        "number",
+        Decimal("0.10"),
+        why="asbb prices from each partition's rates: set partitions.<name>.per_node_hour "
+        "(or per_cpu_hour, per_gpu_hour, per_gb_hour)",
+    ),
+    "integration.grant_management_enabled": _OriginalKey(
+        "bool", True, why="grants are always on in asbb"
+    ),
+    "integration.burn_rate_analysis_enabled": _OriginalKey(
+        "bool", True, why="burn rates are always on in asbb"
+    ),
+    "integration.allocation_scheduling_enabled": _OriginalKey(
+        "bool", True, _when_off(("allocations", "process_interval_seconds", 0)), last=True
+    ),
+    "integration.failure_mode": _OriginalKey(
+        "str",
+        "GRACEFUL",
+        why="when asbb does not answer, the plugin's policy (policy.<partition> in "
+        "asbb_plugin.conf) decides; the advisor always falls back to the partitions' rates",
+    ),
+    "integration.retry_attempts": _OriginalKey("int", 3, why=_NO_RETRY),
+    "integration.circuit_breaker_enabled": _OriginalKey(
+        "bool", True, why="asbb's advisor client always has its circuit breaker"
+    ),
+    "integration.health_check_interval": _OriginalKey(
+        "duration", Decimal(60), why="asbb asks the advisor only when it prices a job"
+    ),
+    # allocations: in the original's README (its code never read them)
+    "allocations.process_interval": _OriginalKey(
+        "duration",
+        Decimal(3600),
+        _to("allocations", "process_interval_seconds", convert=_whole_seconds),
+    ),
+    "allocations.auto_process": _OriginalKey(
+        "bool", True, _when_off(("allocations", "process_interval_seconds", 0)), last=True
+    ),
+}
+_ORIGINAL_SECTIONS = frozenset(key.split(".")[0] for key in _ORIGINAL)
+_ORIGINAL_PREFIXES = frozenset(key.rsplit(".", 1)[0] for key in _ORIGINAL if key.count(".") > 1)
+
+
+def original_variable(key: str) -> str:
+    """The environment variable viper read for one of the original's keys."""
+    return "ASBB_" + key.upper().replace(".", "_")
+
+
+_ORIGINAL_VARIABLES = {original_variable(key): key for key in _ORIGINAL}
+
+# ASBB_* variables of asbb's that are not settings: the CLI's (ASBB_URL ...), the plugin's and
+# epilog's config file, the tests'.
+OWN_VARIABLES = frozenset(
+    {
+        "ASBB_CONFIG",
+        "ASBB_URL",
+        "ASBB_TOKEN",
+        "ASBB_TOKEN_FILE",
+        "ASBB_ACCOUNT",
+        "ASBB_EPILOG_CONFIG",
+        "ASBB_PLUGIN_CONF",
+        "ASBB_PLUGIN_CONFIG",
+        "ASBB_SLURM_KEEP",
+        "ASBB_VERIFY_SECONDS",
+    }
+)
+OWN_VARIABLE_PREFIXES = ("ASBB_FUZZ_", "ASBB_TEST_")
+_KNOWN_IGNORED = {
+    "ASBB_ENV": "the original tool's development/production switch; asbb has none "
+    "(daemon.log_level sets how much it logs)",
+    "ASBB_ACTOR": "asbb takes a person's identity from the process's user, never from the "
+    "environment",
+}
+
+
+def _deep_merge(into: dict[str, Any], more: Mapping[str, Any]) -> None:
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _leaves(data: Mapping[str, Any], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out |= _leaves(value, f"{prefix}{key}.")
+        else:
+            out.add(f"{prefix}{key}")
+    return out
+
+
+def _map_original(
+    found: Mapping[str, Any], label: Callable[[str], str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The original's keys (dotted, raw values) as asbb's settings, and the notices for the
+    keys asbb has no counterpart for. ``label`` names a key where it came from."""
+    out: dict[str, Any] = {}
+    notices: list[str] = []
+    order = list(_ORIGINAL)
+    for key in sorted(found, key=lambda k: (_ORIGINAL[k].last, order.index(k))):
+        entry = _ORIGINAL[key]
+        where = label(key)
+        try:
+            value = _parse(entry.kind, found[key])
+            if entry.to is not None:
+
+                def note(text: str, where: str = where) -> None:
+                    notices.append(f"{where}: {text}")
+
+                _deep_merge(out, entry.to(value, note))
+                continue
+        except ValueError as exc:
+            raise SettingsError(f"{where}: {exc}", field=key) from None
+        if value == entry.default or (entry.quiet is not None and entry.quiet(value)):
+            continue
+        if entry.refuse:
+            raise SettingsError(
+                f"{where}: {found[key]!r} is refused: asbb has no such setting: {entry.why}; "
+                "remove the key (or set it to its default) once that suits the site",
+                field=key,
+            )
+        notices.append(f"{where}: ignored: asbb has no such setting: {entry.why}")
+    return out, notices
+
+
+def original_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The original tool's ``ASBB_X_Y`` variables as asbb's settings, and the notices for
+    ``ASBB_*`` variables nobody reads.
+
+    asbb's own ``ASBB_SECTION__KEY`` variables come before these (pydantic-settings reads
+    them); a ``__`` variable that names no section of asbb's is refused (it is meant as an
+    asbb setting, and a typo must not be ignored). Any other ``ASBB_*`` name is a warning, not
+    an error: the environment is inherited by everything slurmctld and the shell start, and the
+    original ignored such names too."""
+    found = {key: environ[name] for name, key in _ORIGINAL_VARIABLES.items() if name in environ}
+    data, notices = _map_original(
+        found, lambda key: f"{original_variable(key)} ({key} of the original tool)"
+    )
+    sections = set(Settings.model_fields)
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith("ASBB_") or upper in _ORIGINAL_VARIABLES:
+            continue
+        rest = upper[len("ASBB_") :]
+        if "__" in rest:
+            section = rest.split("__", 1)[0].lower()
+            if section not in sections:
+                raise SettingsError(
+                    f"{name}: no such setting: {section} is not a section of asbb's settings "
+                    f"({', '.join(sorted(sections))})",
+                    field=name,
+                )
+            continue
+        if rest.lower() in sections or upper in OWN_VARIABLES:
+            continue
+        if upper.startswith(OWN_VARIABLE_PREFIXES):
+            continue
+        why = _KNOWN_IGNORED.get(upper, f"not a setting of asbb's nor of {ORIGINAL}")
+        notices.append(f"{name}: ignored: {why}")
+    return data, notices
+
+
+def _collect_original(key: str, value: Any, found: dict[str, Any], where: str) -> None:
+    if key in _ORIGINAL:
+        found[key] = value
+    elif key in _ORIGINAL_PREFIXES and isinstance(value, dict):
+        for sub, inner in value.items():
+            _collect_original(f"{key}.{sub}", inner, found, where)
+    else:
+        raise SettingsError(f"{where}: {key}: no such setting in asbb nor in {ORIGINAL}", field=key)
+
+
+def read_yaml_config(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """A YAML settings file (the original's config.yaml, asbb's own keys, or both) as asbb's
+    settings, and the notices for what it says that asbb does not do.
+
+    A section of both (database, advisor, allocations) may mix the two kinds of key. A key
+    that is neither is refused, and so is one of the original's that sets what one of asbb's
+    keys in the same file also sets."""
+    import yaml  # type: ignore[import-untyped]  # only for YAML files: keeps start-up light
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(
+            f"{path}: cannot read: {exc.strerror or exc}", field="ASBB_CONFIG"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}", field="ASBB_CONFIG") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: must be a mapping of sections", field="ASBB_CONFIG")
+    ours: dict[str, Any] = {}
+    found: dict[str, Any] = {}
+    for top, value in raw.items():
+        top = str(top)
+        field = Settings.model_fields.get(top)
+        if top not in _ORIGINAL_SECTIONS:
+            if field is None:
+                raise SettingsError(
+                    f"{path}: {top}: no such setting in asbb nor in {ORIGINAL}", field=top
+                )
+            ours[top] = value
+            continue
+        if not isinstance(value, dict):
+            raise SettingsError(f"{path}: {top}: must be a mapping of keys", field=top)
+        own = field.annotation if field is not None else None
+        own_keys = (
+            set(own.model_fields) if isinstance(own, type) and issubclass(own, BaseModel) else set()
+        )
+        for key, inner in value.items():
+            if str(key) in own_keys:
+                ours.setdefault(top, {})[str(key)] = inner
+            else:
+                _collect_original(f"{top}.{key}", inner, found, str(path))
+    mapped, notices = _map_original(found, lambda key: f"{path}: {key}")
+    both = _leaves(ours) & _leaves(mapped)
+    if both:
+        name = sorted(both)[0]
+        source = next(k for k in found if name in _leaves(_map_original({k: found[k]}, str)[0]))
+        raise SettingsError(
+            f"{path}: {source} (the original tool's) and {name} (asbb's) both set {name}: keep one",
+            field=name,
+        )
+    _deep_merge(ours, mapped)
+    return ours, notices
 
 
 CONFIG_TEMPLATE = """\
@@ -607,3 +1381,21 @@ fail_policy = "open"
 def render_config(url: str) -> str:
     """The commented TOML ``config init`` writes (keys match asbb_core.settings.Settings)."""
     return CONFIG_TEMPLATE.format(url=json.dumps(url))
+
+
+def render_config_yaml(url: str) -> str:
+    """The same settings as ``render_config``, as YAML (``config init --output x.yaml``, for
+    sites that keep the original tool's config.yaml). YAML has no comments to carry over: the
+    header points at the commented TOML."""
+    import tomllib
+
+    import yaml
+
+    data = tomllib.loads(render_config(url))
+    header = (
+        "# asbb settings, the same keys as config.toml (asbb config init --output x.toml writes\n"
+        "# them with a comment on each). Environment variables override this file:\n"
+        "# ASBB_<SECTION>__<KEY>, e.g. ASBB_HOLDS__BUFFER=1.5.\n"
+    )
+    body: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    return header + body

@@ -25,6 +25,7 @@ from asbb_core.settings import (
     default_database_url,
     normalise_database_url,
     render_config,
+    render_config_yaml,
 )
 from asbb_tui.cli_base import (
     EXIT_DISCREPANCIES,
@@ -611,8 +612,11 @@ def config_init(
         Path | None,
         typer.Option(
             "--path",
+            "--output",
             metavar="P",
-            help="Where to write (default: $ASBB_CONFIG, else /etc/asbb/config.toml).",
+            help="Where to write (default: $ASBB_CONFIG, else /etc/asbb/config.toml); "
+            "--output is the same. TOML, or YAML when the name ends in .yaml or .yml (as the "
+            "original tool's config.yaml; the TOML has a comment on every key).",
             show_default=False,
         ),
     ] = None,
@@ -623,12 +627,14 @@ def config_init(
 
     target = path or Path(os.environ.get("ASBB_CONFIG") or SYSTEM_CONFIG)
     target = target.expanduser()
+    as_yaml = target.suffix.lower() in (".yaml", ".yml")  # the original tool's config.yaml
     if target.exists() and not force:
         fail(f"{target} already exists (use --force to overwrite it)")
     url = cli_state(ctx).database_url or default_database_url()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render_config(normalise_database_url(url)), encoding="utf-8")
+        render = render_config_yaml if as_yaml else render_config
+        target.write_text(render(normalise_database_url(url)), encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {target}: {exc.strerror or exc}")
     stdout().print(f"wrote {target}")

@@ -28,11 +28,12 @@ from asbb_tui.cli_base import (
 if TYPE_CHECKING:
     from asbb_core.bank import Bank
     from asbb_core.ledger import Ledger
+    from asbb_core.store.queries import AccountDetail
 
 account_app = typer.Typer(
     help=(
         "Budget accounts, one per Slurm account: list, create (with a fixed limit or growing by "
-        "a recurring allocation), show, update, close."
+        "a recurring allocation), show, update, close (delete: close one that never spent)."
     ),
     no_args_is_help=True,
 )
@@ -157,6 +158,20 @@ def _day(value: str | None, *, field: str, ledger: Ledger) -> date | None:
     return parse_day(value, field=field, today=ledger_today(ledger))
 
 
+def _account_name(argument: str | None, option: str | None) -> str:
+    """The account's name, given as NAME or as the original tool's ``--account``."""
+    if argument is None and option is None:
+        raise typer.BadParameter(
+            "give the account's name: NAME or --account NAME", param_hint="NAME"
+        )
+    if argument is not None and option is not None and argument != option:
+        raise typer.BadParameter(
+            f"NAME {argument!r} and --account {option!r} differ; give the name once",
+            param_hint="NAME/--account",
+        )
+    return argument if argument is not None else str(option)
+
+
 def _partition_caps(specs: list[str] | None) -> dict[str, str]:
     """``gpu-aws=500`` options as {partition: amount}; the ledger checks names and amounts."""
     caps: dict[str, str] = {}
@@ -257,12 +272,40 @@ def list_accounts(
 @account_app.command("create")
 def create(
     ctx: typer.Context,
-    name: NameArg,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            help="The account's (Slurm) name, e.g. physics (or give it as --account).",
+            show_default=False,
+        ),
+    ] = None,
+    slurm_account: Annotated[
+        str | None,
+        _option(
+            "The Slurm account, the same as NAME (the original tool's spelling: "
+            "--account=ml-proj-001).",
+            "--account",
+            metavar="NAME",
+        ),
+    ] = None,
+    display_name: Annotated[
+        str | None,
+        _option(
+            'A display name, e.g. "ML Research Project" (the original tool\'s --name). asbb '
+            "names an account by its Slurm account alone, so this is kept as the description "
+            "when --description is not given (and ignored when it is).",
+            "--name",
+            metavar="TEXT",
+        ),
+    ] = None,
     limit: Annotated[
         str | None,
         _option(
-            "The opening budget in dollars, e.g. 100 (journaled as a deposit; default 0).",
+            "The opening budget in dollars, e.g. 100 (journaled as a deposit; default 0). "
+            "--budget is the same.",
             "--limit",
+            "--budget",
             metavar="X",
         ),
     ] = None,
@@ -328,8 +371,14 @@ def create(
     --allocation-frequency monthly --start 2025-01-01 --end 2025-12-31` opens ml-proj at 0
     with a schedule crediting 100 on the 1st of each month, from --start (default today),
     until 600 is paid. Bad input is refused before anything is written.
+
+    The original tool's spelling works too: `asbb account create --name="ML Research"
+    --account=ml-proj-001 --budget=1000` (--account is NAME, --name the description).
     """
     check_output(as_json, as_csv)
+    name = _account_name(name, slurm_account)
+    if description is None and display_name is not None:
+        description = display_name
     caps = _partition_caps(partition_limits)
     schedule_options = {
         "--total-budget": total_budget,
@@ -509,6 +558,64 @@ def close(
     Refused while it has open holds (reconcile or void them first: asbb holds list --account
     NAME). Asks to confirm unless --yes is given.
     """
+    _close(ctx, name, ask=not yes, must_confirm=True, as_json=as_json, as_csv=as_csv)
+
+
+@account_app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: NameArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask on a terminal.")] = False,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """The original tool's `asbb account delete NAME`: close an account that never spent
+    money.
+
+    asbb never deletes an account (its journal and audit trail stay): this closes it, as
+    `asbb account close` does, so no job can be charged to it again. Refused, with the
+    reason, while the account has money used or held or open holds; close it instead if it
+    has spent money. On a terminal it asks to confirm unless --yes is given; from a script it
+    goes ahead, as the original tool's command did.
+    """
+    _close(
+        ctx, name, ask=not yes, must_confirm=False, as_json=as_json, as_csv=as_csv, spent_ok=False
+    )
+
+
+def _refuse_deleting(detail: AccountDetail) -> None:
+    """``account delete`` is for an account that never moved money: say why this one may not."""
+    from asbb_core.values.money import ZERO, format_money
+
+    account = detail.account
+    money = [
+        f"{format_money(amount)} {what}"
+        for amount, what in ((account.used_amount, "used"), (account.held_amount, "held"))
+        if amount != ZERO
+    ]
+    if detail.open_holds:
+        money.append(f"{detail.open_holds} open hold(s)")
+    if money:
+        fail(
+            f"account {account.name} cannot be deleted: it has {', '.join(money)}, and asbb "
+            "keeps the history of the money it moved (resolve its holds, then close it for "
+            f"good: asbb account close {account.name})"
+        )
+
+
+def _close(
+    ctx: typer.Context,
+    name: str,
+    *,
+    ask: bool,
+    must_confirm: bool,
+    as_json: bool,
+    as_csv: bool,
+    spent_ok: bool = True,
+) -> None:
+    """Close the account, asking first on a terminal when ``ask``; off a terminal, refuse
+    without confirmation when ``must_confirm``, else go ahead. Unless ``spent_ok``, refuse an
+    account with money used or held (``account delete``)."""
     from asbb_core.store import queries
 
     check_output(as_json, as_csv)
@@ -518,11 +625,14 @@ def close(
         if str(account.status) == "closed":
             stderr().print(f"account {account.name} is already closed")
         else:
+            if not spent_ok:
+                _refuse_deleting(detail)
             # With open holds the ledger refuses anyway: no point asking first.
-            if not yes and not detail.open_holds:
-                if not stdin_is_terminal():
+            if ask and not detail.open_holds:
+                if stdin_is_terminal():
+                    typer.confirm(f"Close account {account.name} for good?", abort=True, err=True)
+                elif must_confirm:
                     fail(f"closing account {account.name} cannot be undone; confirm with --yes")
-                typer.confirm(f"Close account {account.name} for good?", abort=True, err=True)
             bank.ledger.update_account(account.name, ctx=cli_context(), status="closed")
         _show_detail(
             bank,

@@ -22,6 +22,7 @@ from asbb_tui.cli_base import (
     columns,
     emit_record,
     emit_rows,
+    fail,
     opened,
     stderr,
     stdout,
@@ -69,12 +70,31 @@ TitleOpt = Annotated[str | None, _option("The award's title.", "--title")]
 AgencyOpt = Annotated[str | None, _option("The funding agency, e.g. NSF.", "--agency")]
 ProgramOpt = Annotated[str | None, _option("The agency's program.", "--program")]
 PiOpt = Annotated[str | None, _option("The principal investigator.", "--pi")]
-CoPiOpt = Annotated[list[str] | None, _option("A co-PI (repeat the option for more).", "--co-pi")]
+CoPiOpt = Annotated[
+    list[str] | None,
+    _option(
+        'A co-PI; repeat the option or separate names by commas: --co-pi "Dr. A,Dr. B".',
+        "--co-pi",
+    ),
+]
 InstitutionOpt = Annotated[str | None, _option("The institution.", "--institution")]
 DepartmentOpt = Annotated[str | None, _option("The department.", "--department")]
 CfdaOpt = Annotated[
-    str | None, _option("The assistance listing number (CFDA), e.g. 47.070.", "--cfda")
+    str | None,
+    _option(
+        "The assistance listing number (CFDA), e.g. 47.070; --federal-id is the same.",
+        "--cfda",
+        "--federal-id",
+    ),
 ]
+
+
+def _co_pis(given: list[str] | None) -> list[str] | None:
+    """Co-PIs from repeated options, each of which may hold several names separated by
+    commas (the original tool's ``--co-pi="Dr. A,Dr. B"``); blanks around names dropped."""
+    if given is None:
+        return None
+    return [name.strip() for value in given for name in value.split(",") if name.strip()]
 
 
 def _money(value: Any) -> str:
@@ -170,11 +190,12 @@ def _show(detail: GrantDetail, *, as_json: bool, as_csv: bool = False) -> None:
 @app.command("create")
 def create(
     ctx: typer.Context,
-    number: NumberArg,
     award: Annotated[
         str,
         typer.Option(
-            "--award", help="Total award in dollars (direct + indirect), e.g. 300000 or 299999.50."
+            "--award",
+            "--amount",
+            help="Total award in dollars (direct + indirect), e.g. 300000 or 299999.50.",
         ),
     ],
     start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD, e.g. 2025-09-01.")],
@@ -182,11 +203,33 @@ def create(
         str, typer.Option("--end", help="Last day, YYYY-MM-DD, included, e.g. 2028-08-31.")
     ],
     indirect_rate: Annotated[
-        str, typer.Option("--indirect-rate", help="A fraction from 0 to 1.5: 0.30 for 30%.")
+        str,
+        typer.Option(
+            "--indirect-rate", "--indirect", help="A fraction from 0 to 1.5: 0.30 for 30%."
+        ),
     ],
+    number: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NUMBER",
+            help="The grant's number (or give it as --number).",
+            show_default=False,
+        ),
+    ] = None,
+    number_option: Annotated[
+        str | None,
+        _option(
+            "The grant's number, the same as NUMBER (the original tool's spelling).", "--number"
+        ),
+    ] = None,
     period_months: Annotated[
         int,
-        typer.Option("--period-months", help="Length of each budget period, in months.", min=1),
+        typer.Option(
+            "--period-months",
+            "--periods",
+            help="Length of each budget period, in months (--periods is the same).",
+            min=1,
+        ),
     ] = 12,
     title: TitleOpt = None,
     agency: AgencyOpt = None,
@@ -203,11 +246,24 @@ def create(
     the remainder on the last, adding up to the award exactly).
 
     Example: `asbb grant create NSF-2312345 --award 300000 --start 2025-01-01 --end
-    2027-12-31 --indirect-rate 0.30 --agency NSF --pi "Ada Lovelace"`"""
+    2027-12-31 --indirect-rate 0.30 --agency NSF --pi "Ada Lovelace"`
+
+    The original tool's spelling works too: `--number=NSF-2312345 --amount=300000
+    --periods=12 --indirect=0.30 --federal-id=47.070` (--periods is the period's length in
+    months, as it was there)."""
     check_output(as_json, as_csv)
+    if number is None and number_option is None:
+        raise typer.BadParameter(
+            "give the grant's number: NUMBER or --number NUMBER", param_hint="NUMBER"
+        )
+    if number is not None and number_option is not None and number != number_option:
+        raise typer.BadParameter(
+            f"NUMBER {number!r} and --number {number_option!r} differ; give it once",
+            param_hint="NUMBER/--number",
+        )
     with opened(ctx) as bank:
         detail = bank.grants.create_grant(
-            number,
+            number if number is not None else str(number_option),
             total_award=award,
             start_date=start,
             end_date=end,
@@ -218,7 +274,7 @@ def create(
             agency=agency or "",
             program=program or "",
             pi=pi or "",
-            co_pis=co_pis or [],
+            co_pis=_co_pis(co_pis) or [],
             institution=institution or "",
             department=department or "",
             cfda=cfda or "",
@@ -233,6 +289,14 @@ def list_grants(
         GrantStatusChoice | None,
         typer.Option("--status", help="Only grants in this status.", show_default=False),
     ] = None,
+    active: Annotated[
+        bool,
+        typer.Option(
+            "--active",
+            help="Only the active grants, and (without --json or --csv) just their numbers, "
+            "one a line, for scripts: asbb grant list --active | xargs -I {} asbb burn-rate {}",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
@@ -242,10 +306,20 @@ def list_grants(
     from asbb_core.funding.views import GrantList, GrantView
 
     check_output(as_json, as_csv)
+    if active and status not in (None, GrantStatusChoice.ACTIVE):
+        raise typer.BadParameter(
+            f"--active and --status {status} disagree; give one", param_hint="--active/--status"
+        )
+    wanted = GrantStatusChoice.ACTIVE if active else status
     with opened(ctx) as bank:
-        found = GrantList.of(bank.grants.list_grants(status=status.value if status else None))
+        found = GrantList.of(bank.grants.list_grants(status=wanted.value if wanted else None))
     if as_json or as_csv:
         emit_rows(found.items, _fields(GrantView), as_json=as_json, as_csv=as_csv, json_data=found)
+        return
+    if active:
+        # Plain lines (no table, nothing on an empty list) so a pipe gets only numbers.
+        for g in found.items:
+            typer.echo(g.number)
         return
     _list_table(found.items)
 
@@ -294,7 +368,7 @@ def update(
             agency=agency,
             program=program,
             pi=pi,
-            co_pis=[] if clear_co_pis else co_pis,
+            co_pis=[] if clear_co_pis else _co_pis(co_pis),
             institution=institution,
             department=department,
             cfda=cfda,
@@ -555,8 +629,56 @@ def periods(
     _periods_table(number, day, found)
 
 
-app.command(
+# Report formats the original tool named that asbb does not make, and what is missing.
+MISSING_FORMATS = {
+    "agency-required": "asbb has no agency-required report (no funding agency's own form, "
+    "such as an NSF or NIH financial report, is generated)",
+    "pdf": "asbb does not write PDF",
+}
+
+
+@app.command(
     "report",
     help=f"{reports.grant.__doc__}\n\nThe same command as `asbb report grant`; "
     "docs/reports.md describes the formats.",
-)(reports.grant)
+)
+def report(
+    ctx: typer.Context,
+    number: NumberArg,
+    period: Annotated[
+        int | None,
+        typer.Option("--period", help="The budget period (default: the current one).", min=1),
+    ] = None,
+    today: Annotated[
+        str | None,
+        _option("Report as of this day (YYYY-MM-DD; default: today, UTC).", "--today"),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            metavar="csv|json|markdown",
+            help="csv (for spreadsheets), json, or markdown (the default).",
+            show_default=False,
+        ),
+    ] = None,
+    output: reports.OutputOpt = None,
+    as_json: reports.JsonFlag = False,
+) -> None:
+    # --format is plain text here (not a choice) so that the original tool's formats get
+    # an error that says what asbb lacks, not just a list of choices.
+    chosen = None
+    if fmt is not None:
+        key = fmt.strip().lower()
+        if key in MISSING_FORMATS:
+            fail(
+                f"format: {MISSING_FORMATS[key]}; the grant compliance report comes as csv, "
+                f"json or markdown, e.g. asbb grant report {number} --format csv"
+            )
+        try:
+            chosen = reports.FormatChoice(key)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{fmt!r} is not csv, json or markdown", param_hint="--format"
+            ) from None
+    reports.grant(ctx, number, period, today, chosen, output, as_json)
