@@ -47,6 +47,7 @@ from daemon.routes import (
     grants,
     holds,
     integration,
+    original,
     reports,
     system,
     transactions,
@@ -306,6 +307,7 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
         asbx,
         asba,
         integration,
+        original,
     ):
         _document_roles(module.router)
         app.include_router(

@@ -23,7 +23,7 @@ from asbb_core.store.models import (
 )
 from asbb_core.values.context import Context
 from asbb_core.values.errors import ConflictError, NotFoundError, ValidationError
-from asbb_core.values.money import parse_money
+from asbb_core.values.money import ZERO, format_money, money_str, parse_money
 from asbb_core.values.text import clean_text, normalise_account_name, validate_partition_name
 
 
@@ -35,6 +35,25 @@ def _details(account: Account) -> dict[str, object]:
         "end_date": account.end_date,
         "status": account.status,
     }
+
+
+def deletion_refusal(account: Account, open_holds: int) -> str | None:
+    """Why an account may not be deleted (``None``: it may). asbb never deletes a row: the
+    original tool's delete becomes a close, allowed only for an account that holds no money,
+    never used any and has no open holds, so closing it loses no history anyone relies on."""
+    money = [
+        f"{format_money(amount)} {what}"
+        for amount, what in ((account.used_amount, "used"), (account.held_amount, "held"))
+        if amount != ZERO
+    ]
+    if open_holds:
+        money.append(f"{open_holds} open hold(s)")
+    if not money:
+        return None
+    return (
+        f"account {account.name} cannot be deleted: it has {', '.join(money)}, and asbb keeps "
+        "the history of the money it moved; resolve its holds, then close it for good instead"
+    )
 
 
 class AccountUseCases(LedgerCore):
@@ -133,8 +152,11 @@ class AccountUseCases(LedgerCore):
         end_date: date | None = None,
         clear_dates: bool = False,
         status: AccountStatus | str | None = None,
+        only_if_unused: bool = False,
     ) -> Account:
-        """Change an account's details or status. Closing needs no open holds."""
+        """Change an account's details or status. Closing needs no open holds; with
+        ``only_if_unused`` an open account that used or holds money is refused too
+        (``deletion_refusal``), checked under the account's row lock."""
         name = normalise_account_name(name)
         if description is not None:
             description = clean_text(description, field="description")
@@ -165,6 +187,18 @@ class AccountUseCases(LedgerCore):
                     .select_from(Hold)
                     .where(Hold.account_id == account.id, Hold.state == HoldState.OPEN)
                 ).one()
+                refusal = deletion_refusal(account, open_holds) if only_if_unused else None
+                # an account closed already stays closed: deleting it again changes nothing
+                if refusal is not None and account.status != AccountStatus.CLOSED:
+                    raise ConflictError(
+                        refusal,
+                        field="account",
+                        details={
+                            "used": money_str(account.used_amount),
+                            "held": money_str(account.held_amount),
+                            "open_holds": open_holds,
+                        },
+                    )
                 if open_holds:
                     raise ConflictError(
                         f"account {name!r} has {open_holds} open hold(s); "
@@ -199,7 +233,15 @@ class AccountUseCases(LedgerCore):
             "clear_dates": clear_dates,
             "status": new_status,
         }
+        if only_if_unused:  # only then, so the payloads of plain updates stay as they were
+            payload["only_if_unused"] = True
         return self.run(use_case, self._operation("update_account", payload, ctx))
+
+    def delete_account(self, name: str, *, ctx: Context) -> Account:
+        """The original tool's account delete: close an account that never used or held
+        money and has no open holds (``ConflictError`` with the reason otherwise). The row,
+        its journal and its audit trail stay."""
+        return self.update_account(name, ctx=ctx, status=AccountStatus.CLOSED, only_if_unused=True)
 
     def set_partition_limit(
         self, account_name: str, partition: str, limit: object | None, *, ctx: Context

@@ -584,23 +584,13 @@ def delete(
 
 
 def _refuse_deleting(detail: AccountDetail) -> None:
-    """``account delete`` is for an account that never moved money: say why this one may not."""
-    from asbb_core.values.money import ZERO, format_money
+    """``account delete`` is for an account that never moved money: say why this one may not
+    (the rule is the ledger's, shared with the REST API's DELETE)."""
+    from asbb_core.ledger.accounts import deletion_refusal
 
-    account = detail.account
-    money = [
-        f"{format_money(amount)} {what}"
-        for amount, what in ((account.used_amount, "used"), (account.held_amount, "held"))
-        if amount != ZERO
-    ]
-    if detail.open_holds:
-        money.append(f"{detail.open_holds} open hold(s)")
-    if money:
-        fail(
-            f"account {account.name} cannot be deleted: it has {', '.join(money)}, and asbb "
-            "keeps the history of the money it moved (resolve its holds, then close it for "
-            f"good: asbb account close {account.name})"
-        )
+    refusal = deletion_refusal(detail.account, detail.open_holds)
+    if refusal is not None:
+        fail(f"{refusal} (asbb account close {detail.account.name})")
 
 
 def _close(
@@ -633,7 +623,10 @@ def _close(
                     typer.confirm(f"Close account {account.name} for good?", abort=True, err=True)
                 elif must_confirm:
                     fail(f"closing account {account.name} cannot be undone; confirm with --yes")
-            bank.ledger.update_account(account.name, ctx=cli_context(), status="closed")
+            if spent_ok:
+                bank.ledger.update_account(account.name, ctx=cli_context(), status="closed")
+            else:  # checked again under the row lock, in case money moved meanwhile
+                bank.ledger.delete_account(account.name, ctx=cli_context())
         _show_detail(
             bank,
             account.name,
