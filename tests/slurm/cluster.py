@@ -74,9 +74,17 @@ class SlurmUnavailableError(RuntimeError):
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the kernel's ephemeral range (32768 and up on Linux): the daemons
+    bind it a while after it is chosen, and the other test workers' servers and clients take
+    ephemeral ports all the time, so a port from that range could be gone by then."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("127.0.0.1", port))
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 def _have_packages() -> bool:
