@@ -57,7 +57,7 @@ from asbb_core.integrations.files import (
     subfolder,
     unusable_subfolder,
 )
-from asbb_core.integrations.slurm import Slurm, SlurmError
+from asbb_core.integrations.slurm import Slurm, SlurmError, asbb_account
 from asbb_core.integrations.spool import LockError, folder_lock
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.reconcile import CORRECTED, EARLIER, JobEnd, reconcile_job
@@ -301,14 +301,6 @@ def slurm_lookup(slurm: Slurm) -> SlurmLookup:
     return lookup
 
 
-def _account_of(slurm_account: str | None) -> str | None:
-    """Slurm's account name as asbb spells it; None when it is not one asbb could hold."""
-    try:
-        return normalise_account_name(slurm_account) if slurm_account else None
-    except ValidationError:
-        return None
-
-
 class CostReports:
     """Applies reported costs to the ledger and keeps every report (see the module doc)."""
 
@@ -398,7 +390,7 @@ class CostReports:
             # A hold is its account's: a job whose record names another account's hold (text a
             # "|" in an account name pushed into AdminComment, on a cluster that does not
             # enforce associations) is not charged to it.
-            if _account_of(slurm_account) != named.account:
+            if asbb_account(slurm_account) != named.account:
                 raise ValidationError(
                     f"job {job_id}: Slurm's record names hold {slurm_hold} of account "
                     f"{named.account!r}, but the job runs under {slurm_account!r}; not charged",

@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from sqlmodel import col, select
 
-from asbb_core.integrations.slurm import Slurm, SlurmJob
+from asbb_core.integrations.slurm import Slurm, SlurmJob, asbb_account
 from asbb_core.ledger import Ledger
 from asbb_core.ledger.reconcile import actual_cost, reconcile_key
 from asbb_core.store.models import Hold, HoldState
@@ -155,7 +155,7 @@ def recover(
 def _same_account(job: SlurmJob, account: str | None) -> bool:
     """A hold is its account's: a job whose record names another account's hold (see
     ``cost_reports.link_job``) is not taken for that hold's job."""
-    if job.account is not None and job.account.strip().lower() == account:
+    if account is not None and asbb_account(job.account) == account:
         return True
     log.warning(
         "job %s names hold %s of account %s but runs under %s; ignored for it",

@@ -57,7 +57,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from asbb_core.values.errors import AsbbError
+from asbb_core.values.errors import AsbbError, ValidationError
+from asbb_core.values.text import normalise_account_name
 
 log = logging.getLogger("asbb.slurm")
 
@@ -161,6 +162,17 @@ def run_command(argv: Sequence[str], timeout: float) -> str:
 
 
 # ---------------------------------------------------------------- value parsing
+
+
+def asbb_account(slurm_account: str | None) -> str | None:
+    """Slurm's account name as asbb spells it; None when it is not one asbb could hold. A hold
+    is its account's: a job whose record names another account's hold is not that hold's job
+    (text a ``|`` in an account name pushed into AdminComment, on a cluster that does not
+    enforce associations)."""
+    try:
+        return normalise_account_name(slurm_account) if slurm_account else None
+    except ValidationError:
+        return None
 
 
 def hold_id_of(comment: str | None) -> str | None:
