@@ -8,34 +8,33 @@ settings raise ``SettingsError`` naming the field and the reason, at start-up, b
 runs.
 
 The original tool (aws-slurm-burst-budget) read ``/etc/asbb/config.yaml`` and ``ASBB_X_Y``
-variables through viper; sites migrating from it keep both. A YAML file may hold asbb's own
-keys and the original's: each of the original's keys is mapped onto asbb's (``_ORIGINAL``), or,
-where asbb has no counterpart, accepted quietly when it holds the original's default, warned
-about otherwise, and refused where ignoring it would make asbb less safe than the site asked.
-A key that is neither asbb's nor the original's is refused.
+variables through viper; sites migrating from it keep both. A file, TOML or YAML by its name
+(``read_config_file``), may hold asbb's own keys and the original's: each of the original's
+keys is mapped onto asbb's (``_ORIGINAL``: every key of its config.go), or, where asbb has no
+counterpart, accepted quietly when it holds the original's default, warned about otherwise,
+and refused where ignoring it would make asbb less safe than the site asked. A key that is
+neither asbb's nor the original's is refused, naming the file and the key; so is a variable
+meant as a setting that names none (``original_environment``).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from asbb_core.values.errors import SettingsError, UnknownPartitionError
 
@@ -54,10 +53,14 @@ def default_database_url() -> str:
 
 
 def normalise_database_url(url: str) -> str:
-    """Use psycopg 3 for PostgreSQL whatever scheme the user wrote."""
+    """Use psycopg 3 for PostgreSQL and PyMySQL for MySQL / MariaDB whatever scheme the user
+    wrote (one SQLAlchemy dialect, ``mysql``, serves both servers)."""
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
+    for prefix in ("mysql://", "mariadb://", "mariadb+pymysql://"):
+        if url.startswith(prefix):
+            return "mysql+pymysql://" + url[len(prefix) :]
     return url
 
 
@@ -74,7 +77,8 @@ class _Section(BaseModel):
 
 class DatabaseSettings(_Section):
     url: str = Field(default_factory=default_database_url)
-    """SQLAlchemy URL: ``sqlite:///path`` or ``postgresql://user@host/db`` (psycopg 3)."""
+    """SQLAlchemy URL: ``sqlite:///path``, ``postgresql://user@host/db`` (psycopg 3) or
+    ``mysql://user:password@host/db`` (MySQL 8 or MariaDB, through PyMySQL)."""
     pool_size: int = Field(default=10, ge=1, le=200)
     """Connections kept open per process (PostgreSQL)."""
     echo: bool = False
@@ -84,8 +88,8 @@ class DatabaseSettings(_Section):
     @classmethod
     def _known_backend(cls, url: str) -> str:
         url = normalise_database_url(url.strip())
-        if not url.startswith(("sqlite", "postgresql+psycopg://")):
-            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        if not url.startswith(("sqlite", "postgresql+psycopg://", "mysql+pymysql://")):
+            raise ValueError("must be a sqlite:///, postgresql:// or mysql:// URL")
         return url
 
 
@@ -235,9 +239,12 @@ class AdvisorSettings(_Section):
 class AsbxSettings(_Section):
     """aws-slurm-burst's cost exports: ``job-<id>-asbb-reconciliation.json`` files."""
 
-    spool_dir: str = "/var/spool/asbx"
+    spool_dir: str = "/var/spool/asbb/costs"
     """Where aws-slurm-burst writes them (the epilog's ``asbx_dir`` too); the daemon ingests
-    each once, then moves it to ``processed/`` (or ``rejected/`` with a ``.reason`` file)."""
+    each once, then moves it to ``processed/`` (or ``rejected/`` with a ``.reason`` file).
+    The default is aws-slurm-burst's own name for asbb's folder (its ``asbb.reconciliation_dir``
+    setting); its export command writes to ``--output-dir`` (``/var/spool/asba/learning``
+    unless given), so run it with ``--output-dir`` naming this folder."""
     interval_seconds: int = Field(default=30, ge=0)
     """How often the daemon looks for new files (0: never; run 'asbb asbx ingest')."""
     link_wait_seconds: int = Field(default=3600, ge=0)
@@ -359,6 +366,86 @@ class ConsoleSettings(_Section):
         return value
 
 
+AWS_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}", re.ASCII)
+"""A region or an instance type as AWS spells them (lower case), e.g. us-east-1, c6i.xlarge."""
+
+
+def _aws_name(value: str, what: str) -> str:
+    """A region or instance type, lower-cased: requests are lower-cased too, then compared
+    exactly."""
+    name = value.strip().lower() if value.isascii() else ""  # the Kelvin sign lowers to "k"
+    if not AWS_NAME.fullmatch(name):
+        raise ValueError(
+            f"{value[:64]!r} is not an AWS {what} (letters, digits, '.', '_', '-'; at most 64)"
+        )
+    return name
+
+
+class InstancePrice(_Section):
+    """What one instance type costs in one region, in dollars per instance-hour, by capacity
+    model (the three names aws-slurm-burst sends)."""
+
+    on_demand: Decimal | None = None
+    spot: Decimal | None = None
+    """Without it, spot is held at the on-demand price: an upper bound on spot, so a fleet's
+    hold is never too small (the real cost is charged at reconcile)."""
+    reserved: Decimal | None = None
+    """Without it, reserved is priced as on-demand, as the original tool prices it."""
+
+    @field_validator("on_demand", "spot", "reserved", mode="before")
+    @classmethod
+    def _exact(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, float) else value
+
+    @field_validator("on_demand", "spot", "reserved")
+    @classmethod
+    def _not_negative(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and (not value.is_finite() or value < 0):
+            raise ValueError("a price must be a finite amount >= 0")
+        return value
+
+    @model_validator(mode="after")
+    def _some_price(self) -> InstancePrice:
+        if self.on_demand is None and self.spot is None and self.reserved is None:
+            raise ValueError("give at least one of on_demand, spot, reserved")
+        return self
+
+
+class FleetSettings(_Section):
+    """Fleet admission (``POST /api/v1/budget/admit``): the resume step of a cloud-bursting
+    Slurm (aws-slurm-burst) asks before it launches ``count`` instances."""
+
+    default_hours: Decimal = Field(default=Decimal(1), gt=0, le=Decimal(24 * 366))
+    """Hours of the fleet's spend an admission holds when the request names none (1: the
+    original tool's one-hour rate reservation)."""
+    prices: dict[str, dict[str, InstancePrice]] = Field(default_factory=dict)
+    """Region -> instance type -> its prices. An instance type, region or capacity model
+    without a price here is refused (fail safe, as an unknown partition is)."""
+
+    @field_validator("default_hours", mode="before")
+    @classmethod
+    def _exact(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, float) else value
+
+    @field_validator("prices")
+    @classmethod
+    def _names(
+        cls, value: dict[str, dict[str, InstancePrice]]
+    ) -> dict[str, dict[str, InstancePrice]]:
+        out: dict[str, dict[str, InstancePrice]] = {}
+        for region, types in value.items():
+            key = _aws_name(region, "region")
+            if key in out:
+                raise ValueError(f"region {key!r} is listed twice")
+            out[key] = {}
+            for instance_type, price in types.items():
+                name = _aws_name(instance_type, "instance type")
+                if name in out[key]:
+                    raise ValueError(f"instance type {name!r} is listed twice in {key}")
+                out[key][name] = price
+        return out
+
+
 class Settings(BaseSettings):
     """All of asbb's settings."""
 
@@ -385,6 +472,7 @@ class Settings(BaseSettings):
     partitions with ``budgeted = false``."""
     default_partition: str | None = None
     """The partition Slurm uses when a job names none (the plugin sends nil for it)."""
+    fleet: FleetSettings = Field(default_factory=FleetSettings)
 
     @field_validator("partitions")
     @classmethod
@@ -409,10 +497,8 @@ class Settings(BaseSettings):
             _DataSource(settings_cls, original_environment(os.environ)[0]),
         ]
         path = config_path()
-        if path is not None and path.suffix.lower() in YAML_SUFFIXES:
-            sources.append(_DataSource(settings_cls, read_yaml_config(path)[0]))
-        elif path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        if path is not None:  # TOML or YAML by its name; either may hold the original's keys
+            sources.append(_DataSource(settings_cls, read_config_file(path)[0]))
         return tuple(sources)
 
     def partition(self, name: str | None) -> PartitionSettings | None:
@@ -503,8 +589,8 @@ def settings_notices() -> list[str]:
             )
     notices += original_environment(os.environ)[1]
     path = config_path()
-    if path is not None and path.suffix.lower() in YAML_SUFFIXES:
-        notices += read_yaml_config(path)[1]
+    if path is not None:
+        notices += read_config_file(path)[1]
     return notices
 
 
@@ -624,16 +710,101 @@ def _listen_addr(value: str, note: Note) -> dict[str, Any]:
 
 
 def _driver(value: str, note: Note) -> dict[str, Any]:
+    # The DSN's own form says which server it names (``_dsn``): nothing to set here.
     driver = value.strip().lower()
-    if driver in ("postgres", "postgresql"):
+    if driver in ("postgres", "postgresql", "mysql"):
         return {}
-    if driver == "mysql":
-        raise ValueError(
-            "MySQL is not supported yet: asbb runs on PostgreSQL (or SQLite for a single-node "
-            "trial); move the data to PostgreSQL and set database.driver: postgres with its "
-            "database.dsn"
-        )
-    raise ValueError(f"{value!r} is not a database driver asbb has: postgres")
+    raise ValueError(f"{value!r} is not a database driver asbb has: postgres, mysql")
+
+
+def is_mysql_dsn(dsn: str) -> bool:
+    """Whether ``dsn`` is in Go's MySQL form (``user:pass@tcp(host:3306)/db?parseTime=true``):
+    a ``/`` and no ``=`` before its query, where libpq's key=value form always has one."""
+    text = dsn.strip()
+    if text.startswith(("mysql://", "mariadb://", "mysql+pymysql://")):
+        return True
+    head = text.split("?", 1)[0]
+    return "/" in head and "=" not in head and "://" not in head
+
+
+# go-sql-driver/mysql parameters that mean nothing to asbb, which always talks utf8mb4 in UTC
+# and parses times itself.
+_GO_MYSQL_QUIET = {"parsetime", "charset", "collation", "loc", "multistatements"}
+_GO_MYSQL_TIMEOUTS = {
+    "timeout": "connect_timeout",
+    "readtimeout": "read_timeout",
+    "writetimeout": "write_timeout",
+}
+_SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def mysql_url_from_dsn(dsn: str, note: Note = lambda _: None) -> str:
+    """The original's MySQL DSN (go-sql-driver's
+    ``[user[:password]@][tcp[(host:port)]|unix(socket)]/dbname[?param=value&...]``, or a
+    ``mysql://`` URL) as asbb's URL. ``note`` hears of parameters asbb does not use."""
+    text = dsn.strip()
+    if "://" in text:
+        return normalise_database_url(text)
+    from urllib.parse import parse_qsl
+
+    from sqlalchemy.engine import URL
+
+    # As go-sql-driver parses it: the database after the last "/" (before any "?"), the
+    # credentials before the last "@" in front of it, the password after the first ":".
+    main, _, query = text.partition("?")
+    before, slash, database = main.rpartition("/")
+    if not slash:
+        raise ValueError("not a MySQL DSN: no /dbname (user:pass@tcp(host:3306)/dbname)")
+    credentials, at, address = before.rpartition("@")
+    if not at:
+        credentials, address = "", before
+    user, _, password = credentials.partition(":")
+    match = re.fullmatch(r"(\w*)(?:\((.*)\))?", address)
+    if match is None:
+        raise ValueError(f"not a MySQL DSN: {address!r} is not tcp(host:port) or unix(path)")
+    net, addr = match.group(1) or "tcp", match.group(2) or ""
+    params: dict[str, str] = {}
+    host: str | None = None
+    port: int | None = None
+    if net == "unix":
+        host, params["unix_socket"] = "localhost", addr or "/var/run/mysqld/mysqld.sock"
+    elif net in ("tcp", "tcp4", "tcp6"):
+        name, colon, number = (addr or "127.0.0.1:3306").rpartition(":")
+        if not colon:
+            name, number = addr, "3306"
+        if not number.isdigit() or not 1 <= int(number) <= 65535:
+            raise ValueError(f"not a MySQL DSN: {addr!r} is not host:port")
+        host, port = name.strip("[]") or "127.0.0.1", int(number)
+    else:
+        raise ValueError(f"not a MySQL DSN: network {net!r} is not tcp or unix")
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        lower = key.lower()
+        if lower == "tls":
+            choice = value.lower()
+            if choice in ("true", "1"):
+                params |= {"ssl_ca": _SYSTEM_CAS, "ssl_check_hostname": "true"}
+            elif choice in ("skip-verify", "preferred"):
+                params["ssl_check_hostname"] = "false"  # encrypted, the certificate unchecked
+            elif choice not in ("false", "0"):
+                raise ValueError(
+                    f"tls={value}: a TLS configuration registered in the original's code; "
+                    "give database.url with ssl_ca=, ssl_cert=, ssl_key= instead"
+                )
+        elif lower in _GO_MYSQL_TIMEOUTS:
+            seconds = go_duration_seconds(value)
+            params[_GO_MYSQL_TIMEOUTS[lower]] = str(max(1, int(seconds)))
+        elif lower not in _GO_MYSQL_QUIET:
+            note(f"ignored: asbb has no counterpart for the DSN parameter {key}")
+    url = URL.create(
+        "mysql+pymysql",
+        username=user or None,
+        password=password or None,
+        host=host,
+        port=port,
+        database=database or None,
+        query=params,
+    )
+    return url.render_as_string(hide_password=False)
 
 
 def postgres_url_from_dsn(dsn: str) -> str:
@@ -645,7 +816,8 @@ def postgres_url_from_dsn(dsn: str) -> str:
     if "=" not in text:
         raise ValueError(
             "not a PostgreSQL DSN: give a postgresql:// URL or libpq's key=value form "
-            "(host=... user=... dbname=...)"
+            "(host=... user=... dbname=...), or for MySQL go-sql-driver's form "
+            "(user:password@tcp(host:3306)/dbname)"
         )
     # libpq's own parser (quoting, escapes), then SQLAlchemy's URL (percent-encoding).
     from psycopg import ProgrammingError
@@ -679,6 +851,8 @@ def postgres_url_from_dsn(dsn: str) -> str:
 
 
 def _dsn(value: str, note: Note) -> dict[str, Any]:
+    if is_mysql_dsn(value):
+        return {"database": {"url": mysql_url_from_dsn(value, note)}}
     return {"database": {"url": postgres_url_from_dsn(value)}}
 
 
@@ -975,7 +1149,7 @@ _ORIGINAL: dict[str, _OriginalKey] = {
     "integration.asbx_timeout": _OriginalKey("duration", Decimal(30), why=_NO_ASBX_CALLS),
     "integration.asbx_api_key": _OriginalKey("str", "", why=_NO_ASBX_CALLS),
     "integration.asba_enabled": _OriginalKey(
-        "bool", False, why="asbb has no aws-slurm-burst-allocation (ASBA) integration"
+        "bool", False, why="asbb has no ASBA (Academic Slurm Burst Allocation) integration"
     ),
     "integration.asba_endpoint": _OriginalKey(
         "str", "http://localhost:8083", why="asbb has no ASBA integration"
@@ -1123,10 +1297,12 @@ def original_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], li
     ``ASBB_*`` variables nobody reads.
 
     asbb's own ``ASBB_SECTION__KEY`` variables come before these (pydantic-settings reads
-    them); a ``__`` variable that names no section of asbb's is refused (it is meant as an
-    asbb setting, and a typo must not be ignored). Any other ``ASBB_*`` name is a warning, not
-    an error: the environment is inherited by everything slurmctld and the shell start, and the
-    original ignored such names too."""
+    them); a ``__`` variable that names no setting of asbb's is refused (it is meant as an
+    asbb setting, and a typo must not be ignored), and so is an ``ASBB_SECTION_...`` name that
+    starts with a section of asbb's or of the original's but is no key of either (a misspelt
+    ``ASBB_BUDGET_DEFAULT_HOLD_PERCENT``, or asbb's ``ASBB_HOLDS_BUFFER`` with one ``_``).
+    Any other ``ASBB_*`` name is a warning, not an error: the environment is inherited by
+    everything slurmctld and the shell start, and the original ignored such names too."""
     found = {key: environ[name] for name, key in _ORIGINAL_VARIABLES.items() if name in environ}
     data, notices = _map_original(
         found, lambda key: f"{original_variable(key)} ({key} of the original tool)"
@@ -1145,14 +1321,92 @@ def original_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], li
                     f"({', '.join(sorted(sections))})",
                     field=name,
                 )
+            _check_nested_variable(name, rest.lower().split("__"))
             continue
         if rest.lower() in sections or upper in OWN_VARIABLES:
             continue
         if upper.startswith(OWN_VARIABLE_PREFIXES):
             continue
+        refused = _misspelt_variable(name, rest.lower())
+        if refused is not None:
+            raise refused
         why = _KNOWN_IGNORED.get(upper, f"not a setting of asbb's nor of {ORIGINAL}")
         notices.append(f"{name}: ignored: {why}")
     return data, notices
+
+
+def _check_nested_variable(name: str, parts: list[str]) -> None:
+    """``SettingsError`` when ``ASBB_A__B__C`` names no setting of asbb's (the nearest real
+    variable suggested)."""
+    annotation: Any = Settings
+    walked: list[str] = []
+    for part in parts:
+        fields = _fields_of(annotation)
+        if fields:
+            if part not in fields:
+                close = difflib.get_close_matches(part, sorted(fields), n=1, cutoff=0.75)
+                hint = (
+                    f" (did you mean ASBB_{'__'.join([*walked, close[0]]).upper()}?)"
+                    if close
+                    else ""
+                )
+                where = ".".join(walked) or "asbb's settings"
+                raise SettingsError(
+                    f"{name}: no such setting: {where} has no key {part}{hint}", field=name
+                )
+            annotation = fields[part]
+        elif get_origin(annotation) is dict:  # a partition's name, a region...
+            annotation = get_args(annotation)[1]
+        else:
+            return  # a value given as JSON: the model validates it
+        walked.append(part)
+
+
+def _misspelt_variable(name: str, rest: str) -> SettingsError | None:
+    """The error for ``ASBB_<SECTION>_<KEY>`` whose section is asbb's or the original's but
+    whose key is neither's (None when the name starts with no such section)."""
+    theirs = {key.split(".", 1)[0] for key in _ORIGINAL}
+    ours = set(Settings.model_fields)
+    section = max((s for s in theirs | ours if rest.startswith(s + "_")), key=len, default=None)
+    if section is None:
+        return None
+    key = rest[len(section) + 1 :]
+    hints: list[str] = []
+    if section in ours:
+        fields = _fields_of(Settings.model_fields[section].annotation)
+        close = difflib.get_close_matches(key, sorted(fields), n=1, cutoff=0.75)
+        if close:
+            hints.append(
+                f"ASBB_{section.upper()}__{close[0].upper()} (asbb's {section}.{close[0]})"
+            )
+    if section in theirs:
+        variables = [v for v, k in _ORIGINAL_VARIABLES.items() if k.startswith(section + ".")]
+        close = difflib.get_close_matches(name.upper(), variables, n=1, cutoff=0.75)
+        if close:
+            hints.append(f"{close[0]} ({_ORIGINAL_VARIABLES[close[0]]} of the original tool)")
+    hint = f"; did you mean {' or '.join(hints)}?" if hints else ""
+    whose = " and ".join(
+        who
+        for who, has in (("asbb's", section in ours), ("the original tool's", section in theirs))
+        if has
+    )
+    return SettingsError(
+        f"{name}: no such setting: {section} is a section of {whose} settings, but {key} is "
+        f"no key of it (asbb's own variables are ASBB_<SECTION>__<KEY>, two underscores){hint}",
+        field=name,
+    )
+
+
+def _unknown(where: str, key: str, known: Iterable[str]) -> SettingsError:
+    """A key that is neither asbb's nor the original's, named with the file it is in (and the
+    nearest real key, when one is close)."""
+    name = key.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    prefix = key[: -len(name)]
+    hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+    return SettingsError(
+        f"{where}: {key}: no such setting in asbb nor in {ORIGINAL}{hint}", field=key
+    )
 
 
 def _collect_original(key: str, value: Any, found: dict[str, Any], where: str) -> None:
@@ -1162,30 +1416,81 @@ def _collect_original(key: str, value: Any, found: dict[str, Any], where: str) -
         for sub, inner in value.items():
             _collect_original(f"{key}.{sub}", inner, found, where)
     else:
-        raise SettingsError(f"{where}: {key}: no such setting in asbb nor in {ORIGINAL}", field=key)
+        section = key.rsplit(".", 1)[0]
+        theirs = {k.rsplit(".", 1)[-1] for k in _ORIGINAL if k.rsplit(".", 1)[0] == section}
+        field = Settings.model_fields.get(section)
+        ours = _fields_of(field.annotation) if field is not None else {}
+        raise _unknown(where, key, theirs | set(ours))
 
 
-def read_yaml_config(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """A YAML settings file (the original's config.yaml, asbb's own keys, or both) as asbb's
-    settings, and the notices for what it says that asbb does not do.
+def _fields_of(annotation: Any) -> dict[str, Any]:
+    """The keys of a section (a settings model, possibly optional): name -> annotation."""
+    optional = get_origin(annotation) in (Union, UnionType)
+    for candidate in (annotation, *(get_args(annotation) if optional else ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return {name: info.annotation for name, info in candidate.model_fields.items()}
+    return {}
 
-    A section of both (database, advisor, allocations) may mix the two kinds of key. A key
-    that is neither is refused, and so is one of the original's that sets what one of asbb's
-    keys in the same file also sets."""
-    import yaml  # type: ignore[import-untyped]  # only for YAML files: keeps start-up light
 
+def check_known_keys(where: str, annotation: Any, value: Any, key: str = "") -> None:
+    """``SettingsError`` naming ``where`` (the file) and the first key of ``value`` that
+    asbb's settings model ``annotation`` does not have, at any depth (sections, partitions,
+    fleet prices); values themselves are left to the model's validation."""
+    if not isinstance(value, Mapping):
+        return
+    fields = _fields_of(annotation)
+    if fields:
+        for name, inner in value.items():
+            dotted = f"{key}.{name}" if key else str(name)
+            if str(name) not in fields:
+                raise _unknown(where, dotted, fields)
+            check_known_keys(where, fields[str(name)], inner, dotted)
+        return
+    if get_origin(annotation) is dict:  # name -> a model (partitions, fleet prices)
+        item = get_args(annotation)[1]
+        for name, inner in value.items():
+            check_known_keys(where, item, inner, f"{key}.{name}")
+
+
+def _load_file(path: Path) -> dict[str, Any]:
+    """A settings file's text as data: YAML when its name ends in .yaml or .yml, else TOML."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SettingsError(
             f"{path}: cannot read: {exc.strerror or exc}", field="ASBB_CONFIG"
         ) from None
+    if path.suffix.lower() not in YAML_SUFFIXES:
+        import tomllib
+
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(
+                f"invalid settings file: {path}: not valid TOML: {exc}", field="ASBB_CONFIG"
+            ) from None
+    import yaml  # type: ignore[import-untyped]  # only for YAML files: keeps start-up light
+
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SettingsError(f"{path}: not valid YAML: {exc}", field="ASBB_CONFIG") from None
     if raw is None:
-        raw = {}
+        return {}
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: must be a mapping of sections", field="ASBB_CONFIG")
+    return raw
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """A settings file, TOML or YAML by its name (asbb's own keys, the original tool's
+    config.yaml keys, or both), as asbb's settings, and the notices for what it says that asbb
+    does not do.
+
+    A section of both (database, advisor, allocations) may mix the two kinds of key. A key
+    that is neither is refused, naming the file and the key; so is one of the original's that
+    sets what one of asbb's keys in the same file also sets."""
+    raw = _load_file(path)
     ours: dict[str, Any] = {}
     found: dict[str, Any] = {}
     for top, value in raw.items():
@@ -1193,19 +1498,17 @@ def read_yaml_config(path: Path) -> tuple[dict[str, Any], list[str]]:
         field = Settings.model_fields.get(top)
         if top not in _ORIGINAL_SECTIONS:
             if field is None:
-                raise SettingsError(
-                    f"{path}: {top}: no such setting in asbb nor in {ORIGINAL}", field=top
-                )
+                raise _unknown(str(path), top, Settings.model_fields)
+            check_known_keys(str(path), field.annotation, value, top)
             ours[top] = value
             continue
         if not isinstance(value, dict):
             raise SettingsError(f"{path}: {top}: must be a mapping of keys", field=top)
-        own = field.annotation if field is not None else None
-        own_keys = (
-            set(own.model_fields) if isinstance(own, type) and issubclass(own, BaseModel) else set()
-        )
+        own_keys = _fields_of(field.annotation) if field is not None else {}
         for key, inner in value.items():
             if str(key) in own_keys:
+                annotation = own_keys[str(key)]
+                check_known_keys(str(path), annotation, inner, f"{top}.{key}")
                 ours.setdefault(top, {})[str(key)] = inner
             else:
                 _collect_original(f"{top}.{key}", inner, found, str(path))
@@ -1220,6 +1523,11 @@ def read_yaml_config(path: Path) -> tuple[dict[str, Any], list[str]]:
         )
     _deep_merge(ours, mapped)
     return ours, notices
+
+
+def read_yaml_config(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """``read_config_file`` (kept under its former name)."""
+    return read_config_file(path)
 
 
 CONFIG_TEMPLATE = """\
@@ -1282,8 +1590,9 @@ timeout_ms = 300
 
 [asbx]
 # aws-slurm-burst's job-<id>-asbb-reconciliation.json files: ingested once each, then moved
-# to processed/ (bad ones to rejected/ with a .reason file).
-spool_dir = "/var/spool/asbx"
+# to processed/ (bad ones to rejected/ with a .reason file). Run its export with
+# --format asbb-reconciliation --output-dir naming this folder.
+spool_dir = "/var/spool/asbb/costs"
 interval_seconds = 30
 link_wait_seconds = 3600
 # Files are read as hostile: no links, an owner allowed to write the folder, at most
@@ -1350,6 +1659,18 @@ upper = "2"
 refresh_seconds = 10
 # Rebind keys: the action's id (the console's ? help lists them) = "key[,key...]".
 # keys = {{ "approvals-approve" = "A", "quit" = "ctrl+q" }}
+
+[fleet]
+# Fleet admission (POST /api/v1/budget/admit), asked by aws-slurm-burst's resume step before
+# it launches nodes: count x the instance's hourly price is held for the hours the request
+# names, else default_hours.
+default_hours = "1"
+# Dollars per instance-hour by region and instance type (quote names with dots). Without a
+# spot price spot is held at on_demand; without reserved, reserved is priced as on_demand.
+# A type, region or capacity model with no price here is refused.
+# [fleet.prices.us-east-1."c6i.xlarge"]
+# on_demand = "0.17"
+# spot = "0.068"
 
 # One table per Slurm partition. Rates are dollars per hour of the resource.
 # Jobs on a partition not listed here are refused (a typo must not run unpriced AWS

@@ -385,7 +385,13 @@ def reconcile_job(
     ] = None,
     hold: Annotated[
         str | None,
-        typer.Option("--hold", metavar="H", help="The hold id (asbb:hold=... in AdminComment)."),
+        typer.Option(
+            "--hold",
+            "--transaction",
+            metavar="H",
+            help="The hold id (asbb:hold=... in AdminComment; the budget check's "
+            "transaction_id, hence the original tool's --transaction).",
+        ),
     ] = None,
     account: Annotated[
         str | None,
@@ -430,10 +436,13 @@ def reconcile_job(
 
     `asbb reconcile 1234 --actual-cost 12.50` charges one job (its hold is read from the
     job's AdminComment through squeue or sacct, or give `--hold H`; a replay of the same
-    job and hold charges nothing more). A job that ran without a hold is charged to
-    `--account A`, once per job however the account is spelt. `asbb reconcile --replay
-    [--spool DIR]` sends every request the epilog spooled while the daemon was down.
-    Requests refused for good are moved to DIR/rejected/ with a .reason file.
+    job and hold charges nothing more). Without a cost, `asbb reconcile 1234` prices the
+    job from Slurm's accounting record of it (elapsed time and allocated resources), as
+    `asbb recover` would. A job that ran without a hold is charged to `--account A`, once
+    per job however the account is spelt. `asbb reconcile --replay [--spool DIR]` sends
+    every request the epilog spooled while the daemon was down. Requests refused for good
+    are moved to DIR/rejected/ with a .reason file. The original tool's job ids with a
+    prefix (job_1234, job-1234) name job 1234.
     """
     if replay:
         if job_id is not None or hold is not None or account is not None:
@@ -448,6 +457,7 @@ def reconcile_job(
         return
     if job_id is None:
         fail("give JOB_ID (or --replay)")
+    job_id = _unprefixed_job(job_id)
     if hold is not None and account is not None:
         fail("give --hold H or --account A (a job without a hold), not both")
     if hold is None and account is None:
@@ -459,8 +469,13 @@ def reconcile_job(
                 f"job {job_id}: no asbb hold found in Slurm's record of it; "
                 "give --hold H (the asbb:hold=... of its AdminComment)"
             )
-    if (actual_cost is None) == (elapsed is None):
-        fail("give exactly one of --actual-cost X or --elapsed T")
+    if actual_cost is not None and elapsed is not None:
+        fail("give one of --actual-cost X or --elapsed T, not both")
+    if actual_cost is None and elapsed is None:
+        if hold is None:
+            fail("a job that ran without a hold needs its cost: --actual-cost X or --elapsed T")
+        _reconcile_from_slurm(ctx, job_id, hold, as_json=as_json)
+        return
     from asbb_core.integrations.spool import reconcile
     from asbb_core.values.context import Source
 
@@ -492,6 +507,53 @@ def reconcile_job(
         what = f"charged {result.charged:.2f}, released {result.released:.2f}"
     stdout().print(
         f"job {job_id} on hold {result.hold_id} ({result.account}): {what}; hold {result.state}"
+    )
+
+
+def _unprefixed_job(job_id: str) -> str:
+    """``job_1234`` and ``job-1234`` (the original tool's and aws-slurm-burst's spellings in
+    their docs) as Slurm's ``1234``; any other id is kept as given."""
+    for prefix in ("job_", "job-"):
+        rest = job_id.strip()[len(prefix) :]
+        if job_id.strip().lower().startswith(prefix) and rest[:1].isdigit():
+            return rest
+    return job_id
+
+
+def _reconcile_from_slurm(ctx: typer.Context, job_id: str, hold: str, *, as_json: bool) -> None:
+    """Charge a job at its cost by the local model over what Slurm's accounting says it
+    used: the recovery sweep's decision (asbb_core.integrations.recovery) for its one hold,
+    once the job is known to have ended and to carry that hold."""
+    from datetime import timedelta
+
+    from asbb_core.integrations.recovery import recover
+    from asbb_core.integrations.slurm import Slurm
+    from asbb_core.integrations.views import RecoveryView
+
+    slurm = Slurm()
+    job = slurm.accounting(job_id)
+    if job is None:
+        fail(
+            f"job {job_id}: Slurm's accounting has no record of it (yet); give its cost: "
+            "--actual-cost X or --elapsed T"
+        )
+    if job.hold_id != hold:
+        fail(f"job {job_id}: Slurm's record of it names hold {job.hold_id or 'none'}, not {hold}")
+    if job.active:
+        fail(f"job {job_id} is still {job.state.lower()}: reconcile it once it has ended")
+    with opened(ctx) as bank:
+        state = bank.ledger.get_hold(hold).state
+        if state != "open":
+            fail(f"hold {hold} of job {job_id} is already {state}: nothing to reconcile")
+        report = recover(
+            bank.ledger, slurm, older_than=timedelta(0), actor=cli_actor(), only={hold}
+        )
+    emit_rows(
+        RecoveryView.of(report).actions,
+        RECOVERY_COLUMNS,
+        as_json=as_json,
+        json_data=RecoveryView.of(report),
+        title=f"job {job_id}, priced from Slurm's record",
     )
 
 
@@ -568,11 +630,19 @@ def recover_holds(
             help="Only holds (and job ends) older than this, e.g. 10m, 2h.",
         ),
     ] = "10m",
+    reconcile_orphaned: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile-orphaned",
+            help="The original tool's spelling of what recover always does (accepted).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Resolve orphan holds from Slurm's record (sacct): charge jobs that ended without a
     reconcile, void holds whose job was cancelled while pending or never existed, expire
     holds past their timeout. Safe to run again, and beside the daemon."""
+    del reconcile_orphaned  # what every run does
     from asbb_core.integrations.recovery import recover
     from asbb_core.integrations.slurm import Slurm
     from asbb_core.integrations.views import RecoveryView
@@ -622,7 +692,8 @@ def config_init(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented settings file with every key and example partitions."""
+    """Write a commented settings file with every section and example partitions: TOML, or
+    YAML for a name ending in .yaml/.yml. What it writes loads back as the same settings."""
     import os
 
     target = path or Path(os.environ.get("ASBB_CONFIG") or SYSTEM_CONFIG)
@@ -639,7 +710,8 @@ def config_init(
         fail(f"cannot write {target}: {exc.strerror or exc}")
     stdout().print(f"wrote {target}")
     if os.environ.get("ASBB_CONFIG") != str(target) and target != SYSTEM_CONFIG:
-        stdout().print(f"use it with: export ASBB_CONFIG={target}")
+        # Absolute: the variable must still name the file from another folder.
+        stdout().print(f"use it with: export ASBB_CONFIG={target.absolute()}")
 
 
 def _redacted(settings: Settings) -> dict[str, Any]:
@@ -770,8 +842,9 @@ def token_list(
             "role": str(t.role),
             "accounts": list(t.accounts),
             "created_by": t.created_by,
-            "created": iso_time(t.created_at),
-            "revoked": iso_time(t.revoked_at),
+            # Times as they are: --json writes them in the wire's RFC 3339, --csv in ISO 8601.
+            "created": t.created_at,
+            "revoked": t.revoked_at,
         }
         for t in tokens
     ]

@@ -162,7 +162,11 @@ def open_database(settings: Settings) -> Database:
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+    """``data`` in the wire format (asbb_core.values.wire): money as exact JSON numbers, times
+    as RFC 3339, as the API sends them."""
+    from asbb_core.values.wire import dumps
+
+    typer.echo(dumps(data, indent=2))
 
 
 DatabaseOption = Annotated[
@@ -170,7 +174,7 @@ DatabaseOption = Annotated[
     typer.Option(
         "--database",
         metavar="URL",
-        help="Database URL (sqlite:///path or postgresql://...); overrides database.url.",
+        help="Database URL (sqlite:///path, postgresql://, mysql://...); overrides database.url.",
         show_default=False,
     ),
 ]
@@ -279,14 +283,15 @@ def emit_rows(
     check_output(as_json, as_csv)
     if as_json:
         data = [_json_row(r) for r in rows] if json_data is None else to_json(json_data)
-        print_json(jsonable(data))
+        print_json(data)
         return
     if as_csv:
+        # A spreadsheet's forms: days as 2025-09-01, amounts as 12.50.
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow([c.key for c in columns])
         for row in rows:
-            record = _json_row(row)
-            writer.writerow([_csv_value(record.get(c.key)) for c in columns])
+            values = _table_row(row)
+            writer.writerow([_csv_value(values.get(c.key)) for c in columns])
         return
     if not rows:
         stderr().print(empty)
@@ -417,7 +422,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")
     if isinstance(value, date):  # datetimes too
         return value.isoformat()
     return value

@@ -37,6 +37,7 @@ from daemon.query_params import known_query_only, storable_text_only
 from daemon.routes import (
     accounts,
     adjustments,
+    agency_reports,
     alerts,
     allocations,
     analytics,
@@ -44,6 +45,7 @@ from daemon.routes import (
     asbx,
     audit,
     budget,
+    fleet,
     grants,
     holds,
     integration,
@@ -279,7 +281,15 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
         description=(
             "Budget checks and reconciles for slurmctld's plugin and epilog, and the REST API "
             "over the ledger. Authenticate with `Authorization: Bearer <token>` "
-            "(`asbb token create`). Money is a string with two decimals."
+            "(`asbb token create`).\n\n"
+            "The wire format (the one the advisor's client and the original tool's Go types "
+            "read): money, ratios and percents are JSON numbers written exactly from the "
+            "Decimal (`12.50`; read them as decimals, not floats, to keep every cent), and "
+            "accepted as numbers or strings; dates and times are RFC 3339 date-times in UTC "
+            "(a calendar day is its midnight, `2025-09-01T00:00:00Z`), and a calendar day is "
+            "accepted as `2025-09-01` too. A list is a JSON array; a paged one carries "
+            "`X-Total-Count` (every row that matched) and an RFC 8288 `Link` header "
+            "(rel `first`, `prev`, `next`, `last`; `next` alone for the journal, by `before_id`)."
         ),
         lifespan=lifespan,
     )
@@ -293,6 +303,7 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
     app.include_router(system.router)
     for module in (
         budget,
+        fleet,
         accounts,
         transactions,
         audit,
@@ -303,6 +314,7 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock =
         analytics,
         grants,
         reports,
+        agency_reports,
         alerts,
         asbx,
         asba,

@@ -38,8 +38,9 @@ _STATUS_CODES = {
 
 
 # A table or column the code expects is not there: PostgreSQL's undefined_table and
-# undefined_column, SQLite's "no such table/column". The schema is behind the code.
-_MISSING_SQLSTATES = frozenset({"42P01", "42703"})
+# undefined_column, MySQL's 42S02 and 42S22, SQLite's "no such table/column". The schema is
+# behind the code.
+_MISSING_SQLSTATES = frozenset({"42P01", "42703", "42S02", "42S22"})
 
 
 def _schema_missing(exc: DBAPIError) -> bool:

@@ -13,7 +13,7 @@ console refuse; their ``ValidationError`` becomes pydantic's error for the field
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -172,6 +173,126 @@ JobDetails = Annotated[dict[str, str], AfterValidator(_metadata_in)]
 
 MoneyOut = Money
 """Money in a response: the views' own type (``asbb_core.values.wire``)."""
+
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+"""What a Go client sends for a ``time.Time`` it never set: read as "not given"."""
+
+
+def _day_in(value: Any) -> Any:
+    # A day (YYYY-MM-DD), or an RFC 3339 time as the original tool sends: its day is kept,
+    # as written (asbb's accounts and grants run by whole days).
+    if value is None or isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "date_type", "expected an ISO date (YYYY-MM-DD) or an RFC 3339 time"
+        )
+    text = value.strip()
+    if text == GO_ZERO_TIME:
+        return None
+    if not _RFC3339_START.match(text):  # "0" or "1700000000" would read as Unix seconds
+        raise PydanticCustomError(
+            "date_type", "expected an ISO date (YYYY-MM-DD) or an RFC 3339 time"
+        )
+    if len(text) > 10:
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")).date()
+        except ValueError:
+            raise PydanticCustomError(
+                "date_type", "expected an ISO date (YYYY-MM-DD) or an RFC 3339 time"
+            ) from None
+    return text
+
+
+DayIn = Annotated[
+    date | None,
+    BeforeValidator(_day_in),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+                {"type": "null"},
+            ],
+            "description": "A day (2026-03-02), or an RFC 3339 time whose day is taken "
+            "(2026-03-02T00:00:00Z)",
+        }
+    ),
+]
+"""A day in a request: YYYY-MM-DD or an RFC 3339 time (its day as written); Go's zero time
+(``GO_ZERO_TIME``) is none."""
+
+
+def _required_day_in(value: Any) -> Any:
+    day = _day_in(value)
+    if day is None:
+        raise PydanticCustomError("missing", "a day is required (YYYY-MM-DD or RFC 3339)")
+    return day
+
+
+Day = Annotated[
+    date,
+    BeforeValidator(_required_day_in),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+            ],
+            "description": "A day (2026-03-02), or an RFC 3339 time whose day is taken "
+            "(2026-03-02T00:00:00Z)",
+        }
+    ),
+]
+"""A day that must be given: as ``DayIn``, but never none."""
+
+
+def pick(body: BaseModel, ours: str, theirs: str) -> dict[str, Any]:
+    """``{ours: value}`` from whichever of the two names the body set: asbb's ``ours`` or the
+    original tool's ``theirs`` (``{}`` when neither). Both with different values is a 422
+    naming both; both with the same value is that value."""
+    given = body.model_fields_set
+    if ours in given and theirs in given:
+        mine, other = getattr(body, ours), getattr(body, theirs)
+        if mine != other:
+            raise ValidationError(
+                f"{theirs}: {_shown(other)} disagrees with {ours} {_shown(mine)}; "
+                f"give {ours} or {theirs} (the original tool's name), or the same value",
+                field=theirs,
+                details={ours: _shown(mine), theirs: _shown(other)},
+            )
+    for name in (ours, theirs):
+        if name in given:
+            return {ours: getattr(body, name)}
+    return {}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return repr(value)
+
+
+def refuse(body: BaseModel, fields: dict[str, str], *, empty_ok: bool = False) -> None:
+    """422 for the first field of ``fields`` the body gave (the original tool's fields asbb
+    keeps no equivalent of), saying what to do instead. With ``empty_ok`` an empty value
+    (null, "", [], 0) passes: what the original's Go clients send for a field never set."""
+    for name, why in fields.items():
+        if name not in body.model_fields_set:
+            continue
+        value = getattr(body, name)
+        if empty_ok and (value is None or (not isinstance(value, bool) and value in ("", [], 0))):
+            continue
+        raise ValidationError(f"{name}: {why}", field=name)
+
+
+Flag = Annotated[bool, Strict()]
+"""A yes/no in a body: JSON true or false only (not 0, 1 or "yes")."""
+
+DRY_RUN_HEADER = "Asbb-Dry-Run"
+"""Set (``true``) on the answer to a ``dry_run`` request: nothing was changed."""
 
 
 def _takes_number(annotation: Any) -> bool:

@@ -88,7 +88,7 @@ Configuration
     epilog_timeout_ms = 3000              # the whole POST, connect included (default 3000;
                                           # the plugin's timeout_ms is used if this is absent)
     spool_dir   = /var/spool/asbb         # where undelivered reconciles wait
-    asbx_dir    = /var/spool/asbx         # optional: aws-slurm-burst reconciliation files
+    asbx_dir    = /var/spool/asbb/costs   # optional: aws-slurm-burst reconciliation files
     log_file    = /var/log/asbb/epilog.log  # optional; else stderr (slurmctld's log)
     squeue      = squeue                  # optional paths of the Slurm commands
     sacct       = sacct

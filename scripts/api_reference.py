@@ -50,6 +50,11 @@ ROLE_LIST = re.compile(
     re.IGNORECASE,
 )
 ALIAS_EXTENSION = "x-aliases"
+HAND_WRITTEN = (
+    "<!-- Hand-written sections below: scripts/api_reference.py keeps them as they are. -->"
+)
+"""docs/api.md from this line on is prose people write (compatibility notes and the like):
+each regeneration keeps it, and lists its ``## `` headings in the contents."""
 MAX_INLINE_DEPTH = 4
 
 
@@ -561,8 +566,19 @@ def schema_lines(name: str, spec: Spec) -> list[str]:
     return lines
 
 
-def render(data: dict[str, Any]) -> str:
-    """The whole of docs/api.md for this OpenAPI document."""
+def hand_written(path: Path = TARGET) -> str:
+    """The hand-written tail of ``path`` (from the ``HAND_WRITTEN`` line on), or ""."""
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    at = text.find(HAND_WRITTEN)
+    return text[at:].rstrip("\n") + "\n" if at >= 0 else ""
+
+
+def render(data: dict[str, Any], tail: str | None = None) -> str:
+    """The whole of docs/api.md for this OpenAPI document, ending with ``tail`` (default: the
+    hand-written sections of the docs/api.md there is)."""
+    tail = hand_written() if tail is None else tail
     spec = Spec(data)
     slugger = Slugger()
     info = data.get("info", {})
@@ -624,6 +640,10 @@ def render(data: dict[str, Any]) -> str:
             raise RuntimeError(f"anchor of {name}: planned {spec.anchors[name]}, got {anchor}")
         body += schema_lines(name, spec)
 
+    for line in tail.splitlines():
+        if line.startswith("## "):
+            toc.append((2, line[3:].strip(), slugger.slug(line[3:])))
+
     version = info.get("version", "?")
     header = [
         f"# {title}",
@@ -648,7 +668,7 @@ def render(data: dict[str, Any]) -> str:
     lines = header + contents + body
     while lines and lines[-1] == "":
         lines.pop()
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + ("\n" + tail if tail else "")
 
 
 def load_spec(path: Path) -> dict[str, Any]:
@@ -669,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     if not spec_path.is_file():
         print(f"{spec_path} does not exist; run: scripts/export_openapi.py", file=sys.stderr)
         return 1
-    text = render(load_spec(spec_path))
+    text = render(load_spec(spec_path), hand_written(output))
     if args.check:
         if not output.exists() or output.read_text(encoding="utf-8") != text:
             print(f"{output} is out of date with {spec_path}; run: {REGENERATE}", file=sys.stderr)

@@ -74,6 +74,19 @@ ensure_tmux() {
     fi
 }
 
+# Go, for the contract tests that decode asbb's answers with the Go clients' structs
+# (tests/contract/go; apt, as root; else those tests are skipped and say why).
+ensure_go() {
+    if command -v go >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing Go (apt: golang-go)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+    fi
+}
+
 # promtool, for the tests that check deploy/prometheus and the dashboard's queries: taken from
 # Debian's prometheus package into .venv/bin (apt-get download + dpkg-deb -x), so no Prometheus
 # server is installed, enabled or started. Without apt (or its lists) those tests are skipped.
@@ -99,4 +112,41 @@ ensure_promtool() {
         echo "warning: could not fetch promtool; the tests that need it will be skipped" >&2
     fi
     rm -rf "$tmp"
+}
+
+# The MySQL/MariaDB tests use a server on 127.0.0.1:3306 if one answers (root, no password),
+# else start a private mariadbd in a temporary folder; either way Debian's mariadb-server
+# must be there for the second case (apt, as root, with a policy-rc.d that keeps the packaged
+# server from starting). Without it those tests are skipped with the reason.
+ensure_mariadb() {
+    if .venv/bin/python - <<'PY'
+import socket, sys
+try:
+    socket.create_connection(("127.0.0.1", 3306), timeout=0.5).close()
+except OSError:
+    sys.exit(1)
+PY
+    then
+        return 0
+    fi
+    if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]; then
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "warning: no MySQL/MariaDB server and no mariadbd; the MySQL tests will be skipped" >&2
+        return 0
+    fi
+    echo "== installing MariaDB server binaries (apt)"
+    local made_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 0755 /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null \
+        || echo "warning: could not install mariadb-server; the MySQL tests will be skipped" >&2
+    if [ -n "$made_policy" ]; then
+        rm -f /usr/sbin/policy-rc.d
+    fi
 }

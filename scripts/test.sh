@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 bootstrap_venv test
 ensure_postgresql_binaries
+ensure_mariadb
 ensure_tmux
+ensure_go
 ensure_promtool
 
 echo "== ruff"

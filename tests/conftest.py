@@ -1,6 +1,7 @@
-"""Shared fixtures: every database test runs on SQLite and on a real PostgreSQL.
+"""Shared fixtures: every database test runs on SQLite and on a real PostgreSQL, and the
+modules of ``MYSQL_MODULES`` on a real MySQL / MariaDB too.
 
-``database_url``  a fresh, empty database (no schema), parametrised over both backends.
+``database_url``  a fresh, empty database (no schema), parametrised over the backends.
 ``db``            a fresh database migrated to head (copied from a migrated template).
 ``ledger``        the Ledger service on ``db`` with test settings and a controllable clock.
 """
@@ -8,7 +9,9 @@
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import functools
+import json
 import os
 import shutil
 import threading
@@ -31,12 +34,67 @@ from asbb_core.ledger import Ledger
 from asbb_core.settings import Settings
 from asbb_core.store.database import Database
 from asbb_core.values.context import Context, Source
+from tests.mysqlserver import DatabasePool as MySQLPool
+from tests.mysqlserver import MySQLServer, MySQLUnavailableError
+from tests.mysqlserver import find_server as find_mysql_server
 from tests.pgserver import DatabasePool, PgServer, find_server
 
 if TYPE_CHECKING:
     from daemon.services import Services
 
+
+def _exact_json(self: httpx.Response, **kwargs: Any) -> Any:
+    """A response body as a client of asbb reads it: numbers as written, a money amount
+    12.50 as Decimal("12.50"), never a float (asbb_core.values.wire)."""
+    kwargs.setdefault("parse_float", Decimal)
+    return json.loads(self.content, **kwargs)
+
+
+# Every test reads API bodies exactly, so a test compares money with Decimals, digit for digit.
+httpx.Response.json = _exact_json  # type: ignore[method-assign]
+
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+MYSQL = pytest.param("mysql", marks=pytest.mark.mysql)
+
+# The modules whose backend-parametrised tests run on MySQL / MariaDB as well: the REST API
+# and the ledger's core (books, holds, migrations, racing holds). The rest stand on the same
+# core; running them a third time would cost the suite minutes for little.
+MYSQL_MODULES = (
+    "test_api_*",
+    "test_ledger*",
+    "test_holds*",
+    "test_exact_books",
+    "test_migrations*",
+    "test_concurrency*",
+)
+
+
+def _runs_on_mysql(module: Any) -> bool:
+    name = module.__name__.rpartition(".")[2]
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in MYSQL_MODULES)
+
+
+def _parametrised_directly(definition: Any, name: str) -> bool:
+    for marker in definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [part.strip() for part in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that needs a database (``backend``, through any fixture) runs once per
+    backend: SQLite, PostgreSQL, and MySQL in ``MYSQL_MODULES``; a test that names its own
+    backends (``@pytest.mark.parametrize("backend", [...])``) runs on those."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    if _parametrised_directly(metafunc.definition, "backend"):
+        return
+    backends = [*BACKENDS, MYSQL] if _runs_on_mysql(metafunc.module) else BACKENDS
+    metafunc.parametrize("backend", backends, indirect=True)
+
 
 # typer's CliRunner builds the whole click command tree from the app's functions on every
 # invoke (~0.2 s for asbb's); the tree never changes during a run, so build it once.
@@ -89,6 +147,23 @@ def pg_pool(pg_server: PgServer, pg_template: str) -> Iterator[DatabasePool]:
 
 
 @pytest.fixture(scope="session")
+def mysql_server() -> Iterator[MySQLServer]:
+    try:
+        server = find_mysql_server()
+    except MySQLUnavailableError as exc:
+        pytest.skip(f"no MySQL/MariaDB for the tests: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mysql_pool(mysql_server: MySQLServer) -> Iterator[MySQLPool]:
+    pool = MySQLPool(mysql_server, _migrate)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "asbb.sqlite3"
     _migrate(f"sqlite:///{path}")
@@ -127,15 +202,21 @@ def demo_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+    return str(request.param)  # set by pytest_generate_tests
 
 
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'asbb.sqlite3'}"
+        return
+    if backend == "mysql":
+        mysql: MySQLServer = request.getfixturevalue("mysql_server")
+        created = mysql.create_database()
+        yield mysql.url(created)
+        mysql.drop_database(created)
         return
     server: PgServer = request.getfixturevalue("pg_server")
     name = server.create_database()
@@ -151,6 +232,12 @@ def migrated_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         target = tmp_path / "asbb.sqlite3"
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
+        return
+    if backend == "mysql":
+        mysql_pool: MySQLPool = request.getfixturevalue("mysql_pool")
+        taken = mysql_pool.take()
+        yield mysql_pool.server.url(taken)
+        mysql_pool.give_back(taken)
         return
     pool: DatabasePool = request.getfixturevalue("pg_pool")
     name = pool.take()

@@ -575,7 +575,9 @@ def test_list_and_get_schedules(allocations, ctx, clock):
     assert allocations.list_schedules(status="completed") == []
     detail = allocations.get_schedule(b.id)
     assert [c.period for c in detail.credits] == [0, 1]
-    assert ScheduleDetailView.of(detail).record()["credits"][0]["expired_amount"] == "100.00"
+    assert ScheduleDetailView.of(detail).record()["credits"][0]["expired_amount"] == Decimal(
+        "100.00"
+    )
     with pytest.raises(NotFoundError):
         allocations.get_schedule(999)
     with pytest.raises(NotFoundError):

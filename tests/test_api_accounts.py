@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from asbb_core.access.tokens import Tokens
 from asbb_core.ledger.verify import verify_ledger
+from tests.wire import D, day, rows_and_total
 
 
 @pytest.fixture
@@ -38,8 +40,13 @@ def seeded(ledger, ctx):
 
 
 def names(reply):
-    assert reply.status_code == 200, reply.text
-    return [a["name"] for a in reply.json()["items"]]
+    rows, _ = rows_and_total(reply)
+    return [a["name"] for a in rows]
+
+
+def page_links(reply):
+    """The ``Link`` header's pages: rel -> the query of the page it points at."""
+    return {rel: dict(httpx.URL(link["url"]).params) for rel, link in reply.links.items()}
 
 
 def error_of(reply, status, field):
@@ -67,34 +74,49 @@ def test_list_filters_sorts_and_pages(admin, seeded):
         "beta",
         "charlie",
     ]
-    page = admin.get("/api/v1/accounts", params={"limit": 2, "offset": 2}).json()
-    assert ([a["name"] for a in page["items"]], page["total"], page["limit"], page["offset"]) == (
-        ["bravo", "charlie"],
-        5,
-        2,
-        2,
-    )
-    last = admin.get("/api/v1/accounts", params={"limit": 2, "offset": 4}).json()
-    assert ([a["name"] for a in last["items"]], last["total"]) == (["delta"], 5)
-    beyond = admin.get("/api/v1/accounts", params={"limit": 2, "offset": 10}).json()
-    assert (beyond["items"], beyond["total"]) == ([], 5)
-    filtered = admin.get("/api/v1/accounts", params={"q": "b", "limit": 1}).json()
-    assert filtered["total"] == 2
+    page = admin.get("/api/v1/accounts", params={"limit": 2, "offset": 2})
+    rows, total = rows_and_total(page)
+    assert ([a["name"] for a in rows], total) == (["bravo", "charlie"], 5)
+    # The page's limit and offset are in its links to the other pages.
+    assert page_links(page) == {
+        "first": {"limit": "2", "offset": "0"},
+        "prev": {"limit": "2", "offset": "0"},
+        "next": {"limit": "2", "offset": "4"},
+        "last": {"limit": "2", "offset": "4"},
+    }
+    last = admin.get("/api/v1/accounts", params={"limit": 2, "offset": 4})
+    rows, total = rows_and_total(last)
+    assert ([a["name"] for a in rows], total) == (["delta"], 5)
+    assert set(last.links) == {"first", "prev", "last"}
+    beyond = admin.get("/api/v1/accounts", params={"limit": 2, "offset": 10})
+    assert rows_and_total(beyond) == ([], 5)
+    filtered = admin.get("/api/v1/accounts", params={"q": "b", "limit": 1})
+    assert rows_and_total(filtered)[1] == 2
+    assert set(filtered.links) == {"first", "next", "last"}
 
 
 def test_account_json_shape(admin, seeded):
-    (charlie,) = admin.get("/api/v1/accounts", params={"q": "charlie"}).json()["items"]
+    reply = admin.get("/api/v1/accounts", params={"q": "charlie"})
+    (charlie,) = reply.json()
+    # Money and percents are JSON numbers written exactly: 1000.00, not "1000.00" nor 1000.0.
+    assert '"limit":1000.00,' in reply.text
     assert {k: charlie[k] for k in ("limit", "used", "held", "available", "percent_used")} == {
-        "limit": "1000.00",
-        "used": "900.00",
-        "held": "0.00",
-        "available": "100.00",
-        "percent_used": "90.0",
+        "limit": D("1000.00"),
+        "used": D("900.00"),
+        "held": D("0.00"),
+        "available": D("100.00"),
+        "percent_used": D("90.0"),
     }
+    assert [str(charlie[k]) for k in ("limit", "percent_used")] == ["1000.00", "90.0"]
     assert charlie["status"] == "active"
-    assert charlie["created_at"].startswith("2026-03-02T12:00:00")
+    assert charlie["created_at"] == "2026-03-02T12:00:00Z"
     delta = admin.get("/api/v1/accounts/delta").json()
-    assert (delta["percent_used"], delta["status"], delta["limit"]) == ("0.0", "suspended", "0.00")
+    assert (delta["percent_used"], delta["status"], delta["limit"]) == (
+        D("0.0"),
+        "suspended",
+        D("0.00"),
+    )
+    assert (str(delta["percent_used"]), str(delta["limit"])) == ("0.0", "0.00")
 
 
 @pytest.mark.parametrize(
@@ -132,20 +154,22 @@ def test_create_then_show(admin, ledger):
     body = reply.json()
     assert (body["name"], body["limit"], body["available"], body["open_holds"]) == (
         "ml-proj",
-        "1500.50",
-        "1500.50",
+        D("1500.50"),
+        D("1500.50"),
         0,
     )
+    assert (body["start_date"], body["end_date"]) == (day("2026-01-01"), day("2026-12-31"))
     assert body["partition_limits"] == [
         {
             "partition": "gpu-aws",
-            "limit": "500.00",
-            "used": "0.00",
-            "held": "0.00",
-            "available": "500.00",
+            "limit": D("500.00"),
+            "used": D("0.00"),
+            "held": D("0.00"),
+            "available": D("500.00"),
             "updated_at": body["partition_limits"][0]["updated_at"],
         }
     ]
+    assert str(body["partition_limits"][0]["limit"]) == "500.00"
     shown = admin.get("/api/v1/accounts/ml-proj").json()
     assert shown == body
     account = ledger.get_account("ml-proj")
@@ -222,7 +246,8 @@ def test_update_details_status_and_limit(admin, ledger, ctx):
         json={"limit": "250", "reason": "grant renewal", "status": "active"},
     )
     assert reply.status_code == 200, reply.text
-    assert (reply.json()["limit"], reply.json()["status"]) == ("250.00", "active")
+    assert (reply.json()["limit"], reply.json()["status"]) == (D("250.00"), "active")
+    assert reply.json()["end_date"] == day("2026-12-31")
     newest = ledger.journal(account="proj")[0]
     assert (newest.kind, newest.limit_delta, newest.memo) == (
         "adjustment",
@@ -301,21 +326,26 @@ def test_partition_limit_set_and_remove_steer_the_budget_check(live_daemon, admi
     assert admin.get("/api/v1/accounts/proj/partition-limits").json() == []
     reply = admin.put("/api/v1/accounts/proj/partition-limits/gpu-aws", json={"limit": "3.00"})
     assert reply.status_code == 200, reply.text
-    assert (reply.json()["limit"], reply.json()["available"]) == ("3.00", "3.00")
+    assert (reply.json()["limit"], reply.json()["available"]) == (D("3.00"), D("3.00"))
     (cap,) = ledger.partition_limits("proj")
     assert (cap.partition, cap.limit_amount) == ("gpu-aws", Decimal("3.00"))
     with live_daemon.client("plugin") as plugin:
         # $3.06 a GPU-hour + $0.05 a CPU-hour = $3.11; held x 1.2 = $3.73 > the $3.00 cap.
         refused = gpu_check(plugin)
         assert refused["available"] is False
-        assert (refused["hold_amount"], refused["budget_remaining"]) == ("3.73", "3.00")
+        assert (refused["hold_amount"], refused["budget_remaining"]) == (D("3.73"), D("3.00"))
+        assert (refused["details"]["reason"], refused["details"]["limit"]) == (
+            "insufficient_funds",
+            "partition",
+        )
         raised = admin.put("/api/v1/accounts/proj/partition-limits/gpu-aws", json={"limit": 4})
-        assert raised.json()["limit"] == "4.00"
+        assert raised.json()["limit"] == D("4.00")
+        assert str(raised.json()["limit"]) == "4.00"
         accepted = gpu_check(plugin)
-        assert (accepted["available"], accepted["hold_amount"]) == (True, "3.73")
+        assert (accepted["available"], accepted["hold_amount"]) == (True, D("3.73"))
         listed = admin.get("/api/v1/accounts/proj/partition-limits").json()
         assert [(c["partition"], c["held"], c["available"]) for c in listed] == [
-            ("gpu-aws", "3.73", "0.27")
+            ("gpu-aws", D("3.73"), D("0.27"))
         ]
         assert gpu_check(plugin)["available"] is False
         removed = admin.delete("/api/v1/accounts/proj/partition-limits/gpu-aws")
@@ -345,13 +375,14 @@ def test_deposit_is_idempotent_by_key(admin, ledger, ctx):
     first = admin.post("/api/v1/accounts/proj/deposits", json=body, headers=headers)
     assert first.status_code == 201, first.text
     assert (first.json()["limit"], first.json()["available"], first.json()["replayed"]) == (
-        "125.50",
-        "125.50",
+        D("125.50"),
+        D("125.50"),
         False,
     )
+    assert first.json()["amount"] == D("25.50")
     again = admin.post("/api/v1/accounts/proj/deposits", json=body, headers=headers)
     assert again.status_code == 200
-    assert (again.json()["limit"], again.json()["replayed"]) == ("125.50", True)
+    assert (again.json()["limit"], again.json()["replayed"]) == (D("125.50"), True)
     assert again.json()["entry_ids"] == first.json()["entry_ids"]
     assert ledger.get_account("proj").limit_amount == Decimal("125.50")
     deposits = [e for e in ledger.journal(account="proj") if e.memo == "top-up"]
@@ -418,16 +449,16 @@ def test_reader_limited_to_accounts_sees_only_those(live_daemon, ledger, ctx, db
         .secret
     )
     with live_daemon.client("scoped") as reader:
-        page = reader.get("/api/v1/accounts").json()
-        assert ([a["name"] for a in page["items"]], page["total"]) == (["alpha", "gamma"], 2)
-        assert reader.get("/api/v1/accounts", params={"q": "b"}).json()["total"] == 0
+        rows, total = rows_and_total(reader.get("/api/v1/accounts"))
+        assert ([a["name"] for a in rows], total) == (["alpha", "gamma"], 2)
+        assert rows_and_total(reader.get("/api/v1/accounts", params={"q": "b"})) == ([], 0)
         assert reader.get("/api/v1/accounts/alpha").status_code == 200
         error_of(reader.get("/api/v1/accounts/beta"), 403, "account")
         error_of(reader.get("/api/v1/accounts/beta/partition-limits"), 403, "account")
         # An account that does not exist is no more visible than one that does.
         error_of(reader.get("/api/v1/accounts/ghost"), 403, "account")
     with live_daemon.client("reader") as unscoped:
-        assert unscoped.get("/api/v1/accounts").json()["total"] == 3
+        assert rows_and_total(unscoped.get("/api/v1/accounts"))[1] == 3
 
 
 def test_tokenless_localhost_plugin_may_not_use_the_rest_api(db, settings, clock, ledger, ctx):

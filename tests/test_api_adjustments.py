@@ -9,6 +9,7 @@ import pytest
 
 from asbb_core.ledger.verify import verify_ledger
 from asbb_core.values.context import Context, Source
+from tests.wire import D, rows_and_total
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_request_as_one_admin_and_approve_as_another(maker, checker, accounts):
     assert (req["status"], req["requested_by"], req["amount"], req["kind"]) == (
         "pending",
         "test-admin",
-        "250.00",
+        D("250.00"),
         "credit",
     )
     assert accounts.get_account("ml-proj").limit_amount == Decimal(1000)
@@ -77,7 +78,8 @@ def test_request_as_one_admin_and_approve_as_another(maker, checker, accounts):
         "ok",
     )
     assert done["correlation_id"] == f"adjustment-{req['id']}"
-    assert done["result"]["limit"] == "1250.00"
+    assert (done["result"]["amount"], done["result"]["limit"]) == (D("250.00"), D("1250.00"))
+    assert '"limit":1250.00,' in reply.text  # a number, written to the cent
     assert accounts.get_account("ml-proj").limit_amount == Decimal(1250)
     (row,) = accounts.journal(account="ml-proj", limit=1)
     assert (row.actor, row.source, row.correlation_id) == (
@@ -110,7 +112,7 @@ def test_readers_and_plugins_cannot_decide(live_daemon, maker, accounts):
             assert_envelope(ask(other), 403, "forbidden")
     with live_daemon.client("reader") as reader:
         assert reader.get(f"/api/v1/adjustments/{req['id']}").json()["status"] == "pending"
-        assert reader.get("/api/v1/adjustments").json()["total"] == 1
+        assert rows_and_total(reader.get("/api/v1/adjustments"))[1] == 1
     with live_daemon.client(None) as anonymous:
         assert_envelope(anonymous.get("/api/v1/adjustments"), 401, "unauthorized")
     assert accounts.get_account("ml-proj").limit_amount == Decimal(1000)
@@ -121,9 +123,9 @@ def test_a_scoped_reader_sees_only_its_accounts(live_daemon, maker):
     theirs = ask(maker).json()
     moved = ask(maker, kind="transfer", amount="5", target_account="physics").json()
     with client_for(live_daemon, "physics-pi", "reader", accounts=["physics"]) as reader:
-        page = reader.get("/api/v1/adjustments").json()
-        assert [r["id"] for r in page["items"]] == [moved["id"], mine["id"]]
-        assert page["total"] == 2
+        rows, total = rows_and_total(reader.get("/api/v1/adjustments"))
+        assert [r["id"] for r in rows] == [moved["id"], mine["id"]]
+        assert total == 2
         assert reader.get(f"/api/v1/adjustments/{mine['id']}").status_code == 200
         assert reader.get(f"/api/v1/adjustments/{moved['id']}").status_code == 200
         assert_envelope(reader.get(f"/api/v1/adjustments/{theirs['id']}"), 403, "forbidden")
@@ -187,14 +189,20 @@ def test_list_filters_and_pages(maker, checker):
     ask(maker, account="physics")
     checker.post(f"/api/v1/adjustments/{ids[0]}/approve", json={})
 
-    page = maker.get("/api/v1/adjustments", params={"account": "ml-proj", "limit": 2}).json()
-    assert ([r["id"] for r in page["items"]], page["total"]) == ([ids[2], ids[1]], 3)
-    page = maker.get(
+    first = maker.get("/api/v1/adjustments", params={"account": "ml-proj", "limit": 2})
+    rows, total = rows_and_total(first)
+    assert ([r["id"] for r in rows], total) == ([ids[2], ids[1]], 3)
+    assert set(first.links) == {"first", "next", "last"}
+    assert "offset=2" in first.links["next"]["url"]
+    assert "account=ml-proj" in first.links["next"]["url"]
+    second = maker.get(
         "/api/v1/adjustments", params={"account": "ml-proj", "limit": 2, "offset": 2}
-    ).json()
-    assert [r["id"] for r in page["items"]] == [ids[0]]
-    page = maker.get("/api/v1/adjustments", params={"status": "approved"}).json()
-    assert [r["id"] for r in page["items"]] == [ids[0]]
+    )
+    rows, total = rows_and_total(second)
+    assert ([r["id"] for r in rows], total) == ([ids[0]], 3)
+    assert set(second.links) == {"first", "prev", "last"}
+    rows, total = rows_and_total(maker.get("/api/v1/adjustments", params={"status": "approved"}))
+    assert ([r["id"] for r in rows], total) == ([ids[0]], 1)
     assert_envelope(
         maker.get("/api/v1/adjustments", params={"status": "done"}),
         422,
@@ -234,7 +242,7 @@ def test_list_filters_and_pages(maker, checker):
 )
 def test_bad_requests_are_envelopes_naming_the_field(maker, fields, status, code, field):
     assert_envelope(ask(maker, **fields), status, code, field)
-    assert maker.get("/api/v1/adjustments").json()["total"] == 0
+    assert rows_and_total(maker.get("/api/v1/adjustments")) == ([], 0)
 
 
 def test_unknown_or_malformed_ids_are_never_a_500(maker):

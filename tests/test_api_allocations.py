@@ -13,6 +13,7 @@ from asbb_core.funding.allocations import Allocations
 from asbb_core.ledger.verify import verify_ledger
 from asbb_core.settings import AllocationSettings
 from tests.conftest import serve_in_thread
+from tests.wire import D, day, rows_and_total
 
 BASE = "/api/v1/allocations"
 
@@ -73,13 +74,13 @@ def test_create_then_process_credits_the_due_instalments(admin, accounts, clock)
     made = reply.json()
     assert (made["instalments"], made["total"], made["amount"], made["status"]) == (
         7,
-        "650.00",
-        "100.00",
+        D("650.00"),
+        D("100.00"),
         "active",
     )
     assert (made["next_due_date"], made["last_due_date"], made["credits"]) == (
-        "2026-01-01",
-        "2026-07-01",
+        day("2026-01-01"),
+        day("2026-07-01"),
         [],
     )
     assert made["created_by"] == "test-admin"
@@ -89,17 +90,22 @@ def test_create_then_process_credits_the_due_instalments(admin, accounts, clock)
     assert reply.status_code == 200, reply.text
     done = reply.json()
     assert [(e["period"], e["amount"]) for e in done["credited"]] == [
-        (0, "100.00"),
-        (1, "100.00"),
-        (2, "100.00"),
+        (0, D("100.00")),
+        (1, D("100.00")),
+        (2, D("100.00")),
     ]
-    assert (done["total_credited"], done["today"], done["errors"]) == ("300.00", "2026-03-15", [])
+    assert (done["total_credited"], done["today"], done["errors"]) == (
+        D("300.00"),
+        day("2026-03-15"),
+        [],
+    )
+    assert '"total_credited":300.00' in reply.text
     assert accounts.get_account("physics").limit_amount == Decimal(300)
     # A replay of the same run credits nothing.
     assert admin.post(f"{BASE}/process", json={"today": "2026-03-15"}).json()["credited"] == []
 
     shown = admin.get(f"{BASE}/{made['id']}").json()
-    assert shown["credited"] == "300.00"
+    assert shown["credited"] == D("300.00")
     assert [c["outcome"] for c in shown["credits"]] == ["credited"] * 3
     assert all(isinstance(c["entry_id"], int) for c in shown["credits"])
     # Without a body, process runs as of the daemon's clock.
@@ -113,13 +119,14 @@ def test_list_filters_and_pause_resume_cancel(admin, accounts, clock):
     at(clock, date(2026, 1, 1))
     admin.post(f"{BASE}/process")
 
-    listed = admin.get(BASE).json()
-    assert [s["id"] for s in listed] == [first["id"], second["id"]]
+    listed, total = rows_and_total(admin.get(BASE))
+    assert ([s["id"] for s in listed], total) == ([first["id"], second["id"]], 2)
     assert "credits" not in listed[0]
-    only = admin.get(BASE, params={"account": "ml-proj", "status": "active"}).json()
-    assert [(s["id"], s["unspent"], s["credited"]) for s in only] == [
-        (second["id"], "expire", "100.00")
-    ]
+    only, total = rows_and_total(admin.get(BASE, params={"account": "ml-proj", "status": "active"}))
+    assert ([(s["id"], s["unspent"], s["credited"]) for s in only], total) == (
+        [(second["id"], "expire", D("100.00"))],
+        1,
+    )
 
     at(clock, date(2026, 1, 15))
     paused = admin.post(f"{BASE}/{first['id']}/pause")
@@ -132,7 +139,7 @@ def test_list_filters_and_pause_resume_cancel(admin, accounts, clock):
     resumed = admin.post(f"{BASE}/{first['id']}/resume", json={"catch_up": False}).json()
     assert resumed["status"] == "active"
     assert [c["outcome"] for c in resumed["credits"]] == ["credited", "skipped", "skipped"]
-    assert resumed["next_due_date"] == "2026-04-01"
+    assert resumed["next_due_date"] == day("2026-04-01")
 
     cancelled = admin.post(f"{BASE}/{second['id']}/cancel").json()
     assert (cancelled["status"], cancelled["next_due_date"]) == ("cancelled", None)
@@ -161,7 +168,7 @@ def test_one_off_allocation_with_an_idempotency_key(admin, accounts):
     again = admin.post(url, json={"amount": "250.50", "memo": "startup"}, headers=headers)
 
     assert first.status_code == 201, first.text
-    assert (first.json()["amount"], first.json()["limit"]) == ("250.50", "250.50")
+    assert (first.json()["amount"], first.json()["limit"]) == (D("250.50"), D("250.50"))
     assert again.status_code == 200
     assert again.json()["replayed"] is True
     assert accounts.get_account("physics").limit_amount == Decimal("250.50")
@@ -193,7 +200,7 @@ def test_bad_input_is_422_naming_the_field_and_creates_nothing(admin, fields, fi
     reply = create(admin, **fields)
 
     assert_envelope(reply, 422, "validation_error", field)
-    assert admin.get(BASE).json() == []
+    assert rows_and_total(admin.get(BASE)) == ([], 0)
 
 
 def test_unknown_schedule_and_account(admin):

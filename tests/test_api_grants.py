@@ -14,6 +14,7 @@ from asbb_core.analytics.reports import GRANT_CSV_COLUMNS, STATEMENT_CSV_COLUMNS
 from asbb_core.ledger.verify import verify_ledger
 from asbb_core.values.context import Context, Source
 from tests.test_reports import documented_columns
+from tests.wire import D, day, rows_and_total
 
 NUMBER = "NSF-2312345"
 GRANT = {
@@ -107,15 +108,15 @@ def test_report_over_http_shows_period_2_only(granted, live_daemon):
     data = granted.get(f"/api/v1/grants/{NUMBER}/report").json()  # JSON, current period
     assert data["period"]["number"] == 2
     assert (data["summary"]["direct"], data["summary"]["indirect"], data["summary"]["total"]) == (
-        "1000.00",
-        "300.00",
-        "1300.00",
+        D("1000.00"),
+        D("300.00"),
+        D("1300.00"),
     )
     assert data["by_partition"] == [
-        {"key": "aws-cpu", "direct": "1000.00", "indirect": "300.00", "total": "1300.00"}
+        {"key": "aws-cpu", "direct": D("1000.00"), "indirect": D("300.00"), "total": D("1300.00")}
     ]
     assert data["burn_rate"]["status"] in ("healthy", "concern", "warning", "critical")
-    assert data["as_of"] == "2026-03-02"
+    assert data["as_of"] == day("2026-03-02")
 
     md = granted.get(f"/api/v1/grants/{NUMBER}/report?format=markdown")
     assert md.headers["content-type"].startswith("text/markdown")
@@ -123,14 +124,14 @@ def test_report_over_http_shows_period_2_only(granted, live_daemon):
 
     status = granted.get(f"/api/v1/grants/{NUMBER}/periods/2/status").json()
     assert (status["direct"], status["indirect"], status["consumed"], status["remaining"]) == (
-        "1000.00",
-        "300.00",
-        "1300.00",
-        "98700.00",
+        D("1000.00"),
+        D("300.00"),
+        D("1300.00"),
+        D("98700.00"),
     )
     assert (status["drawn"], status["drawn_cost"], status["state"]) == (
-        "2000.00",
-        "2600.00",
+        D("2000.00"),
+        D("2600.00"),
         "current",
     )
 
@@ -142,17 +143,18 @@ def test_create_show_list_update(admin):
     reply = admin.post("/api/v1/grants", json=GRANT)
     assert reply.status_code == 201, reply.text
     body = reply.json()
-    assert body["indirect_rate"] == "0.30"
-    assert body["total_award"] == "300000.00"
+    # A rate keeps its four places, money its two; both are JSON numbers.
+    assert (str(body["indirect_rate"]), str(body["total_award"])) == ("0.3000", "300000.00")
     assert [(p["number"], p["start_date"], p["budget"]) for p in body["periods"]] == [
-        (1, "2025-01-01", "100000.00"),
-        (2, "2026-01-01", "100000.00"),
-        (3, "2027-01-01", "100000.00"),
+        (1, day("2025-01-01"), D("100000.00")),
+        (2, day("2026-01-01"), D("100000.00")),
+        (3, day("2027-01-01"), D("100000.00")),
     ]
     assert body["created_by"] == "test-admin"
     assert_envelope(admin.post("/api/v1/grants", json=GRANT), 409, "conflict", "number")
     assert admin.get(f"/api/v1/grants/{NUMBER}").json()["pi"] == "Ada Lovelace"
-    assert [g["number"] for g in admin.get("/api/v1/grants").json()["items"]] == [NUMBER]
+    rows, total = rows_and_total(admin.get("/api/v1/grants"))
+    assert ([g["number"] for g in rows], total) == ([NUMBER], 1)
     patched = admin.patch(f"/api/v1/grants/{NUMBER}", json={"title": "Renamed", "status": "closed"})
     assert patched.status_code == 200, patched.text
     assert (patched.json()["title"], patched.json()["status"], patched.json()["agency"]) == (
@@ -160,7 +162,7 @@ def test_create_show_list_update(admin):
         "closed",
         "NSF",
     )
-    assert admin.get("/api/v1/grants?status=active").json()["items"] == []
+    assert rows_and_total(admin.get("/api/v1/grants?status=active")) == ([], 0)
     assert_envelope(admin.get("/api/v1/grants/NOPE-1"), 404, "not_found", "grant")
     assert_envelope(admin.get("/api/v1/grants?stauts=x"), 422, "validation_error", "stauts")
 
@@ -181,14 +183,14 @@ def test_bad_grants_are_422_naming_the_field(admin, change, field):
     reply = admin.post("/api/v1/grants", json={**GRANT, **change})
     error = assert_envelope(reply, 422, "validation_error")
     assert field in (error["field"] or "") or field in error["message"], error
-    assert admin.get("/api/v1/grants").json()["items"] == []
+    assert rows_and_total(admin.get("/api/v1/grants")) == ([], 0)
 
 
 def test_periods_edit_and_regenerate(admin):
     admin.post("/api/v1/grants", json=GRANT)
     reply = admin.put(f"/api/v1/grants/{NUMBER}/periods/1", json={"budget": "90000"})
     assert reply.status_code == 200, reply.text
-    assert reply.json()["periods"][0]["budget"] == "90000.00"
+    assert reply.json()["periods"][0]["budget"] == D("90000.00")
     assert_envelope(
         admin.put(f"/api/v1/grants/{NUMBER}/periods/2", json={"budget": "110000.01"}),
         422,
@@ -210,7 +212,8 @@ def test_periods_edit_and_regenerate(admin):
     again = admin.post(f"/api/v1/grants/{NUMBER}/periods/regenerate", json={"period_months": 6})
     assert again.status_code == 200, again.text
     assert len(again.json()["periods"]) == 6
-    assert sum(Decimal(p["budget"]) for p in again.json()["periods"]) == Decimal(300000)
+    assert sum(p["budget"] for p in again.json()["periods"]) == Decimal(300000)
+    assert all(isinstance(p["budget"], Decimal) for p in again.json()["periods"])
 
 
 def test_link_fund_and_unlink(granted):
@@ -222,12 +225,12 @@ def test_link_fund_and_unlink(granted):
     assert reply.status_code == 201, reply.text
     draw = reply.json()
     assert (draw["amount"], draw["indirect"], draw["cost"], draw["period"]) == (
-        "100.00",
-        "30.00",
-        "130.00",
+        D("100.00"),
+        D("30.00"),
+        D("130.00"),
         2,
     )
-    assert draw["limit"] == "2100.00"
+    assert draw["limit"] == D("2100.00")
     replay = granted.post(
         f"/api/v1/grants/{NUMBER}/fund",
         json={"account": "lab", "amount": "100", "memo": "more"},
@@ -236,13 +239,14 @@ def test_link_fund_and_unlink(granted):
     assert replay.status_code == 200
     assert replay.json()["replayed"] is True
     assert replay.json()["entry_id"] == draw["entry_id"]
-    assert granted.get("/api/v1/accounts/lab").json()["limit"] == "2100.00"
+    assert granted.get("/api/v1/accounts/lab").json()["limit"] == D("2100.00")
 
     short = granted.post(
         f"/api/v1/grants/{NUMBER}/fund", json={"account": "lab", "amount": "99999"}
     )
     error = assert_envelope(short, 409, "insufficient_funds", "amount")
-    assert error["details"]["max_draw"] == draw["drawable"]
+    # An error's details keep the core's exact strings; the draw's figure is a number.
+    assert error["details"]["max_draw"] == str(draw["drawable"])
     assert_envelope(
         granted.post(f"/api/v1/grants/{NUMBER}/fund", json={"account": "other", "amount": "1"}),
         409,
@@ -269,8 +273,8 @@ def test_link_fund_and_unlink(granted):
     )
     shown = granted.get(f"/api/v1/grants/{NUMBER}").json()
     assert [a["name"] for a in shown["accounts"]] == ["lab"]
-    assert shown["periods"][1]["drawn"] == "2100.00"
-    assert shown["drawn"] == "2100.00"
+    assert shown["periods"][1]["drawn"] == D("2100.00")
+    assert shown["drawn"] == D("2100.00")
 
 
 # ---------------------------------------------------------------- statements
@@ -332,7 +336,8 @@ def test_readers_read_and_scoped_readers_see_only_their_grants(granted, live_dae
         assert_envelope(anonymous.get("/api/v1/grants"), 401, "unauthorized")
 
     with client_for(live_daemon, "lab-reader", "reader", accounts=["lab"]) as lab:
-        assert [g["number"] for g in lab.get("/api/v1/grants").json()["items"]] == [NUMBER]
+        rows, total = rows_and_total(lab.get("/api/v1/grants"))
+        assert ([g["number"] for g in rows], total) == ([NUMBER], 1)
         assert lab.get(f"/api/v1/grants/{NUMBER}/periods/2/status").status_code == 200
         assert (
             lab.get("/api/v1/accounts/lab/statement?since=2026-03-01&until=2026-03-02").status_code
@@ -344,6 +349,6 @@ def test_readers_read_and_scoped_readers_see_only_their_grants(granted, live_dae
             "forbidden",
         )
     with client_for(live_daemon, "other-reader", "reader", accounts=["other"]) as other:
-        assert other.get("/api/v1/grants").json()["items"] == []
+        assert rows_and_total(other.get("/api/v1/grants")) == ([], 0)
         for path in ("", "/report", "/report?format=csv", "/periods/2/status"):
             assert_envelope(other.get(f"/api/v1/grants/{NUMBER}{path}"), 403, "forbidden")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from asbb_core.access.tokens import Tokens
 from asbb_core.ledger.verify import verify_ledger
+from tests.wire import D, rows_and_total
 
 
 @pytest.fixture
@@ -37,9 +39,8 @@ def admin(live_daemon, ledger):
 
 
 def jobs(client, **params):
-    reply = client.get("/api/v1/holds", params=params)
-    assert reply.status_code == 200, reply.text
-    return [h["job_id"] for h in reply.json()["items"]]
+    rows, _ = rows_and_total(client.get("/api/v1/holds", params=params))
+    return [h["job_id"] for h in rows]
 
 
 def test_list_filters_and_pages(admin, holds):
@@ -50,16 +51,21 @@ def test_list_filters_and_pages(admin, holds):
     assert jobs(admin, account="alpha") == ["102", "101"]
     assert jobs(admin, job_id="104") == []
     assert jobs(admin, job_id="104", state="all") == ["104"]
-    page = admin.get("/api/v1/holds", params={"state": "all", "limit": 2, "offset": 2}).json()
-    assert ([h["job_id"] for h in page["items"]], page["total"], page["limit"], page["offset"]) == (
-        ["103", "102"],
-        5,
-        2,
-        2,
-    )
-    end = admin.get("/api/v1/holds", params={"state": "all", "limit": 2, "offset": 4}).json()
-    assert ([h["job_id"] for h in end["items"]], end["total"]) == (["101"], 5)
-    assert admin.get("/api/v1/holds", params={"account": "alpha"}).json()["total"] == 2
+    page = admin.get("/api/v1/holds", params={"state": "all", "limit": 2, "offset": 2})
+    rows, total = rows_and_total(page)
+    assert ([h["job_id"] for h in rows], total) == (["103", "102"], 5)
+    # The other pages keep the filter and the page size.
+    assert {rel: dict(httpx.URL(link["url"]).params) for rel, link in page.links.items()} == {
+        "first": {"state": "all", "limit": "2", "offset": "0"},
+        "prev": {"state": "all", "limit": "2", "offset": "0"},
+        "next": {"state": "all", "limit": "2", "offset": "4"},
+        "last": {"state": "all", "limit": "2", "offset": "4"},
+    }
+    end = admin.get("/api/v1/holds", params={"state": "all", "limit": 2, "offset": 4})
+    rows, total = rows_and_total(end)
+    assert ([h["job_id"] for h in rows], total) == (["101"], 5)
+    assert "next" not in end.links
+    assert rows_and_total(admin.get("/api/v1/holds", params={"account": "alpha"}))[1] == 2
 
 
 def test_show_a_hold(admin, holds):
@@ -92,18 +98,21 @@ def test_show_a_hold(admin, holds):
         "user": "ann",
         "job_id": "103",
         "state": "posted",
-        "estimate": "10.0000",
-        "buffer": "1.2",
-        "amount": "12.00",
-        "remaining": "0.00",
-        "charged": "9.00",
-        "released": "3.00",
+        "estimate": D("10.0000"),
+        "buffer": D("1.2"),
+        "amount": D("12.00"),
+        "remaining": D("0.00"),
+        "charged": D("9.00"),
+        "released": D("3.00"),
         "task_count": 1,
         "tasks_posted": 1,
         "estimate_source": "local",
         "source": "cli",
         "actor": "test-admin",
     }
+    # Written to the digit: a 4-place estimate, the buffer as configured, money to the cent.
+    exact = ("estimate", "buffer", "amount", "remaining", "charged", "released")
+    assert [str(body[k]) for k in exact] == ["10.0000", "1.2", "12.00", "0.00", "9.00", "3.00"]
     assert body["resolved_at"] is not None
     assert body["created_at"] == "2026-03-02T12:02:00Z"
     missing = admin.get("/api/v1/holds/hnope")
@@ -116,9 +125,9 @@ def test_void_via_the_api_then_again_is_409(admin, ledger, holds):
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert (body["released"], body["hold"]["state"], body["hold"]["remaining"]) == (
-        "12.00",
+        D("12.00"),
         "voided",
-        "0.00",
+        D("0.00"),
     )
     hold = ledger.get_hold(holds["101"])
     assert (hold.state, hold.released, hold.actor) == ("voided", Decimal("12.00"), "test-admin")
@@ -178,7 +187,7 @@ def test_only_admins_void_and_readers_see_their_accounts(live_daemon, ledger, ho
     )
     with live_daemon.client("scoped") as reader:
         assert jobs(reader, state="all") == ["105", "104"]
-        assert reader.get("/api/v1/holds", params={"state": "all"}).json()["total"] == 2
+        assert rows_and_total(reader.get("/api/v1/holds", params={"state": "all"}))[1] == 2
         assert reader.get(f"/api/v1/holds/{holds['105']}").status_code == 200
         denied = reader.get(f"/api/v1/holds/{holds['101']}")
         assert (denied.status_code, denied.json()["error"]["field"]) == (403, "account")

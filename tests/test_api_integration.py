@@ -18,6 +18,7 @@ from asbb_core.access.tokens import Tokens
 from asbb_core.alerts.conditions import AlertService
 from asbb_core.funding.grants import Grants
 from asbb_core.ledger.verify import verify_ledger
+from tests.wire import D, day
 
 
 @pytest.fixture
@@ -88,8 +89,8 @@ def error(reply, status: int) -> dict:
     return reply.json()["error"]
 
 
-def available(ledger, name: str) -> str:
-    return f"{ledger.get_account(name).available:.2f}"
+def available(ledger, name: str) -> Decimal:
+    return ledger.get_account(name).available
 
 
 # ---------------------------------------------------------------- ASBX
@@ -104,28 +105,28 @@ def test_asbx_reconcile_links_the_hold_charges_once_and_corrects(bank, plugin, a
     first = ok(plugin.post("/api/v1/asbx/reconcile", json=body))
     assert (first["outcome"], first["original_transaction"]) == ("reconciled", hold)
     assert (first["actual_cost"], first["estimated_cost"], first["refund_amount"]) == (
-        "4.37",
-        "5.00",
-        "1.63",
+        D("4.37"),
+        D("5.00"),
+        D("1.63"),
     )
-    assert (first["cost_variance"], first["cost_variance_pct"]) == ("-0.63", "-12.6")
-    assert first["budget_remaining"] == available(bank, "alpha") == "995.63"
+    assert (first["cost_variance"], first["cost_variance_pct"]) == (D("-0.63"), D("-12.6"))
+    assert first["budget_remaining"] == available(bank, "alpha") == D("995.63")
     again = ok(plugin.post("/api/v1/asbx/reconcile", json=body))
     assert (again["outcome"], again["additional_charge"], again["refund_amount"]) == (
         "unchanged",
-        "0.00",
-        "0.00",
+        D("0.00"),
+        D("0.00"),
     )
     body["job_cost_data"]["aws_cost"] = "5.12"  # a late bill line
     fixed = ok(plugin.post("/api/v1/asbx/reconcile", json=body))
     assert (fixed["outcome"], fixed["previous_charge"], fixed["additional_charge"]) == (
         "corrected",
-        "4.37",
-        "0.75",
+        D("4.37"),
+        D("0.75"),
     )
     shown = ok(admin.get(f"/api/v1/holds/{hold}"))
-    assert (shown["charged"], shown["job_charged"]) == ("4.37", "5.12")  # the hold is final
-    assert available(bank, "alpha") == "994.88"
+    assert (shown["charged"], shown["job_charged"]) == (D("4.37"), D("5.12"))  # the hold is final
+    assert available(bank, "alpha") == D("994.88")
     # Wrong tokens, bad input and unknown jobs change nothing.
     assert error(reader.post("/api/v1/asbx/reconcile", json=body), 403)["code"] == "forbidden"
     bad = error(
@@ -136,7 +137,7 @@ def test_asbx_reconcile_links_the_hold_charges_once_and_corrects(bank, plugin, a
         plugin.post("/api/v1/asbx/reconcile", json={"job_id": "7777", "actual_cost": "1"}), 409
     )
     assert unknown["code"] == "hold_not_found_yet"
-    assert available(bank, "alpha") == "994.88"
+    assert available(bank, "alpha") == D("994.88")
 
 
 def test_asbx_epilog_prices_by_the_local_model_or_imports_the_export(
@@ -160,9 +161,9 @@ def test_asbx_epilog_prices_by_the_local_model_or_imports_the_export(
     assert (local["data_import_status"], local["transaction_id"], local["charged"]) == (
         "local_model",
         hold,
-        "2.50",  # 100 cpus x 0.5 h x 0.05
+        D("2.50"),  # 100 cpus x 0.5 h x 0.05
     )
-    assert local["refunded"] == "9.50"
+    assert local["refunded"] == D("9.50")
     # Its epilog again: the same reconcile, nothing more.
     replay = ok(
         plugin.post(
@@ -175,7 +176,7 @@ def test_asbx_epilog_prices_by_the_local_model_or_imports_the_export(
             },
         )
     )
-    assert (replay["data_import_status"], replay["charged"]) == ("replayed", "0.00")
+    assert (replay["data_import_status"], replay["charged"]) == ("replayed", D("0.00"))
 
     # With aws-slurm-burst's export in the spool folder: the real cost, file moved on.
     check(plugin, "alpha", "703")
@@ -185,9 +186,9 @@ def test_asbx_epilog_prices_by_the_local_model_or_imports_the_export(
         json.dumps({"job_id": "703", "account": "alpha", "actual_cost": "3.30", "success": True})
     )
     imported = ok(plugin.post("/api/v1/asbx/epilog", json={"job_id": "703"}))
-    assert (imported["data_import_status"], imported["charged"]) == ("imported", "3.30")
+    assert (imported["data_import_status"], imported["charged"]) == ("imported", D("3.30"))
     assert (spool / "processed" / "job-703-asbb-reconciliation.json").exists()
-    assert available(bank, "alpha") == f"{1000 - Decimal('2.50') - Decimal('3.30'):.2f}"
+    assert available(bank, "alpha") == 1000 - D("2.50") - D("3.30")
     outside = error(
         plugin.post("/api/v1/asbx/epilog", json={"job_id": "704", "asbx_data_path": "/etc/passwd"}),
         422,
@@ -250,7 +251,7 @@ def test_asbx_epilog_reads_the_export_as_a_hostile_file(bank, plugin, settings, 
     # the same file, made good: imported
     big.write_text(json.dumps(good))
     imported = ok(plugin.post("/api/v1/asbx/epilog", json={"job_id": "710"}))
-    assert (imported["data_import_status"], imported["charged"]) == ("imported", "0.01")
+    assert (imported["data_import_status"], imported["charged"]) == ("imported", D("0.01"))
     assert (spool / "processed" / name).exists()
 
 
@@ -288,7 +289,8 @@ def test_asbx_status_counts_the_folder_and_the_reports(bank, plugin, reader, liv
     assert status["total_jobs_reconciled"] == 1
     assert status["reports_by_outcome"] == {"reconciled": 1, "rejected": 1}
     # estimate 5.00, actual 4.00: 1 - 1/5
-    assert status["cost_model_accuracy"] == "0.8000"
+    assert status["cost_model_accuracy"] == D("0.8000")
+    assert str(status["cost_model_accuracy"]) == "0.8000"  # a ratio keeps its four places
     assert status["health_status"] == "disabled"  # interval 0 in the tests
     assert any("rejected" in p for p in status["problems"])
     assert status["last_data_import"] is not None
@@ -300,13 +302,13 @@ def test_asbx_status_counts_the_folder_and_the_reports(bank, plugin, reader, liv
 def test_budget_status_follows_the_ledger(bank, plugin, reader, clock):
     first = ok(reader.post("/api/v1/asba/budget-status", json={"account": "alpha"}))
     assert (first["budget_limit"], first["budget_available"], first["grant_number"]) == (
-        "1000.00",
-        "1000.00",
+        D("1000.00"),
+        D("1000.00"),
         "NSF-1",
     )
-    assert first["burn_rate"] == first["daily_burn_rate"] == "0.00"
+    assert first["burn_rate"] == first["daily_burn_rate"] == D("0.00")
     assert first["health_score"] == first["budget_health_score"]
-    assert first["grant_end_date"] == "2027-12-31"
+    assert first["grant_end_date"] == day("2027-12-31")
     assert (
         first["days_remaining"]
         == first["grant_days_remaining"]
@@ -319,9 +321,9 @@ def test_budget_status_follows_the_ledger(bank, plugin, reader, clock):
     hold = check(plugin, "alpha", "710", hours=100, cpus=100)  # 500 estimated, 600 held
     held = ok(reader.post("/api/v1/asba/budget-status", json={"account": "alpha"}))
     assert (held["budget_held"], held["budget_available"], held["budget_utilization"]) == (
-        "600.00",
-        "400.00",
-        "60.0",
+        D("600.00"),
+        D("400.00"),
+        D("60.0"),
     )
     ok(
         plugin.post(
@@ -332,8 +334,8 @@ def test_budget_status_follows_the_ledger(bank, plugin, reader, clock):
     clock.advance(timedelta(days=1))
     spent = ok(reader.post("/api/v1/asba/budget-status", json={"account": "alpha"}))
     # 600 over the two days since the account opened (a window never starts before that)
-    assert (spent["budget_used"], spent["daily_burn_rate"]) == ("600.00", "300.00")
-    assert spent["projected_depletion_date"] == "2026-03-04"  # 400 left at 300/day
+    assert (spent["budget_used"], spent["daily_burn_rate"]) == (D("600.00"), D("300.00"))
+    assert spent["projected_depletion_date"] == day("2026-03-04")  # 400 left at 300/day
     assert spent["can_afford_aws"] is False
     assert spent["decision"] in ("PREFER_LOCAL", "EMERGENCY_ONLY")
     assert spent["health_score"] < first["health_score"]
@@ -361,9 +363,9 @@ def test_affordability_uses_the_budget_checks_rules(bank, plugin, admin, reader)
     assert (small["affordable"], small["budget_risk"], small["hold_amount"]) == (
         True,
         "LOW",
-        "2.40",
+        D("2.40"),
     )
-    assert small["budget_impact"]["cost_as_percent_of_remaining"] == "4.0"
+    assert small["budget_impact"]["cost_as_percent_of_remaining"] == D("4.0")
     big = ok(
         reader.post(
             "/api/v1/asba/affordability-check",
@@ -383,7 +385,7 @@ def test_affordability_uses_the_budget_checks_rules(bank, plugin, admin, reader)
             json={"account": "beta", "estimated_aws_cost": "45", "estimated_local_time": 60},
         )
     )
-    assert (after["affordable"], after["budget_available"]) == (True, "550.00")
+    assert (after["affordable"], after["budget_available"]) == (True, D("550.00"))
     bad = error(
         reader.post(
             "/api/v1/asba/affordability-check", json={"account": "beta", "estimated_cost": "x"}
@@ -418,7 +420,7 @@ def test_burst_decision_weighs_deadline_and_budget(bank, plugin, reader, clock):
         "HIGH",
         True,
     )
-    assert rushed["confidence"] == "0.9"  # expected rate known, deadline and local time given
+    assert rushed["confidence"] == D("0.9")  # expected rate known, deadline and local time given
     assert {f["factor"] for f in rushed["decision_factors"]} >= {"budget_share", "deadline"}
     relaxed = ok(
         reader.post(
@@ -427,7 +429,7 @@ def test_burst_decision_weighs_deadline_and_budget(bank, plugin, reader, clock):
         )
     )
     assert (relaxed["recommended_action"], relaxed["budget_risk"]) == ("LOCAL", "CRITICAL")
-    assert relaxed["budget_impact"] == "90.0"
+    assert relaxed["budget_impact"] == D("90.0")
 
 
 def test_grant_timeline_projects_from_the_ledger(bank, plugin, reader):
@@ -436,15 +438,15 @@ def test_grant_timeline_projects_from_the_ledger(bank, plugin, reader):
             "/api/v1/asba/grant-timeline", json={"account": "alpha", "look_ahead_days": 365}
         )
     )
-    assert (first["grant_number"], first["total_periods"], first["current_period"]) == (
+    assert (first["grant_number"], first["total_periods"], first["current_period_number"]) == (
         "NSF-1",
         2,
         1,
     )
-    assert first["period_end_date"] == "2026-12-31"
+    assert first["period_end_date"] == day("2026-12-31")
     assert first["days_until_period_end"] == (date(2026, 12, 31) - date(2026, 3, 2)).days
     assert [p["state"] for p in first["periods"]] == ["current", "upcoming"]
-    assert first["periods"][0]["remaining"] == "2000.00"
+    assert first["periods"][0]["remaining"] == D("2000.00")
     assert [d["type"] for d in first["upcoming_deadlines"]] == ["PERIOD_END"]
     hold = check(plugin, "alpha", "720", hours=10, cpus=100)  # 50 estimated
     ok(
@@ -455,12 +457,16 @@ def test_grant_timeline_projects_from_the_ledger(bank, plugin, reader):
     )
     after = ok(reader.post("/api/v1/asba/grant-timeline", json={"grant_number": "NSF-1"}))
     # 40 direct at a 50 % indirect rate consumes 60 of the period
-    assert after["periods"][0]["consumed"] == "60.00"
-    assert after["remaining_budget"] == "1940.00"
-    assert after["daily_burn_rate"] == "2.00"  # 60 over 30 days
-    assert after["budget_timeline"][0]["remaining_budget"] == "1926.00"  # 7 days on
+    assert after["periods"][0]["consumed"] == D("60.00")
+    assert after["remaining_budget"] == D("1940.00")
+    assert after["daily_burn_rate"] == D("2.00")  # 60 over 30 days
+    assert after["budget_timeline"][0]["remaining_budget"] == D("1926.00")  # 7 days on
     own = ok(reader.post("/api/v1/asba/grant-timeline", json={"account": "beta"}))
-    assert (own["grant_number"], own["periods"], own["remaining_budget"]) == (None, [], "50.00")
+    assert (own["grant_number"], own["periods"], own["remaining_budget"]) == (
+        None,
+        [],
+        D("50.00"),
+    )
     none = error(reader.post("/api/v1/asba/grant-timeline", json={}), 422)
     assert none["field"] == "account"
 
@@ -506,14 +512,14 @@ def test_cost_update_feedback_and_budget_context(bank, plugin, reader):
     context = ok(reader.get("/api/v1/integration/budget-context/730"))
     assert context["hold"]["id"] == hold
     assert (context["estimate"], context["actual"], context["variance"]) == (
-        "10.00",
-        "9.00",
-        "-1.00",
+        D("10.00"),
+        D("9.00"),
+        D("-1.00"),
     )
     assert context["account"]["name"] == "alpha"
-    assert context["remaining_budget"] == available(bank, "alpha") == "991.00"
+    assert context["remaining_budget"] == available(bank, "alpha") == D("991.00")
     assert context["grant"]["number"] == "NSF-1"
-    assert context["grant"]["period_remaining"] == "1986.50"  # 2000 - 9 x 1.5
+    assert context["grant"]["period_remaining"] == D("1986.50")  # 2000 - 9 x 1.5
     assert [e["type"] for e in context["journal"]] == ["hold", "charge", "release"]
 
     update = ok(
@@ -522,7 +528,7 @@ def test_cost_update_feedback_and_budget_context(bank, plugin, reader):
             json={"job_id": "730", "new_cost": "7.50", "reason": "spot interruption credit"},
         )
     )
-    assert (update["outcome"], update["refund_amount"]) == ("corrected", "1.50")
+    assert (update["outcome"], update["refund_amount"]) == ("corrected", D("1.50"))
     feedback = ok(
         plugin.post(
             "/api/v1/integration/performance-feedback",
@@ -538,11 +544,12 @@ def test_cost_update_feedback_and_budget_context(bank, plugin, reader):
         201,
     )
     assert (feedback["cpu_efficiency"], feedback["details"]) == (
-        "0.4200",
+        D("0.4200"),
         {"optimization_opportunities": ["fewer cpus"]},
     )
+    assert str(feedback["cpu_efficiency"]) == "0.4200"
     after = ok(reader.get("/api/v1/integration/budget-context/730"))
-    assert (after["actual"], after["remaining_budget"]) == ("7.50", "992.50")
+    assert (after["actual"], after["remaining_budget"]) == (D("7.50"), D("992.50"))
     assert [r["outcome"] for r in after["cost_reports"]] == ["corrected"]
     assert after["performance_feedback"][0]["profile"] == "memory_bound"
     assert error(reader.get("/api/v1/integration/budget-context/4040"), 404)["field"] == "job_id"

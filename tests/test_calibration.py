@@ -92,15 +92,19 @@ def test_budget_check_applies_the_learned_factor_and_keeps_the_model_estimate(
     url, secret = calibrated_daemon
     job = {"account": "lab", "partition": "aws-cpu", "cpus": 4, "wall_time": "10:00:00"}
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secret}"}) as client:
-        answer = client.post("/api/v1/budget/check", json=job).json()
+        reply = client.post("/api/v1/budget/check", json=job)
+        answer = reply.json()
         # 4 CPUs x 10 h x $0.05 = $2.00 by the model; x 1.2 learned = $2.40; x 1.2 buffer.
-        assert answer["estimated_cost"] == "2.40"
-        assert answer["hold_amount"] == "2.88"
-        assert answer["details"]["calibration"] == "1.2000"
+        assert answer["estimated_cost"] == D("2.40")
+        assert answer["hold_amount"] == D("2.88")
+        assert answer["details"]["calibration"] == D("1.2000")
+        # JSON numbers, written digit for digit from the Decimals.
+        assert '"estimated_cost":2.40' in reply.text
+        assert '"calibration":1.2000' in reply.text
         hold = learned.get_hold(answer["transaction_id"])
         assert (hold.estimate, hold.calibration, hold.amount) == (D(2), D("1.2"), D("2.88"))
         other = client.post("/api/v1/budget/check", json={**job, "partition": "gpu-aws"}).json()
-        assert other["details"]["calibration"] == "1"  # too few jobs on gpu-aws
+        assert other["details"]["calibration"] == 1  # too few jobs on gpu-aws
 
 
 def test_calibration_is_validated(learned: Ledger, ctx: Context) -> None:

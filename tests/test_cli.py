@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from decimal import Decimal
@@ -17,6 +16,7 @@ from asbb_core.settings import load_settings
 from asbb_core.store.database import Database
 from asbb_core.values.context import Context
 from asbb_tui.cli import app
+from tests.wire import loads
 
 BIN = Path(sys.executable).parent
 
@@ -32,7 +32,7 @@ def run(*args: str) -> Result:
 
 
 def as_json(result: Result) -> dict[str, object]:
-    data = json.loads(result.stdout)
+    data = loads(result.stdout)
     assert isinstance(data, dict)
     return data
 
@@ -97,7 +97,8 @@ def test_installed_daemon_explains_its_options() -> None:
 
 
 def test_library_errors_are_one_line_and_exit_1() -> None:
-    result = run("--database", "mysql://nobody@localhost/x", "database", "status")
+    # A scheme asbb has no backend for: refused by the settings, before any connection.
+    result = run("--database", "oracle://nobody@localhost/x", "database", "status")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1

@@ -28,6 +28,7 @@ from asbb_core.store.models import (
 )
 from asbb_tui.cli import app
 from asbb_tui.commands import accounts
+from tests.wire import D, day, loads
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +63,7 @@ def ok(result: Result) -> Result:
 
 
 def data(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
+    return loads(ok(result).stdout)
 
 
 def rows(result: Result) -> list[dict[str, str]]:
@@ -146,16 +147,23 @@ def test_list_table_json_and_csv(asbb, ledger, ctx, physics):
         "status": "active",
         "start_date": None,
         "end_date": None,
-        "limit": "1000.00",
-        "used": "120.00",
-        "held": "12.00",
-        "available": "868.00",
-        "percent_used": "12.0",
+        "limit": D("1000.00"),
+        "used": D("120.00"),
+        "held": D("12.00"),
+        "available": D("868.00"),
+        "percent_used": D("12.0"),
         "created_at": None,
         "updated_at": None,
+        "display_name": "",
+        "id": account.id,
+        "slurm_account": "physics",
+        "budget_limit": D("1000.00"),
+        "budget_used": D("120.00"),
+        "budget_held": D("12.00"),
+        "budget_available": D("868.00"),
     }
     assert Decimal(by_name["physics"]["available"]) == account.available
-    assert by_name["ml-proj"]["limit"] == "250.50"
+    assert by_name["ml-proj"]["limit"] == D("250.50")
 
     parsed = rows(asbb("account", "list", "--csv"))
     assert list(parsed[0]) == [
@@ -249,12 +257,12 @@ def test_create_with_a_limit_dates_and_partition_limits(asbb, ledger, db):
     assert account.limit_amount == Decimal("1000.50")
     assert (account.start_date, account.end_date) == (date(2026, 1, 1), date(2026, 12, 31))
     assert made["name"] == "chem"
-    assert made["limit"] == "1000.50"
-    assert made["start_date"] == "2026-01-01"
+    assert made["limit"] == D("1000.50")
+    assert made["start_date"] == day("2026-01-01")
     assert made["description"] == "Chemistry"
     assert {c["partition"]: c["limit"] for c in made["partition_limits"]} == {
-        "aws-cpu": "250.25",
-        "gpu-aws": "500.00",
+        "aws-cpu": D("250.25"),
+        "gpu-aws": D("500.00"),
     }
     assert made["schedules"] == []
     assert made["open_holds"] == 0
@@ -296,18 +304,18 @@ def test_create_incremental_account_with_its_schedule(asbb, ledger, ctx):
             "--json",
         )
     )
-    assert made["limit"] == "0.00"
-    assert (made["start_date"], made["end_date"]) == ("2025-01-01", "2025-12-31")
+    assert made["limit"] == D("0.00")
+    assert (made["start_date"], made["end_date"]) == (day("2025-01-01"), day("2025-12-31"))
     [schedule] = made["schedules"]
     assert (schedule["amount"], schedule["total"], schedule["instalments"]) == (
-        "100.00",
-        "650.00",
+        D("100.00"),
+        D("650.00"),
         7,
     )
     assert (schedule["frequency"], schedule["unspent"], schedule["start_date"]) == (
         "monthly",
         "expire",
-        "2025-01-01",
+        day("2025-01-01"),
     )
     [info] = Allocations(ledger).list_schedules("ml-proj")
     assert info.id == schedule["id"]
@@ -338,7 +346,7 @@ def test_incremental_defaults_monthly_carry_from_today(asbb):
     )
     [schedule] = made["schedules"]
     assert (schedule["frequency"], schedule["unspent"]) == ("monthly", "carry_over")
-    assert schedule["start_date"] == datetime.now(UTC).date().isoformat()  # the CLI's clock
+    assert schedule["start_date"] == day(datetime.now(UTC).date().isoformat())  # the CLI's clock
 
 
 INCREMENTAL = ["--incremental", "--total-budget", "600", "--allocation-amount", "100"]
@@ -420,25 +428,25 @@ def test_show_table_json_and_csv(asbb, ledger, ctx, physics):
     shown = data(asbb("account", "show", "PHYSICS", "--json"))
     detail = ledger.get_account("physics")
     assert (shown["limit"], shown["used"], shown["held"], shown["available"]) == (
-        "1000.00",
-        "120.00",
-        "12.00",
-        "868.00",
+        D("1000.00"),
+        D("120.00"),
+        D("12.00"),
+        D("868.00"),
     )
     assert Decimal(shown["used"]) == detail.used_amount
     assert shown["open_holds"] == 1
     assert shown["partition_limits"] == [
         {
             "partition": "gpu-aws",
-            "limit": "500.00",
-            "used": "120.00",
-            "held": "0.00",
-            "available": "380.00",
+            "limit": D("500.00"),
+            "used": D("120.00"),
+            "held": D("0.00"),
+            "available": D("380.00"),
             "updated_at": shown["partition_limits"][0]["updated_at"],
         }
     ]
     [schedule] = shown["schedules"]
-    assert (schedule["amount"], schedule["instalments"]) == ("50.00", 2)
+    assert (schedule["amount"], schedule["instalments"]) == (D("50.00"), 2)
 
     [record] = rows(asbb("account", "show", "physics", "--csv"))
     assert (record["available"], record["open_holds"], record["start_date"]) == ("868.00", "1", "")
@@ -471,8 +479,8 @@ def test_update_limit_is_a_journaled_adjustment(asbb, ledger, db, physics):
         )
     )
     assert (shown["limit"], shown["available"], shown["description"]) == (
-        "1500.00",
-        "1368.00",
+        D("1500.00"),
+        D("1368.00"),
         "Physics dept",
     )
     latest = ledger.journal(account="physics")
@@ -576,15 +584,15 @@ def test_close_refused_with_open_holds(asbb, ledger, physics):
 def test_partition_limits_set_list_and_remove(asbb, ledger, physics):
     listed = data(asbb("partition-limit", "list", "physics", "--json"))
     assert [(c["partition"], c["used"], c["available"]) for c in listed] == [
-        ("gpu-aws", "120.00", "380.00")
+        ("gpu-aws", D("120.00"), D("380.00"))
     ]
     # A new cap starts with what the partition used and holds so far.
     made = data(asbb("partition-limit", "set", "physics", "aws-cpu", "50", "--json"))
     assert (made["partition"], made["limit"], made["held"], made["available"]) == (
         "aws-cpu",
-        "50.00",
-        "12.00",
-        "38.00",
+        D("50.00"),
+        D("12.00"),
+        D("38.00"),
     )
     changed = ok(asbb("partition-limit", "set", "physics", "gpu-aws", "600"))
     assert "$480.00" in changed.stdout

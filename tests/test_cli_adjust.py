@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ from asbb_core.store.database import Database
 from asbb_core.store.models import AdjustmentStatus
 from asbb_core.values.context import Context
 from asbb_tui.cli import app
+from tests.wire import D, loads
 
 # Two real logins of every Debian system: who acts is the real uid's login, never a variable.
 MAKER = "daemon"
@@ -56,7 +56,7 @@ def ok(result: Result) -> Result:
 
 
 def data(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
+    return loads(ok(result).stdout)
 
 
 def one_error_line(result: Result, *fragments: str) -> None:
@@ -82,7 +82,7 @@ def test_every_command_explains_itself(command: list[str]) -> None:
 def test_request_then_approve_by_another(asbb: Any, ledger: Ledger) -> None:
     made = data(asbb("request", "credit", "physics", "250", "--reason", "new grant", "--json"))
     assert made["status"] == "pending"
-    assert (made["kind"], made["account"], made["amount"]) == ("credit", "physics", "250.00")
+    assert (made["kind"], made["account"], made["amount"]) == ("credit", "physics", D("250.00"))
     assert made["requested_by"] == MAKER
     assert ledger.get_account("physics").limit_amount == Decimal(500)  # nothing moved yet
 
@@ -169,7 +169,7 @@ def test_transfer_limit_refund_and_hold_release(
             "--json",
         )
     )
-    assert release["amount"] == "30.00"
+    assert release["amount"] == D("30.00")
     ok(asbb("approve", str(release["id"]), actor=CHECKER))
     assert str(ledger.get_hold(open_hold.hold_id).state) == "voided"
     assert approvals.count(status="approved") == 4
@@ -198,7 +198,7 @@ def test_list_filters_json_csv_and_table(asbb: Any, approvals: Approvals) -> Non
     listed = data(asbb("list", "--json"))
     assert [r["id"] for r in listed] == [6, 5, 4, 3, 2, 1]
     assert {r["id"]: r["amount"] for r in listed} == {
-        r.id: f"{r.amount:.2f}" for r in approvals.list()
+        r.id: D(f"{r.amount:.2f}") for r in approvals.list()
     }
     assert [r["id"] for r in data(asbb("list", "--status", "approved", "--json"))] == [1]
     assert [r["id"] for r in data(asbb("list", "--account", "chem", "--json"))] == [6]
@@ -224,7 +224,7 @@ def test_list_filters_json_csv_and_table(asbb: Any, approvals: Approvals) -> Non
 def test_show_json_csv_and_table(asbb: Any) -> None:
     ok(asbb("request", "credit", "physics", "12.34", "--reason", "why not"))
     shown = data(asbb("show", "1", "--json"))
-    assert shown["amount"] == "12.34"
+    assert shown["amount"] == D("12.34")
     assert shown["result"] is None
     (row,) = list(csv.DictReader(io.StringIO(ok(asbb("show", "1", "--csv")).stdout)))
     assert (row["kind"], row["amount"], row["reason"]) == ("credit", "12.34", "why not")
@@ -287,4 +287,4 @@ def test_actor_is_the_real_login(migrated_url: str, ledger: Ledger, ctx: Context
             "--json",
         ],
     )
-    assert json.loads(ok(result).stdout)["requested_by"] == os_login()
+    assert loads(ok(result).stdout)["requested_by"] == os_login()

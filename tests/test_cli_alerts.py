@@ -6,6 +6,9 @@ import csv
 import io
 import json
 import socket
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from asbb_core.ledger import Ledger
 from asbb_core.values.context import Context, Source
 from asbb_tui.cli import app
 from asbb_tui.cli_base import cli_actor
+from tests.wire import loads
 
 ALERT_KEYS = list(AlertView.model_fields)
 
@@ -50,7 +54,7 @@ def run(url: str, *args: str) -> Result:
 
 def ok_json(result: Result) -> Any:
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return loads(result.stdout)
 
 
 @pytest.mark.parametrize(
@@ -140,18 +144,40 @@ def csv_rows(result: Result) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(result.stdout)))
 
 
-def csv_cells(record: dict[str, Any]) -> dict[str, str]:
-    """A JSON record as its CSV row reads: None empty, nested values as JSON text."""
+def spreadsheet(value: Any) -> Any:
+    """A value as a spreadsheet reads it: amounts as written (12.50), days and times in ISO
+    8601 (2025-09-01), enumerations as their values."""
+    if isinstance(value, dict):
+        return {str(k): spreadsheet(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [spreadsheet(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date):  # datetimes too
+        return value.isoformat()
+    return value
+
+
+def csv_cells(values: dict[str, Any]) -> dict[str, str]:
+    """A view's values as its CSV row reads: None empty, nested values as JSON text."""
+    plain = spreadsheet(values)
     return {
         k: "" if v is None else json.dumps(v, sort_keys=True) if isinstance(v, list | dict)
         else str(v)
-        for k, v in record.items()
+        for k, v in plain.items()
     }  # fmt: skip
 
 
 def api_form(record: AlertRecord) -> dict[str, Any]:
-    """An alert as the API shows it: what --json and --csv must print."""
+    """An alert as the API shows it: what --json must print."""
     return AlertView.of(record).record()
+
+
+def csv_form(record: AlertRecord) -> dict[str, str]:
+    """An alert as --csv must print it: the view's values, in a spreadsheet's forms."""
+    return csv_cells(AlertView.of(record).values())
 
 
 def test_csv_matches_the_database(url, db, settings):
@@ -162,7 +188,11 @@ def test_csv_matches_the_database(url, db, settings):
 
     listed = csv_rows(run(url, "list", "--csv"))
 
-    assert listed == [csv_cells(api_form(r)) for r in service.list_alerts()]
+    assert listed == [csv_form(r) for r in service.list_alerts()]
+    # A spreadsheet's time: ISO 8601 with its offset, not the wire's "Z".
+    opened = AlertView.of(service.list_alerts()[0]).opened_at
+    assert datetime.fromisoformat(listed[0]["opened_at"]) == opened
+    assert listed[0]["opened_at"].endswith("+00:00")
     # --json prints each alert exactly as the API does (times in its RFC 3339 form)
     page = ok_json(run(url, "list", "--json"))
     assert page["items"] == [api_form(r) for r in service.list_alerts()]
@@ -185,7 +215,7 @@ def test_csv_matches_the_database(url, db, settings):
     assert json.loads(sent["retrying"]) == [deliveries[0]["id"]]
 
     (acked,) = csv_rows(run(url, "ack", str(alert_id), "--note", "on it", "--csv"))
-    assert acked == csv_cells(api_form(service.get_alert(alert_id)))
+    assert acked == csv_form(service.get_alert(alert_id))
     assert acked["acknowledged_by"] == cli_actor()
     (done,) = csv_rows(run(url, "resolve", str(alert_id), "--note", "limit, raised", "--csv"))
     assert (done["status"], done["resolution"]) == ("resolved", "limit, raised")

@@ -7,6 +7,7 @@ import io
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from asbb_core.ledger.verify import verify_ledger
 from asbb_core.store.models import EntryKind
 from asbb_core.values.periods import Frequency, count_until
 from asbb_tui.cli import app
+from tests.wire import D, day, loads, rows_and_total
 
 
 @pytest.fixture(autouse=True)
@@ -45,19 +47,36 @@ def ok(result: Result) -> Result:
 
 
 def data(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
+    return loads(ok(result).stdout)
 
 
 def csv_rows(result: Result) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(ok(result).stdout)))
 
 
-def csv_cells(record: dict[str, Any]) -> dict[str, str]:
-    """A JSON record as its CSV row reads: None empty, nested values as JSON text."""
+def spreadsheet(value: Any) -> Any:
+    """A value as a spreadsheet reads it: amounts as written (12.50), days and times in ISO
+    8601 (2025-09-01), enumerations as their values."""
+    if isinstance(value, dict):
+        return {str(k): spreadsheet(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [spreadsheet(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date):  # datetimes too
+        return value.isoformat()
+    return value
+
+
+def csv_cells(values: dict[str, Any]) -> dict[str, str]:
+    """A view's values as its CSV row reads: None empty, nested values as JSON text."""
+    plain = spreadsheet(values)
     return {
         k: "" if v is None else json.dumps(v, sort_keys=True) if isinstance(v, list | dict)
         else str(v)
-        for k, v in record.items()
+        for k, v in plain.items()
     }  # fmt: skip
 
 
@@ -110,7 +129,7 @@ def test_create_process_show_and_list(asbb, ledger):
     )
     assert (made["instalments"], made["total"], made["frequency"], made["credits"]) == (
         7,
-        "650.00",
+        D("650.00"),
         "monthly",
         [],
     )
@@ -119,18 +138,18 @@ def test_create_process_show_and_list(asbb, ledger):
     summary = data(asbb("process", "--today", "2026-03-15", "--json"))
 
     assert [(e["period"], e["amount"]) for e in summary["credited"]] == [
-        (0, "100.00"),
-        (1, "100.00"),
-        (2, "100.00"),
+        (0, D("100.00")),
+        (1, D("100.00")),
+        (2, D("100.00")),
     ]
-    assert summary["total_credited"] == "300.00"
+    assert summary["total_credited"] == D("300.00")
     assert data(asbb("process", "--today", "2026-03-15", "--json"))["credited"] == []
     assert ledger.get_account("physics").limit_amount == Decimal(300)
     shown = data(asbb("show", str(made["id"]), "--json"))
     assert [c["outcome"] for c in shown["credits"]] == ["credited"] * 3
     listed = data(asbb("list", "--account", "physics", "--json"))
     assert [(s["id"], s["credited"], s["next_due_date"]) for s in listed] == [
-        (made["id"], "300.00", "2026-04-01")
+        (made["id"], D("300.00"), day("2026-04-01"))
     ]
     assert data(asbb("list", "--status", "completed", "--json")) == []
 
@@ -158,8 +177,8 @@ def test_pause_resume_cancel(asbb, ledger):
     owed = count_until(date(2020, 1, 1), Frequency.YEARLY, datetime.now(UTC).date())
     paused = data(asbb("pause", sid, "--json"))
     assert paused["status"] == "paused"
-    assert paused["credited"] == f"{50 * owed}.00"
-    assert paused["next_due_date"] == f"{2020 + owed}-01-01"
+    assert paused["credited"] == D(f"{50 * owed}.00")
+    assert paused["next_due_date"] == day(f"{2020 + owed}-01-01")
     one_error_line(asbb("pause", sid), "paused")
 
     # As the API answers: the schedule, its credits including what the resume did.
@@ -189,14 +208,16 @@ def test_json_is_what_the_api_answers(asbb, live_daemon):
             data(asbb("show", str(sid), "--json"))
             == reader.get(f"/api/v1/allocations/{sid}").json()
         )
-        assert data(asbb("list", "--json")) == reader.get("/api/v1/allocations").json()
+        api_rows, api_total = rows_and_total(reader.get("/api/v1/allocations"))
+        assert data(asbb("list", "--json")) == api_rows
+        assert api_total == len(api_rows) == 1
     with live_daemon.client("admin") as admin:
         api_run = admin.post("/api/v1/allocations/process", json={"today": "2026-03-15"}).json()
         paused_api = admin.post(f"/api/v1/allocations/{sid}/pause").json()
     assert list(cli_run) == list(api_run)
     assert list(cli_run["credited"][0]) == list(api_run["credited"][0])
     assert list(cli_run["expired"][0]) == list(api_run["expired"][0])
-    assert (cli_run["total_credited"], api_run["total_credited"]) == ("200.00", "100.00")
+    assert (cli_run["total_credited"], api_run["total_credited"]) == (D("200.00"), D("100.00"))
     # resume: the schedule with its credits, as POST /allocations/{id}/resume answers.
     resumed = data(asbb("resume", str(sid), "--json"))
     assert list(resumed) == list(paused_api)
@@ -233,7 +254,7 @@ def test_process_with_many_instalments_and_the_table_output(asbb, ledger):
 def test_once(asbb, ledger):
     result = data(asbb("once", "physics", "125.25", "--memo", "bridge", "--json"))
 
-    assert (result["amount"], result["limit"]) == ("125.25", "125.25")
+    assert (result["amount"], result["limit"]) == (D("125.25"), D("125.25"))
     (row,) = ledger.journal(account="physics")
     assert (row.kind, row.memo, row.source) == (EntryKind.ALLOCATION, "bridge", "cli")
     assert "allocated $10.00 to physics" in ok(asbb("once", "physics", "10")).stdout
@@ -307,7 +328,8 @@ def test_csv_matches_the_database(asbb, ledger):
         ("2", "credited", "7.50"),
     ]
     listed = csv_rows(asbb("list", "--csv"))
-    assert listed == [csv_cells(ScheduleView.of(i).record()) for i in infos]
+    assert listed == [csv_cells(ScheduleView.of(i).values()) for i in infos]
+    assert (listed[0]["start_date"], listed[0]["next_due_date"]) == ("2026-01-01", "2026-02-01")
     assert list(listed[0]) == list(ScheduleView.model_fields)
     assert listed[0]["memo"] == 'a, "quoted" memo'
     assert listed[0]["credited"] == f"{ledger.get_account('physics').limit_amount:.2f}"
@@ -315,7 +337,7 @@ def test_csv_matches_the_database(asbb, ledger):
     assert ok(asbb("list", "--status", "paused", "--csv")).stdout.startswith("id,account,")
 
     (shown,) = csv_rows(asbb("show", "2", "--csv"))
-    detail = ScheduleDetailView.of(service.get_schedule(2)).record()
+    detail = ScheduleDetailView.of(service.get_schedule(2)).values()
     assert shown == csv_cells(detail)
     assert [c["outcome"] for c in json.loads(shown["credits"])] == ["credited"] * 3
     (paused,) = csv_rows(asbb("pause", "1", "--csv"))

@@ -25,6 +25,21 @@ from tests.conftest import Clock
 runner = CliRunner()
 
 
+def exact(text: str) -> Any:
+    """--json output with its numbers read exactly."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def money(value: Any) -> Decimal:
+    """A JSON amount, a number (or, in the older form, a string)."""
+    return Decimal(str(value))
+
+
+def day(value: Any) -> date:
+    """A day in JSON: a date, or its midnight as an RFC 3339 date-time."""
+    return date.fromisoformat(str(value)[:10])
+
+
 def test_burn_rate_json_and_table(
     ledger: Ledger, clock: Clock, ctx: Context, migrated_url: str, db: Any, settings: Settings
 ) -> None:
@@ -38,13 +53,18 @@ def test_burn_rate_json_and_table(
     args = ["--database", migrated_url, "burn-rate", "burn", "--window", "7d"]
     result = runner.invoke(app, [*args, "--today", "2026-03-10", "--json"])
     assert result.exit_code == 0, result.output
-    body = json.loads(result.output)
-    assert body["spent"] == "70.00"
-    assert body["actual_daily"] == "10.00"
+    body = exact(result.output)
+    assert body["spent"] == Decimal("70.00")
+    assert body["actual_daily"] == Decimal("10.00")
     assert body["health"]["band"] in {"healthy", "concern", "warning", "critical"}
     # the API's form, field for field: groups as {key, spent}, each day to the cent
-    assert body["by_partition"] == [{"key": "aws-cpu", "spent": "70.00"}]
-    assert body["daily"][-1] == {"day": "2026-03-10", "actual": "70.00", "expected": "8.22"}
+    assert body["by_partition"] == [{"key": "aws-cpu", "spent": Decimal("70.00")}]
+    last = body["daily"][-1]
+    assert (day(last["day"]), last["actual"], last["expected"]) == (
+        date(2026, 3, 10),
+        Decimal("70.00"),
+        Decimal("8.22"),
+    )
     direct = account_burn_rate(db, settings, "burn", window="7d", today=date(2026, 3, 10))
     assert body == BurnRateView.of(direct).record()
     table = runner.invoke(app, [*args, "--today", "2026-03-10"])
@@ -85,9 +105,9 @@ def test_calibration_report(ledger: Ledger, clock: Clock, ctx: Context, migrated
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
     assert body["enabled"] is False
-    assert body["ratios"][0]["ratio"] == "1.2000"
+    assert money(body["ratios"][0]["ratio"]) == Decimal("1.2")
     assert list(body) == list(CalibrationView.model_fields)  # as the API's /calibration
-    assert (body["lower"], body["upper"]) == ("0.5", "2")
+    assert (money(body["lower"]), money(body["upper"])) == (Decimal("0.5"), Decimal(2))
     table = runner.invoke(app, ["--database", migrated_url, "calibration"])
     assert "1.2000" in table.output
     listed = runner.invoke(app, ["--database", migrated_url, "calibration", "--csv"])
@@ -131,8 +151,8 @@ def invoke(url: str, *args: str) -> Any:
 def test_burn_rate_projection_and_daily_csv(funded: str, migrated_url: str) -> None:
     base = ["burn-rate", funded, "--period", "7d", "--today", "2026-03-03"]
     body = json.loads(invoke(migrated_url, *base, "--json").stdout)
-    assert body["actual_daily"] == "12.86"  # 90 over the 7 days to 3 March
-    assert [i["due_date"] for i in body["incoming"]] == ["2026-04-01"]
+    assert money(body["actual_daily"]) == Decimal("12.86")  # 90 over the 7 days to 3 March
+    assert [day(i["due_date"]) for i in body["incoming"]] == [date(2026, 4, 1)]
     table = invoke(migrated_url, *base, "--projection").stdout
     assert "instalments to come" in table
     assert "2026-04-01" in table
@@ -141,7 +161,7 @@ def test_burn_rate_projection_and_daily_csv(funded: str, migrated_url: str) -> N
     assert list(rows[0]) == ["day", "actual", "expected", "cumulative"]
     assert [r["actual"] for r in rows][-3:] == ["30.00", "30.00", "30.00"]
     assert rows[-1]["cumulative"] == "90.00"
-    assert sum(Decimal(r["actual"]) for r in rows) == Decimal(body["spent"])
+    assert sum(Decimal(r["actual"]) for r in rows) == money(body["spent"])
 
 
 def test_burn_rate_alerts_only(funded: str, migrated_url: str) -> None:
@@ -150,7 +170,7 @@ def test_burn_rate_alerts_only(funded: str, migrated_url: str) -> None:
     assert json.loads(invoke(migrated_url, *calm, "--json").stdout) == []
     hot = ["burn-rate", funded, "--period", "7d", "--today", "2026-03-03", "--alerts-only"]
     body = json.loads(invoke(migrated_url, *hot, "--json").stdout)
-    assert body["projected_exhaustion"] < body["end_date"]
+    assert day(body["projected_exhaustion"]) < day(body["end_date"])
     assert "projected exhaustion" in invoke(migrated_url, *hot).stdout
 
 
@@ -165,7 +185,7 @@ def test_burn_rate_name_can_be_a_grant(
     )  # fmt: skip
     body = json.loads(invoke(migrated_url, "burn-rate", "NSF-1", "--json").stdout)
     assert (body["subject"], body["name"], body["window"]) == ("grant", "NSF-1", "period")
-    assert body["budget"] == "1300.00"
+    assert money(body["budget"]) == Decimal("1300.00")
     same = json.loads(invoke(migrated_url, "burn-rate", "--grant", "NSF-1", "--json").stdout)
     assert same["budget"] == body["budget"]
 
@@ -175,13 +195,13 @@ def test_forecast(funded: str, migrated_url: str, db: Any, settings: Settings) -
     body = json.loads(invoke(migrated_url, *args, "--json").stdout)
     assert [f["basis"] for f in body["forecasts"]] == ["30d", "90d"]
     at30 = body["forecasts"][0]
-    assert at30["daily"] == "3.00"  # 90 over the 30 days to 3 March
+    assert money(at30["daily"]) == Decimal("3.00")  # 90 over the 30 days to 3 March
     assert [p["days"] for p in at30["points"]] == [30, 60, 90]
     first = at30["points"][0]
     # available 400 - 90 = 310; +100 on 1 April; 30 days at 3.00 = 90
-    assert (first["instalments"], first["spend"], first["balance"]) == ("100.00", "90.00", "320.00")
+    assert [money(first[k]) for k in ("instalments", "spend", "balance")] == [100, 90, 320]
     direct = account_forecast(db, settings, funded, today=date(2026, 3, 3))
-    assert body["available"] == f"{direct.available:.2f}" == "310.00"
+    assert money(body["available"]) == direct.available == Decimal("310.00")
 
     rows = list(csv.DictReader(io.StringIO(invoke(migrated_url, *args, "--csv").stdout)))
     assert len(rows) == 6
@@ -192,7 +212,7 @@ def test_forecast(funded: str, migrated_url: str, db: Any, settings: Settings) -
 
     late = json.loads(invoke(migrated_url, "forecast", funded, "--today", "2026-12-01",
                              "--days", "60", "--json").stdout)  # fmt: skip
-    assert [p["day"] for p in late["forecasts"][0]["points"]] == ["2026-12-31"]
+    assert [day(p["day"]) for p in late["forecasts"][0]["points"]] == [date(2026, 12, 31)]
 
 
 def test_forecast_errors(funded: str, migrated_url: str) -> None:
@@ -206,3 +226,59 @@ def test_forecast_errors(funded: str, migrated_url: str) -> None:
         assert fragment in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert runner.invoke(app, ["forecast", "--help"]).exit_code == 0
+
+
+@pytest.fixture
+def hot_year(ledger: Ledger, clock: Clock, ctx: Context) -> str:
+    """'hot': $3,000 for 2026; $40 spent on 27 February, $100 on 1 March, $200 on 30 March."""
+    clock.now = datetime(2026, 1, 1, tzinfo=UTC)
+    ledger.create_account(
+        "hot", ctx=ctx, limit="3000", start_date=date(2026, 1, 1), end_date=date(2026, 12, 31)
+    )
+    for when, cost in (("2026-02-27", "40"), ("2026-03-01", "100"), ("2026-03-30", "200")):
+        charge(ledger, clock, ctx, when, "hot", cost)
+    return "hot"
+
+
+def test_burn_rate_status_averages_and_cumulative_variance(
+    hot_year: str, migrated_url: str
+) -> None:
+    # The original README's spelling: --period=30d --projection.
+    base = ["burn-rate", hot_year, "--period=30d", "--today", "2026-03-30"]
+    body = exact(invoke(migrated_url, *base, "--json").stdout)
+    assert body["variance_percent"] == Decimal("21.7")  # 10.00 a day against 8.2191
+    assert body["burn_rate_status"] == "OVERSPENDING"
+    assert body["rolling_7d_daily"] == Decimal("28.57")  # 200 over 24..30 March
+    assert body["rolling_30d_daily"] == Decimal("10.00")  # 300 over 1..30 March
+    assert body["cumulative_spend"] == Decimal("340.00")  # from 1 January
+    expected = Decimal(3000) / 365 * 89
+    assert body["cumulative_expected"] == expected.quantize(Decimal("0.01"))
+    variance = ((340 - expected) / expected * 100).quantize(Decimal("0.1"))
+    assert body["cumulative_variance_percent"] == variance == Decimal("-53.5")
+    factors = body["health"]["factors"]
+    assert [f["factor"] for f in factors] == ["overspend", "runway", "funds"]
+    assert body["health"]["score"] == int(
+        (100 - sum(f["penalty"] for f in factors)).to_integral_value()
+    )
+
+    table = invoke(migrated_url, *base, "--projection").stdout
+    for text in (
+        "OVERSPENDING",
+        "7-day average",
+        "$28.57 a day",
+        "30-day average",
+        "$10.00 a day",
+        "cumulative variance",
+        "-53.5%",
+        "$340.00",
+        "overspend -10.85",
+        "days remaining",
+        "projected overrun",
+    ):
+        assert text in table, text
+    calm = exact(
+        invoke(migrated_url, "burn-rate", hot_year, "--period", "90d", "--today", "2026-03-30",
+               "--json").stdout
+    )  # fmt: skip
+    assert calm["burn_rate_status"] == "UNDERSPENDING"  # 340 over 89 days: 3.82 a day
+    assert calm["rolling_7d_daily"] == body["rolling_7d_daily"]  # whatever the window

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from decimal import Decimal
@@ -11,6 +10,7 @@ from typer.testing import CliRunner
 
 from asbb_core.integrations.views import AsbxStatusView
 from asbb_tui.cli import app
+from tests.wire import D, loads
 
 
 def test_ingest_and_status(tmp_path, migrated_url, ledger, ctx, cli_environment):
@@ -27,7 +27,7 @@ def test_ingest_and_status(tmp_path, migrated_url, ledger, ctx, cli_environment)
     base = ["--database", migrated_url, "asbx"]
     done = runner.invoke(app, [*base, "ingest", "--dir", str(spool), "--json"])
     assert done.exit_code == 1, done.output  # one file was rejected
-    body = json.loads(done.stdout)
+    body = loads(done.stdout)
     assert body["applied"] == [{"file": "job-41-asbb-reconciliation.json", "outcome": "reconciled"}]
     assert body["rejected"][0]["file"] == "job-42-asbb-reconciliation.json"
     assert "not JSON" in body["rejected"][0]["reason"]
@@ -37,10 +37,11 @@ def test_ingest_and_status(tmp_path, migrated_url, ledger, ctx, cli_environment)
     assert "no export files" in again.stdout
     status = runner.invoke(app, [*base, "status", "--dir", str(spool), "--json"])
     assert status.exit_code == 0, status.output
-    seen = json.loads(status.stdout)
+    seen = loads(status.stdout)
     assert (seen["files_processed"], seen["files_rejected"], seen["files_waiting"]) == (1, 1, 0)
     assert seen["reports_by_outcome"] == {"reconciled": 1, "rejected": 1}
-    assert seen["cost_model_accuracy"] == "0.7700"  # estimate 10, actual 7.70
+    assert seen["cost_model_accuracy"] == D("0.7700")  # estimate 10, actual 7.70
+    assert '"cost_model_accuracy": 0.7700,' in status.stdout  # a JSON number, to its digits
     # The daemon's GET /api/v1/asbx/status answer, field for field.
     assert list(seen) == list(AsbxStatusView.model_fields)
     assert (seen["spool_dir"], seen["total_jobs_reconciled"]) == (str(spool), 1)

@@ -10,6 +10,8 @@ import csv
 import io
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from asbb_core.values.context import Context
 from asbb_tui.cli import app
 from tests.conftest import Clock
 from tests.test_reports import documented_columns
+from tests.wire import D, day, loads, rows_and_total
 
 NUMBER = "NSF-2312345"
 THIS_YEAR = datetime.now(UTC).year
@@ -55,7 +58,7 @@ def ok(result: Result) -> Result:
 
 
 def data(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
+    return loads(ok(result).stdout)
 
 
 def one_error_line(result: Result, *fragments: str) -> None:
@@ -132,16 +135,16 @@ def test_grant_fund_spend_report(
     asbb: Any, ledger: Ledger, ctx: Context, clock: Clock, tmp_path: Path
 ) -> None:
     made = data(create(asbb, "--json"))
-    assert [p["budget"] for p in made["periods"]] == ["100000.00"] * 3
+    assert [p["budget"] for p in made["periods"]] == [D("100000.00")] * 3
     assert made["co_pis"] == ["Grace Hopper", "Alan Turing"]
-    assert made["indirect_rate"] == "0.30"
+    assert made["indirect_rate"] == D("0.30")
     ok(asbb("grant", "link", NUMBER, "lab"))
     draw = data(asbb("grant", "fund", NUMBER, "lab", "1500", "--memo", "compute", "--json"))
     assert (draw["period"], draw["amount"], draw["indirect"], draw["cost"]) == (
         2,
-        "1500.00",
-        "450.00",
-        "1950.00",
+        D("1500.00"),
+        D("450.00"),
+        D("1950.00"),
     )
     clock.now = datetime.now(UTC)
     hold = ledger.create_hold("lab", "1000", ctx=ctx, buffer=1, user_name="ann")
@@ -150,9 +153,9 @@ def test_grant_fund_spend_report(
     status = data(asbb("grant", "status", NUMBER, "--json"))
     assert (status["period"], status["direct"], status["indirect"], status["consumed"]) == (
         2,
-        "1000.00",
-        "300.00",
-        "1300.00",
+        D("1000.00"),
+        D("300.00"),
+        D("1300.00"),
     )
     human = ok(asbb("grant", "status", NUMBER, "--period", "2")).stdout
     assert "$1,300.00 (1.3%)" in human
@@ -174,7 +177,7 @@ def test_grant_fund_spend_report(
         row = next(r for r in csv.DictReader(io.StringIO(text)) if r["section"] == "period")
         assert (row["direct"], row["indirect"], row["total"]) == ("0.00", "0.00", "0.00")
     report = data(asbb("report", "grant", NUMBER, "--json"))
-    assert report["summary"]["total"] == "1300.00"
+    assert report["summary"]["total"] == D("1300.00")
     assert report["by_user"][0]["key"] == "ann"
     markdown = ok(asbb("report", "grant", NUMBER)).stdout
     assert markdown.startswith(f"# Grant compliance report: {NUMBER}, budget period 2")
@@ -184,8 +187,8 @@ def test_grant_fund_spend_report(
         asbb("report", "statement", "lab", "--since", "2000-01-01", "--until", today, "--json")
     )
     account = ledger.get_account("lab")
-    assert st["closing"]["limit"] == f"{account.limit_amount:.2f}" == "1500.00"
-    assert st["closing"]["available"] == "500.00"
+    assert st["closing"]["limit"] == account.limit_amount == D("1500.00")
+    assert st["closing"]["available"] == D("500.00")
     out = tmp_path / "lab.csv"
     ok(
         asbb(
@@ -209,7 +212,7 @@ def test_show_list_update_periods(asbb: Any) -> None:
     listed = ok(asbb("grant", "list")).stdout
     assert NUMBER in listed
     assert "30%" in listed
-    # As GET /api/v1/grants answers: {"items": [...]}.
+    # A page, as an object: {"items": [...]} (the API sends the rows as an array).
     assert [g["number"] for g in data(asbb("grant", "list", "--json"))["items"]] == [NUMBER]
     updated = data(
         asbb(
@@ -227,7 +230,7 @@ def test_show_list_update_periods(asbb: Any) -> None:
     assert (updated["title"], updated["co_pis"], updated["status"]) == ("New", [], "closed")
     assert data(asbb("grant", "list", "--status", "active", "--json")) == {"items": []}
     edited = data(asbb("grant", "period", NUMBER, "1", "--budget", "90000", "--json"))
-    assert edited["periods"][0]["budget"] == "90000.00"
+    assert edited["periods"][0]["budget"] == D("90000.00")
     regenerated = data(asbb("grant", "regenerate", NUMBER, "--period-months", "6", "--json"))
     assert len(regenerated["periods"]) == 6
     ok(asbb("grant", "update", NUMBER, "--status", "active"))
@@ -247,10 +250,12 @@ def test_json_is_what_the_api_answers(asbb: Any, live_daemon: Any) -> None:
             data(asbb("grant", "show", NUMBER, "--json"))
             == reader.get(f"/api/v1/grants/{NUMBER}").json()
         )
-        assert data(asbb("grant", "list", "--json")) == reader.get("/api/v1/grants").json()
+        api_rows, api_total = rows_and_total(reader.get("/api/v1/grants"))
+        assert data(asbb("grant", "list", "--json")) == {"items": api_rows}
+        assert api_total == len(api_rows) == 1
         api_status = reader.get(f"/api/v1/grants/{NUMBER}/periods/2/status").json()
     assert data(asbb("grant", "status", NUMBER, "--period", "2", "--json")) == api_status
-    assert api_status["indirect_rate"] == "0.30"
+    assert api_status["indirect_rate"] == D("0.30")
     with live_daemon.client("admin") as admin:
         api_link = admin.post(f"/api/v1/grants/{NUMBER}/accounts", json={"account": "other"})
         api_draw = admin.post(
@@ -258,7 +263,7 @@ def test_json_is_what_the_api_answers(asbb: Any, live_daemon: Any) -> None:
         )
     assert list(linked) == list(api_link.json()) == ["name", "linked_by", "linked_at"]
     assert list(draw) == list(api_draw.json())
-    assert (draw["cost"], api_draw.json()["cost"]) == ("1950.00", "13.00")
+    assert (draw["cost"], api_draw.json()["cost"]) == (D("1950.00"), D("13.00"))
 
 
 def test_errors_are_one_line(asbb: Any) -> None:
@@ -292,19 +297,39 @@ def csv_rows(result: Result) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(ok(result).stdout)))
 
 
-def csv_cells(record: dict[str, Any]) -> dict[str, str]:
-    """A JSON record as its CSV row reads: None empty, nested values as JSON text."""
+def spreadsheet(value: Any) -> Any:
+    """A value as a spreadsheet reads it: amounts as written (12.50), days and times in ISO
+    8601 (2025-09-01), enumerations as their values."""
+    if isinstance(value, dict):
+        return {str(k): spreadsheet(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [spreadsheet(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date):  # datetimes too
+        return value.isoformat()
+    return value
+
+
+def csv_cells(values: dict[str, Any]) -> dict[str, str]:
+    """A view's values as its CSV row reads: None empty, nested values as JSON text."""
+    plain = spreadsheet(values)
     return {
         k: "" if v is None else json.dumps(v, sort_keys=True) if isinstance(v, list | dict)
         else str(v)
-        for k, v in record.items()
+        for k, v in plain.items()
     }  # fmt: skip
 
 
 def test_csv_matches_the_database(asbb: Any, ledger: Ledger) -> None:
     (made,) = csv_rows(create(asbb, "--title", 'Big, "quoted" science', "--csv"))
     grants = Grants(ledger)
-    assert made == csv_cells(GrantView.of(grants.get_grant(NUMBER)).record())
+    today = grants.today()  # the test clock is the real one: the CLI's day
+    assert made == csv_cells(GrantView.of(grants.get_grant(NUMBER), today=today).values())
+    assert made["current_budget_period"] == "2"
+    assert made["start_date"] == f"{THIS_YEAR - 1}-01-01"
     assert list(made) == list(GrantView.model_fields)
     assert made["title"] == 'Big, "quoted" science'
     assert json.loads(made["co_pis"]) == ["Grace Hopper", "Alan Turing"]
@@ -317,7 +342,7 @@ def test_csv_matches_the_database(asbb: Any, ledger: Ledger) -> None:
     assert draw["limit"] == f"{ledger.get_account('lab').limit_amount:.2f}" == "1500.00"
     detail = grants.get_grant(NUMBER)
     listed = csv_rows(asbb("grant", "list", "--csv"))
-    assert listed == [csv_cells(GrantView.of(detail).record())]
+    assert listed == [csv_cells(GrantView.of(detail, today=today).values())]
     assert listed[0]["drawn"] == f"{detail.drawn:.2f}" == "1500.00"
     assert [p["drawn_cost"] for p in json.loads(listed[0]["periods"])] == [
         "0.00",
@@ -455,20 +480,24 @@ def test_periods_shows_where_each_period_stands(
                                 "--json"))  # fmt: skip
         st = grants.period_status(NUMBER, row["period"])
         assert (row["budget"], row["consumed"], row["remaining"]) == (
-            f"{st.budget:.2f}",
-            f"{st.consumed:.2f}",
-            f"{st.remaining:.2f}",
+            st.budget,
+            st.consumed,
+            st.remaining,
         )
     assert (rows[1]["drawn"], rows[1]["direct"], rows[1]["indirect"]) == (
-        "1500.00",
-        "1000.00",
-        "300.00",
+        D("1500.00"),
+        D("1000.00"),
+        D("300.00"),
     )
-    assert rows[1]["remaining"] == "98700.00"
-    assert [r["consumed"] for r in (rows[0], rows[2])] == ["0.00", "0.00"]
+    assert rows[1]["remaining"] == D("98700.00")
+    assert [r["consumed"] for r in (rows[0], rows[2])] == [D("0.00"), D("0.00")]
 
     listed = csv_rows(asbb("grant", "periods", NUMBER, "--csv"))
-    assert listed == [csv_cells(r) for r in rows]
+    assert listed == [
+        csv_cells(PeriodStatusView.of(grants.period_status(NUMBER, r["period"])).values())
+        for r in rows
+    ]
+    assert (listed[1]["remaining"], listed[1]["start_date"]) == ("98700.00", f"{THIS_YEAR}-01-01")
     assert list(listed[0]) == list(PeriodStatusView.model_fields)
 
     wide = CliRunner(env={"COLUMNS": "160"})
@@ -488,7 +517,7 @@ def test_periods_as_of_another_day(asbb: Any) -> None:
     rows = data(asbb("grant", "periods", NUMBER, "--today", f"{THIS_YEAR - 2}-06-01", "--json"))
 
     assert [r["state"] for r in rows] == ["upcoming"] * 3
-    assert {r["today"] for r in rows} == {f"{THIS_YEAR - 2}-06-01"}
+    assert {r["today"] for r in rows} == {day(f"{THIS_YEAR - 2}-06-01")}
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +19,7 @@ from asbb_core.access.identity import os_login
 from asbb_core.ledger.verify import verify_ledger
 from asbb_core.store.models import EntryKind, HoldState, JournalEntry
 from asbb_tui.cli import app
+from tests.wire import D, loads
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +73,7 @@ def ok(result: Result) -> Result:
 
 
 def data(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
+    return loads(ok(result).stdout)
 
 
 def rows(result: Result) -> list[dict[str, str]]:
@@ -126,18 +126,21 @@ def test_list_table_json_and_csv_match_the_journal(asbb, ledger, story):
     assert listed["next_before_id"] is None
     assert [e["id"] for e in listed["items"]] == [e.id for e in journal]  # newest first
     assert [(e["type"], e["amount"]) for e in listed["items"]] == [
-        (str(e.kind), f"{e.amount:.2f}") for e in journal
+        (str(e.kind), D(f"{e.amount:.2f}")) for e in journal
     ]
     charge = next(e for e in listed["items"] if e["type"] == "charge")
-    assert charge | {"created_at": None, "correlation_id": None, "actor": None} == {
+    assert charge["completed_at"] == charge["created_at"]
+    assert charge["created_at"].endswith("Z")
+    moments = {"created_at": None, "completed_at": None}
+    assert charge | moments | {"correlation_id": None, "actor": None} == {
         "id": charge["id"],
         "created_at": None,
         "account": "physics",
         "type": "charge",
-        "amount": "90.00",
-        "limit_delta": "0.00",
-        "used_delta": "90.00",
-        "held_delta": "-90.00",
+        "amount": D("90.00"),
+        "limit_delta": D("0.00"),
+        "used_delta": D("90.00"),
+        "held_delta": D("-90.00"),
         "partition": "gpu-aws",
         "hold_id": story.posted,
         "job_id": "101",
@@ -149,6 +152,12 @@ def test_list_table_json_and_csv_match_the_journal(asbb, ledger, story):
         "correlation_id": None,
         "memo": charge["memo"],
         "metadata": charge["metadata"],
+        "account_id": ledger.get_account("physics").id,
+        "transaction_id": str(charge["id"]),
+        "parent_transaction_id": story.posted,
+        "description": charge["memo"],
+        "status": "completed",
+        "completed_at": None,
     }
 
     parsed = rows(asbb("transactions", "list", "--csv"))
@@ -232,7 +241,7 @@ def test_show_one_entry(asbb, ledger, story):
     assert (shown["id"], shown["type"], shown["used_delta"], shown["job_id"]) == (
         entry.id,
         "charge",
-        "90.00",
+        D("90.00"),
         "101",
     )
     assert shown["correlation_id"] == entry.correlation_id
@@ -265,10 +274,10 @@ def test_holds_list_table_json_and_csv(asbb, ledger, story):
     chem = next(h for h in listed["items"] if h["account"] == "chem")
     hold = ledger.get_hold(story.chem_open)
     assert (chem["amount"], chem["remaining"], chem["estimate"], chem["buffer"]) == (
-        "12.00",
-        "12.00",
-        "10.0000",
-        "1.2",
+        D("12.00"),
+        D("12.00"),
+        D("10.0000"),
+        D("1.2"),
     )
     assert Decimal(chem["amount"]) == hold.amount
     assert (chem["job_id"], chem["user"], chem["state"]) == ("102", "ann", "open")
@@ -312,7 +321,11 @@ def test_holds_list_refuses_bad_options(asbb, story, args, field):
 def test_holds_show(asbb, story):
     assert story.posted in ok(asbb("holds", "show", story.posted)).stdout
     shown = data(asbb("holds", "show", story.posted, "--json"))
-    assert (shown["state"], shown["charged"], shown["released"]) == ("posted", "90.00", "30.00")
+    assert (shown["state"], shown["charged"], shown["released"]) == (
+        "posted",
+        D("90.00"),
+        D("30.00"),
+    )
     [record] = rows(asbb("holds", "show", story.posted, "--csv"))
     assert record["amount"] == "120.00"
     one_error_line(asbb("holds", "show", "nope"), "does not exist")
@@ -322,8 +335,8 @@ def test_holds_show(asbb, story):
 def test_void_releases_the_hold_once(asbb, ledger, db, story):
     before = ledger.get_account("physics")
     voided = data(asbb("holds", "void", story.physics_open, "--reason", "job cancelled", "--json"))
-    assert (voided["released"], voided["replayed"]) == ("6.00", False)
-    assert (voided["hold"]["state"], voided["hold"]["remaining"]) == ("voided", "0.00")
+    assert (voided["released"], voided["replayed"]) == (D("6.00"), False)
+    assert (voided["hold"]["state"], voided["hold"]["remaining"]) == ("voided", D("0.00"))
     assert ledger.get_hold(story.physics_open).state == HoldState.VOIDED
     after = ledger.get_account("physics")
     assert after.held_amount == before.held_amount - Decimal(6)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from asbb_core.values.errors import ValidationError
 from asbb_core.values.periods import parse_day, parse_since
 from asbb_tui.cli import app
 from asbb_tui.cli_base import Column, emit_record, emit_rows
+from tests.wire import D, day, loads
 
 ASBB = str(Path(sys.executable).with_name("asbb"))
 TODAY = date(2026, 11, 22)
@@ -70,10 +70,20 @@ def test_bash_and_zsh_completion() -> None:
 
 
 ROWS = [
-    {"name": "ml-proj", "available": Decimal("35798.87"), "tags": ["gpu", "aws"]},
-    {"name": "physics", "available": Decimal("-1.50"), "tags": []},
+    {
+        "name": "ml-proj",
+        "available": Decimal("35798.87"),
+        "tags": ["gpu", "aws"],
+        "opened": date(2025, 9, 1),
+    },
+    {"name": "physics", "available": Decimal("-1.50"), "tags": [], "opened": None},
 ]
-COLUMNS = [Column("name", "Account"), Column("available", money=True), Column("tags")]
+COLUMNS = [
+    Column("name", "Account"),
+    Column("available", money=True),
+    Column("tags"),
+    Column("opened"),
+]
 
 
 def test_rows_as_table_json_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,17 +93,34 @@ def test_rows_as_table_json_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
     assert "$35,798.87" in table
     assert "gpu, aws" in table
 
+    assert "2025-09-01" in table
+
+    # JSON: amounts are exact JSON numbers, days RFC 3339 date-times.
     emit_rows(ROWS, COLUMNS, as_json=True)
-    assert json.loads(capsys.readouterr().out) == [
-        {"name": "ml-proj", "available": "35798.87", "tags": ["gpu", "aws"]},
-        {"name": "physics", "available": "-1.50", "tags": []},
+    text = capsys.readouterr().out
+    assert '"available": 35798.87,' in text
+    assert '"available": -1.50,' in text
+    assert loads(text) == [
+        {
+            "name": "ml-proj",
+            "available": D("35798.87"),
+            "tags": ["gpu", "aws"],
+            "opened": day("2025-09-01"),
+        },
+        {"name": "physics", "available": D("-1.50"), "tags": [], "opened": None},
     ]
 
+    # CSV: a spreadsheet's forms, days as 2025-09-01 and amounts as 12.50.
     emit_rows(ROWS, COLUMNS, as_csv=True)
     parsed = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert parsed == [
-        {"name": "ml-proj", "available": "35798.87", "tags": '["gpu", "aws"]'},
-        {"name": "physics", "available": "-1.50", "tags": "[]"},
+        {
+            "name": "ml-proj",
+            "available": "35798.87",
+            "tags": '["gpu", "aws"]',
+            "opened": "2025-09-01",
+        },
+        {"name": "physics", "available": "-1.50", "tags": "[]", "opened": ""},
     ]
 
     emit_rows([], COLUMNS, empty="no accounts")
@@ -102,7 +129,7 @@ def test_rows_as_table_json_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no accounts" in out.err  # the message is not data: stdout stays empty
 
     emit_rows([], COLUMNS, as_csv=True)
-    assert capsys.readouterr().out == "name,available,tags\n"  # the header alone
+    assert capsys.readouterr().out == "name,available,tags,opened\n"  # the header alone
 
 
 def test_one_record(capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,7 +138,8 @@ def test_one_record(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Account" in out
     assert "ml-proj" in out
     emit_record(ROWS[0], COLUMNS, as_json=True)
-    assert json.loads(capsys.readouterr().out)["available"] == "35798.87"  # one object
+    shown = loads(capsys.readouterr().out)  # one object
+    assert (shown["available"], shown["opened"]) == (D("35798.87"), day("2025-09-01"))
     with pytest.raises(typer.BadParameter):
         emit_record(ROWS[0], COLUMNS, as_json=True, as_csv=True)
 

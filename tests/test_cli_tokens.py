@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from asbb_core.access.tokens import Tokens
 from asbb_core.store.database import Database
 from asbb_core.store.models import Role
 from asbb_tui.cli import TokenRole, app
+from tests.wire import loads
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +84,7 @@ def test_create_json_gives_name_role_accounts_secret_prefix(asbb: Any) -> None:
     result = ok(
         asbb("token", "create", "finance", "--role", "reader", "--account", "ml-proj", "--json")
     )
-    data = json.loads(result.stdout)
+    data = loads(result.stdout)
     assert set(data) == {"name", "role", "accounts", "secret", "prefix"}
     assert (data["name"], data["role"], data["accounts"]) == ("finance", "reader", ["ml-proj"])
     assert data["secret"].startswith(data["prefix"])
@@ -105,19 +106,19 @@ def test_reader_may_be_limited_to_several_accounts(asbb: Any) -> None:
             "chem",
         )
     )
-    (row,) = json.loads(ok(asbb("token", "list", "--json")).stdout)
+    (row,) = loads(ok(asbb("token", "list", "--json")).stdout)
     assert (row["name"], row["role"]) == ("pi-smith", "reader")
     assert row["accounts"] == ["chem", "physics"]
 
 
 def test_list_shows_prefix_role_accounts_created_and_revoked(asbb: Any) -> None:
-    assert json.loads(ok(asbb("token", "list", "--json")).stdout) == []
+    assert loads(ok(asbb("token", "list", "--json")).stdout) == []
     assert "no tokens" in ok(asbb("token", "list")).stderr  # a note, not data
-    admin = json.loads(ok(asbb("token", "create", "ops", "--role", "admin", "--json")).stdout)
+    admin = loads(ok(asbb("token", "create", "ops", "--role", "admin", "--json")).stdout)
     ok(asbb("token", "create", "plugin-1", "--role", "plugin"))
     ok(asbb("token", "revoke", "plugin-1"))
 
-    rows = json.loads(ok(asbb("token", "list", "--json")).stdout)
+    rows = loads(ok(asbb("token", "list", "--json")).stdout)
     assert [r["name"] for r in rows] == ["ops", "plugin-1"]
     as_csv = list(csv.DictReader(io.StringIO(ok(asbb("token", "list", "--csv")).stdout)))
     assert [(r["name"], r["role"], r["revoked"] != "") for r in as_csv] == [
@@ -132,10 +133,14 @@ def test_list_shows_prefix_role_accounts_created_and_revoked(asbb: Any) -> None:
         [],
         None,
     )
-    assert ops["created"]
-    assert plugin["revoked"] is not None
+    assert ops["created"].endswith("Z")  # RFC 3339, in UTC
+    assert plugin["revoked"].endswith("Z")
+    # The same moment in both: the spreadsheet's ISO 8601 form, with its offset.
+    revoked_csv = as_csv[1]["revoked"]
+    assert datetime.fromisoformat(plugin["revoked"]) == datetime.fromisoformat(revoked_csv)
+    assert revoked_csv.endswith("+00:00")
 
-    live = json.loads(ok(asbb("token", "list", "--live", "--json")).stdout)
+    live = loads(ok(asbb("token", "list", "--live", "--json")).stdout)
     assert [r["name"] for r in live] == ["ops"]
 
     table = ok(asbb("token", "list")).stdout
@@ -172,7 +177,7 @@ def test_errors_are_one_line_and_exit_1(asbb: Any, args: list[str], fragments: l
 def test_duplicate_name_is_refused(asbb: Any) -> None:
     ok(asbb("token", "create", "dup", "--role", "plugin"))
     one_error_line(asbb("token", "create", "dup", "--role", "admin"), "already exists")
-    assert len(json.loads(ok(asbb("token", "list", "--json")).stdout)) == 1
+    assert len(loads(ok(asbb("token", "list", "--json")).stdout)) == 1
 
 
 def test_cli_roles_are_the_models_roles() -> None:

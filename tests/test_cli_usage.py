@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from asbb_core.store.database import Database
 from asbb_core.values.context import Context
 from asbb_tui.cli import app
 from tests.conftest import Clock
+from tests.wire import D, loads
 
 MARCH = ["--since", "2026-03-01", "--until", "2026-03-31"]
 
@@ -69,7 +69,7 @@ def ok(result: Result) -> Result:
 
 
 def data(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
+    return loads(ok(result).stdout)
 
 
 def one_error_line(result: Result, *fragments: str) -> None:
@@ -91,10 +91,10 @@ def test_every_command_explains_itself(command: list[str]) -> None:
 
 def test_show_by_partition(asbb: Any, db: Database) -> None:
     body = data(asbb("show", "physics", *MARCH, "--json"))
-    assert (body["charged"], body["jobs"], body["average_per_job"]) == ("150.50", 2, "75.25")
+    assert (body["charged"], body["jobs"], body["average_per_job"]) == (D("150.50"), 2, D("75.25"))
     assert [(g["key"], g["charged"], g["jobs"]) for g in body["groups"]] == [
-        ("aws-cpu", "100.00", 1),
-        ("gpu-aws", "50.50", 1),
+        ("aws-cpu", D("100.00"), 1),
+        ("gpu-aws", D("50.50"), 1),
     ]
     direct = usage_summary(
         db,
@@ -103,7 +103,7 @@ def test_show_by_partition(asbb: Any, db: Database) -> None:
         since=at("2026-03-01", 0),
         until=at("2026-04-01", 0),
     )
-    assert body["charged"] == f"{direct.charged:.2f}"
+    assert body["charged"] == direct.charged
     # times as the API's /usage/summary writes them
     assert (body["since"], body["until"]) == ("2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z")
 
@@ -122,8 +122,8 @@ def test_show_by_partition(asbb: Any, db: Database) -> None:
 def test_show_by_user_day_and_month(asbb: Any) -> None:
     users = data(asbb("show", "physics", *MARCH, "--by", "user", "--json"))
     assert [(g["key"], g["charged"]) for g in users["groups"]] == [
-        ("ann", "100.00"),
-        ("bob", "50.50"),
+        ("ann", D("100.00")),
+        ("bob", D("50.50")),
     ]
     days = data(asbb("show", "physics", *MARCH, "--by", "day", "--json"))
     assert [g["key"] for g in days["groups"]] == ["2026-03-01", "2026-03-15"]
@@ -142,24 +142,24 @@ def test_show_by_user_day_and_month(asbb: Any) -> None:
     )
     assert months["group_by"] == "month"
     assert [(g["key"], g["charged"], g["jobs"]) for g in months["groups"]] == [
-        ("2026-02", "7.00", 1),
-        ("2026-03", "150.50", 2),
-        ("2026-04", "40.00", 1),
+        ("2026-02", D("7.00"), 1),
+        ("2026-03", D("150.50"), 2),
+        ("2026-04", D("40.00"), 1),
     ]
-    assert (months["charged"], months["jobs"]) == ("197.50", 4)
+    assert (months["charged"], months["jobs"]) == (D("197.50"), 4)
 
 
 def test_summary_by_account_and_partition(asbb: Any) -> None:
     body = data(asbb("summary", *MARCH, "--json"))
     assert [(g["key"], g["charged"], g["jobs"]) for g in body["groups"]] == [
-        ("chem", "20.00", 1),
-        ("physics", "150.50", 2),
+        ("chem", D("20.00"), 1),
+        ("physics", D("150.50"), 2),
     ]
-    assert body["charged"] == "170.50"
+    assert body["charged"] == D("170.50")
     parts = data(asbb("summary", *MARCH, "--by", "partition", "--json"))
     assert [(g["key"], g["charged"]) for g in parts["groups"]] == [
-        ("aws-cpu", "120.00"),
-        ("gpu-aws", "50.50"),
+        ("aws-cpu", D("120.00")),
+        ("gpu-aws", D("50.50")),
     ]
     rows = list(csv.DictReader(io.StringIO(ok(asbb("summary", *MARCH, "--csv")).stdout)))
     assert [r["key"] for r in rows] == ["chem", "physics"]
@@ -179,9 +179,9 @@ def test_last_is_a_lookback_from_today(
         cmd = ["--database", migrated_url, "usage", "show", "recent", *args, "--json"]
         return data(CliRunner().invoke(app, cmd))
 
-    assert run()["charged"] == "4.00"  # the default: the last 30 days
-    assert run("--last", "2m")["charged"] == "7.00"
-    assert run("--last", "1w")["charged"] == "4.00"
+    assert run()["charged"] == D("4.00")  # the default: the last 30 days
+    assert run("--last", "2m")["charged"] == D("7.00")
+    assert run("--last", "1w")["charged"] == D("4.00")
 
 
 def test_nothing_charged_says_so(asbb: Any) -> None:
@@ -189,7 +189,7 @@ def test_nothing_charged_says_so(asbb: Any) -> None:
     assert empty.stdout == ""
     assert "no charges to physics" in empty.stderr
     body = data(asbb("show", "physics", "--since", "2025-01-01", "--until", "2025-01-31", "--json"))
-    assert (body["groups"], body["charged"], body["jobs"]) == ([], "0.00", 0)
+    assert (body["groups"], body["charged"], body["jobs"]) == ([], D("0.00"), 0)
 
 
 @pytest.mark.parametrize(

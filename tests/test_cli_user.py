@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import getpass
 import io
-import json
 import os
 import socket
 from decimal import Decimal
@@ -21,6 +20,7 @@ from asbb_core.store.models import Hold, JournalEntry
 from asbb_core.values.money import format_money
 from asbb_tui.cli import app
 from asbb_tui.commands import user as user_commands
+from tests.wire import D, loads
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +61,7 @@ def ok(result: Result, code: int = 0) -> Result:
 
 
 def data(result: Result, code: int = 0) -> Any:
-    return json.loads(ok(result, code).stdout)
+    return loads(ok(result, code).stdout)
 
 
 def one_error_line(result: Result, *fragments: str) -> None:
@@ -114,7 +114,7 @@ def test_quick_check_json_is_the_hold_check_then_takes(daemon, ledger):
         check = plugin.post("/api/v1/budget/check", json=body).json()
     hold = ledger.get_hold(check["transaction_id"])
     # (8 x 0.05 + 3 x 3.06) x 1.5 h = 14.37; held x 1.2 = 17.244 -> 17.24
-    assert (quote["estimated_cost"], quote["hold_amount"]) == ("14.37", "17.24")
+    assert (quote["estimated_cost"], quote["hold_amount"]) == (D("14.37"), D("17.24"))
     assert Decimal(quote["hold_amount"]) == hold.amount
     assert quote["budget_remaining"] == check["budget_remaining"]
     assert quote["partition"] == hold.partition == "gpu-aws"
@@ -129,8 +129,8 @@ def test_quick_check_refused_exits_3(daemon, ledger):
     quote = data(asbb("quick-check", "-A", "physics", "--cpus", "512", "-t", "2h", "--json"), 3)
     assert (quote["would_accept"], quote["hold_amount"], quote["budget_remaining"]) == (
         False,
-        "61.44",
-        "48.80",
+        D("61.44"),
+        D("48.80"),
     )
     assert writes(ledger.db) == before
 
@@ -160,7 +160,7 @@ def test_account_and_partition_from_the_environment(daemon, monkeypatch):
     monkeypatch.setenv("ASBB_DEFAULT_PARTITION", "gpu-aws")
     quote = data(asbb("quick-check", "--gpus", "1", "-t", "1h", "--json"))
     assert (quote["account"], quote["partition"]) == ("physics", "gpu-aws")
-    assert quote["estimated_cost"] == "3.11"  # 1 GPU x 3.06 + 1 CPU x 0.05, one hour
+    assert quote["estimated_cost"] == D("3.11")  # 1 GPU x 3.06 + 1 CPU x 0.05, one hour
     # options beat the environment; no partition at all is the daemon's default (aws-cpu)
     monkeypatch.delenv("ASBB_DEFAULT_PARTITION")
     quote = data(asbb("quick-check", "-A", "ml-proj", "-t", "1h", "--json"))
@@ -268,13 +268,14 @@ def test_remaining_line_and_json(daemon, ledger, ctx):
     )
     assert line == "ml-proj: $630.00 left of $1,000.00 (25% used, $120.00 held)"
     got = data(asbb("remaining", "ml-proj", "--json"))
-    assert {k: Decimal(got[k]) for k in ("limit", "used", "held", "available")} == {
+    assert {k: got[k] for k in ("limit", "used", "held", "available")} == {
         "limit": account.limit_amount,
         "used": account.used_amount,
         "held": account.held_amount,
         "available": account.available,
     }
-    assert (got["account"], got["percent_used"], got["open_holds"]) == ("ml-proj", "25.0", 3)
+    assert (got["account"], got["percent_used"], got["open_holds"]) == ("ml-proj", D("25.0"), 3)
+    assert '"available": 630.00,' in ok(asbb("remaining", "ml-proj", "--json")).stdout
 
 
 def test_remaining_of_the_environment_account(daemon, monkeypatch):
@@ -305,19 +306,19 @@ def test_status_json_equals_the_database(daemon, ledger):
     got = data(asbb("status", "-A", "ml-proj", "-A", "physics", "--json"))
     for row in got["accounts"]:
         account = ledger.get_account(row["account"])
-        assert (Decimal(row["limit"]), Decimal(row["used"])) == (
+        assert (row["limit"], row["used"]) == (
             account.limit_amount,
             account.used_amount,
         )
-        assert (Decimal(row["held"]), Decimal(row["available"])) == (
+        assert (row["held"], row["available"]) == (
             account.held_amount,
             account.available,
         )
     assert [r["account"] for r in got["accounts"]] == ["ml-proj", "physics"]
     mine = sorted((h["job_id"], h["remaining"]) for h in got["holds"])
-    assert mine == [("11", "48.00"), ("12", "36.00")]
+    assert mine == [("11", D("48.00")), ("12", D("36.00"))]
     for h in got["holds"]:
-        assert ledger.get_hold(h["id"]).remaining == Decimal(h["remaining"])
+        assert ledger.get_hold(h["id"]).remaining == h["remaining"]
 
 
 def test_status_csv(daemon):

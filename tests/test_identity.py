@@ -5,7 +5,6 @@ login (they need root, as CI has)."""
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
@@ -23,6 +22,7 @@ from asbb_core.store.database import Database
 from asbb_core.values.context import Context
 from asbb_tui.cli_base import cli_actor
 from asbb_tui.console.services import ConsoleServices, console_actor
+from tests.wire import D, loads
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="running as another uid needs root")
@@ -92,8 +92,9 @@ def test_the_real_uid_decides_who_asks_and_who_approves(
         "--json",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    request = json.loads(made.stdout)
+    request = loads(made.stdout)
     assert request["requested_by"] == "daemon"  # not $USER (mallory)
+    assert request["amount"] == D("25.00")
 
     own = asbb_as("daemon", migrated_url, "adjust", "approve", str(request["id"]))
     assert own.returncode == 1
@@ -101,5 +102,5 @@ def test_the_real_uid_decides_who_asks_and_who_approves(
 
     other = asbb_as("bin", migrated_url, "adjust", "approve", str(request["id"]), "--json")
     assert other.returncode == 0, other.stderr
-    assert json.loads(other.stdout)["decided_by"] == "bin"
+    assert loads(other.stdout)["decided_by"] == "bin"
     assert ledger.get_account("physics").limit_amount == 125

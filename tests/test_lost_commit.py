@@ -10,7 +10,6 @@ network failure would.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from asbb_core.store.database import Database
 from asbb_core.store.models import AdjustmentStatus, Hold, IdempotencyRecord, JournalEntry
 from asbb_core.values.context import Context, IdempotencyKey, Source
 from asbb_tui.cli import app
+from tests.wire import D, loads
 
 
 class LostReplies:
@@ -174,7 +174,7 @@ def test_the_cli_opening_deposit_is_applied_once(
     shown = CliRunner().invoke(
         app, ["--database", migrated_url, "account", "show", "lost-reply", "--json"]
     )
-    assert json.loads(shown.stdout)["limit"] == "100.00"
+    assert loads(shown.stdout)["limit"] == D("100.00")
     verified(db)
 
 

@@ -170,7 +170,13 @@ def test_version(live_daemon: Any) -> None:
     with live_daemon.client(None) as anonymous:
         reply = anonymous.get("/version")
     assert reply.status_code == 200
-    assert reply.json() == {"name": "asbb", "version": asbb_version(), "api": "v1"}
+    body = reply.json()
+    assert {k: body[k] for k in ("name", "version", "api")} == {
+        "name": "asbb",
+        "version": asbb_version(),
+        "api": "v1",
+    }
+    assert {"git_commit", "build_time", "os", "arch"} <= set(body)  # the original tool's
 
 
 def test_request_counter_labels_the_full_route(live_daemon: Any, ledger: Any, ctx: Any) -> None:

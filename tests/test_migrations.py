@@ -64,7 +64,7 @@ def _columns_of(table: sa.Table, names: set[str]) -> sa.Table:
 
 # Columns added after 0001, with the value an upgrade gives existing rows.
 ADDED_SINCE_0001 = {
-    "accounts": {"carry_amount": Decimal("0.0000")},
+    "accounts": {"carry_amount": Decimal("0.0000"), "display_name": ""},
     "journal": {"carry_delta": Decimal("0.0000")},
 }
 
@@ -233,8 +233,16 @@ def test_a_failing_upgrade_changes_nothing(database_url: str, database: Database
     with pytest.raises(RuntimeError, match="stop after 0001"):
         migrate.upgrade(database_url, on_step=fail_after_first)
 
-    assert migrate.current_revision(database_url) is None
-    assert table_names(database) == set()
+    if database.is_mysql:
+        # MySQL commits DDL as it runs it: each revision is committed with its stamp before
+        # anyone hears of it, so the failure leaves the database at the one that completed.
+        assert migrate.current_revision(database_url) == "0001"
+        assert table_names(database) == {"accounts", "partition_limits", "holds", "journal"} | {
+            "idempotency_keys"
+        }
+    else:
+        assert migrate.current_revision(database_url) is None
+        assert table_names(database) == set()
     migrate.upgrade(database_url)
     assert migrate.current_revision(database_url) == HEAD
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -30,6 +29,7 @@ from asbb_core.settings import Settings
 from asbb_core.values.context import Context
 from asbb_core.values.errors import NotFoundError, ValidationError
 from tests.conftest import Clock
+from tests.wire import day, loads
 
 D = Decimal
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "reports.md"
@@ -135,32 +135,36 @@ def test_json_and_markdown_carry_the_same_figures(
     report = grant_compliance_report(funded.db, settings, NUMBER, now=clock.now)
     assert report.period == 2
     assert report.period_state == "current"
-    data = json.loads(render_grant_report(report, "json"))
+    rendered = render_grant_report(report, "json")
+    data = loads(rendered)
     assert data["summary"] == {
-        "budget": "100000.00",
-        "direct": "1000.00",
-        "indirect": "300.00",
-        "total": "1300.00",
-        "remaining": "98700.00",
-        "percent_used": "1.3",
-        "drawn": "2000.00",
-        "drawn_cost": "2600.00",
+        "budget": D("100000.00"),
+        "direct": D("1000.00"),
+        "indirect": D("300.00"),
+        "total": D("1300.00"),
+        "remaining": D("98700.00"),
+        "percent_used": D("1.3"),
+        "drawn": D("2000.00"),
+        "drawn_cost": D("2600.00"),
     }
-    assert data["grant"]["indirect_rate"] == "0.30"
-    assert data["grant"]["cfda"] == "47.070"
+    assert '"remaining": 98700.00,' in rendered  # a JSON number, to the cent
+    assert data["grant"]["indirect_rate"] == D("0.30")
+    assert data["grant"]["cfda"] == "47.070"  # a catalogue number, not an amount
     assert data["period"] == {
         "number": 2,
         "count": 3,
-        "start_date": "2026-01-01",
-        "end_date": "2026-12-31",
+        "start_date": day("2026-01-01"),
+        "end_date": day("2026-12-31"),
         "state": "current",
-        "budget": "100000.00",
+        "budget": D("100000.00"),
     }
+    assert data["as_of"] == day(report.today.isoformat())
+    assert data["generated_at"].endswith("Z")  # RFC 3339 in UTC, as the wire writes times
     assert data["burn_rate"]["status"] in BANDS
     assert 0 <= data["burn_rate"]["score"] <= 100
     assert data["by_user"] == [
-        {"key": "ann", "direct": "600.00", "indirect": "180.00", "total": "780.00"},
-        {"key": "bob", "direct": "400.00", "indirect": "120.00", "total": "520.00"},
+        {"key": "ann", "direct": D("600.00"), "indirect": D("180.00"), "total": D("780.00")},
+        {"key": "bob", "direct": D("400.00"), "indirect": D("120.00"), "total": D("520.00")},
     ]
     text = render_grant_report(report, "markdown")
     assert text.startswith("# Grant compliance report: NSF-2312345, budget period 2")
@@ -317,12 +321,12 @@ def test_statement_csv_parses_back_with_the_documented_columns(busy: Ledger, clo
 
 def test_statement_json_and_markdown(busy: Ledger, clock: Clock) -> None:
     st = account_statement(busy.db, "lab", date(2026, 3, 1), clock.now.date())
-    data = json.loads(render_statement(st, "json"))
+    data = loads(render_statement(st, "json"))
     assert data["closing"] == {
-        "limit": "400.00",
-        "used": "40.00",
-        "held": "10.00",
-        "available": "350.00",
+        "limit": D("400.00"),
+        "used": D("40.00"),
+        "held": D("10.00"),
+        "available": D("350.00"),
     }
     assert len(data["rows"]) == 6
     assert data["rows"][0]["memo"] == "opening award"

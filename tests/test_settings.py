@@ -66,7 +66,7 @@ budgeted = false
     [
         ("ASBB_HOLDS__BUFFER", "0.5", "holds.buffer"),
         ("ASBB_HOLDS__TIMEOUT_HOURS", "-1", "holds.timeout_hours"),
-        ("ASBB_DATABASE__URL", "mysql://x", "database.url"),
+        ("ASBB_DATABASE__URL", "oracle://x", "database.url"),
     ],
 )
 def test_invalid_settings_name_the_field(monkeypatch, env, value, field):

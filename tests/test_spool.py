@@ -252,7 +252,8 @@ def test_cli_reconcile_one_job_and_replay(tmp_path, migrated_url, ledger, ctx, a
     done = runner.invoke(app, [*args, "--actual-cost", "1.10", "--json"])
     assert done.exit_code == 0, done.output
     body = json.loads(done.stdout)
-    assert (body["charged"], body["state"], body["replayed"]) == ("1.10", "posted", False)
+    assert Decimal(str(body["charged"])) == Decimal("1.10")
+    assert (body["state"], body["replayed"]) == ("posted", False)
     again = runner.invoke(app, [*args, "--actual-cost", "1.10"])
     assert again.exit_code == 0
     assert "already reconciled" in again.stdout
@@ -327,6 +328,10 @@ def test_an_unreadable_file_waits_instead_of_being_rejected(
     report = replay_spool(spool, ledger_sender(ledger))
     assert (report.delivered, report.rejected, report.remaining) == ([behind.name], [], 1)
     assert report.stopped is not None
-    assert report.stopped.startswith(f"cannot read {path.name}: [Errno 13] Permission denied")
+    # The reason names the file, whose it is, its mode and what to change.
+    assert report.stopped.startswith(f"cannot read {path.name}: {path} cannot be read by uid ")
+    assert "owned by uid 0 (root)" in report.stopped
+    assert "mode 0644 (rw-r--r--)" in report.stopped
+    assert "make it readable by that user" in report.stopped
     monkeypatch.setattr(os, "open", opening)
     assert replay_spool(spool, ledger_sender(ledger)).delivered == [path.name]

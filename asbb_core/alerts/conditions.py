@@ -78,6 +78,7 @@ from asbb_core.store.models import (
     AlertSeverity,
     AlertStatus,
     Grant,
+    GrantAccount,
     GrantPeriod,
     GrantStatus,
     Hold,
@@ -773,8 +774,16 @@ class AlertService:
         account: str | None,
         accounts: Collection[str] | None,
         search: str | None = None,
+        grant: str | None = None,
     ) -> list[ColumnElement[bool]]:
         where = text_search(search, Account.name, Grant.number, Alert.kind, Alert.title)
+        if grant is not None:  # the grant's own alerts and those of the accounts it funds
+            funded = (
+                select(col(GrantAccount.account_id))
+                .join(Grant, col(Grant.id) == col(GrantAccount.grant_id))
+                .where(col(Grant.number) == grant.strip())
+            )
+            where.append(or_(col(Grant.number) == grant.strip(), col(Alert.account_id).in_(funded)))
         if status is not None:
             where.append(col(Alert.status) == _enum(status, AlertStatus, "status"))
         if severity is not None:
@@ -798,12 +807,14 @@ class AlertService:
         search: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        grant: str | None = None,
     ) -> list[AlertRecord]:
         """Alerts, newest first. ``accounts`` (a reader's scope) keeps only alerts of those
         accounts -- global ones (stuck holds, spool backlog, grants) are left out. ``search``
-        matches the account, the grant, the kind or the title (any case)."""
+        matches the account, the grant, the kind or the title (any case); ``grant`` keeps
+        only the alerts of that grant and of the accounts it funds."""
         check_page(limit, offset, most=MAX_PAGE)
-        where = self._filters(status, severity, kind, account, accounts, search)
+        where = self._filters(status, severity, kind, account, accounts, search, grant)
         stmt = self._select().where(*where).order_by(col(Alert.id).desc())
         rows = self.db.read(lambda s: list(s.exec(stmt.limit(limit).offset(offset))))
         return [AlertRecord(a, n, g) for a, n, g in rows]
@@ -817,9 +828,10 @@ class AlertService:
         account: str | None = None,
         accounts: Collection[str] | None = None,
         search: str | None = None,
+        grant: str | None = None,
     ) -> int:
         """How many alerts ``list_alerts`` pages through with the same filters."""
-        where = self._filters(status, severity, kind, account, accounts, search)
+        where = self._filters(status, severity, kind, account, accounts, search, grant)
         stmt = (
             select(func.count())
             .select_from(Alert)

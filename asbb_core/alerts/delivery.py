@@ -25,7 +25,6 @@ severity, the event and the alert's title; its body carries the message and the 
 
 from __future__ import annotations
 
-import json
 import logging
 import smtplib
 import ssl
@@ -47,6 +46,7 @@ from asbb_core.store.models import AlertDelivery, DeliveryStatus
 from asbb_core.store.periodic import PeriodicTask
 from asbb_core.values.context import Clock, utcnow
 from asbb_core.values.errors import NotFoundError
+from asbb_core.values.wire import dumps
 
 log = logging.getLogger("asbb.alerts")
 
@@ -79,9 +79,9 @@ def webhook_sender(url: str, timeout: float) -> Sender:
     def send(event: str, alert: dict[str, Any]) -> None:
         reply = httpx.post(
             url,
-            json=webhook_payload(event, alert),
+            content=dumps(webhook_payload(event, alert)),
             timeout=timeout,
-            headers={"User-Agent": "asbb-alerts"},
+            headers={"User-Agent": "asbb-alerts", "Content-Type": "application/json"},
         )
         if not reply.is_success:
             raise DeliveryError(f"HTTP {reply.status_code}: {reply.text.strip()[:300]}")
@@ -114,7 +114,7 @@ def email_body(event: str, alert: dict[str, Any]) -> str:
         lines.append(f"resolved:  {alert.get('resolved_at')} by {alert.get('resolved_by')}")
         lines.append(f"why:       {alert.get('resolution')}")
     if alert.get("details"):
-        lines += ["", "details:", json.dumps(alert["details"], indent=2, sort_keys=True)]
+        lines += ["", "details:", dumps(alert["details"], indent=2, sort_keys=True)]
     return "\n".join(lines) + "\n"
 
 

@@ -7,24 +7,34 @@ For a window (7d, 30d, 90d, 6m, 1y, or the whole period) ending today:
 - **expected daily spend** = the budget spread evenly over its period (``linear``), or, for an
   account paid by allocation schedules, each instalment spread evenly over its own period
   (``schedule``); unknown when an account has neither an end date nor a schedule;
-- **variance %** = (actual - expected) / expected x 100;
+- **variance %** = (actual - expected) / expected x 100, to one decimal;
+- **burn-rate status** (the original tool's words and threshold): ``OVERSPENDING`` when the
+  variance is above +20.0 %, ``UNDERSPENDING`` below -20.0 %, ``ON_TRACK`` from -20.0 % to
+  +20.0 % inclusive, ``UNKNOWN`` with nothing to compare against;
+- **rolling 7- and 30-day averages**: net spend over the 7 (30) days ending on the window's
+  last day / those days, whatever the window (never before the period starts; the 7-day
+  average is the actual daily spend of a ``7d`` window);
+- **cumulative spend / expected / variance %**: spend from the period's first day to the
+  window's last day, against what the expected daily spend adds up to over the same days;
 - **projected exhaustion**: the day the available money (plus instalments still to come) runs
-  out at the actual daily rate; **projected balance at the end** of the period likewise;
-- **health score** 0-100 = 100 minus an overspend penalty (half the variance %, at most 50)
-  minus a runway penalty (up to 50: the share of the remaining period that the money will not
-  last; without an end date, how far inside 30 days exhaustion is), 0 once nothing is left.
-  Bands from settings: healthy, concern, warning, critical.
+  out at the actual daily rate; **projected balance at the end** of the period likewise, and
+  the **projected spend at the end** (the budget plus instalments to come, less that balance);
+- **health score** 0-100 = 100 minus three penalties, each a :class:`HealthFactor`:
+  ``overspend`` (half the variance %, at most 50; underspending costs nothing), ``runway``
+  (up to 50: the share of the remaining period that the money will not last; without an end
+  date, how far inside 30 days exhaustion is) and ``funds`` (100 once nothing is left), each
+  to 4 places; their sum taken from 100 is rounded half-even and kept within 0..100. Bands
+  from settings: healthy, concern, warning, critical.
 
 Spend is aggregated in SQL (``asbb_core.ledger.spend``: ``GROUP BY`` day, partition, user);
-Python
-only walks days and instalments, never journal rows. A grant's figures are total cost: the
+Python only walks days and instalments, never journal rows. A grant's figures are total cost: the
 direct spend of its linked accounts (from when each was linked) x (1 + indirect rate).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -40,7 +50,7 @@ from asbb_core.funding.grants import (
     period_at,
     total_cost,
 )
-from asbb_core.ledger.spend import Scope, spend_breakdown
+from asbb_core.ledger.spend import Scope, spend_breakdown, spend_by, spend_total
 from asbb_core.settings import BurnRateSettings, Settings
 from asbb_core.store.database import Database
 from asbb_core.store.models import (
@@ -50,9 +60,10 @@ from asbb_core.store.models import (
     GrantPeriod,
     ScheduleStatus,
 )
+from asbb_core.store.queries import Page, list_accounts
 from asbb_core.values.context import utcnow
 from asbb_core.values.errors import NotFoundError, ValidationError
-from asbb_core.values.money import ZERO, round_internal, round_posting
+from asbb_core.values.money import ZERO, format_money, round_internal, round_posting
 from asbb_core.values.periods import add_months, days_inclusive, due_date
 from asbb_core.values.text import normalise_account_name
 
@@ -63,11 +74,39 @@ _MAX_PENALTY = Decimal(50)
 _NO_END_HORIZON_DAYS = 30
 _HORIZON_DAYS = 100 * 366
 
+OVERSPENDING = "OVERSPENDING"
+UNDERSPENDING = "UNDERSPENDING"
+ON_TRACK = "ON_TRACK"
+UNKNOWN = "UNKNOWN"
+STATUSES: tuple[str, ...] = (OVERSPENDING, UNDERSPENDING, ON_TRACK, UNKNOWN)
+STATUS_THRESHOLD = Decimal(20)
+"""The original tool's: a variance beyond +/-20 % is over- or underspending."""
+ROLLING_DAYS: tuple[int, ...] = (7, 30)
+FACTORS: tuple[str, ...] = ("overspend", "runway", "funds")
+
+
+@dataclass(frozen=True)
+class HealthFactor:
+    """One of the penalties the health score is 100 minus."""
+
+    name: str
+    """``overspend``, ``runway`` or ``funds``."""
+    penalty: Decimal
+    """Points taken off 100, to 4 places (the score is 100 less their sum, rounded)."""
+    max_penalty: Decimal
+    value: Decimal | None
+    """What the penalty is of: the variance % (overspend), days short of the end date or,
+    without one, days until exhaustion (runway), the available money (funds); ``None``: not
+    known (no expected rate, exhaustion not in sight)."""
+    description: str
+
 
 @dataclass(frozen=True)
 class Health:
     score: int
     band: str
+    factors: tuple[HealthFactor, ...] = ()
+    """The penalties behind ``score``, in the order of ``FACTORS``."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +114,10 @@ class DaySpend:
     day: date
     actual: Decimal
     expected: Decimal | None
+    cumulative_actual: Decimal = ZERO
+    """Spend from the period's first day up to and including ``day``."""
+    cumulative_expected: Decimal | None = None
+    """What the expected daily spend adds up to over the same days."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +155,37 @@ class BurnRate:
     """The accounts whose spend this is (a grant's linked accounts)."""
     incoming: list[Instalment] = field(default_factory=list)
     """Instalments still to come (due after today), by due date; the projection counts them."""
+    burn_rate_status: str = UNKNOWN
+    """OVERSPENDING, UNDERSPENDING, ON_TRACK or UNKNOWN (see the module docstring)."""
+    rolling_7d_daily: Decimal = ZERO
+    rolling_30d_daily: Decimal = ZERO
+    cumulative_spend: Decimal = ZERO
+    """Net spend from the period's first day to ``until``."""
+    cumulative_expected: Decimal | None = None
+    cumulative_variance_percent: Decimal | None = None
+    time_remaining_days: int | None = None
+    """Days from today to the end date (0 once it has passed; ``None``: no end date)."""
+    projected_spend_at_end: Decimal | None = None
+    """What will have been spent (or held) by the end date at the actual daily rate."""
+
+    @property
+    def projected_overrun(self) -> Decimal | None:
+        """How far the projected spend at the end exceeds the money (0 when it does not)."""
+        at_end = self.projected_balance_at_end
+        return None if at_end is None else max(-at_end, ZERO)
+
+    @property
+    def projected_underrun(self) -> Decimal | None:
+        """How much of the money is projected to be left at the end (0 when none is)."""
+        at_end = self.projected_balance_at_end
+        return None if at_end is None else max(at_end, ZERO)
+
+    @property
+    def remaining_percent(self) -> Decimal | None:
+        """The available money as a share of the budget, one decimal (``None``: no budget)."""
+        if self.budget <= 0:
+            return None
+        return (self.available / self.budget * 100).quantize(_PERCENT)
 
     @property
     def needs_attention(self) -> bool:
@@ -160,6 +234,79 @@ def band_of(score: int, bands: BurnRateSettings) -> str:
     return "critical"
 
 
+def burn_rate_status(variance: Decimal | None) -> str:
+    """The original tool's word for a variance % (as shown, to one decimal)."""
+    if variance is None:
+        return UNKNOWN
+    if variance > STATUS_THRESHOLD:
+        return OVERSPENDING
+    if variance < -STATUS_THRESHOLD:
+        return UNDERSPENDING
+    return ON_TRACK
+
+
+def health_factors(
+    *,
+    today: date,
+    available: Decimal,
+    variance: Decimal | None,
+    exhaustion: date | None,
+    end_date: date | None,
+) -> tuple[HealthFactor, ...]:
+    """The three penalties of the module docstring, in the order of ``FACTORS``."""
+    overspend = min(max(variance or ZERO, ZERO) / 2, _MAX_PENALTY)
+    if variance is None:
+        why = "no expected rate to compare against: no penalty"
+    elif variance > 0:
+        why = f"spending {variance}% above the expected rate: half of it, at most 50"
+    else:
+        why = f"spending {-variance}% below the expected rate: no penalty"
+    runway, days = ZERO, None
+    if end_date is not None and end_date > today:
+        days = Decimal(0)
+        why_runway = "the money lasts to the end date: no penalty"
+        if exhaustion is not None and exhaustion < end_date:
+            days = Decimal((end_date - exhaustion).days)
+            left = (end_date - today).days
+            runway = _MAX_PENALTY * min(Decimal(1), days / left)
+            why_runway = (
+                f"the money runs out {days} days before the end date: 50 x {days} / {left} "
+                "days left"
+            )
+    elif end_date is not None:
+        why_runway = "no days left before the end date: no penalty"
+    elif exhaustion is None:
+        why_runway = "no end date, and exhaustion is not in sight: no penalty"
+    else:
+        ahead = (exhaustion - today).days
+        days = Decimal(ahead)
+        why_runway = f"no end date; the money runs out in {ahead} days"
+        if ahead < _NO_END_HORIZON_DAYS:
+            runway = _MAX_PENALTY * Decimal(_NO_END_HORIZON_DAYS - ahead) / _NO_END_HORIZON_DAYS
+            why_runway += f": 50 x ({_NO_END_HORIZON_DAYS} - {ahead}) / {_NO_END_HORIZON_DAYS}"
+        else:
+            why_runway += f", {_NO_END_HORIZON_DAYS} or more: no penalty"
+    empty = available <= 0
+    # Penalties to 4 places, so the score is exactly 100 less what the factors show.
+    return (
+        HealthFactor("overspend", round_internal(overspend), _MAX_PENALTY, variance, why),
+        HealthFactor("runway", round_internal(runway), _MAX_PENALTY, days, why_runway),
+        HealthFactor(
+            "funds",
+            Decimal(100) if empty else ZERO,
+            Decimal(100),
+            round_posting(available),
+            "nothing left to spend: the score is 0" if empty else "money left: no penalty",
+        ),
+    )
+
+
+def score_of(factors: Iterable[HealthFactor]) -> int:
+    """100 less the penalties, rounded half-even, within 0..100."""
+    score = (Decimal(100) - sum((f.penalty for f in factors), ZERO)).to_integral_value()
+    return int(min(max(score, Decimal(0)), Decimal(100)))
+
+
 def health_score(
     *,
     today: date,
@@ -169,22 +316,36 @@ def health_score(
     end_date: date | None,
 ) -> int:
     """The score the module docstring defines (0-100, higher is healthier)."""
-    if available <= 0:
-        return 0
-    overspend = min(max(variance or ZERO, ZERO) / 2, _MAX_PENALTY)
-    runway = ZERO
-    if exhaustion is not None:
-        if end_date is not None and end_date > today:
-            if exhaustion < end_date:
-                short = Decimal((end_date - exhaustion).days)
-                runway = _MAX_PENALTY * min(Decimal(1), short / (end_date - today).days)
-        elif end_date is None:
-            ahead = (exhaustion - today).days
-            if ahead < _NO_END_HORIZON_DAYS:
-                runway = _MAX_PENALTY * Decimal(_NO_END_HORIZON_DAYS - ahead)
-                runway /= _NO_END_HORIZON_DAYS
-    score = (Decimal(100) - overspend - runway).to_integral_value()
-    return int(min(max(score, Decimal(0)), Decimal(100)))
+    return score_of(
+        health_factors(
+            today=today,
+            available=available,
+            variance=variance,
+            exhaustion=exhaustion,
+            end_date=end_date,
+        )
+    )
+
+
+def assess_health(
+    *,
+    today: date,
+    available: Decimal,
+    variance: Decimal | None,
+    exhaustion: date | None,
+    end_date: date | None,
+    bands: BurnRateSettings,
+) -> Health:
+    """The score, its band and the factors behind it: asbb's one model of a budget's health."""
+    factors = health_factors(
+        today=today,
+        available=available,
+        variance=variance,
+        exhaustion=exhaustion,
+        end_date=end_date,
+    )
+    score = score_of(factors)
+    return Health(score, band_of(score, bands), factors)
 
 
 def project(
@@ -251,15 +412,43 @@ def _series(
     until: date,
     spent_by_day: dict[str, Decimal],
     expected: dict[date, Decimal] | Decimal | None,
+    spent_before: Decimal,
+    expected_before: Decimal | None,
 ) -> list[DaySpend]:
+    """The window's days; the cumulative figures start from what the period spent (and was
+    expected to) before the window."""
     out = []
+    total, planned = spent_before, expected_before
     for day in _days(since, until):
         if isinstance(expected, dict):
-            exp: Decimal | None = round_internal(expected.get(day, ZERO))
+            exact: Decimal | None = expected.get(day, ZERO)
         else:
-            exp = None if expected is None else round_internal(expected)
-        out.append(DaySpend(day, round_internal(spent_by_day.get(day.isoformat(), ZERO)), exp))
+            exact = expected
+        actual = spent_by_day.get(day.isoformat(), ZERO)
+        total += actual
+        if planned is not None and exact is not None:
+            planned += exact
+        out.append(
+            DaySpend(
+                day,
+                round_internal(actual),
+                None if exact is None else round_internal(exact),
+                round_internal(total),
+                None if planned is None else round_internal(planned),
+            )
+        )
     return out
+
+
+def _rolling(recent: dict[str, Decimal], until: date, period_start: date, days: int) -> Decimal:
+    """Net spend over the ``days`` days ending ``until`` (never before ``period_start``),
+    per day."""
+    first = window_start(f"{days}d", until, period_start)
+    if until < first:
+        return ZERO
+    low, high = first.isoformat(), until.isoformat()
+    total = sum((v for k, v in recent.items() if low <= k <= high), ZERO)
+    return total / days_inclusive(first, until)
 
 
 def _assemble(
@@ -276,6 +465,9 @@ def _assemble(
     spent_to_date: Decimal,
     available: Decimal,
     by_day: dict[str, Decimal],
+    recent: dict[str, Decimal],
+    cumulative_spend: Decimal,
+    cumulative_expected: Decimal | None,
     expected: dict[date, Decimal] | Decimal | None,
     basis: str | None,
     incoming: list[Instalment],
@@ -285,26 +477,40 @@ def _assemble(
     accounts: list[str],
     indirect_rate: Decimal | None = None,
 ) -> BurnRate:
+    """``recent``: spend per day over at least the 30 days ending ``until``; the cumulative
+    figures run from ``period_start`` to ``until``."""
     days = days_inclusive(since, until) if until >= since else 0
     spent = sum(by_day.values(), ZERO)
     actual = spent / days if days else ZERO
+    window_expected: Decimal | None
     if isinstance(expected, dict):
         window_expected = sum((expected.get(d, ZERO) for d in _days(since, until)), ZERO)
         expected_daily: Decimal | None = window_expected / days if days else None
     else:
         expected_daily = expected
+        window_expected = None if expected is None else expected * days
     variance = variance_percent(actual, expected_daily)
     exhaustion, at_end = project(
         today=today, available=available, daily=actual, end_date=end_date, incoming=incoming
     )
-    score = health_score(
+    health = assess_health(
         today=today,
         available=available,
         variance=variance,
         exhaustion=exhaustion,
         end_date=end_date,
+        bands=bands,
     )
     future = sorted((i for i in incoming if i.due_date > today), key=lambda i: i.due_date)
+    spend_at_end: Decimal | None = None
+    if at_end is not None and end_date is not None:
+        arriving = sum((i.amount for i in future if i.due_date <= end_date), ZERO)
+        spend_at_end = round_posting(budget + arriving - at_end)
+    expected_before = (
+        None
+        if cumulative_expected is None or window_expected is None
+        else cumulative_expected - window_expected
+    )
     return BurnRate(
         subject=subject,
         name=name,
@@ -324,13 +530,27 @@ def _assemble(
         variance_percent=variance,
         projected_exhaustion=exhaustion,
         projected_balance_at_end=at_end,
-        health=Health(score, band_of(score, bands)),
-        daily=_series(since, until, by_day, expected) if days else [],
+        health=health,
+        daily=(
+            _series(since, until, by_day, expected, cumulative_spend - spent, expected_before)
+            if days
+            else []
+        ),
         by_partition=[(k, round_posting(v)) for k, v in by_partition],
         by_user=[(k, round_posting(v)) for k, v in by_user],
         indirect_rate=indirect_rate,
         accounts=accounts,
         incoming=future,
+        burn_rate_status=burn_rate_status(variance),
+        rolling_7d_daily=round_posting(_rolling(recent, until, period_start, ROLLING_DAYS[0])),
+        rolling_30d_daily=round_posting(_rolling(recent, until, period_start, ROLLING_DAYS[1])),
+        cumulative_spend=round_posting(cumulative_spend),
+        cumulative_expected=(
+            None if cumulative_expected is None else round_posting(cumulative_expected)
+        ),
+        cumulative_variance_percent=variance_percent(cumulative_spend, cumulative_expected),
+        time_remaining_days=None if end_date is None else max((end_date - today).days, 0),
+        projected_spend_at_end=spend_at_end,
     )
 
 
@@ -378,15 +598,26 @@ def account_burn_rate(
         until = min(day, end) if end is not None and end >= opened else day
         since = window_start(window, until, opened)
         spend = spend_breakdown(s, [Scope(acct.id, since)], until)
-        by_day = dict(spend["day"])
+        by_day = {k: v for k, v in spend["day"] if k is not None}
+        started = until >= opened
         expected: dict[date, Decimal] | Decimal | None
+        to_date: Decimal | None
         if schedules:
-            expected, basis = expected_by_day(schedules, since, until), "schedule"
+            # the whole period's, of which the window's days are a part
+            expected, basis = expected_by_day(schedules, opened, until), "schedule"
+            to_date = sum(expected.values(), ZERO)
         elif acct.end_date is not None and acct.end_date >= opened:
             expected = acct.limit_amount / days_inclusive(opened, acct.end_date)
             basis = "linear"
+            to_date = expected * days_inclusive(opened, until) if started else ZERO
         else:
-            expected, basis = None, None
+            expected, basis, to_date = None, None, None
+        if since <= opened:
+            cumulative = sum(by_day.values(), ZERO)
+        else:
+            cumulative = spend_total(s, [acct.id], opened, until)
+        month = window_start("30d", until, opened)
+        recent = by_day if since <= month else dict(spend_by(s, [acct.id], month, until, "day"))
         pending = [
             i
             for sc in schedules
@@ -406,7 +637,10 @@ def account_burn_rate(
             budget=acct.limit_amount,
             spent_to_date=acct.used_amount,
             available=acct.available,
-            by_day={k: v for k, v in by_day.items() if k is not None},
+            by_day=by_day,
+            recent={k: v for k, v in recent.items() if k is not None},
+            cumulative_spend=cumulative,
+            cumulative_expected=to_date,
             expected=expected,
             basis=basis,
             incoming=pending,
@@ -473,6 +707,13 @@ def grant_burn_rate(
         by_day = {k: v * factor for k, v in spend["day"] if k is not None}
         direct = grant_spend_total(s, links, period.start_date, until)
         consumed = total_cost(direct, grant.indirect_rate)
+        rate = period.budget / days_inclusive(period.start_date, period.end_date)
+        month = window_start("30d", until, period.start_date)
+        recent = by_day
+        if since > month:
+            days = spend_breakdown(s, link_scopes(links, month), until, groups=("day",))
+            recent = {k: v * factor for k, v in days["day"] if k is not None}
+        elapsed = days_inclusive(period.start_date, until) if until >= period.start_date else 0
 
         def scaled(rows: list[tuple[str | None, Decimal]]) -> list[tuple[str | None, Decimal]]:
             return [(k, v * factor) for k, v in rows]
@@ -490,7 +731,10 @@ def grant_burn_rate(
             spent_to_date=consumed,
             available=period.budget - consumed,
             by_day=by_day,
-            expected=period.budget / days_inclusive(period.start_date, period.end_date),
+            recent=recent,
+            cumulative_spend=consumed,
+            cumulative_expected=rate * elapsed,
+            expected=rate,
             basis="linear",
             incoming=[],
             by_partition=scaled(spend["partition"]),
@@ -507,6 +751,69 @@ def grant_burn_rate(
         )
 
     return db.read(query)
+
+
+# ---------------------------------------------------------------- health of many accounts
+
+
+def health_scores(
+    db: Database,
+    settings: Settings,
+    *,
+    status: str | None = None,
+    visible: Collection[str] | None = None,
+    window: str = "30d",
+    today: date | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Page[BurnRate]:
+    """The burn rates (and so the health) of one page of accounts, by name; ``visible``
+    keeps to those accounts (a reader's scope), ``status`` to accounts in that status. One
+    read: the page and every rate on it come from the same snapshot."""
+    parse_window(window)
+    day = _today(today)
+
+    def query(_: Session) -> Page[BurnRate]:
+        # the reads below run on this read's session (Database.read nests)
+        page = list_accounts(db, status=status, limit=limit, offset=offset, visible=visible)
+        rates = [
+            account_burn_rate(db, settings, acct.name, window=window, today=day)
+            for acct in page.items
+        ]
+        return Page(items=rates, total=page.total, limit=page.limit, offset=page.offset)
+
+    return db.read(query)
+
+
+def recommendations(br: BurnRate) -> list[str]:
+    """What the figures suggest doing, in a sentence each (the original tool's
+    ``recommendations``): from the status, the projection and the health factors."""
+    out: list[str] = []
+    variance, expected = br.variance_percent, br.expected_daily
+    if br.available <= 0:
+        out.append("Nothing is left to spend: add funds before more jobs are submitted")
+    if br.burn_rate_status == OVERSPENDING and variance is not None and expected is not None:
+        out.append(
+            f"Spending is {variance}% above the expected rate "
+            f"({format_money(br.actual_daily)} against {format_money(expected)} a day): "
+            "review what runs, or add funds"
+        )
+    elif br.burn_rate_status == UNDERSPENDING and variance is not None:
+        out.append(
+            f"Spending is {-variance}% below the expected rate: money may be left unspent "
+            "when the period ends"
+        )
+    ends, runs_out = br.end_date, br.projected_exhaustion
+    if ends is not None and runs_out is not None and runs_out < ends:
+        out.append(
+            f"At this rate the money runs out on {runs_out.isoformat()}, "
+            f"{(ends - runs_out).days} days before the end date ({ends.isoformat()})"
+        )
+    if br.health.band in ("warning", "critical") and br.available > 0:
+        out.append(f"Budget health is {br.health.band} ({br.health.score} of 100)")
+    if not out:
+        out.append("On track: no action needed")
+    return out
 
 
 # ---------------------------------------------------------------- forecasts

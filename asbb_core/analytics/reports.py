@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -54,6 +53,7 @@ from asbb_core.values.errors import NotFoundError, ValidationError
 from asbb_core.values.money import ZERO, format_money, money_str
 from asbb_core.values.periods import parse_date
 from asbb_core.values.text import normalise_account_name
+from asbb_core.values.wire import dumps
 
 FORMATS: tuple[str, ...] = ("csv", "json", "markdown")
 NONE_KEY = "(none)"
@@ -653,7 +653,7 @@ def render_grant_report(report: GrantReport, fmt: str) -> str:
     if fmt == "csv":
         return _grant_csv(report)
     if fmt == "json":
-        return json.dumps(GrantReportView.of(report).record(), indent=2) + "\n"
+        return dumps(GrantReportView.of(report), indent=2) + "\n"
     return _grant_markdown(report)
 
 
@@ -789,5 +789,5 @@ def render_statement(statement: Statement, fmt: str) -> str:
     if fmt == "csv":
         return _statement_csv(statement)
     if fmt == "json":
-        return json.dumps(StatementView.of(statement).record(), indent=2) + "\n"
+        return dumps(StatementView.of(statement), indent=2) + "\n"
     return _statement_markdown(statement)

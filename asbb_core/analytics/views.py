@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import PlainSerializer, WithJsonSchema
 
+from asbb_core.analytics.burnrate import recommendations, variance_percent
+from asbb_core.analytics.decisions import BAND_RISK, alert_figures, details_text
 from asbb_core.funding.grants import rate_str
+from asbb_core.ledger.views import Page
 from asbb_core.values.money import ZERO
 from asbb_core.values.wire import Money, Precise, View
 
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
         Forecast,
         ForecastPoint,
         Health,
+        HealthFactor,
     )
     from asbb_core.analytics.reports import (
         Balances,
@@ -36,7 +40,8 @@ if TYPE_CHECKING:
     from asbb_core.funding.allocations import Instalment
     from asbb_core.funding.grants import Figures
     from asbb_core.ledger.calibration import CostRatio
-    from asbb_core.settings import CalibrationSettings
+    from asbb_core.settings import CalibrationSettings, Settings
+    from asbb_core.store.models import Alert
 
 ReportTime = Annotated[
     datetime,
@@ -70,15 +75,46 @@ class InstalmentView(View):
         return cls(period=i.period, due_date=i.due_date, amount=i.amount)
 
 
+class HealthFactorView(View):
+    """One penalty the health score is 100 minus (docs/reports.md, "Health score")."""
+
+    factor: str
+    """overspend, runway or funds."""
+    penalty: Precise
+    """Points taken off 100, exact (the score rounds their total half-even)."""
+    max_penalty: Precise
+    value: Precise | None
+    """What the penalty is of: the variance % (overspend); the days the money falls short of
+    the end date or, without one, the days until it runs out (runway); the available money
+    (funds). Null: not known."""
+    description: str
+
+    @classmethod
+    def of(cls, f: HealthFactor) -> HealthFactorView:
+        return cls(
+            factor=f.name,
+            penalty=f.penalty,
+            max_penalty=f.max_penalty,
+            value=f.value,
+            description=f.description,
+        )
+
+
 class HealthView(View):
     score: int
-    """0-100, higher is healthier."""
+    """0-100, higher is healthier: 100 less the factors' penalties."""
     band: str
     """healthy, concern, warning or critical (thresholds in settings [burn_rate])."""
+    factors: list[HealthFactorView]
+    """overspend, runway and funds, always in that order."""
 
     @classmethod
     def of(cls, health: Health) -> HealthView:
-        return cls(score=health.score, band=health.band)
+        return cls(
+            score=health.score,
+            band=health.band,
+            factors=[HealthFactorView.of(f) for f in health.factors],
+        )
 
 
 class DaySpendView(View):
@@ -138,6 +174,27 @@ class BurnRateView(View):
     incoming: list[InstalmentView]
     """Instalments still to come (due after today), by due date; the projection counts
     them."""
+    burn_rate_status: str
+    """OVERSPENDING (variance above +20.0 %), UNDERSPENDING (below -20.0 %), ON_TRACK
+    (between, inclusive) or UNKNOWN (no expected rate)."""
+    rolling_7d_daily: Money
+    """Net spend over the 7 days ending ``until``, per day (never before the period)."""
+    rolling_30d_daily: Money
+    """Net spend over the 30 days ending ``until``, per day (never before the period)."""
+    cumulative_spend: Money
+    """Net spend from ``period_start`` to ``until``."""
+    cumulative_expected: Money | None
+    """What the expected daily spend adds up to from ``period_start`` to ``until``."""
+    cumulative_variance_percent: Precise | None
+    """(cumulative spend - cumulative expected) / cumulative expected x 100, one decimal."""
+    time_remaining_days: int | None
+    """Days from today to the end date (0 once passed; null: no end date)."""
+    projected_spend_at_end: Money | None
+    """Spent or held by the end date at ``actual_daily`` (null: no end date)."""
+    projected_overrun: Money | None
+    """How far that exceeds the money (0 when it does not)."""
+    projected_underrun: Money | None
+    """How much of the money is projected to be left at the end (0 when none is)."""
 
     @classmethod
     def of(cls, br: BurnRate) -> BurnRateView:
@@ -167,6 +224,16 @@ class BurnRateView(View):
             by_partition=[KeyedSpendView.of(p) for p in br.by_partition],
             by_user=[KeyedSpendView.of(u) for u in br.by_user],
             incoming=[InstalmentView.of(i) for i in br.incoming],
+            burn_rate_status=br.burn_rate_status,
+            rolling_7d_daily=br.rolling_7d_daily,
+            rolling_30d_daily=br.rolling_30d_daily,
+            cumulative_spend=br.cumulative_spend,
+            cumulative_expected=br.cumulative_expected,
+            cumulative_variance_percent=br.cumulative_variance_percent,
+            time_remaining_days=br.time_remaining_days,
+            projected_spend_at_end=br.projected_spend_at_end,
+            projected_overrun=br.projected_overrun,
+            projected_underrun=br.projected_underrun,
         )
 
 
@@ -188,6 +255,287 @@ class DailySpendView(View):
             total += d.actual
             rows.append(cls(day=d.day, actual=d.actual, expected=d.expected, cumulative=total))
         return rows
+
+
+# ---------------------------------------------------------------- the original tool's shape
+
+
+class OriginalTimeRangeView(View):
+    """The original's ``time_range``: the window."""
+
+    start_date: date
+    end_date: date
+    days: int
+
+
+class OriginalMetricsView(View):
+    """The original's ``current_metrics``, field for field (its ``BurnRateMetrics``). Its Go
+    types hold no null, so a figure asbb leaves null is 0 here."""
+
+    daily_spend_rate: Money
+    """``actual_daily``."""
+    daily_expected_rate: Money
+    """``expected_daily`` (0: nothing to compare against)."""
+    variance_percentage: Precise
+    """``variance_percent`` (0: nothing to compare against)."""
+    rolling_7day_average: Money
+    rolling_30day_average: Money
+    cumulative_spend: Money
+    cumulative_expected: Money
+    cumulative_variance_pct: Precise
+    budget_health_score: int
+    """asbb's health score (0-100)."""
+    budget_health_status: str
+    """asbb's band in capitals: HEALTHY, CONCERN, WARNING or CRITICAL."""
+    budget_remaining_amount: Money
+    """``available``."""
+    budget_remaining_percent: Precise
+    """``available`` as a share of the budget, one decimal (0: no budget)."""
+    time_remaining_days: int
+    """Days to the end date (0 once passed, or without one)."""
+    burn_rate_status: str
+    """OVERSPENDING, UNDERSPENDING, ON_TRACK or UNKNOWN."""
+
+
+class OriginalDataPointView(View):
+    """One day of the original's ``historical_data`` (0 for a figure asbb leaves null)."""
+
+    date: date
+    daily_spend: Money
+    daily_expected: Money
+    variance_percentage: Precise
+    """That day's spend against its expected spend."""
+    cumulative_spend: Money
+    """From the period's first day."""
+    cumulative_expected: Money
+    budget_health_score: int
+    """The score as of the analysis day (asbb keeps no daily snapshots of it)."""
+
+
+class OriginalProjectionView(View):
+    """The original's ``projection``, at the window's actual daily rate."""
+
+    projected_end_date: date
+    """The end date the projection runs to."""
+    projected_depletion_date: date | None
+    """``projected_exhaustion`` when it falls by the end date, else null."""
+    projected_final_spend: Money
+    projected_overrun: Money
+    projected_underrun: Money
+    confidence_level: Precise
+    """Always 0: asbb carries the rate forward and fits no statistical model, so it claims
+    no confidence."""
+    projection_method: str
+    """linear: the window's actual daily spend from tomorrow on, instalments added when due."""
+    risk_level: str
+    """LOW, MEDIUM, HIGH or CRITICAL: the health band's."""
+
+
+class OriginalAlertView(View):
+    """An open alert, with the fields of the original tool's ``BudgetAlert`` and asbb's."""
+
+    id: int
+    account_id: int
+    """0 for an alert of no account (a grant's)."""
+    account: str | None
+    grant_id: int | None
+    grant: str | None
+    alert_type: str
+    """usage, variance, exhaustion, grant-period, stuck-holds or spool-backlog."""
+    kind: str
+    """The same, by asbb's name."""
+    severity: str
+    status: str
+    """open or acknowledged."""
+    title: str
+    message: str
+    details: str
+    """The alert's figures as JSON text (the original kept them in a text column)."""
+    threshold_value: Precise
+    """What the figure was compared with (e.g. the usage threshold, in percent)."""
+    actual_value: Precise
+    """The figure that raised it (e.g. the percent used)."""
+    triggered_at: datetime
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str
+    """Empty until acknowledged."""
+    resolved_at: datetime | None
+
+    @classmethod
+    def of(
+        cls, a: Alert, account: str | None, grant: str | None, settings: Settings
+    ) -> OriginalAlertView:
+        """``a`` with the names of its account and grant."""
+        assert a.id is not None  # read from the database: it has its id
+        details = dict(a.details or {})
+        threshold, actual = alert_figures(a.kind, details, settings)
+        return cls(
+            id=a.id,
+            account_id=a.account_id or 0,
+            account=account,
+            grant_id=a.grant_id,
+            grant=grant,
+            alert_type=a.kind,
+            kind=a.kind,
+            severity=str(a.severity),
+            status=str(a.status),
+            title=a.title,
+            message=a.message,
+            details=details_text(details),
+            threshold_value=threshold,
+            actual_value=actual,
+            triggered_at=a.opened_at,
+            opened_at=a.opened_at,
+            acknowledged_at=a.acknowledged_at,
+            acknowledged_by=a.acknowledged_by or "",
+            resolved_at=a.resolved_at,
+        )
+
+
+class OriginalBurnRateView(BurnRateView):
+    """asbb's burn rate with the original tool's ``BurnRateAnalysisResponse`` beside it."""
+
+    account: str
+    """The account (a grant: its linked accounts, comma-separated)."""
+    grant_number: str
+    """The grant's number; empty for an account."""
+    analysis_period: str
+    """``window``."""
+    time_range: OriginalTimeRangeView
+    current_metrics: OriginalMetricsView
+    historical_data: list[OriginalDataPointView]
+    """The window's days, oldest first."""
+    projection: OriginalProjectionView | None
+    """With ``include_projection`` and an end date; else null."""
+    alerts: list[OriginalAlertView] | None
+    """With ``include_alerts``: the open and acknowledged alerts, oldest first; else null."""
+    recommendations: list[str]
+
+    @classmethod
+    def of_original(
+        cls,
+        br: BurnRate,
+        *,
+        projection: bool = False,
+        alerts: Sequence[OriginalAlertView] | None = None,
+    ) -> OriginalBurnRateView:
+        score = br.health.score
+        risk = BAND_RISK.get(br.health.band, "CRITICAL")
+        planned: OriginalProjectionView | None = None
+        if projection and br.end_date is not None and br.projected_spend_at_end is not None:
+            runs_out = br.projected_exhaustion
+            planned = OriginalProjectionView(
+                projected_end_date=br.end_date,
+                projected_depletion_date=(
+                    runs_out if runs_out is not None and runs_out <= br.end_date else None
+                ),
+                projected_final_spend=br.projected_spend_at_end,
+                projected_overrun=br.projected_overrun or ZERO,
+                projected_underrun=br.projected_underrun or ZERO,
+                confidence_level=ZERO,
+                projection_method="linear",
+                risk_level=risk,
+            )
+        return cls(
+            **dict(BurnRateView.of(br)),
+            account=",".join(br.accounts) if br.subject == "grant" else br.name,
+            grant_number=br.name if br.subject == "grant" else "",
+            analysis_period=br.window,
+            time_range=OriginalTimeRangeView(start_date=br.since, end_date=br.until, days=br.days),
+            current_metrics=OriginalMetricsView(
+                daily_spend_rate=br.actual_daily,
+                daily_expected_rate=_or_zero(br.expected_daily),
+                variance_percentage=_or_zero(br.variance_percent),
+                rolling_7day_average=br.rolling_7d_daily,
+                rolling_30day_average=br.rolling_30d_daily,
+                cumulative_spend=br.cumulative_spend,
+                cumulative_expected=_or_zero(br.cumulative_expected),
+                cumulative_variance_pct=_or_zero(br.cumulative_variance_percent),
+                budget_health_score=score,
+                budget_health_status=br.health.band.upper(),
+                budget_remaining_amount=br.available,
+                budget_remaining_percent=_or_zero(br.remaining_percent),
+                time_remaining_days=br.time_remaining_days or 0,
+                burn_rate_status=br.burn_rate_status,
+            ),
+            historical_data=[
+                OriginalDataPointView(
+                    date=d.day,
+                    daily_spend=d.actual,
+                    daily_expected=_or_zero(d.expected),
+                    variance_percentage=_or_zero(variance_percent(d.actual, d.expected)),
+                    cumulative_spend=d.cumulative_actual,
+                    cumulative_expected=_or_zero(d.cumulative_expected),
+                    budget_health_score=score,
+                )
+                for d in br.daily
+            ],
+            projection=planned,
+            alerts=None if alerts is None else list(alerts),
+            recommendations=recommendations(br),
+        )
+
+
+def _or_zero(value: Decimal | None) -> Decimal:
+    """The original's Go types hold no null: its zero stands for "not known"."""
+    return ZERO if value is None else value
+
+
+# ---------------------------------------------------------------- health scores
+
+
+class HealthScoreView(View):
+    """One account's health score, the factors behind it, and the original tool's names for
+    the score and its band (``GET /api/v1/analytics/health-score``)."""
+
+    account: str
+    as_of: date
+    """The day the window ends (the account's end date once it has passed)."""
+    window: str
+    """The burn-rate window the score is computed over."""
+    score: int
+    """0-100, higher is healthier: 100 less the factors' penalties."""
+    band: str
+    """healthy, concern, warning or critical (settings [burn_rate])."""
+    factors: list[HealthFactorView]
+    """overspend, runway and funds, always in that order."""
+    budget_health_score: int
+    """The original's name for ``score``."""
+    budget_health_status: str
+    """The original's name for ``band``, in capitals."""
+    risk_level: str
+    """LOW, MEDIUM, HIGH or CRITICAL: the band's."""
+    burn_rate_status: str
+    """OVERSPENDING, UNDERSPENDING, ON_TRACK or UNKNOWN."""
+    variance_percent: Precise | None
+    available: Money
+    end_date: date | None
+    projected_exhaustion: date | None
+
+    @classmethod
+    def of(cls, br: BurnRate) -> HealthScoreView:
+        health = HealthView.of(br.health)
+        return cls(
+            account=br.name,
+            as_of=br.until,
+            window=br.window,
+            score=health.score,
+            band=health.band,
+            factors=health.factors,
+            budget_health_score=health.score,
+            budget_health_status=health.band.upper(),
+            risk_level=BAND_RISK.get(health.band, "CRITICAL"),
+            burn_rate_status=br.burn_rate_status,
+            variance_percent=br.variance_percent,
+            available=br.available,
+            end_date=br.end_date,
+            projected_exhaustion=br.projected_exhaustion,
+        )
+
+
+class HealthScorePage(Page[HealthScoreView]):
+    pass
 
 
 # ---------------------------------------------------------------- forecast

@@ -126,6 +126,7 @@ class Desk:
         end_date: date | None = None,
         partition_limits: Mapping[str, object] | None = None,
         schedule: Mapping[str, Any] | None = None,
+        display_name: str = "",
     ) -> AccountOutcome:
         """Open an account, with its allocation schedule (``Allocations.open_account``). With
         approval required its opening limit is a request and the account opens at zero (all
@@ -143,6 +144,7 @@ class Desk:
                 start_date=start_date,
                 end_date=end_date,
                 partition_limits=partition_limits,
+                display_name=display_name,
             )
             if not asks:
                 return AccountOutcome(account)
@@ -165,6 +167,7 @@ class Desk:
         end_date: date | None = None,
         clear_dates: bool = False,
         status: AccountStatus | str | None = None,
+        display_name: str | None = None,
     ) -> AccountOutcome:
         """Change an account's details and limit in one unit of work. With approval required
         a new limit is a request (an unchanged limit asks nothing); the details change now."""
@@ -194,6 +197,7 @@ class Desk:
                 end_date=end_date,
                 clear_dates=clear_dates,
                 status=status,
+                display_name=display_name,
             )
             return AccountOutcome(account, request)
 

@@ -5,12 +5,13 @@ and the console (``asbb_core.values.wire``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import PlainSerializer, WithJsonSchema
 
+from asbb_core.funding.agency_report import AgencyReport, IndirectLine, Share, Span
 from asbb_core.funding.allocations import (
     AllocationEvent,
     ProcessSummary,
@@ -23,9 +24,12 @@ from asbb_core.funding.grants import (
     LinkedAccount,
     PeriodLine,
     PeriodStatus,
+    max_direct,
     rate_str,
 )
-from asbb_core.store.models import AdjustmentRequest, AllocationCredit
+from asbb_core.ledger.views import Page
+from asbb_core.store.models import AdjustmentRequest, AllocationCredit, ScheduleStatus
+from asbb_core.values.money import ZERO
 from asbb_core.values.wire import Money, Precise, View
 
 
@@ -76,9 +80,23 @@ class AdjustmentView(View):
             decided_at=row.decided_at,
             decision_reason=row.decision_reason,
             correlation_id=row.correlation_id,
-            result=row.result,
+            result=_exact_result(row.result),
             needs_confirmation=row.needs_confirmation,
         )
+
+
+# The money of a stored approval result (a movement's or a hold release's), kept as exact
+# strings in the database; the wire writes them as numbers like every other amount.
+_RESULT_MONEY = frozenset({"amount", "limit", "used", "held", "available", "released"})
+
+
+def _exact_result(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {
+        key: Decimal(value) if key in _RESULT_MONEY and isinstance(value, str) else value
+        for key, value in result.items()
+    }
 
 
 class AdjustmentPage(View):
@@ -133,7 +151,8 @@ class CreditView(View):
 
 
 class ScheduleView(View):
-    """A recurring allocation: a budget paid into an account in instalments."""
+    """A recurring allocation: a budget paid into an account in instalments. The original
+    tool's names for the same figures follow asbb's (``allocation_amount``, ...)."""
 
     id: int
     account: str
@@ -158,10 +177,31 @@ class ScheduleView(View):
     created_by: str
     created_at: datetime
     updated_at: datetime
+    account_id: int
+    """The account's number (the original tool's ``account_id``)."""
+    total_budget: Money
+    """The original tool's name for ``total``."""
+    allocation_amount: Money
+    """The original tool's name for ``amount``."""
+    allocation_frequency: str
+    """The original tool's name for ``frequency``."""
+    end_date: date
+    """The last instalment's due date (the original tool's ``end_date``)."""
+    next_allocation_date: date | None
+    """The original tool's name for ``next_due_date``."""
+    allocated_to_date: Money
+    """The original tool's name for ``credited``."""
+    remaining_budget: Money
+    """What the instalments still to come will pay in (0 once completed or cancelled)."""
+    auto_allocate: bool
+    """Always true: the daemon credits every instalment when it falls due."""
 
     @classmethod
     def of(cls, info: ScheduleInfo) -> ScheduleView:
         s = info.schedule
+        to_come = ZERO
+        if s.status in (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED):
+            to_come = max(s.total - min(s.amount * s.next_period, s.total), ZERO)
         return cls(
             id=info.id,
             account=info.account,
@@ -182,7 +222,20 @@ class ScheduleView(View):
             created_by=s.created_by,
             created_at=s.created_at,
             updated_at=s.updated_at,
+            account_id=s.account_id,
+            total_budget=s.total,
+            allocation_amount=s.amount,
+            allocation_frequency=str(s.frequency),
+            end_date=info.last_due,
+            next_allocation_date=info.next_due,
+            allocated_to_date=info.credited,
+            remaining_budget=to_come,
+            auto_allocate=True,
         )
+
+
+class SchedulePage(Page[ScheduleView]):
+    """One page of the schedules that matched, in creation order."""
 
 
 class ScheduleDetailView(ScheduleView):
@@ -285,7 +338,8 @@ grants' rates are kept to 4 places, and "0.3000" would read as more precise than
 
 
 class GrantPeriodView(View):
-    """One budget period of a grant with what was drawn from it."""
+    """One budget period of a grant with what was drawn from it (the original tool's names
+    follow asbb's)."""
 
     number: int
     start_date: date
@@ -295,6 +349,16 @@ class GrantPeriodView(View):
     """Direct money drawn from the period into the grant's accounts."""
     drawn_cost: Money
     """What those draws commit: drawn + indirect."""
+    period_number: int
+    """The original tool's name for ``number``."""
+    period_start_date: date
+    """The original tool's name for ``start_date``."""
+    period_end_date: date
+    """The original tool's name for ``end_date``."""
+    period_budget_amount: Money
+    """The original tool's name for ``budget``."""
+    period_committed_amount: Money
+    """The original tool's name for ``drawn_cost``."""
 
     @classmethod
     def of(cls, p: PeriodLine) -> GrantPeriodView:
@@ -305,6 +369,11 @@ class GrantPeriodView(View):
             budget=p.budget,
             drawn=p.drawn,
             drawn_cost=p.drawn_cost,
+            period_number=p.number,
+            period_start_date=p.start_date,
+            period_end_date=p.end_date,
+            period_budget_amount=p.budget,
+            period_committed_amount=p.drawn_cost,
         )
 
 
@@ -320,8 +389,18 @@ class LinkedAccountView(View):
         return cls(name=link.name, linked_by=link.linked_by, linked_at=link.linked_at)
 
 
+def period_months(start: date, end: date) -> int:
+    """Whole months from ``start`` to the day after ``end`` (a period's length)."""
+    after = end + timedelta(days=1)
+    months = (after.year - start.year) * 12 + after.month - start.month
+    if after.day < start.day:
+        months -= 1
+    return max(months, 0)
+
+
 class GrantView(View):
-    """A grant with its budget periods and linked accounts."""
+    """A grant with its budget periods and linked accounts. The original tool's names for the
+    same facts follow asbb's (``grant_number``, ``funding_agency``, ...)."""
 
     number: str
     title: str
@@ -344,10 +423,48 @@ class GrantView(View):
     drawn: Money
     periods: list[GrantPeriodView]
     accounts: list[LinkedAccountView]
+    id: int
+    """The grant's number in the database (the original tool's ``id``)."""
+    grant_number: str
+    """The original tool's name for ``number``."""
+    funding_agency: str
+    """The original tool's name for ``agency``."""
+    agency_program: str
+    """The original tool's name for ``program``."""
+    principal_investigator: str
+    """The original tool's name for ``pi``."""
+    co_investigators: list[str]
+    """The original tool's name for ``co_pis``."""
+    federal_award_id: str
+    """The original tool's name for ``cfda``."""
+    grant_start_date: date
+    """The original tool's name for ``start_date``."""
+    grant_end_date: date
+    """The original tool's name for ``end_date``."""
+    total_award_amount: Money
+    """The original tool's name for ``total_award``."""
+    direct_costs: Money
+    """The award's direct part: the most direct money whose cost (with indirect) fits."""
+    indirect_cost_rate: Rate
+    """The original tool's name for ``indirect_rate``."""
+    indirect_costs: Money
+    """``total_award - direct_costs``."""
+    budget_period_months: int
+    """The first budget period's length in whole months (periods may be edited apart)."""
+    current_budget_period: int | None
+    """The period containing today (UTC); null before the first or after the last, and
+    where no day is known (outside the API)."""
 
     @classmethod
-    def of(cls, detail: GrantDetail) -> GrantView:
+    def of(cls, detail: GrantDetail, *, today: date | None = None) -> GrantView:
         g = detail.grant
+        direct = max_direct(g.total_award, g.indirect_rate)
+        first = detail.periods[0] if detail.periods else None
+        current = None
+        if today is not None:
+            current = next(
+                (p.number for p in detail.periods if p.start_date <= today <= p.end_date), None
+            )
         return cls(
             number=g.number,
             title=g.title,
@@ -369,7 +486,26 @@ class GrantView(View):
             drawn=detail.drawn,
             periods=[GrantPeriodView.of(p) for p in detail.periods],
             accounts=[LinkedAccountView.of(a) for a in detail.accounts],
+            id=g.id or 0,
+            grant_number=g.number,
+            funding_agency=g.agency,
+            agency_program=g.program,
+            principal_investigator=g.pi,
+            co_investigators=list(g.co_pis),
+            federal_award_id=g.cfda,
+            grant_start_date=g.start_date,
+            grant_end_date=g.end_date,
+            total_award_amount=g.total_award,
+            direct_costs=direct,
+            indirect_cost_rate=g.indirect_rate,
+            indirect_costs=g.total_award - direct,
+            budget_period_months=period_months(first.start_date, first.end_date) if first else 0,
+            current_budget_period=current,
         )
+
+
+class GrantPage(Page[GrantView]):
+    """One page of the grants that matched, by number."""
 
 
 class GrantList(View):
@@ -378,8 +514,8 @@ class GrantList(View):
     items: list[GrantView]
 
     @classmethod
-    def of(cls, details: Sequence[GrantDetail]) -> GrantList:
-        return cls(items=[GrantView.of(d) for d in details])
+    def of(cls, details: Sequence[GrantDetail], *, today: date | None = None) -> GrantList:
+        return cls(items=[GrantView.of(d, today=today) for d in details])
 
 
 class PeriodStatusView(View):
@@ -475,4 +611,210 @@ class DrawView(View):
             draw_id=r.draw_id,
             entry_id=r.entry_id,
             replayed=r.replayed,
+        )
+
+
+# ---------------------------------------------------------------- agency-required reports
+
+
+class AgencySpanView(View):
+    """A figure for the reported budget period and cumulative from the award's start."""
+
+    this_period: Money
+    cumulative: Money
+
+    @classmethod
+    def of(cls, s: Span) -> AgencySpanView:
+        return cls(this_period=s.this_period, cumulative=s.cumulative)
+
+
+class AgencyShareView(View):
+    """Federal money split into direct and indirect cost."""
+
+    direct: Money
+    indirect: Money
+    total: Money
+    """direct + indirect."""
+
+    @classmethod
+    def of(cls, s: Share) -> AgencyShareView:
+        return cls(direct=s.direct, indirect=s.indirect, total=s.total)
+
+
+class AgencyIdentificationView(View):
+    """The recipient and the award (the original tool's field names)."""
+
+    grant_number: str
+    """The federal grant number the agency assigned (the grant's number in asbb)."""
+    federal_award_id: str
+    """The assistance listing number (CFDA), e.g. 47.070; empty when not recorded."""
+    funding_agency: str
+    agency_program: str
+    principal_investigator: str
+    co_investigators: list[str]
+    institution: str
+    department: str
+    title: str
+    status: str
+    """active or closed."""
+    total_award: Money
+    award_start_date: date
+    award_end_date: date
+    indirect_rate: Rate
+
+
+class AgencyPeriodView(View):
+    """The budget period the report covers."""
+
+    budget_period: int
+    period_count: int
+    start_date: date
+    end_date: date
+    state: str
+    """upcoming, current or ended."""
+    as_of: date
+    """The last day (UTC) whose movements are counted."""
+    final: bool
+    """The grant's last budget period, ended: the award's final report."""
+
+
+class AgencyExpendituresView(View):
+    """The federal share of expenditures."""
+
+    this_period: AgencyShareView
+    cumulative: AgencyShareView
+    """Budget periods 1 to this one."""
+
+
+class AgencyIndirectLineView(View):
+    """One line of indirect expense: a budget period at the grant's rate."""
+
+    rate_type: str | None
+    """provisional, predetermined, final or fixed, as the request named it (asbb does not
+    record it); null when not named."""
+    rate: Rate
+    budget_period: int
+    from_date: date
+    to_date: date
+    base: Money
+    """The period's direct cost."""
+    amount: Money
+    """Indirect cost charged: base x rate, rounded to the cent once."""
+
+    @classmethod
+    def of(cls, line: IndirectLine) -> AgencyIndirectLineView:
+        return cls(
+            rate_type=line.rate_type,
+            rate=line.rate,
+            budget_period=line.budget_period,
+            from_date=line.from_date,
+            to_date=line.to_date,
+            base=line.base,
+            amount=line.amount,
+        )
+
+
+class AgencyIndirectView(View):
+    """Indirect expense by rate type, rate and period, with the totals."""
+
+    lines: list[AgencyIndirectLineView]
+    base: Money
+    amount: Money
+
+
+class AgencyObligationsView(View):
+    """The federal share of unliquidated obligations: money still held for open jobs."""
+
+    direct: Money
+    indirect: Money
+    total: Money
+    open_holds: int
+
+
+class AgencyCashView(View):
+    """Federal cash: what draws moved into the grant's accounts against what was spent."""
+
+    drawn: AgencySpanView
+    """Direct money drawn."""
+    receipts: AgencySpanView
+    """What the draws commit of the budget: drawn + indirect."""
+    disbursements: AgencySpanView
+    """The federal share of expenditures (total cost)."""
+    on_hand: Money
+    """Cumulative receipts - cumulative disbursements."""
+
+
+class AgencyReportView(View):
+    """An agency-required financial report (SF-425 figures) for one budget period."""
+
+    report_type: str
+    """Always agency-required."""
+    identification: AgencyIdentificationView
+    report_period: AgencyPeriodView
+    generated_at: datetime
+    authorised: AgencySpanView
+    """Federal funds authorised: the period's budget, and budgets of periods 1 to this one."""
+    expenditures: AgencyExpendituresView
+    indirect_expense: AgencyIndirectView
+    unliquidated_obligations: AgencyObligationsView
+    total_federal_share: Money
+    """Cumulative expenditures + unliquidated obligations."""
+    unobligated_balance: Money
+    """Cumulative authorised - total federal share."""
+    cash: AgencyCashView
+
+    @classmethod
+    def of(cls, r: AgencyReport) -> AgencyReportView:
+        return cls(
+            report_type="agency-required",
+            identification=AgencyIdentificationView(
+                grant_number=r.grant_number,
+                federal_award_id=r.federal_award_id,
+                funding_agency=r.funding_agency,
+                agency_program=r.agency_program,
+                principal_investigator=r.principal_investigator,
+                co_investigators=list(r.co_investigators),
+                institution=r.institution,
+                department=r.department,
+                title=r.title,
+                status=r.status,
+                total_award=r.total_award,
+                award_start_date=r.award_start,
+                award_end_date=r.award_end,
+                indirect_rate=r.indirect_rate,
+            ),
+            report_period=AgencyPeriodView(
+                budget_period=r.budget_period,
+                period_count=r.period_count,
+                start_date=r.period_start,
+                end_date=r.period_end,
+                state=r.period_state,
+                as_of=r.as_of,
+                final=r.final,
+            ),
+            generated_at=r.generated_at,
+            authorised=AgencySpanView.of(r.authorised),
+            expenditures=AgencyExpendituresView(
+                this_period=AgencyShareView.of(r.expenditures),
+                cumulative=AgencyShareView.of(r.cumulative_expenditures),
+            ),
+            indirect_expense=AgencyIndirectView(
+                lines=[AgencyIndirectLineView.of(line) for line in r.indirect_lines],
+                base=r.indirect_base,
+                amount=r.indirect_amount,
+            ),
+            unliquidated_obligations=AgencyObligationsView(
+                direct=r.unliquidated.direct,
+                indirect=r.unliquidated.indirect,
+                total=r.unliquidated.total,
+                open_holds=r.open_holds,
+            ),
+            total_federal_share=r.total_federal_share,
+            unobligated_balance=r.unobligated_balance,
+            cash=AgencyCashView(
+                drawn=AgencySpanView.of(r.drawn),
+                receipts=AgencySpanView.of(r.receipts),
+                disbursements=AgencySpanView.of(r.disbursements),
+                on_hand=r.cash_on_hand,
+            ),
         )

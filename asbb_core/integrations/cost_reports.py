@@ -1,10 +1,13 @@
 """A job's real cost, reported after the fact: aws-slurm-burst's exports and cost updates.
 
 aws-slurm-burst (ASBX) writes ``job-<id>-asbb-reconciliation.json`` into a spool folder
-{job_id, account, user_id, partition, actual_cost, compute_cost, storage_cost, network_cost,
-spot_savings, instance_types, duration_hours, success, export_time}, and may also POST the
-same facts (``/api/v1/asbx/reconcile``); a cost update (``/api/v1/integration/cost-update``)
-sets a job's cost to a new figure. All three are one operation, ``CostReports.apply``:
+(``aws-slurm-burst-export-performance --job-id <id> --format asbb-reconciliation --output-dir
+<asbx.spool_dir>``): one JSON object {job_id, account, user_id, partition, actual_cost,
+compute_cost, storage_cost, network_cost, spot_savings, instance_types, duration_hours, success,
+export_time, plugin_version}, money as JSON numbers, mode 0600 (0644 in its earlier releases).
+It may also POST the same facts (``/api/v1/asbx/reconcile``); a cost update
+(``/api/v1/integration/cost-update``) sets a job's cost to a new figure. All three are one
+operation, ``CostReports.apply``:
 
 1. **Link** the report to the job's hold: the hold id it names, else the hold created for
    (or reconciled by) that job id, else the hold id slurmctld keeps in the job's AdminComment
@@ -21,8 +24,15 @@ sets a job's cost to a new figure. All three are one operation, ``CostReports.ap
 Files are read as hostile (``asbb_core.integrations.files``: no links, a known owner, at most
 ``asbx.max_file_bytes``, nested at most 64 deep), so one bad file never stops the others; a
 file still being written (changed within ``asbx.settle_seconds``, or its JSON stopping short)
-waits for the next round. What is kept of a file in ``cost_reports`` is bounded: the parsed
-record when applied, an excerpt of its fields when rejected, nothing when it was not parsed.
+waits for the next round, and so does one this process may not read (its reason says whose
+it is, its mode and what to change; ``asbx_status`` lists it as a problem). What is kept of a
+file in ``cost_reports`` is bounded: the parsed record when applied, an excerpt of its fields
+when rejected, nothing when it was not parsed.
+
+A cost never comes from the job's Comment. aws-slurm-burst's own epilog also writes
+``aws_meta:{"cost": ...}`` there (its ``slurm-comment`` format), but the job's owner can
+rewrite a Comment (``scontrol update``), so asbb reads none of it: a job is charged from the
+export file, an authenticated call, or Slurm's record of what ran.
 """
 
 from __future__ import annotations
@@ -50,12 +60,14 @@ from asbb_core.integrations.files import (
     REJECTED,
     FileLimits,
     NotReadyError,
+    UnreadableError,
     asbx_limits,
     entries,
     move_aside,
     read_json,
     subfolder,
     unusable_subfolder,
+    why_unreadable,
 )
 from asbb_core.integrations.slurm import Slurm, SlurmError, asbb_account
 from asbb_core.integrations.spool import LockError, folder_lock
@@ -87,7 +99,7 @@ _REPORT_FIELDS = frozenset(
         *("job_id", "slurm_job_id", "account", "user_id", "user", "partition", "reason"),
         *("transaction_id", "budget_transaction_id", "hold_id", "job_cost_data"),
         *("actual_cost", "aws_cost", "new_cost", "cost", "cost_breakdown", *_COSTS),
-        *("instance_types", "duration_hours", "success", "export_time"),
+        *("instance_types", "duration_hours", "success", "export_time", "plugin_version"),
     }
 )
 
@@ -769,7 +781,8 @@ def asbx_status(reports: CostReports, folder: Path | str | None = None) -> AsbxS
     stats = reports.status()
     now = reports.ledger.clock()
     # The stat taken with the listing: a file the watcher moves meanwhile is not an error.
-    waiting = [info for _, info in _exports(where) if stat.S_ISREG(info.st_mode)]
+    listed = [(path, info) for path, info in _exports(where) if stat.S_ISREG(info.st_mode)]
+    waiting = [info for _, info in listed]
     rejected = count_files(where, REJECTED)
     problems = []
     if not where.is_dir():
@@ -778,6 +791,10 @@ def asbx_status(reports: CostReports, folder: Path | str | None = None) -> AsbxS
         problems.append("asbx.interval_seconds is 0: exports are ingested only by the CLI")
     if rejected:
         problems.append(f"{rejected} export file(s) in {where / REJECTED}: see their .reason")
+    limits = asbx_limits(settings)
+    unreadable = [why for path, _ in listed if (why := why_unreadable(path, limits))]
+    if unreadable:
+        problems.append(f"{len(unreadable)} export file(s) cannot be read, e.g. {unreadable[0]}")
     stale = sum(
         1 for info in waiting if now.timestamp() - info.st_mtime > settings.link_wait_seconds / 2
     )
@@ -879,6 +896,10 @@ def _ingest_one(
     except NotReadyError as exc:
         report.waiting.append((name, exc.reason))
         return None
+    except UnreadableError as exc:  # this process may not read it: not the file's fault
+        report.waiting.append((name, exc.explanation))
+        _warn_once(path, exc.explanation)
+        return None
     except HoldNotLinkedError as exc:
         if age < link_wait:
             report.waiting.append((name, exc.message))
@@ -907,6 +928,19 @@ def _ingest_one(
     report.applied.append((name, applied.outcome))
     log.info("%s: %s", name, applied.message)
     return str(applied.outcome)
+
+
+_WARNED: dict[Path, str] = {}
+"""Unreadable files already logged (each watcher round would otherwise log them again)."""
+
+
+def _warn_once(path: Path, explanation: str) -> None:
+    if _WARNED.get(path) == explanation:
+        return
+    if len(_WARNED) > 1000:  # bounded: a folder of many unreadable files repeats, no more
+        _WARNED.clear()
+    _WARNED[path] = explanation
+    log.warning("%s: waiting: %s", path.name, explanation)
 
 
 def _reject(

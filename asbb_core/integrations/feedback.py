@@ -7,14 +7,18 @@ administrator looking at an expensive job sees whether its resources were used.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from asbb_core.integrations.cost_reports import parse_job_id
 from asbb_core.store.database import Database
 from asbb_core.store.models import PerformanceFeedback
+from asbb_core.store.sqltypes import Money
 from asbb_core.values.context import Clock, utcnow
 from asbb_core.values.errors import ValidationError
 from asbb_core.values.money import decimal_of_json
@@ -96,3 +100,51 @@ def feedback_for_job(db: Database, job_id: str) -> list[PerformanceFeedback]:
             )
         )
     )
+
+
+@dataclass(frozen=True)
+class ProfileSummary:
+    """The average of each efficiency over one workload profile's feedback (None: no job
+    reported it). Ratios are kept as sent, so a site mixing fractions and percentages sees
+    it here."""
+
+    profile: str
+    jobs: int
+    cpu_efficiency: Decimal | None
+    memory_efficiency: Decimal | None
+    gpu_efficiency: Decimal | None
+    actual_vs_estimated: Decimal | None
+
+
+_FOUR = Decimal("0.0001")
+
+
+def profile_summaries(
+    db: Database, *, profile: str | None = None, since: datetime | None = None
+) -> list[ProfileSummary]:
+    """Feedback per workload profile (``""`` for feedback that named none), by profile name;
+    ``since`` keeps what was received from then on. Sums and counts are taken in SQL (exact
+    on every backend), the averages in Decimal."""
+    ratios = [col(getattr(PerformanceFeedback, c)) for c in _RATIOS]
+    columns: list[Any] = [func.count(col(PerformanceFeedback.id))]
+    for ratio in ratios:
+        columns += [func.sum(ratio, type_=Money), func.count(ratio)]
+    stmt = select(col(PerformanceFeedback.profile), *columns).group_by(
+        col(PerformanceFeedback.profile)
+    )
+    if profile is not None:
+        stmt = stmt.where(col(PerformanceFeedback.profile) == profile.strip())
+    if since is not None:
+        stmt = stmt.where(col(PerformanceFeedback.received_at) >= since)
+
+    def query(s: Session) -> list[ProfileSummary]:
+        out = []
+        for name, jobs, *sums in s.execute(stmt.order_by(col(PerformanceFeedback.profile))):
+            averages = [
+                (Decimal(total) / n).quantize(_FOUR) if n else None
+                for total, n in zip(sums[::2], sums[1::2], strict=True)
+            ]
+            out.append(ProfileSummary(name, int(jobs), *averages))
+        return out
+
+    return db.read(query)

@@ -14,6 +14,13 @@ from elsewhere, so ``read_json`` is the one way both read them:
   permissions let write there (deploy/systemd/asbb.tmpfiles.conf makes both folders
   ``asbb:asbb 2770``; the epilog writes as SlurmUser, a member of ``asbb``). Anyone else's
   file got there through a mistake (a world-writable folder) or an attack.
+* **Nobody else may change it.** A file writable by every user, or by a group that may not
+  write the folder, could have been rewritten by anyone in it: refused (``check_mode``).
+* **Readable, or said why not.** aws-slurm-burst writes its exports mode 0600, so one written
+  as root is unreadable to a daemon running as ``asbb``. That is not the file's fault: it
+  waits (``UnreadableError``, an ``OSError``) with a reason naming the file, its owner, its
+  mode and what to change, and is read once it is readable (a daemon running as root, or
+  with ``CAP_DAC_READ_SEARCH``, reads it as it is).
 * **Bounded.** A file over ``max_bytes`` (a setting) is refused from its size, unread; at most
   ``max_bytes + 1`` bytes are ever read, even from a file that grows meanwhile.
 * **Shallow.** JSON nested deeper than ``max_depth`` (64) is refused by counting brackets on
@@ -26,8 +33,9 @@ from elsewhere, so ``read_json`` is the one way both read them:
 
 ``read_json`` raises ``ValidationError`` for a bad file (move it to ``rejected/`` with the
 message: ``move_aside``), ``NotReadyError`` (leave it for the next round), ``FileNotFoundError``
-(gone meanwhile) or another ``OSError`` (cannot be read now: permissions, I/O -- not the
-file's fault, so it waits too).
+(gone meanwhile), ``UnreadableError`` (this process may not read it: it waits, the reason says
+what to change) or another ``OSError`` (cannot be read now: I/O -- not the file's fault, so it
+waits too).
 """
 
 from __future__ import annotations
@@ -78,16 +86,42 @@ class NotReadyError(Exception):
         self.reason = reason
 
 
+class UnreadableError(PermissionError):
+    """This process may not read the file (its mode, owner or ACL): not the file's fault, so
+    it waits; ``str()`` says which file, whose it is, its mode and what to change."""
+
+    def __init__(self, path: Path, explanation: str) -> None:
+        super().__init__(errno.EACCES, explanation, str(path))
+        self.explanation = explanation
+
+    def __str__(self) -> str:
+        return self.explanation
+
+
+GENERIC_UNREADABLE_HINT = (
+    "make it readable by that user: write it as that user, or give it the folder's group "
+    "with group read permission (mode 0640)"
+)
+ASBX_UNREADABLE_HINT = (
+    "aws-slurm-burst writes its exports mode 0600, readable by their owner alone: run its "
+    "export as {user} (runuser -u {user} -- aws-slurm-burst-export-performance "
+    "--format asbb-reconciliation ...), or give each file group {group} and mode 0640 after it "
+    "is written (chgrp {group} FILE; chmod 0640 FILE); it stays here and is read once readable"
+)
+
+
 @dataclass(frozen=True)
 class FileLimits:
     """How a folder's files are read (see the module doc); ``setting`` names the size
-    setting in the reason a too-large file is refused with."""
+    setting in the reason a too-large file is refused with, ``unreadable_hint`` what to change
+    when this process may not read a file (``{user}`` and ``{group}``: this process's)."""
 
     max_bytes: int = DEFAULT_MAX_BYTES
     settle_seconds: float = 0.0
     incomplete_wait_seconds: float = DEFAULT_INCOMPLETE_WAIT
     max_depth: int = MAX_DEPTH
     setting: str = "max_file_bytes"
+    unreadable_hint: str = GENERIC_UNREADABLE_HINT
 
 
 def asbx_limits(settings: AsbxSettings) -> FileLimits:
@@ -97,6 +131,7 @@ def asbx_limits(settings: AsbxSettings) -> FileLimits:
         settle_seconds=settings.settle_seconds,
         incomplete_wait_seconds=settings.incomplete_wait_seconds,
         setting="asbx.max_file_bytes",
+        unreadable_hint=ASBX_UNREADABLE_HINT,
     )
 
 
@@ -175,6 +210,28 @@ def _user_name(uid: int) -> str | None:
         return None
 
 
+def _group_name(gid: int) -> str | None:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return None
+
+
+def _named_uid(uid: int) -> str:
+    who = _user_name(uid)
+    return f"uid {uid} ({who})" if who else f"uid {uid}"
+
+
+def _named_gid(gid: int) -> str:
+    name = _group_name(gid)
+    return f"group {gid} ({name})" if name else f"group {gid}"
+
+
+def _mode(mode: int) -> str:
+    """``0600 (rw-------)``: the permission bits as ``chmod`` and ``ls -l`` write them."""
+    return f"{stat.S_IMODE(mode):04o} ({stat.filemode(mode)[1:]})"
+
+
 def _in_group(uid: int, gid: int) -> bool:
     try:
         user = pwd.getpwuid(uid)
@@ -195,13 +252,61 @@ def check_owner(info: os.stat_result, folder: os.stat_result) -> None:
         return
     if folder.st_mode & stat.S_IWGRP and _in_group(uid, folder.st_gid):
         return
-    who = _user_name(uid)
-    named = f"uid {uid} ({who})" if who else f"uid {uid}"
     group = "" if not folder.st_mode & stat.S_IWGRP else f", or a user of group {folder.st_gid}"
     raise ValidationError(
-        f"owned by {named}: only root, uid {os.geteuid()} (this process), uid "
+        f"owned by {_named_uid(uid)}: only root, uid {os.geteuid()} (this process), uid "
         f"{folder.st_uid} (the folder's owner){group} may write these files"
     )
+
+
+def check_mode(info: os.stat_result, folder: os.stat_result) -> None:
+    """``ValidationError`` when someone the folder does not let write there may still change
+    the file: anyone (world-writable), or a group other than the folder's writing group."""
+    mode = info.st_mode
+    if mode & stat.S_IWOTH:
+        raise ValidationError(
+            f"writable by every user (mode {_mode(mode)}): anyone could have changed it, so "
+            "it is not read; its writer must not give others write permission (chmod o-w)"
+        )
+    folder_writers = info.st_gid == folder.st_gid and folder.st_mode & stat.S_IWGRP
+    if mode & stat.S_IWGRP and not folder_writers:
+        raise ValidationError(
+            f"writable by {_named_gid(info.st_gid)} (mode {_mode(mode)}), a group that may "
+            "not write this folder: any of its users could have changed it, so it is not "
+            "read; its writer must not give that group write permission (chmod g-w)"
+        )
+
+
+def unreadable_reason(path: Path, info: os.stat_result, limits: FileLimits) -> str:
+    """Why this process may not read ``path`` and what to change: the file, its owner, its
+    group and its mode (``UnreadableError``)."""
+    uid, gid = os.geteuid(), os.getegid()
+    user = _user_name(uid) or str(uid)
+    group = _group_name(gid) or str(gid)
+    hint = limits.unreadable_hint.format(user=user, group=group)
+    return (
+        f"{path} cannot be read by {_named_uid(uid)}, the user this process runs as: it is "
+        f"owned by {_named_uid(info.st_uid)}, {_named_gid(info.st_gid)}, mode "
+        f"{_mode(info.st_mode)}; {hint}"
+    )
+
+
+def why_unreadable(path: Path, limits: FileLimits) -> str | None:
+    """``unreadable_reason`` when this process may not open ``path`` for reading, else None
+    (for a status page: opens nothing but regular files, never through a link)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    try:
+        os.close(os.open(path, _OPEN_FLAGS))
+    except PermissionError:
+        return unreadable_reason(path, info, limits)
+    except OSError:
+        return None
+    return None
 
 
 def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
@@ -251,20 +356,24 @@ def _too_large(size: int, limits: FileLimits) -> ValidationError:
     )
 
 
-def _open(path: Path) -> tuple[int, os.stat_result]:
-    """The open file and its ``fstat``; refuses links, anything but a regular file, and a
-    file whose owner may not write the folder."""
+def _open(path: Path, limits: FileLimits) -> tuple[int, os.stat_result]:
+    """The open file and its ``fstat``; refuses links, anything but a regular file, a file
+    whose owner may not write the folder and one others may change; ``UnreadableError`` for
+    a file this process may not read."""
     folder = os.stat(path.parent)
     before = os.lstat(path)
     if not stat.S_ISREG(before.st_mode):
         raise _refuse_kind(path, before.st_mode)
     # Before opening: a stranger's file it cannot read must be refused, not wait forever.
     check_owner(before, folder)
+    check_mode(before, folder)
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # became a link after the look
             raise _refuse_kind(path, stat.S_IFLNK) from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise UnreadableError(path, unreadable_reason(path, before, limits)) from None
         raise
     try:
         info = os.fstat(fd)
@@ -273,6 +382,7 @@ def _open(path: Path) -> tuple[int, os.stat_result]:
         if (info.st_dev, info.st_ino) != (before.st_dev, before.st_ino):
             raise NotReadyError("replaced while being opened")
         check_owner(info, folder)
+        check_mode(info, folder)
     except BaseException:
         os.close(fd)
         raise
@@ -283,7 +393,7 @@ def read_bytes(
     path: Path, limits: FileLimits, *, now: Callable[[], float] = time.time
 ) -> tuple[bytes, float]:
     """The file's bytes, at most ``limits.max_bytes``, and its age in seconds (module doc)."""
-    fd, info = _open(path)
+    fd, info = _open(path, limits)
     try:
         if info.st_nlink != 1:
             raise ValidationError(
@@ -407,8 +517,10 @@ __all__ = [
     "SPOOL_LIMITS",
     "FileLimits",
     "NotReadyError",
+    "UnreadableError",
     "asbx_limits",
     "check_depth",
+    "check_mode",
     "check_owner",
     "entries",
     "move_aside",
@@ -416,6 +528,8 @@ __all__ = [
     "read_json",
     "spool_limits",
     "subfolder",
+    "unreadable_reason",
     "unusable_subfolder",
+    "why_unreadable",
     "write_new",
 ]

@@ -10,6 +10,7 @@ A hold normally closes when the job's epilog reconciles it. Recovery covers the 
 * no job carries the hold id in its AdminComment and the hold is older than the grace period
   (the submission was refused after the check, or the hold was taken by hand): voided;
 * the job is still pending or running: left alone;
+* a fleet admission's hold (no Slurm job carries it): left to its nodes' reconciles;
 * holds past their timeout expire.
 
 Safe to run twice and from several processes: every resolution is exactly-once in the ledger
@@ -29,6 +30,7 @@ from sqlmodel import col, select
 
 from asbb_core.integrations.slurm import Slurm, SlurmJob, asbb_account
 from asbb_core.ledger import Ledger
+from asbb_core.ledger.admission import is_fleet_hold
 from asbb_core.ledger.reconcile import actual_cost, reconcile_key
 from asbb_core.store.models import Hold, HoldState
 from asbb_core.store.periodic import PeriodicTask
@@ -136,7 +138,7 @@ def recover(
     holds = [
         h
         for h in _open_holds(ledger, created_before=now - older_than, limit=limit)
-        if h.id not in expired_ids and (only is None or h.id in only)
+        if h.id not in expired_ids and (only is None or h.id in only) and not is_fleet_hold(h)
     ]
     if holds:
         since = min(h.created_at for h in holds) - SACCT_LOOKBACK

@@ -13,8 +13,9 @@ sends them in file-name order (so in the order the jobs ended):
   I/O): kept for the next round, and the replay goes on with the others.
 
 Files are read as hostile (``asbb_core.integrations.files``): a link, a stranger's file, one
-over ``daemon.spool_max_file_bytes`` or nested too deep is moved to ``rejected/`` unparsed,
-so one bad file never stops the others.
+others may change (world-writable), one over ``daemon.spool_max_file_bytes`` or nested too
+deep is moved to ``rejected/`` unparsed, so one bad file never stops the others; one this
+process may not read waits, its reason saying whose it is, its mode and what to change.
 
 Sending twice is harmless: the charge's idempotency key is ``reconcile:<hold>:<job_id>``, so a
 request replayed after a crash between "sent" and "removed" charges nothing more.

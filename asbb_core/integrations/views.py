@@ -21,6 +21,7 @@ from asbb_core.integrations.cost_reports import (
     IngestReport,
     estimate_accuracy,
 )
+from asbb_core.integrations.feedback import ProfileSummary
 from asbb_core.integrations.job_context import JobContext
 from asbb_core.integrations.recovery import RecoveryAction, RecoveryReport
 from asbb_core.integrations.spool import ReplayReport
@@ -61,6 +62,9 @@ class CostReportView(View):
     budget_remaining: Money | None
     message: str
     warnings: list[str]
+    model_update_applied: bool
+    """The cost changed a held job's charge, so cost learning (``asbb calibration``) sees the
+    real cost against the estimate from now on."""
 
     @classmethod
     def of(cls, done: Applied) -> CostReportView:
@@ -90,6 +94,11 @@ class CostReportView(View):
             budget_remaining=done.available,
             message=done.message,
             warnings=list(done.warnings),
+            model_update_applied=(
+                done.hold_id is not None
+                and estimate is not None
+                and str(done.outcome) in ("reconciled", "corrected")
+            ),
         )
 
 
@@ -173,6 +182,10 @@ class AsbxStatusView(View):
     """healthy, degraded (files rejected or waiting long), disabled."""
     problems: list[str]
     last_health_check: datetime
+    asbx_version: str
+    """The original tool's field: asbb does not learn aws-slurm-burst's version ("unknown")."""
+    average_reconciliation_time: str
+    """The original tool's field: asbb does not time reconciliations ("unknown")."""
 
     @classmethod
     def of(cls, status: AsbxStatus) -> AsbxStatusView:
@@ -195,6 +208,8 @@ class AsbxStatusView(View):
             health_status=status.health,
             problems=list(status.problems),
             last_health_check=status.checked_at.astimezone(UTC),
+            asbx_version="unknown",
+            average_reconciliation_time="unknown",
         )
 
 
@@ -265,6 +280,30 @@ class FeedbackView(View):
             profile=row.profile,
             details=row.details,
             received_at=row.received_at,
+        )
+
+
+class ProfileSummaryView(View):
+    """Performance feedback of one workload profile: how many jobs, and the average of each
+    efficiency they reported (null: none reported it)."""
+
+    profile: str
+    """As aws-slurm-burst sent it (performance_profile); empty when it named none."""
+    jobs: int
+    cpu_efficiency: Precise | None
+    memory_efficiency: Precise | None
+    gpu_efficiency: Precise | None
+    actual_vs_estimated: Precise | None
+
+    @classmethod
+    def of(cls, summary: ProfileSummary) -> ProfileSummaryView:
+        return cls(
+            profile=summary.profile,
+            jobs=summary.jobs,
+            cpu_efficiency=summary.cpu_efficiency,
+            memory_efficiency=summary.memory_efficiency,
+            gpu_efficiency=summary.gpu_efficiency,
+            actual_vs_estimated=summary.actual_vs_estimated,
         )
 
 

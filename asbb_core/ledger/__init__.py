@@ -46,13 +46,14 @@ class Ledger(AccountUseCases, MovementUseCases, HoldUseCases):
         end_date: date | None = None,
         clear_dates: bool = False,
         status: AccountStatus | str | None = None,
+        display_name: str | None = None,
     ) -> Account:
         """Change an account's limit (journaled as the adjustment that gets there, with its
         ``reason``) and its details, in one unit of work: all of it, or none of it."""
         cleaned = normalise_account_name(name)
         target = None if limit is None else parse_money(limit, field="limit")
         details = clear_dates or any(
-            v is not None for v in (description, start_date, end_date, status)
+            v is not None for v in (description, start_date, end_date, status, display_name)
         )
 
         def use_case(session: Session) -> Account:
@@ -68,6 +69,7 @@ class Ledger(AccountUseCases, MovementUseCases, HoldUseCases):
                     end_date=end_date,
                     clear_dates=clear_dates,
                     status=status,
+                    display_name=display_name,
                 )
             return account
 
@@ -81,6 +83,8 @@ class Ledger(AccountUseCases, MovementUseCases, HoldUseCases):
             "clear_dates": clear_dates,
             "status": status,
         }
+        if display_name is not None:  # only then, so other changes' payloads stay as they were
+            payload["display_name"] = display_name
         return self.run(use_case, self._operation("change_account", payload, ctx))
 
 

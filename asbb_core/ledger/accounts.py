@@ -26,10 +26,23 @@ from asbb_core.values.errors import ConflictError, NotFoundError, ValidationErro
 from asbb_core.values.money import ZERO, format_money, money_str, parse_money
 from asbb_core.values.text import clean_text, normalise_account_name, validate_partition_name
 
+MAX_DISPLAY_NAME = 200
+"""As long as the column (``Account.display_name``)."""
+
+
+def clean_display_name(value: object) -> str:
+    """An account's display name: one line of text of at most ``MAX_DISPLAY_NAME``
+    characters, stripped ("" when absent)."""
+    text = clean_text(value, field="display_name", limit=MAX_DISPLAY_NAME)
+    if "\n" in text or "\r" in text:
+        raise ValidationError("display_name: must be one line", field="display_name")
+    return text
+
 
 def _details(account: Account) -> dict[str, object]:
     """What the audit trail keeps of an account's change (money is in the journal)."""
     return {
+        "display_name": account.display_name,
         "description": account.description,
         "start_date": account.start_date,
         "end_date": account.end_date,
@@ -69,11 +82,14 @@ class AccountUseCases(LedgerCore):
         start_date: date | None = None,
         end_date: date | None = None,
         partition_limits: Mapping[str, object] | None = None,
+        display_name: str = "",
     ) -> Account:
-        """Open an account; a non-zero limit is journaled as its opening deposit."""
+        """Open an account; a non-zero limit is journaled as its opening deposit.
+        ``display_name`` is what people call it; ``name`` stays the Slurm account's."""
         name = normalise_account_name(name)
         opening = parse_money(limit, field="limit")
         description = clean_text(description, field="description")
+        display_name = clean_display_name(display_name)
         check_dates(start_date, end_date)
         caps = {
             validate_partition_name(p, field="partition"): parse_money(
@@ -88,6 +104,7 @@ class AccountUseCases(LedgerCore):
             now = self.clock()
             account = Account(
                 name=name,
+                display_name=display_name,
                 description=description,
                 start_date=start_date,
                 end_date=end_date,
@@ -123,6 +140,7 @@ class AccountUseCases(LedgerCore):
                 f"account:{name}",
                 at=now,
                 after={
+                    "display_name": display_name,
                     "description": description,
                     "start_date": start_date,
                     "end_date": end_date,
@@ -140,6 +158,8 @@ class AccountUseCases(LedgerCore):
             "end_date": end_date,
             "partition_limits": {str(p): v for p, v in caps.items()},
         }
+        if display_name:  # only then, so the payloads of other creates stay as they were
+            payload["display_name"] = display_name
         return self.run(use_case, self._operation("create_account", payload, ctx))
 
     def update_account(
@@ -153,6 +173,7 @@ class AccountUseCases(LedgerCore):
         clear_dates: bool = False,
         status: AccountStatus | str | None = None,
         only_if_unused: bool = False,
+        display_name: str | None = None,
     ) -> Account:
         """Change an account's details or status. Closing needs no open holds; with
         ``only_if_unused`` an open account that used or holds money is refused too
@@ -160,6 +181,8 @@ class AccountUseCases(LedgerCore):
         name = normalise_account_name(name)
         if description is not None:
             description = clean_text(description, field="description")
+        if display_name is not None:
+            display_name = clean_display_name(display_name)
         new_status: AccountStatus | None = None
         if status is not None:
             try:
@@ -209,6 +232,8 @@ class AccountUseCases(LedgerCore):
             before = _details(account)
             if description is not None:
                 account.description = description
+            if display_name is not None:
+                account.display_name = display_name
             account.start_date, account.end_date = start, end
             if new_status is not None:
                 account.status = new_status
@@ -235,6 +260,8 @@ class AccountUseCases(LedgerCore):
         }
         if only_if_unused:  # only then, so the payloads of plain updates stay as they were
             payload["only_if_unused"] = True
+        if display_name is not None:  # likewise
+            payload["display_name"] = display_name
         return self.run(use_case, self._operation("update_account", payload, ctx))
 
     def delete_account(self, name: str, *, ctx: Context) -> Account:
@@ -308,6 +335,15 @@ class AccountUseCases(LedgerCore):
         )
         if account is None:
             raise NotFoundError(f"account {cleaned!r} does not exist", field="account")
+        return account
+
+    def get_account_by_id(self, account_id: int, *, field: str = "account_id") -> Account:
+        """An account by its number (the original tool named accounts by id in places)."""
+        if isinstance(account_id, bool) or not isinstance(account_id, int) or account_id < 1:
+            raise ValidationError(f"{field}: must be a positive account id", field=field)
+        account = self.db.read(lambda s: s.get(Account, account_id))
+        if account is None:
+            raise NotFoundError(f"account {account_id} does not exist", field=field)
         return account
 
     def list_accounts(self, *, status: AccountStatus | None = None) -> list[Account]:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from asbb_core.ledger.admission import FLEET_SOURCE
 from asbb_core.settings import CalibrationSettings
 from asbb_core.store.database import Database
 from asbb_core.store.models import Account, Hold, HoldState
@@ -68,6 +69,8 @@ def cost_ratios(
             col(Hold.state) == HoldState.POSTED,
             col(Hold.resolved_at) >= since,
             col(Hold.estimate) > 0,
+            # A fleet's estimate is a guess of its hours, not a model of a job's cost.
+            col(Hold.estimate_source) != FLEET_SOURCE,
         )
         .group_by(col(Account.name), col(Hold.partition))
         .order_by(col(Account.name), col(Hold.partition))

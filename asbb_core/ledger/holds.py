@@ -142,6 +142,13 @@ class HoldUseCases(LedgerCore):
             now = self.clock()
             hold_id = f"h{uuid.uuid4().hex}"
             expires_at = now + lifetime
+            reserve = {"b_amount": amount, "b_now": now}
+            # ...except on MySQL: InnoDB checks the rows' foreign keys under a shared lock on
+            # the account's row, and many holds holding it would deadlock on its UPDATE. There
+            # the UPDATE comes first (the same lock, taken a few statements earlier).
+            lock_first = session.get_bind().dialect.name == "mysql"
+            if lock_first:
+                account = RESERVE_ACCOUNT(session, {**reserve, "b_id": account_id})
             session.execute(
                 INSERT_HOLD,
                 {
@@ -188,17 +195,17 @@ class HoldUseCases(LedgerCore):
             # Then the lock, as late as possible, so it is held only from here to COMMIT.
             # The account's UPDATE takes it and returns the new balance in one round trip; a
             # broken rule raises, and the transaction rolls back the rows written above.
-            reserve = {"b_amount": amount, "b_now": now}
-            account = session.execute(RESERVE_ACCOUNT, {**reserve, "b_id": account_id}).first()
+            if not lock_first:
+                account = RESERVE_ACCOUNT(session, {**reserve, "b_id": account_id})
             assert account is not None  # accounts are never deleted
             refusal = account_refusal(account, terms, pending=ZERO, now=now)
             if refusal is not None:
                 raise refusal
             available = account.limit_amount - account.used_amount - account.held_amount
             if part is not None:
-                cap = session.execute(
-                    RESERVE_PARTITION, {**reserve, "b_account": account_id, "b_partition": part}
-                ).first()
+                cap = RESERVE_PARTITION(
+                    session, {**reserve, "b_account": account_id, "b_partition": part}
+                )
                 cap_refusal = partition_refusal(cap, terms, pending=ZERO)
                 if cap_refusal is not None:
                     raise cap_refusal

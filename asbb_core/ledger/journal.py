@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Table, Update, bindparam
+from sqlalchemy import ColumnElement, CursorResult, Row, Table, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, select
 
 from asbb_core.ledger.results import MovementResult
@@ -38,30 +39,40 @@ HOLDS = SQLModel.metadata.tables[Hold.__tablename__]
 JOURNAL = SQLModel.metadata.tables[JournalEntry.__tablename__]
 
 
-def _reserve_statement(table: Table, where: ColumnElement[bool]) -> Update:
-    """Add ``b_amount`` to a row's held total, returning the row as it is now."""
-    return (
-        table.update()
-        .where(where)
-        .values(
-            held_amount=table.c.held_amount + bindparam("b_amount", type_=Money()),
-            updated_at=bindparam("b_now", type_=UTCDateTime()),
+class _Reserve:
+    """Add ``b_amount`` to a row's held total and read the row as it is now: one
+    ``UPDATE ... RETURNING``, or where there is none (MySQL, MariaDB) the UPDATE, which takes
+    the row lock, then a SELECT of the row it locked."""
+
+    def __init__(self, table: Table, where: ColumnElement[bool]) -> None:
+        self.update = (
+            table.update()
+            .where(where)
+            .values(
+                held_amount=table.c.held_amount + bindparam("b_amount", type_=Money()),
+                updated_at=bindparam("b_now", type_=UTCDateTime()),
+            )
         )
-        .returning(*table.c)
-    )
+        self.returning = self.update.returning(*table.c)
+        self.select = sa_select(*table.c).where(where)
+
+    def __call__(self, session: Session, params: dict[str, Any]) -> Row[Any] | None:
+        if session.get_bind().dialect.update_returning:
+            return session.execute(self.returning, params).first()
+        session.execute(self.update, params)
+        return session.execute(self.select, params).first()
 
 
 # Built once: SQLAlchemy then reuses their compiled form instead of rebuilding it per call.
-RESERVE_ACCOUNT = _reserve_statement(ACCOUNTS, ACCOUNTS.c.id == bindparam("b_id"))
+RESERVE_ACCOUNT = _Reserve(ACCOUNTS, ACCOUNTS.c.id == bindparam("b_id"))
 ACCOUNT_ID = select(ACCOUNTS.c.id).where(ACCOUNTS.c.name == bindparam("b_name"))
-RESERVE_PARTITION = _reserve_statement(
+RESERVE_PARTITION = _Reserve(
     PARTITION_LIMITS,
     (PARTITION_LIMITS.c.account_id == bindparam("b_account"))
     & (PARTITION_LIMITS.c.partition == bindparam("b_partition")),
 )
 INSERT_HOLD = HOLDS.insert()
 INSERT_JOURNAL = JOURNAL.insert()
-INSERT_JOURNAL_RETURNING_ID = JOURNAL.insert().returning(JOURNAL.c.id)
 
 
 def check_dates(start: date | None, end: date | None) -> None:
@@ -259,7 +270,10 @@ class LedgerCore:
             metadata=metadata if metadata is not None else (hold.job_metadata if hold else {}),
             now=now,
         )
-        entry_id: int = session.execute(INSERT_JOURNAL_RETURNING_ID, row).scalar_one()
+        # The new id: by RETURNING where the backend has it, else the insert id (MySQL).
+        done = cast("CursorResult[Any]", session.execute(INSERT_JOURNAL, row))
+        assert done.inserted_primary_key is not None
+        entry_id: int = done.inserted_primary_key[0]
         account.limit_amount += limit_delta
         account.used_amount += used_delta
         account.held_amount += held_delta

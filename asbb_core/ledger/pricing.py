@@ -11,6 +11,9 @@ What a job asks for is bounded where it is parsed: counts (nodes, cpus, gpus, ar
 to ``MAX_COUNT``, memory up to ``MAX_MEMORY_MB`` (an exbibyte); a price above
 ``money.MAX_AMOUNT`` is refused, never rounded or stored. (The partition name is taken as
 sent: the settings compare it exactly, so one they do not name is refused there.)
+
+A fleet about to be launched (``asbb_core.ledger.admission``) is priced per instance instead:
+``fleet.prices.<region>.<instance type>`` in settings, by capacity model (``instance_price``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, localcontext
 
-from asbb_core.settings import PartitionSettings, Settings
+from asbb_core.settings import AWS_NAME, PartitionSettings, Settings
 from asbb_core.values.durations import parse_slurm_time
 from asbb_core.values.errors import ValidationError
 from asbb_core.values.money import MAX_AMOUNT, format_money, round_internal
@@ -178,4 +181,98 @@ def price_job(settings: Settings, job: JobShape) -> Price | None:
         per_task=per_task,
         hours=round_internal(hours),
         breakdown=breakdown,
+    )
+
+
+# ---------------------------------------------------------------- instances (fleet admission)
+
+ON_DEMAND = "on-demand"
+SPOT = "spot"
+RESERVED = "reserved"
+CAPACITY_MODELS = {
+    "": ON_DEMAND,
+    ON_DEMAND: ON_DEMAND,
+    "ondemand": ON_DEMAND,
+    "on_demand": ON_DEMAND,
+    SPOT: SPOT,
+    RESERVED: RESERVED,
+}
+"""The capacity models aws-slurm-burst sends (its own spelling ``ondemand`` too), by the
+canonical name asbb answers with; none (or "") is on-demand, as in the original tool."""
+
+
+class UnknownPriceError(ValidationError):
+    """An instance type, region or capacity model the settings give no price for: refused,
+    never guessed (a fleet asbb cannot price must not launch for free)."""
+
+    code = "unknown_instance_price"
+
+
+def capacity_model(value: object, *, field: str = "capacity_model") -> str:
+    """The canonical capacity model (``on-demand``, ``spot``, ``reserved``) of a request's."""
+    if value is None:
+        return ON_DEMAND
+    if not isinstance(value, str):
+        raise ValidationError(f"{field}: expected text", field=field)
+    found = CAPACITY_MODELS.get(value.strip().lower())
+    if found is None:
+        raise ValidationError(
+            f"{field}: {value[:32]!r} is not a capacity model (on-demand, spot or reserved)",
+            field=field,
+        )
+    return found
+
+
+def aws_name(value: object, *, field: str) -> str:
+    """A region or an instance type as AWS spells it (lower case); compared exactly."""
+    # ASCII first: str.lower() maps the Kelvin sign to "k", another instance's name.
+    text = value.strip() if isinstance(value, str) and value.isascii() else None
+    if not text or not AWS_NAME.fullmatch(text.lower()):
+        raise ValidationError(
+            f"{field}: {str(value)[:64]!r} is not an AWS {field.replace('_', ' ')} "
+            "(lower-case letters, digits, '.', '_', '-'; at most 64)",
+            field=field,
+        )
+    return text.lower()
+
+
+def instance_price(
+    settings: Settings, *, region: str, instance_type: str, model: str
+) -> tuple[Decimal, str]:
+    """One instance's dollars per hour under ``model``, and the model whose price that is
+    (spot without a spot price is held at on-demand, reserved is priced as on-demand
+    without its own). Raises UnknownPriceError naming what the settings lack."""
+    setting = f'fleet.prices.{region}."{instance_type}"'
+    regions = settings.fleet.prices
+    if region not in regions:
+        raise UnknownPriceError(
+            f"region: {region!r} has no instance prices in asbb's settings; add "
+            f"[{setting}] with its on_demand (and spot) price",
+            field="region",
+            details={"region": region, "instance_type": instance_type, "setting": setting},
+        )
+    prices = regions[region].get(instance_type)
+    if prices is None:
+        raise UnknownPriceError(
+            f"instance_type: {instance_type!r} has no price in {region} in asbb's settings; "
+            f"add [{setting}] with its on_demand (and spot) price",
+            field="instance_type",
+            details={"region": region, "instance_type": instance_type, "setting": setting},
+        )
+    own = {ON_DEMAND: prices.on_demand, SPOT: prices.spot, RESERVED: prices.reserved}[model]
+    if own is not None:
+        return own, model
+    if prices.on_demand is not None:
+        return prices.on_demand, ON_DEMAND
+    key = {ON_DEMAND: "on_demand", SPOT: "spot", RESERVED: "reserved"}[model]
+    raise UnknownPriceError(
+        f"capacity_model: {instance_type} in {region} has no {model} price (nor an on-demand "
+        f"one to hold it at) in asbb's settings; add {key} (or on_demand) to [{setting}]",
+        field="capacity_model",
+        details={
+            "region": region,
+            "instance_type": instance_type,
+            "capacity_model": model,
+            "setting": setting,
+        },
     )

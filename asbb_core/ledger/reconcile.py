@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from asbb_core.ledger import Ledger, MovementResult, PostResult
+from asbb_core.ledger.admission import fleet_node_cost, is_fleet_hold
 from asbb_core.ledger.pricing import JobShape, parse_memory_mb, price_job
 from asbb_core.settings import Settings
 from asbb_core.store import queries
@@ -244,6 +245,9 @@ def reconcile_job(
         )
     if end.actual_cost is not None:
         cost, cost_source = parse_cost(end.actual_cost, field="actual_cost"), REPORTED
+    elif end.elapsed is not None and hold is not None and is_fleet_hold(hold):
+        # A fleet node: its instance price (as admitted) over its time up, not job rates.
+        cost, cost_source = fleet_node_cost(hold, end.elapsed, nodes=end.nodes), LOCAL_MODEL
     elif end.elapsed is not None:
         cost = actual_cost(
             ledger.settings,

@@ -34,7 +34,7 @@ def _utc(session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         # A literal, not a bound parameter, so GROUP BY repeats the select's expression exactly.
         return func.timezone(literal_column("'UTC'"), col(JournalEntry.created_at))
-    return col(JournalEntry.created_at)  # SQLite keeps UTC times as naive text
+    return col(JournalEntry.created_at)  # SQLite and MySQL keep UTC times without a zone
 
 
 def day_key(session: Session) -> Any:
@@ -44,8 +44,11 @@ def day_key(session: Session) -> Any:
 
 def month_key(session: Session) -> Any:
     """The UTC month of a journal row (``YYYY-MM``), as SQL."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         return func.to_char(_utc(session), literal_column("'YYYY-MM'"))
+    if dialect == "mysql":
+        return func.date_format(_utc(session), literal_column("'%Y-%m'"))
     return func.strftime(literal_column("'%Y-%m'"), _utc(session))
 
 

@@ -263,7 +263,8 @@ def _whole_cents(session: Session, column: str) -> str:
     """SQL that is true when ``column`` holds a fraction of a cent, on either backend."""
     if session.get_bind().dialect.name == "sqlite":
         return f"({column} % 100) <> 0"  # money is stored in 1/10000 dollars there
-    return f"mod({column}, 0.01) <> 0"
+    # abs(): MariaDB's mod() of a negative whole-cent amount is a "-0.0000" unequal to 0.
+    return f"mod(abs({column}), 0.01) <> 0"
 
 
 def _rows(session: Session, names: dict[int, str]) -> Iterator[Discrepancy]:

@@ -11,7 +11,7 @@ from asbb_core.ledger.reconcile import Reconciled
 from asbb_core.ledger.results import MovementResult
 from asbb_core.ledger.verify import VerifyReport
 from asbb_core.store import queries
-from asbb_core.store.models import Account, JournalEntry, PartitionLimit
+from asbb_core.store.models import Account, EntryKind, JournalEntry, PartitionLimit
 from asbb_core.values.wire import Money, Precise, View
 
 V = TypeVar("V", bound=View)
@@ -32,7 +32,14 @@ class Page(View, Generic[V]):
 
 
 class AccountView(View):
+    """An account and its money. The original tool's names for the same figures follow
+    asbb's (``slurm_account``, ``budget_limit``, ...); its ``name`` (what people call the
+    account) is ``display_name`` here, as ``name`` is the Slurm account's."""
+
     name: str
+    """The Slurm account."""
+    display_name: str
+    """What people call the account, e.g. "ML Research Project" (may be empty)."""
     description: str
     status: str
     start_date: date | None
@@ -45,11 +52,24 @@ class AccountView(View):
     """Used as a share of the limit, one decimal ("12.5")."""
     created_at: datetime
     updated_at: datetime
+    id: int
+    """The account's number (the original tool's ``id``)."""
+    slurm_account: str
+    """The original tool's name for ``name``."""
+    budget_limit: Money
+    """The original tool's name for ``limit``."""
+    budget_used: Money
+    """The original tool's name for ``used``."""
+    budget_held: Money
+    """The original tool's name for ``held``."""
+    budget_available: Money
+    """The original tool's name for ``available``."""
 
     @classmethod
     def of(cls, account: Account) -> AccountView:
         return cls(
             name=account.name,
+            display_name=account.display_name,
             description=account.description,
             status=str(account.status),
             start_date=account.start_date,
@@ -61,6 +81,12 @@ class AccountView(View):
             percent_used=queries.money_percent(account.used_amount, account.limit_amount),
             created_at=account.created_at,
             updated_at=account.updated_at,
+            id=account.id or 0,
+            slurm_account=account.name,
+            budget_limit=account.limit_amount,
+            budget_used=account.used_amount,
+            budget_held=account.held_amount,
+            budget_available=account.available,
         )
 
 
@@ -199,7 +225,8 @@ class VoidView(View):
 
 
 class EntryView(View):
-    """One journal row."""
+    """One journal row. The original tool's transaction fields follow asbb's; its
+    ``metadata`` (JSON as text) is asbb's ``metadata`` object."""
 
     id: int
     account: str
@@ -221,6 +248,20 @@ class EntryView(View):
     memo: str
     metadata: dict[str, Any]
     created_at: datetime
+    account_id: int
+    """The account's number (the original tool's ``account_id``)."""
+    transaction_id: str
+    """The original tool's transaction id: a hold's id on the hold's own row (the
+    ``transaction_id`` the budget check answered), else this row's id."""
+    parent_transaction_id: str | None
+    """The hold a charge or release settles (the original tool's link to its hold)."""
+    description: str
+    """The original tool's name for ``memo``."""
+    status: str
+    """Always ``completed``: a journal row is a movement already made (open holds are in
+    ``GET /holds``)."""
+    completed_at: datetime
+    """When it was made: ``created_at``."""
 
     @classmethod
     def of(cls, row: queries.EntryRow) -> EntryView:
@@ -230,6 +271,7 @@ class EntryView(View):
     def of_entry(
         cls, e: JournalEntry, *, account: str, counterparty: str | None = None
     ) -> EntryView:
+        own_hold = e.kind == EntryKind.HOLD and e.hold_id is not None
         return cls(
             id=e.id or 0,
             account=account,
@@ -250,6 +292,12 @@ class EntryView(View):
             memo=e.memo,
             metadata=e.job_metadata,
             created_at=e.created_at,
+            account_id=e.account_id,
+            transaction_id=e.hold_id if own_hold and e.hold_id else str(e.id or 0),
+            parent_transaction_id=None if own_hold else e.hold_id,
+            description=e.memo,
+            status="completed",
+            completed_at=e.created_at,
         )
 
 

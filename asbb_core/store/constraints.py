@@ -1,10 +1,12 @@
-"""The rules the database itself enforces on the ledger's tables, on both backends.
+"""The rules the database itself enforces on the ledger's tables, on every backend.
 
 CHECK constraints say what a row may hold (no negative money, a resolved hold holds nothing,
 a journal row's amount is the size of the deltas it carries); ``FINAL_HOLDS`` refuses any
 change to a hold once it is posted, voided or expired -- resolved is final, as the journal is
 append-only. Money columns are compared only with one another and with zero, so the same
-expressions hold on PostgreSQL's NUMERIC and on SQLite's scaled integers.
+expressions hold on PostgreSQL's and MySQL's NUMERIC and on SQLite's scaled integers. An
+identifier that is a reserved word in MySQL (``key``) is quoted the standard way, which
+MySQL reads too: asbb's connections run with ``ANSI_QUOTES`` (``asbb_core.store.mysql``).
 
 The models (``asbb_core.store.models``) declare these constraints and migration 0008 creates
 them; ``asbb_core.ledger.verify`` proves the invariants that no single row can show.
@@ -70,7 +72,7 @@ CHECKS: dict[str, dict[str, str]] = {
     },
     "idempotency_keys": {
         "ck_idempotency_keys_namespace": (
-            "key LIKE 'client:%' OR key LIKE 'asbb:%' OR key LIKE 'op:%'"
+            """"key" LIKE 'client:%' OR "key" LIKE 'asbb:%' OR "key" LIKE 'op:%'"""
         ),
     },
     "allocation_credits": {

@@ -9,6 +9,12 @@ No engine is created at import time. ``Database(url)`` makes one:
   ``BEGIN IMMEDIATE`` so it holds the database's write lock from its first statement: two
   writers can never both read a balance and then both spend it. A read starts with a plain
   ``BEGIN``: one snapshot, and it never blocks writers.
+* MySQL 8 or MariaDB through PyMySQL, as PostgreSQL: writes at READ COMMITTED under the same
+  ``SELECT ... FOR UPDATE`` row locks, reads at REPEATABLE READ READ ONLY (one snapshot, from
+  the first read on). Each connection talks utf8mb4 in UTC under a strict ``sql_mode``
+  (``asbb_core.store.mysql``). Deadlocks (1213) and lock wait timeouts (1205) are retried as
+  PostgreSQL's 40P01 and 40001 are; a duplicate key (1062) is a race like any
+  ``IntegrityError``, and CHECK and trigger refusals are raised as ``IntegrityError`` too.
 
 The unit of work (``run`` for a write, ``read`` for a read):
 
@@ -40,6 +46,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 from asbb_core.settings import normalise_database_url
+from asbb_core.store import mysql
 from asbb_core.store.operations import Operation, record, recorded
 from asbb_core.values.context import Clock, IdempotencyKey, utcnow
 
@@ -86,9 +93,63 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _configure_mysql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # The session stays at READ COMMITTED for writes; a read sets its own transaction's
+        # characteristics. The snapshot is taken at its first read and kept to its end.
+        if conn.get_execution_options().get(_READ_ONLY, False):
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+    @event.listens_for(engine, "handle_error")
+    def _as_integrity_error(context: Any) -> DBAPIError | None:
+        # PyMySQL raises a CHECK constraint's or a trigger's refusal as OperationalError;
+        # PostgreSQL calls both integrity errors, and so does the rest of asbb.
+        raised = context.sqlalchemy_exception
+        if (
+            isinstance(raised, DBAPIError)
+            and not isinstance(raised, IntegrityError)
+            and mysql.errno(context.original_exception) in mysql.INTEGRITY
+        ):
+            return IntegrityError(
+                raised.statement,
+                raised.params,
+                context.original_exception,
+                hide_parameters=raised.hide_parameters,
+                ismulti=raised.ismulti,
+            )
+        return None
+
+
+def _mysql_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
+    parsed = make_url(url)
+    session = {
+        "charset": "utf8mb4",
+        "sql_mode": mysql.SQL_MODE,
+        "init_command": mysql.SESSION,
+        "connect_timeout": 10,
+    }
+    engine = create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        # Below MySQL's wait_timeout (8 hours by default), after which the server hangs up.
+        pool_recycle=3600,
+        isolation_level="READ COMMITTED",
+        # What the URL says about the session (a longer connect_timeout) wins.
+        connect_args={k: v for k, v in session.items() if k not in parsed.query},
+    )
+    _configure_mysql(engine)
+    return engine
+
+
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     url = normalise_database_url(url)
     parsed = make_url(url)
+    if parsed.get_backend_name() == "mysql":
+        return _mysql_engine(url, pool_size=pool_size, echo=echo)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
@@ -122,6 +183,14 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:  # the server restarted or dropped us: reconnect
             return True
+        code = mysql.errno(exc.orig)
+        if code is not None:
+            # InnoDB rolled the whole transaction back under a savepoint, whose ROLLBACK TO
+            # then fails: retry for the error that did it.
+            cause = exc.__context__
+            if code == mysql.LOST_SAVEPOINT and isinstance(cause, DBAPIError):
+                return is_retryable(cause)
+            return code in mysql.RETRYABLE
         sqlstate = getattr(exc.orig, "sqlstate", None)
         if sqlstate in _RETRYABLE_SQLSTATES:
             return True
@@ -164,6 +233,11 @@ class Database:
     @property
     def is_postgresql(self) -> bool:
         return self.backend == "postgresql"
+
+    @property
+    def is_mysql(self) -> bool:
+        """MySQL or MariaDB (one dialect for both)."""
+        return self.backend == "mysql"
 
     # -- the unit of work ------------------------------------------------------------
 
@@ -255,5 +329,26 @@ class Database:
                     raise
                 _pause(failures)
 
+    def rehearse(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (writes and all) in one transaction and roll it back: its result is
+        what it would do, its errors are the real call's, and nothing stays (a dry run)."""
+
+        def use_case(session: Session) -> T:
+            raise _Rehearsed(work())
+
+        try:
+            self.run(use_case)
+        except _Rehearsed as done:
+            return done.result  # type: ignore[return-value]
+        raise AssertionError("a rehearsal always ends by rolling back")  # pragma: no cover
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _Rehearsed(Exception):  # noqa: N818 - not an error: it carries a rehearsal's result out
+    """Ends a rehearsal: raised out of its unit of work so the transaction rolls back."""
+
+    def __init__(self, result: object) -> None:
+        super().__init__("rehearsed")
+        self.result = result

@@ -6,7 +6,8 @@ True
 
 The revisions live in the repository's top-level ``migrations/`` folder; wheels ship the same
 folder as ``asbb_core/_migrations`` (see pyproject.toml). ``migrations/env.py`` connects with
-``asbb_core.store.database.make_engine`` and runs every pending revision in one transaction.
+``asbb_core.store.database.make_engine`` and runs every pending revision in one transaction
+(on MySQL, which commits DDL as it runs it, each revision in one of its own).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def upgrade(
     """Migrate the database at ``url`` up to ``revision`` (all pending revisions by default).
 
     ``on_step`` is called with each revision id once it has been applied. All revisions run in
-    one transaction: if one fails, the database is left as it was.
+    one transaction: if one fails, the database is left as it was. On MySQL each revision is
+    committed before ``on_step`` hears of it: a failure leaves the last one that completed.
     """
     command.upgrade(_config(url, on_step), revision)
 

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueC
 from sqlmodel import Field, SQLModel
 
 from asbb_core.store.constraints import checks
-from asbb_core.store.sqltypes import Money, UTCDateTime
+from asbb_core.store.sqltypes import FLOAT8, Money, UTCDateTime
 from asbb_core.values.context import Source
 from asbb_core.values.money import ZERO
 from asbb_core.values.periods import Frequency
@@ -69,6 +69,9 @@ class Account(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
     name: str = Field(sa_type=String(64), unique=True, index=True)
+    """The Slurm account's name: how jobs, the API and the CLI name the account."""
+    display_name: str = Field(default="", sa_type=String(200))
+    """What people call it ("ML Research Project"; the original tool's ``name``)."""
     description: str = Field(default="", sa_type=String(500))
     status: AccountStatus = Field(default=AccountStatus.ACTIVE, sa_type=String(16))
     start_date: date | None = None
@@ -593,6 +596,6 @@ class RateBucket(SQLModel, table=True):
     __tablename__ = "rate_buckets"
 
     caller: str = Field(sa_type=String(200), primary_key=True)
-    tokens: float
+    tokens: float = Field(sa_type=FLOAT8)
     """Requests still allowed now (refilled continuously; not money)."""
     updated_at: datetime = Field(sa_type=UTCDateTime)

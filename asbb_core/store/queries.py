@@ -245,12 +245,16 @@ def list_entries(
     limit: int = 100,
     before_id: int | None = None,
     visible: Collection[str] | None = None,
+    offset: int = 0,
+    hold_state: HoldState | str | None = None,
 ) -> EntryPage:
-    """Journal rows, newest first, with keyset paging on the id (``before_id``).
+    """Journal rows, newest first, with keyset paging on the id (``before_id``); ``offset``
+    skips rows after that (the original tool's paging).
 
-    ``since`` is inclusive, ``until`` exclusive.
+    ``since`` is inclusive, ``until`` exclusive. ``hold_state`` keeps the rows of holds in
+    that state (``open``: money still reserved for a job not yet reconciled).
     """
-    check_page(limit)
+    check_page(limit, offset)
     name = normalise_account_name(account) if account is not None else None
     entry_kind: EntryKind | None = None
     if kind is not None:
@@ -264,6 +268,15 @@ def list_entries(
     if before_id is not None and before_id < 1:
         raise ValidationError("before_id: must be a positive id", field="before_id")
     check_range(since, until)
+    state: HoldState | None = None
+    if hold_state is not None:
+        try:
+            state = HoldState(hold_state)
+        except ValueError:
+            raise ValidationError(
+                f"hold_state: {hold_state!r} is not one of {', '.join(h.value for h in HoldState)}",
+                field="hold_state",
+            ) from None
     scope = _scope(visible)
     other = aliased(Account)
 
@@ -283,13 +296,18 @@ def list_entries(
             stmt = stmt.where(JournalEntry.kind == entry_kind)
         if hold_id is not None:
             stmt = stmt.where(JournalEntry.hold_id == hold_id)
+        if state is not None:
+            stmt = stmt.join(Hold, col(Hold.id) == col(JournalEntry.hold_id)).where(
+                col(Hold.state) == state
+            )
         if since is not None:
             stmt = stmt.where(col(JournalEntry.created_at) >= since)
         if until is not None:
             stmt = stmt.where(col(JournalEntry.created_at) < until)
         if before_id is not None:
             stmt = stmt.where(col(JournalEntry.id) < before_id)
-        rows = list(s.exec(stmt.order_by(col(JournalEntry.id).desc()).limit(limit + 1)))
+        stmt = stmt.order_by(col(JournalEntry.id).desc()).offset(offset)
+        rows = list(s.exec(stmt.limit(limit + 1)))
         more = len(rows) > limit
         items = [EntryRow(e, a, c) for e, a, c in rows[:limit]]
         return EntryPage(items=items, next_before_id=items[-1].entry.id if more else None)

@@ -1,4 +1,4 @@
-"""Column types that keep money exact and times in UTC on both PostgreSQL and SQLite."""
+"""Column types that keep money exact and times in UTC on PostgreSQL, SQLite and MySQL."""
 
 from __future__ import annotations
 
@@ -6,19 +6,21 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Numeric
+from sqlalchemy import BigInteger, DateTime, Dialect, Double, Float, Integer, Numeric
+from sqlalchemy.dialects import mysql
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # SQLite has no exact decimal type: its NUMERIC affinity stores REAL, and SUM() over REAL
 # drifts. So on SQLite money is stored as an integer count of 1/10000 dollars (SUM over
-# integers is exact); on PostgreSQL it is NUMERIC(20, 4). Either way Python sees Decimal.
+# integers is exact); on PostgreSQL and MySQL it is NUMERIC(20, 4) (DECIMAL, exact too).
+# Either way Python sees Decimal.
 SCALE = 4
 _FACTOR = Decimal(10) ** SCALE
 
 
 class Money(TypeDecorator[Decimal]):
-    """Exact money: NUMERIC(20,4) on PostgreSQL, scaled BIGINT on SQLite."""
+    """Exact money: NUMERIC(20,4) on PostgreSQL and MySQL, scaled BIGINT on SQLite."""
 
     impl = Numeric(20, SCALE)
     cache_ok = True
@@ -74,7 +76,8 @@ _SCALING_OPERATORS = frozenset(
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out (SQLite keeps no zone)."""
+    """Aware UTC datetimes in, aware UTC datetimes out (SQLite and MySQL keep no zone: they
+    store UTC as it is)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -82,6 +85,13 @@ class UTCDateTime(TypeDecorator[datetime]):
     @property
     def python_type(self) -> type[datetime]:
         return datetime
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "mysql":
+            # DATETIME keeps whole seconds unless told otherwise: keep the microseconds, as
+            # PostgreSQL's timestamptz does, so times order the same on every backend.
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return super().load_dialect_impl(dialect)
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
@@ -91,7 +101,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetimes are refused: pass an aware UTC time")
         value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
+        if dialect.name in ("sqlite", "mysql"):
             return value.replace(tzinfo=None)
         return value
 
@@ -103,3 +113,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+FLOAT8 = Float().with_variant(Double(), "mysql")
+"""A double-precision float on every backend (not money: a rate limit's tokens). FLOAT is one
+on PostgreSQL and SQLite; on MySQL it is 4 bytes, so there it is DOUBLE."""

@@ -58,6 +58,16 @@ def _option(help_text: str, *names: str, metavar: str | None = None) -> Any:
     return typer.Option(*names, help=help_text, metavar=metavar, show_default=False)
 
 
+DisplayNameOpt = Annotated[
+    str | None,
+    _option(
+        'What people call the account, e.g. "ML Research Project" (at most 200 characters; '
+        "the original tool's --name). NAME stays the Slurm account's.",
+        "--name",
+        "--display-name",
+        metavar="TEXT",
+    ),
+]
 DescriptionOpt = Annotated[
     str | None,
     _option("What the account is for (at most 500 characters).", "--description", metavar="TEXT"),
@@ -86,6 +96,7 @@ ACCOUNT_COLUMNS = [
 ]
 DETAIL_COLUMNS = [
     Column("name"),
+    Column("display_name", "display name"),
     Column("description"),
     Column("status"),
     Column("start_date", "start"),
@@ -289,16 +300,7 @@ def create(
             metavar="NAME",
         ),
     ] = None,
-    display_name: Annotated[
-        str | None,
-        _option(
-            'A display name, e.g. "ML Research Project" (the original tool\'s --name). asbb '
-            "names an account by its Slurm account alone, so this is kept as the description "
-            "when --description is not given (and ignored when it is).",
-            "--name",
-            metavar="TEXT",
-        ),
-    ] = None,
+    display_name: DisplayNameOpt = None,
     limit: Annotated[
         str | None,
         _option(
@@ -373,12 +375,10 @@ def create(
     until 600 is paid. Bad input is refused before anything is written.
 
     The original tool's spelling works too: `asbb account create --name="ML Research"
-    --account=ml-proj-001 --budget=1000` (--account is NAME, --name the description).
+    --account=ml-proj-001 --budget=1000` (--account is NAME, --name the display name).
     """
     check_output(as_json, as_csv)
     name = _account_name(name, slurm_account)
-    if description is None and display_name is not None:
-        description = display_name
     caps = _partition_caps(partition_limits)
     schedule_options = {
         "--total-budget": total_budget,
@@ -419,6 +419,7 @@ def create(
                 schedule=plan,
                 limit=limit or "0",
                 description=description or "",
+                display_name=display_name or "",
                 start_date=start_day,
                 end_date=end_day,
                 partition_limits=caps,
@@ -462,6 +463,7 @@ def update(
     ctx: typer.Context,
     name: NameArg,
     description: DescriptionOpt = None,
+    display_name: DisplayNameOpt = None,
     limit: Annotated[
         str | None,
         _option(
@@ -491,16 +493,16 @@ def update(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """Change an account's description, limit, dates or status, all in one transaction;
-    options left out stay as they are.
+    """Change an account's display name, description, limit, dates or status, all in one
+    transaction; options left out stay as they are.
 
     `asbb account update physics --limit 1500 --reason "second year"`
     """
 
     check_output(as_json, as_csv)
-    details = [description, start, end, status]
+    details = [description, display_name, start, end, status]
     if limit is None and not clear_dates and all(v is None for v in details):
-        fail("nothing to change: give --description, --limit, --start, --end or --status")
+        fail("nothing to change: give --name, --description, --limit, --start, --end or --status")
     if clear_dates and (start is not None or end is not None):
         fail("--clear-dates removes both dates; give it without --start and --end")
     if status is not None and status.strip().lower() == "closed":
@@ -514,6 +516,7 @@ def update(
             limit=limit,
             reason=reason or "",
             description=description,
+            display_name=display_name,
             start_date=start_day,
             end_date=end_day,
             clear_dates=clear_dates,

@@ -137,6 +137,15 @@ def list_alerts(
             "--account", metavar="A", help="Only this account's alerts.", show_default=False
         ),
     ] = None,
+    grant: Annotated[
+        str | None,
+        typer.Option(
+            "--grant",
+            metavar="NUMBER",
+            help="Only this grant's alerts and those of the accounts it funds.",
+            show_default=False,
+        ),
+    ] = None,
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=1000, help="Page size: at most this many alerts.")
     ] = 50,
@@ -148,7 +157,8 @@ def list_alerts(
 ) -> None:
     """List alerts, newest first, a page at a time (--json adds the total for paging).
 
-    Example: `asbb alerts list --status open --severity critical`"""
+    Example: `asbb alerts list --status open --severity critical`, `asbb alerts list
+    --grant NSF-2025-12345`"""
     from asbb_core.alerts.views import AlertPage, AlertView
 
     check_output(as_json, as_csv)
@@ -159,6 +169,7 @@ def list_alerts(
             "severity": severity.value if severity else None,
             "kind": kind.value if kind else None,
             "account": account,
+            "grant": grant,
         }
         rows = service.list_alerts(**filters, limit=limit, offset=offset)
         total = service.count_alerts(**filters)
@@ -238,24 +249,47 @@ def acknowledge(
     ctx: typer.Context,
     alert_id: AlertArg,
     note: Annotated[
-        str, typer.Option("--note", metavar="TEXT", help="Why, or what you are doing about it.")
+        str,
+        typer.Option(
+            "--note", "--notes", metavar="TEXT", help="Why, or what you are doing about it."
+        ),
     ] = "",
+    for_whom: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            metavar="NAME",
+            help="Whom you acknowledge it for (kept in the note; the one who acknowledges is "
+            "always your login).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
     """Acknowledge an open alert: it stays active (nothing new is raised while its condition
     lasts) and still clears by itself when the condition ends.
 
-    Example: `asbb alerts ack 12 --note "asked the PI for more budget"`"""
+    Example: `asbb alerts ack 12 --note "asked the PI for more budget"`. The original tool's
+    `asbb alerts acknowledge 12 --user="Dr. Smith" --notes="..."` works too; its --user is
+    kept in the note ("for Dr. Smith: ..."), since who acknowledges is your real login."""
     from asbb_core.alerts.views import AlertView
 
     check_output(as_json, as_csv)
+    if for_whom is not None and for_whom.strip():
+        note = f"for {for_whom.strip()}: {note}" if note.strip() else f"for {for_whom.strip()}"
     with opened(ctx) as bank:
         view = AlertView.of(bank.alerts.acknowledge(alert_id, cli_actor(), note=note))
     if as_json or as_csv:
         emit_record(view, _fields(AlertView), as_json=as_json, as_csv=as_csv)
         return
     stdout().print(f"alert {view.id} acknowledged by {view.acknowledged_by}")
+
+
+# The original tool's name for 'ack'.
+app.command("acknowledge", help="The same as 'asbb alerts ack' (the original tool's name).")(
+    acknowledge
+)
 
 
 @app.command("resolve")

@@ -49,6 +49,14 @@ def _money(value: object) -> str:
     return format_money(value) if isinstance(value, Decimal) else "-"
 
 
+def _percent(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value:+}%"
+
+
+def _per_day(value: Decimal) -> str:
+    return f"{format_money(value)} a day"
+
+
 def _day(value: str | None) -> date | None:
     return None if value is None else parse_date(value, field="today")
 
@@ -79,9 +87,18 @@ def _print_burn_rate(br: BurnRateView) -> None:
     table.add_row("actual per day", _money(br.actual_daily))
     basis = f" ({br.expected_basis})" if br.expected_basis else ""
     table.add_row("expected per day" + basis, _money(br.expected_daily))
-    variance = "-" if br.variance_percent is None else f"{br.variance_percent:+}%"
-    table.add_row("variance", variance)
+    table.add_row("variance", _percent(br.variance_percent))
+    table.add_row("status", br.burn_rate_status)
+    table.add_row("7-day average", _per_day(br.rolling_7d_daily))
+    table.add_row("30-day average", _per_day(br.rolling_30d_daily))
+    table.add_row(f"cumulative spend (from {br.period_start})", _money(br.cumulative_spend))
+    table.add_row("cumulative expected", _money(br.cumulative_expected))
+    table.add_row("cumulative variance", _percent(br.cumulative_variance_percent))
+    factors = ", ".join(f"{f.factor} -{f.penalty.normalize():f}" for f in br.health.factors)
+    table.add_row("health factors", factors or "-")
     table.add_row("end date", str(br.end_date or "-"))
+    days_left = br.time_remaining_days
+    table.add_row("days remaining", "-" if days_left is None else str(days_left))
     table.add_row("projected exhaustion", str(br.projected_exhaustion or "not in sight"))
     table.add_row("projected balance at end", _money(br.projected_balance_at_end))
     out.print(table)
@@ -111,6 +128,9 @@ def _print_projection(br: BurnRateView) -> None:
     block.add_row("end date", str(br.end_date or "-"))
     block.add_row("projected exhaustion", _in_days(br.projected_exhaustion, br.until))
     block.add_row("projected balance at end", _money(br.projected_balance_at_end))
+    block.add_row("projected spend at end", _money(br.projected_spend_at_end))
+    block.add_row("projected overrun", _money(br.projected_overrun))
+    block.add_row("projected underrun", _money(br.projected_underrun))
     out.print(block)
     if br.incoming:
         table = Table("due", "amount", title="instalments to come")
@@ -198,7 +218,9 @@ def burn_rate(
         ),
     ] = False,
 ) -> None:
-    """Actual vs expected daily spend, variance, health band, projected exhaustion.
+    """Actual vs expected daily spend, variance and status (OVERSPENDING / UNDERSPENDING
+    beyond 20 %, else ON_TRACK), 7- and 30-day averages, cumulative variance since the
+    period began, health score with its factors, projected exhaustion.
 
     Spend is net of refunds; a grant's is total cost (direct x (1 + indirect rate)).
     Examples: `asbb burn-rate physics --period 90d --projection`,
@@ -381,8 +403,126 @@ def calibration(
     stdout().print(table)
 
 
+# ---------------------------------------------------------------- analytics (the original's)
+
+analytics_app = typer.Typer(
+    help=(
+        "The original tool's cost-model analytics: 'accuracy' (estimated vs actual cost, as "
+        "'asbb calibration' over a chosen span) and 'performance' (aws-slurm-burst's "
+        "efficiency feedback per workload profile)."
+    ),
+    no_args_is_help=True,
+)
+SpanOpt = Annotated[
+    str,
+    typer.Option(
+        "--period", metavar="SPAN", help="How far back: 7d, 30d, 90d, 6m, 1y (default 30d)."
+    ),
+]
+
+
+def _span_start(period: str, today: date) -> date:
+    from asbb_core.values.periods import parse_since
+
+    return parse_since(period, field="period", today=today)
+
+
+@analytics_app.command("accuracy")
+def accuracy(
+    ctx: typer.Context,
+    period: SpanOpt = "30d",
+    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+    partition: Annotated[str | None, typer.Option(help="Only this partition.")] = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Estimated vs actual cost per account and partition of the jobs reconciled in the
+    span, and the calibration factor: `asbb calibration` with --period for its window.
+
+    Example: `asbb analytics accuracy --period=30d`."""
+    from datetime import UTC, datetime
+
+    from asbb_core.analytics.views import CalibrationView
+
+    check_output(as_json, as_csv)
+    with opened(ctx) as bank:
+        today = datetime.now(UTC).date()
+        days = (today - _span_start(period, today)).days + 1
+        cal = bank.settings.calibration.model_copy(update={"window_days": days})
+        view = CalibrationView.of(
+            cal, cost_ratios(bank.db, cal, account=account, partition=partition)
+        )
+    if as_json:
+        print_json(view.record())
+        return
+    emit_rows(
+        view.ratios,
+        CALIBRATION_COLUMNS,
+        as_csv=as_csv,
+        title=f"estimate accuracy, last {period} ({days} days)",
+        empty=f"no reconciled job with an estimate in the last {period}",
+    )
+
+
+PROFILE_COLUMNS = [
+    Column("profile"),
+    Column("jobs"),
+    Column("cpu_efficiency", "CPU efficiency"),
+    Column("memory_efficiency", "memory efficiency"),
+    Column("gpu_efficiency", "GPU efficiency"),
+    Column("actual_vs_estimated", "actual / estimated"),
+]
+
+
+@analytics_app.command("performance")
+def performance(
+    ctx: typer.Context,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            metavar="NAME",
+            help="Only this workload profile (aws-slurm-burst's performance_profile, e.g. "
+            "compute_intensive).",
+            show_default=False,
+        ),
+    ] = None,
+    period: SpanOpt = "30d",
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """How efficiently jobs used what they paid for, per workload profile, from the
+    performance feedback aws-slurm-burst sent (POST /api/v1/integration/performance-feedback)
+    in the span: jobs, and the average CPU, memory and GPU efficiency and actual / estimated.
+
+    Example: `asbb analytics performance --profile=compute_intensive`."""
+    from datetime import UTC, datetime, time
+
+    from asbb_core.integrations.feedback import profile_summaries
+    from asbb_core.integrations.views import ProfileSummaryView
+
+    check_output(as_json, as_csv)
+    today = datetime.now(UTC).date()
+    since = datetime.combine(_span_start(period, today), time(0), tzinfo=UTC)
+    with opened(ctx) as bank:
+        found = profile_summaries(bank.db, profile=profile, since=since)
+    views = [ProfileSummaryView.of(f) for f in found]
+    emit_rows(
+        views,
+        PROFILE_COLUMNS,
+        as_json=as_json,
+        as_csv=as_csv,
+        title=f"performance feedback, last {period}",
+        empty="no performance feedback"
+        + (f" for profile {profile}" if profile else "")
+        + f" in the last {period}",
+    )
+
+
 def register(root: typer.Typer) -> None:
-    """Add ``asbb burn-rate``, ``asbb forecast`` and ``asbb calibration`` to the app."""
+    """Add ``asbb burn-rate``, ``asbb forecast``, ``asbb calibration`` and ``asbb analytics``
+    to the app."""
     root.command("burn-rate")(burn_rate)
     root.command("forecast")(forecast)
     root.command("calibration")(calibration)
+    root.add_typer(analytics_app, name="analytics")

@@ -31,6 +31,7 @@ from asbb_tui.commands import reports
 
 if TYPE_CHECKING:
     from datetime import date
+    from pathlib import Path
 
     from asbb_core.funding.grants import GrantDetail
     from asbb_core.funding.views import GrantView, PeriodStatusView
@@ -53,6 +54,15 @@ class GrantStatusChoice(StrEnum):
 
     ACTIVE = "active"
     CLOSED = "closed"
+
+
+class ListFormat(StrEnum):
+    """What 'grant list --format' prints."""
+
+    TABLE = "table"
+    IDS = "ids"
+    JSON = "json"
+    CSV = "csv"
 
 
 NumberArg = Annotated[str, typer.Argument(metavar="NUMBER", help="The grant's number.")]
@@ -145,11 +155,14 @@ def _list_table(found: list[GrantView]) -> None:
     stdout().print(table)
 
 
-def _show(detail: GrantDetail, *, as_json: bool, as_csv: bool = False) -> None:
-    """One grant: JSON, a one-row CSV, or its facts and a table of its budget periods."""
+def _show(
+    detail: GrantDetail, *, as_json: bool, as_csv: bool = False, today: date | None = None
+) -> None:
+    """One grant: JSON, a one-row CSV, or its facts and a table of its budget periods
+    (``today`` says which period is current)."""
     from asbb_core.funding.views import GrantView
 
-    g = GrantView.of(detail)
+    g = GrantView.of(detail, today=today)
     if as_json or as_csv:
         emit_record(g, _fields(GrantView), as_json=as_json, as_csv=as_csv)
         return
@@ -239,6 +252,16 @@ def create(
     institution: InstitutionOpt = None,
     department: DepartmentOpt = None,
     cfda: CfdaOpt = None,
+    project: Annotated[
+        str | None,
+        _option(
+            "The original tool's internal project code: refused (asbb keeps none).", "--project"
+        ),
+    ] = None,
+    cost_center: Annotated[
+        str | None,
+        _option("The original tool's cost center: refused (asbb keeps none).", "--cost-center"),
+    ] = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
@@ -252,6 +275,10 @@ def create(
     --periods=12 --indirect=0.30 --federal-id=47.070` (--periods is the period's length in
     months, as it was there)."""
     check_output(as_json, as_csv)
+    # The REST API refuses the same two fields: a value asbb would silently drop is lost data.
+    for flag, given in (("--project", project), ("--cost-center", cost_center)):
+        if given and given.strip():
+            fail(f"{flag}: asbb does not keep this; put it in the grant's --title or leave it out")
     if number is None and number_option is None:
         raise typer.BadParameter(
             "give the grant's number: NUMBER or --number NUMBER", param_hint="NUMBER"
@@ -279,7 +306,7 @@ def create(
             department=department or "",
             cfda=cfda or "",
         )
-    _show(detail, as_json=as_json, as_csv=as_csv)
+    _show(detail, as_json=as_json, as_csv=as_csv, today=bank.grants.today())
 
 
 @app.command("list")
@@ -297,6 +324,15 @@ def list_grants(
             "one a line, for scripts: asbb grant list --active | xargs -I {} asbb burn-rate {}",
         ),
     ] = False,
+    output_format: Annotated[
+        ListFormat | None,
+        typer.Option(
+            "--format",
+            help="table, ids (just the numbers, one a line: the original tool's --format=ids), "
+            "json or csv.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
@@ -305,6 +341,13 @@ def list_grants(
     JSON: {"items": [...]}, as GET /api/v1/grants answers; CSV: one row per grant."""
     from asbb_core.funding.views import GrantList, GrantView
 
+    if output_format is not None:
+        if as_json or as_csv:
+            raise typer.BadParameter(
+                "give --format or --json / --csv, not both", param_hint="--format"
+            )
+        as_json = output_format is ListFormat.JSON
+        as_csv = output_format is ListFormat.CSV
     check_output(as_json, as_csv)
     if active and status not in (None, GrantStatusChoice.ACTIVE):
         raise typer.BadParameter(
@@ -312,11 +355,15 @@ def list_grants(
         )
     wanted = GrantStatusChoice.ACTIVE if active else status
     with opened(ctx) as bank:
-        found = GrantList.of(bank.grants.list_grants(status=wanted.value if wanted else None))
+        found = GrantList.of(
+            bank.grants.list_grants(status=wanted.value if wanted else None),
+            today=bank.grants.today(),
+        )
     if as_json or as_csv:
         emit_rows(found.items, _fields(GrantView), as_json=as_json, as_csv=as_csv, json_data=found)
         return
-    if active:
+    numbers_only = active if output_format is None else output_format is ListFormat.IDS
+    if numbers_only:
         # Plain lines (no table, nothing on an empty list) so a pipe gets only numbers.
         for g in found.items:
             typer.echo(g.number)
@@ -332,7 +379,7 @@ def show(
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         detail = bank.grants.get_grant(number)
-    _show(detail, as_json=as_json, as_csv=as_csv)
+    _show(detail, as_json=as_json, as_csv=as_csv, today=bank.grants.today())
 
 
 @app.command("update")
@@ -374,7 +421,7 @@ def update(
             cfda=cfda,
             status=status.value if status else None,
         )
-    _show(detail, as_json=as_json, as_csv=as_csv)
+    _show(detail, as_json=as_json, as_csv=as_csv, today=bank.grants.today())
 
 
 @app.command("period")
@@ -403,7 +450,7 @@ def period(
         detail = bank.grants.set_period(
             number, period_number, ctx=cli_context(), start_date=start, end_date=end, budget=budget
         )
-    _show(detail, as_json=as_json, as_csv=as_csv)
+    _show(detail, as_json=as_json, as_csv=as_csv, today=bank.grants.today())
 
 
 @app.command("regenerate")
@@ -424,7 +471,7 @@ def regenerate(
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
         detail = bank.grants.regenerate_periods(number, period_months, ctx=cli_context())
-    _show(detail, as_json=as_json, as_csv=as_csv)
+    _show(detail, as_json=as_json, as_csv=as_csv, today=bank.grants.today())
 
 
 @app.command("link")
@@ -629,18 +676,157 @@ def periods(
     _periods_table(number, day, found)
 
 
-# Report formats the original tool named that asbb does not make, and what is missing.
-MISSING_FORMATS = {
-    "agency-required": "asbb has no agency-required report (no funding agency's own form, "
-    "such as an NSF or NIH financial report, is generated)",
-    "pdf": "asbb does not write PDF",
-}
+# ---------------------------------------------------------------- grant report
+
+
+class ReportTypeChoice(StrEnum):
+    """The original tool's report types (``--type``): financial and annual are the
+    agency-required financial report of a budget period, compliance asbb's compliance report;
+    technical (research progress) is not asbb's to write."""
+
+    FINANCIAL = "financial"
+    ANNUAL = "annual"
+    COMPLIANCE = "compliance"
+    TECHNICAL = "technical"
+
+
+class AgencyFormatChoice(StrEnum):
+    CSV = "csv"
+    JSON = "json"
+    PDF = "pdf"
+
+
+class RateTypeChoice(StrEnum):
+    """asbb_core.funding.agency_report.RATE_TYPES (not imported here: it would slow every
+    command)."""
+
+    PROVISIONAL = "provisional"
+    PREDETERMINED = "predetermined"
+    FINAL = "final"
+    FIXED = "fixed"
+
+
+AGENCY = "agency-required"
+COMPLIANCE_FORMATS = ("csv", "json", "markdown")
+AGENCY_SUFFIXES = {".csv": "csv", ".json": "json", ".pdf": "pdf"}
+
+
+def stdout_is_terminal() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
+
+
+def _agency_format(
+    key: str | None,
+    as_: AgencyFormatChoice | None,
+    output: Path | None,
+    as_json: bool,
+) -> str:
+    """The agency report's file format: named by --as, --json, --format csv|json|pdf (with
+    --type financial) or the --output file's extension, which must agree; JSON by default."""
+    named: dict[str, str] = {}
+    if key in ("csv", "json", "pdf"):
+        named["--format"] = key
+    if key == "markdown":
+        raise typer.BadParameter(
+            "the agency-required report comes as csv, json or pdf (not markdown)",
+            param_hint="--format",
+        )
+    if as_ is not None:
+        named["--as"] = as_.value
+    if as_json:
+        named["--json"] = "json"
+    if output is not None:
+        suffix = AGENCY_SUFFIXES.get(output.suffix.lower())
+        if suffix is not None:
+            named["--output"] = suffix
+        elif not named:
+            raise typer.BadParameter(
+                f"cannot tell the format from {output.name!r} (.csv, .json or .pdf); give "
+                "--as csv|json|pdf",
+                param_hint="--output",
+            )
+    chosen = set(named.values())
+    if len(chosen) > 1:
+        said = ", ".join(f"{option} {value}" for option, value in named.items())
+        raise typer.BadParameter(f"{said} disagree; name one format", param_hint="--as")
+    return chosen.pop() if chosen else "json"
+
+
+def _write_report(path: Path, data: bytes, *, force: bool) -> None:
+    """Write the report to ``path``: never over an existing file without ``force`` (an
+    exclusive create, so a file that appears meanwhile is not lost either); with ``force``
+    a whole new file replaces the old one at once."""
+    import os
+
+    try:
+        if not force:
+            with path.open("xb") as handle:
+                handle.write(data)
+        else:
+            spare = path.with_name(f".{path.name}.{os.getpid()}.part")
+            try:
+                spare.write_bytes(data)
+                os.replace(spare, path)
+            finally:
+                spare.unlink(missing_ok=True)
+    except FileExistsError:
+        fail(f"output: {path} exists; give --force to overwrite it")
+    except OSError as exc:
+        fail(f"output: {path}: {exc.strerror or exc}")
+    stderr().print(f"wrote {path} ({len(data)} bytes)")
+
+
+def _agency_report(
+    ctx: typer.Context,
+    number: str,
+    period: int | None,
+    today: str | None,
+    fmt: str,
+    output: Path | None,
+    *,
+    force: bool,
+    rate_type: RateTypeChoice | None,
+) -> None:
+    """The agency-required report: read (nothing is written to the database), rendered,
+    then printed or written to its file."""
+    from asbb_core.funding.agency_report import agency_report, render_agency_report
+    from asbb_core.values.periods import parse_date
+    from asbb_tui.cli_base import working
+
+    if output is None and fmt == "pdf" and stdout_is_terminal():
+        fail(
+            f"output: a PDF is not printed on a terminal; give --output FILE.pdf (e.g. "
+            f"asbb grant report {number} --format {AGENCY} --output report.pdf) or redirect it"
+        )
+    day = parse_date(today, field="today") if today else None
+    with opened(ctx) as bank, working(f"building the agency report of {number}"):
+        found = agency_report(
+            bank.db,
+            number,
+            period=period,
+            today=day,
+            rate_type=rate_type.value if rate_type else None,
+        )
+        data = render_agency_report(found, fmt)
+    if output is None:
+        typer.get_binary_stream("stdout").write(data)
+        return
+    _write_report(output, data, force=force)
 
 
 @app.command(
     "report",
     help=f"{reports.grant.__doc__}\n\nThe same command as `asbb report grant`; "
-    "docs/reports.md describes the formats.",
+    "docs/reports.md describes the formats.\n\n"
+    f"--format {AGENCY} (or the original tool's --type financial, or --format pdf) gives "
+    "instead the agency-required financial report of the period (the SF-425 figures: "
+    "federal funds authorised, expenditures, indirect expense, unliquidated obligations, "
+    "unobligated balance) as csv, json or pdf, chosen by --as or --output's extension: "
+    f"`asbb grant report NSF-2312345 --format {AGENCY} --period 1 --output p1.pdf`. "
+    "It reads the database and writes only the file; an existing file is kept unless "
+    "--force.",
 )
 def report(
     ctx: typer.Context,
@@ -657,28 +843,84 @@ def report(
         str | None,
         typer.Option(
             "--format",
-            metavar="csv|json|markdown",
-            help="csv (for spreadsheets), json, or markdown (the default).",
+            metavar="FORMAT",
+            help="csv (for spreadsheets), json, or markdown (the default); "
+            f"{AGENCY}: the agency financial report (pdf: the same as PDF).",
             show_default=False,
         ),
     ] = None,
     output: reports.OutputOpt = None,
     as_json: reports.JsonFlag = False,
+    report_type: Annotated[
+        ReportTypeChoice | None,
+        typer.Option(
+            "--type",
+            help="The original tool's report type: financial or annual (the agency-required "
+            "report), compliance (the default).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    as_: Annotated[
+        AgencyFormatChoice | None,
+        typer.Option(
+            "--as",
+            help=f"The {AGENCY} report's format (default: from --output's extension, else json).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help=f"Overwrite --output if it exists ({AGENCY}).")
+    ] = False,
+    rate_type: Annotated[
+        RateTypeChoice | None,
+        typer.Option(
+            "--rate-type",
+            help=f"The indirect cost rate's type to print on the {AGENCY} report (asbb does "
+            "not record it).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    # --format is plain text here (not a choice) so that the original tool's formats get
-    # an error that says what asbb lacks, not just a list of choices.
-    chosen = None
-    if fmt is not None:
-        key = fmt.strip().lower()
-        if key in MISSING_FORMATS:
-            fail(
-                f"format: {MISSING_FORMATS[key]}; the grant compliance report comes as csv, "
-                f"json or markdown, e.g. asbb grant report {number} --format csv"
-            )
-        try:
-            chosen = reports.FormatChoice(key)
-        except ValueError:
+    # --format is plain text here (not a choice) so that a format asbb does not make gets
+    # an error that lists what it does make.
+    key = fmt.strip().lower() if fmt is not None else None
+    if report_type is ReportTypeChoice.TECHNICAL:
+        fail(
+            "type: asbb keeps the money, not the research: it has no technical report; "
+            f"--type financial is the agency-required financial report, e.g. asbb grant "
+            f"report {number} --type financial --as pdf --output report.pdf"
+        )
+    agency_type = report_type in (ReportTypeChoice.FINANCIAL, ReportTypeChoice.ANNUAL)
+    agency = agency_type or key in (AGENCY, "pdf")
+    if report_type is ReportTypeChoice.COMPLIANCE and key in (AGENCY, "pdf"):
+        raise typer.BadParameter(
+            f"--type compliance and --format {key} disagree: the compliance report comes as "
+            "csv, json or markdown",
+            param_hint="--type",
+        )
+    if key is not None and key not in (*COMPLIANCE_FORMATS, AGENCY, "pdf"):
+        raise typer.BadParameter(
+            f"{fmt!r} is not csv, json, markdown, {AGENCY} or pdf", param_hint="--format"
+        )
+    if agency:
+        chosen = _agency_format(None if key == AGENCY else key, as_, output, as_json)
+        _agency_report(ctx, number, period, today, chosen, output, force=force, rate_type=rate_type)
+        return
+    for given, option in ((as_, "--as"), (rate_type, "--rate-type"), (force or None, "--force")):
+        if given is not None:
             raise typer.BadParameter(
-                f"{fmt!r} is not csv, json or markdown", param_hint="--format"
-            ) from None
-    reports.grant(ctx, number, period, today, chosen, output, as_json)
+                f"{option} is for the agency-required report (--format {AGENCY})",
+                param_hint=option,
+            )
+    reports.grant(
+        ctx,
+        number,
+        period,
+        today,
+        reports.FormatChoice(key) if key is not None else None,
+        output,
+        as_json,
+    )

@@ -144,6 +144,28 @@ def _window(
 
 # ---------------------------------------------------------------- transactions
 
+_ENTRY_STATUS = {
+    "pending": "open",  # the original tool's word
+    "open": "open",
+    "posted": "posted",
+    "voided": "voided",
+    "expired": "expired",
+}
+
+
+def _hold_state(status: str) -> str:
+    """--status as a hold state. The original tool's completed, failed and cancelled name
+    no set of asbb's rows: its journal holds only movements made, so they are refused."""
+    given = status.strip().lower()
+    if given in ("completed", "failed", "cancelled"):
+        fail(
+            f"status: {status!r}: every journal entry is a movement already made; give pending "
+            "(holds waiting for their job's reconcile), posted, voided or expired"
+        )
+    if given not in _ENTRY_STATUS:
+        fail(f"status: {status!r} is not pending (open), posted, voided or expired")
+    return _ENTRY_STATUS[given]
+
 
 @transactions_app.command("list")
 def list_transactions(
@@ -159,6 +181,15 @@ def list_transactions(
     ] = None,
     entry_type: Annotated[
         str | None, _option(f"Only entries of this type: {ENTRY_TYPES}.", "--type")
+    ] = None,
+    status: Annotated[
+        str | None,
+        _option(
+            "Only the entries of holds in this state: pending or open (money still reserved, "
+            "waiting for the job's reconcile), posted, voided or expired.",
+            "--status",
+            metavar="S",
+        ),
     ] = None,
     last: Annotated[
         str | None,
@@ -192,7 +223,8 @@ def list_transactions(
 ) -> None:
     """List journal entries, newest first.
 
-    `asbb transactions list --account physics --type charge --last 30d`. JSON:
+    `asbb transactions list --account physics --type charge --last 30d`; the holds waiting
+    for their reconcile: `asbb transactions list --type hold --status pending`. JSON:
     {"items": [...], "next_before_id": N} (null on the last page); CSV has every field.
     """
     from asbb_core.store import queries
@@ -200,6 +232,7 @@ def list_transactions(
     check_output(as_json, as_csv)
     if last is not None and since is not None:
         fail("give --last or --since, not both")
+    hold_state = _hold_state(status) if status is not None else None
     with opened(ctx) as bank:
         start_at, end_at = _window(bank.ledger, last, since, until)
         if account is not None:
@@ -214,6 +247,7 @@ def list_transactions(
             hold_id=hold,
             limit=limit,
             before_id=before_id,
+            hold_state=hold_state,
         )
     from asbb_core.ledger.views import EntryPage, EntryView
 

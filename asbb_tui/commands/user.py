@@ -11,6 +11,8 @@ The token: ``ASBB_TOKEN``, else the file named by ``ASBB_TOKEN_FILE``, else
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -26,7 +28,6 @@ from asbb_tui.cli_base import (
     emit_record,
     emit_rows,
     fail,
-    jsonable,
     print_json,
     read_token_file,
     stderr,
@@ -164,13 +165,21 @@ class Daemon:
         self.client.close()
 
     def get(self, path: str, **params: Any) -> Any:
-        return self._send("GET", path, params=params)
+        return self._send("GET", path, params=params).body
+
+    def page(self, path: str, **params: Any) -> tuple[list[Any], int]:
+        """One page of a list: its rows (a JSON array) and the total (``X-Total-Count``)."""
+        answer = self._send("GET", path, params=params)
+        rows = answer.body if isinstance(answer.body, list) else []
+        return rows, int(answer.headers.get("x-total-count", len(rows)))
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._send("POST", path, json=body)
+        return self._send("POST", path, json=body).body
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, **kwargs: Any) -> _Answer:
         import httpx
+
+        from asbb_core.values.wire import loads
 
         try:
             response = self.client.request(method, API + path, **kwargs)
@@ -178,7 +187,8 @@ class Daemon:
             fail(f"cannot reach the asbb daemon at {self.url} ({type(exc).__name__}: {exc})")
         if not response.is_success:
             self._refuse(response)
-        return response.json()
+        # Money arrives as JSON numbers: read them as Decimals, never floats.
+        return _Answer(loads(response.content), response.headers)
 
     def _refuse(self, response: httpx.Response) -> NoReturn:
         try:
@@ -190,6 +200,12 @@ class Daemon:
         if response.status_code in (401, 403):
             fail(f"{message} ({TOKEN_HINT})")
         fail(message)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    body: Any
+    headers: Mapping[str, str]
 
 
 def _money(value: Any) -> Decimal | None:
@@ -337,7 +353,7 @@ def remaining(
     with Daemon(url) as daemon:
         found = daemon.get(f"/accounts/{quote(name, safe='')}")
     if as_json:
-        print_json(jsonable(_account_record(found)))
+        print_json(_account_record(found))  # amounts as exact JSON numbers
         return
     stdout().print(
         f"{found['name']}: {format_money(Decimal(found['available']))} left of "
@@ -399,10 +415,12 @@ def _my_holds(daemon: Daemon, account: str) -> list[dict[str, Any]]:
     mine: list[dict[str, Any]] = []
     offset = 0
     while True:
-        page = daemon.get("/holds", account=account, state="open", limit=PAGE, offset=offset)
-        mine.extend(h for h in page["items"] if h.get("user") in me)
-        offset += len(page["items"])
-        if not page["items"] or offset >= page["total"]:
+        rows, total = daemon.page(
+            "/holds", account=account, state="open", limit=PAGE, offset=offset
+        )
+        mine.extend(h for h in rows if h.get("user") in me)
+        offset += len(rows)
+        if not rows or offset >= total:
             return mine
 
 

@@ -4,13 +4,12 @@ accounts); writes need an admin token."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
-from fastapi.responses import JSONResponse
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from asbb_core.ledger.views import (
     AccountDetailView,
@@ -20,26 +19,24 @@ from asbb_core.ledger.views import (
     PartitionLimitView,
 )
 from asbb_core.store import queries
-from asbb_core.store.models import Role
+from asbb_core.store.models import Role, UnspentPolicy
 from asbb_core.values.context import Context, IdempotencyKey, new_correlation_id
-from asbb_core.values.errors import NotFoundError, ValidationError
+from asbb_core.values.errors import AsbbError, NotFoundError, ValidationError
+from asbb_core.values.periods import Frequency
 from asbb_core.values.text import normalise_account_name, validate_partition_name
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import request_id_of
 from daemon.routes.adjustments import PENDING, REQUEST_HEADER, pending
-from daemon.schemas import ApiModel, MoneyIn
+from daemon.schemas import DRY_RUN_HEADER, ApiModel, Day, DayIn, Flag, MoneyIn, pick
 from daemon.services import Services, get_services
+from daemon.wire import WireResponse, WireRoute
 
+IsoDate = Day
+"""A day in a request: YYYY-MM-DD, or an RFC 3339 time (its day), as asbb's answers write it."""
 
-def _iso_date(value: object) -> object:
-    if value is not None and not isinstance(value, str | date):
-        raise ValueError("expected an ISO date (YYYY-MM-DD)")
-    return value
+T = TypeVar("T")
 
-
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-
-router = APIRouter(tags=["accounts"])
+router = APIRouter(tags=["accounts"], route_class=WireRoute)
 
 AccountName = Annotated[str, Path(min_length=1, max_length=64, description="The account name")]
 PartitionName = Annotated[str, Path(min_length=1, max_length=64)]
@@ -84,34 +81,97 @@ def account_name(name: str, principal: Principal, *, field: str = "name") -> str
     return cleaned
 
 
+def perform(services: Services, dry_run: bool, response: Response, work: Callable[[], T]) -> T:
+    """Run a create or update, or with ``dry_run`` rehearse it: the same checks and the same
+    errors, the answer it would give (200, with the ``Asbb-Dry-Run`` header), and nothing
+    changed. ``work`` builds its answer inside, where the rehearsed writes are visible."""
+    if not dry_run:
+        return work()
+    result = services.db.rehearse(work)
+    response.status_code = status.HTTP_200_OK
+    response.headers[DRY_RUN_HEADER] = "true"
+    return result
+
+
+DRY_RUN_RESPONSE = {
+    "headers": {
+        DRY_RUN_HEADER: {
+            "description": "`true` when the request was a `dry_run`: nothing was changed",
+            "schema": {"type": "string"},
+        }
+    }
+}
+
+
 # ---------------------------------------------------------------- models
 
 
-class AccountCreate(ApiModel):
+class OriginalScheduleIn(ApiModel):
+    """The original tool's ``allocation_schedule`` of a new account: the budget paid in by
+    instalments, as ``POST /allocations`` takes it."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64)
-    """The Slurm account's name (lower case letters, digits, '_', '.', '-')."""
+    total_budget: MoneyIn | None = None
+    """The whole budget (``POST /allocations``' ``total``); or give ``end_date``."""
+    allocation_amount: MoneyIn
+    """Each instalment."""
+    allocation_frequency: Frequency
+    start_date: DayIn = None
+    """The first instalment's due date (default: the account's start_date, else today)."""
+    end_date: DayIn = None
+    """Every due date up to this one, when ``total_budget`` is not given."""
+    auto_allocate: Flag = True
+    """Must be true (or left out): the daemon credits every instalment when it falls due."""
+    unspent: UnspentPolicy = UnspentPolicy.CARRY_OVER
+    """asbb's: carry_over keeps unspent money, expire takes an instalment's rest back."""
+
+
+class AccountCreate(ApiModel):
+    """A new account, in asbb's fields or the original tool's (``slurm_account``, ``name``,
+    ``budget_limit``, ``has_incremental_budget``, ``allocation_schedule``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    """The Slurm account's name (lower case letters, digits, '_', '.', '-'). With
+    ``slurm_account`` (the original tool's body) it is the display name instead, as there."""
+    slurm_account: str | None = Field(default=None, min_length=1, max_length=64)
+    """The original tool's name for the Slurm account."""
+    display_name: str | None = Field(default=None, max_length=200)
+    """What people call the account, e.g. "ML Research Project"."""
     description: str = Field(default="", max_length=500)
-    limit: MoneyIn = Decimal(0)
-    """The opening budget, journaled as a deposit."""
-    start_date: IsoDate | None = None
-    end_date: IsoDate | None = None
+    limit: MoneyIn | None = None
+    """The opening budget, journaled as a deposit (default 0)."""
+    budget_limit: MoneyIn | None = None
+    """The original tool's name for ``limit``."""
+    start_date: DayIn = None
+    end_date: DayIn = None
     partition_limits: dict[str, MoneyIn] = Field(default_factory=dict)
     """Caps per partition, e.g. {"gpu-aws": "500.00"}."""
+    has_incremental_budget: Flag | None = None
+    """The original tool's flag for an account paid by ``allocation_schedule``."""
+    allocation_schedule: OriginalScheduleIn | None = None
+    """A recurring allocation created with the account (it opens at 0 and grows by it)."""
+    dry_run: Flag = False
+    """Check everything and answer the account as it would be, creating nothing."""
 
 
 class AccountUpdate(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = Field(default=None, max_length=500)
-    start_date: IsoDate | None = None
-    end_date: IsoDate | None = None
+    display_name: str | None = Field(default=None, max_length=200)
+    """What people call the account (the original tool's ``name``)."""
+    start_date: DayIn = None
+    end_date: DayIn = None
     """Send both dates as null to clear them."""
     status: Status | None = None
     limit: MoneyIn | None = None
     """A new limit, journaled as the adjustment that reaches it; needs ``reason``."""
     reason: str | None = Field(default=None, max_length=500)
+    dry_run: Flag = False
+    """Check everything and answer the account as it would be, changing nothing."""
 
 
 class PartitionLimitIn(ApiModel):
@@ -157,11 +217,84 @@ def list_accounts(
     return AccountPage.of(page, [AccountView.of(a) for a in page.items])
 
 
+# The schedule fields of create_schedule as allocation_schedule calls them.
+_SCHEDULE_FIELDS = {
+    "amount": "allocation_schedule.allocation_amount",
+    "total": "allocation_schedule.total_budget",
+    "frequency": "allocation_schedule.allocation_frequency",
+}
+
+
+def _opening(body: AccountCreate, services: Services) -> dict[str, Any]:
+    """``Desk.create_account``'s arguments from asbb's fields or the original tool's."""
+    if body.slurm_account is not None:  # the original's body: its name is the display name
+        slurm = body.slurm_account
+        display = pick(body, "display_name", "name").get("display_name")
+    elif body.name is not None:
+        slurm, display = body.name, body.display_name
+    else:
+        raise ValidationError(
+            "name: required (the Slurm account; or slurm_account, the original tool's name)",
+            field="name",
+        )
+    limit = pick(body, "limit", "budget_limit").get("limit")
+    args: dict[str, Any] = {
+        "name": normalise_account_name(
+            slurm, field="slurm_account" if body.slurm_account else "name"
+        ),
+        "limit": limit if limit is not None else Decimal(0),
+        "description": body.description,
+        "display_name": display or "",
+        "start_date": body.start_date,
+        "end_date": body.end_date,
+        "partition_limits": dict(body.partition_limits),
+    }
+    plan = body.allocation_schedule
+    if body.has_incremental_budget and plan is None:
+        raise ValidationError(
+            "allocation_schedule: required with has_incremental_budget", field="allocation_schedule"
+        )
+    if plan is None:
+        return args
+    if body.has_incremental_budget is False:
+        raise ValidationError(
+            "has_incremental_budget: false disagrees with allocation_schedule (an account "
+            "with a schedule is incremental); leave it out or send true",
+            field="has_incremental_budget",
+        )
+    if args["limit"] != 0:
+        field = "budget_limit" if "budget_limit" in body.model_fields_set else "limit"
+        raise ValidationError(
+            f"{field}: an account with an allocation_schedule opens at 0 and grows by its "
+            "instalments; send 0 or leave it out",
+            field=field,
+        )
+    if not plan.auto_allocate:
+        raise ValidationError(
+            "allocation_schedule.auto_allocate: asbb's daemon credits every instalment when "
+            "it falls due; send true or leave it out (pause the schedule to stop it)",
+            field="allocation_schedule.auto_allocate",
+        )
+    args["schedule"] = {
+        "amount": plan.allocation_amount,
+        "frequency": plan.allocation_frequency,
+        "start_date": plan.start_date or body.start_date or services.bank.allocations.today(),
+        "total": plan.total_budget,
+        "end_date": plan.end_date,
+        "unspent": plan.unspent,
+        "memo": "incremental budget",
+    }
+    return args
+
+
 @router.post(
     "/accounts",
     response_model=AccountDetailView,
     status_code=status.HTTP_201_CREATED,
-    responses={status.HTTP_201_CREATED: {"headers": LIMIT_REQUEST_HEADER}},
+    responses={
+        status.HTTP_201_CREATED: {"headers": LIMIT_REQUEST_HEADER},
+        status.HTTP_200_OK: {"description": "A dry run's answer", **DRY_RUN_RESPONSE},
+    },
 )
 def create_account(
     body: AccountCreate,
@@ -173,19 +306,37 @@ def create_account(
     """Open an account (admin). A non-zero `limit` is journaled as its opening deposit; when
     approval is required (`approvals.require_approval`) the account opens at zero and the
     limit becomes a pending adjustment request, named by the `Asbb-Adjustment-Request`
-    header. A name already taken is refused with 409."""
-    done = services.bank.desk.create_account(
-        normalise_account_name(body.name, field="name"),
-        ctx=context_of(request, principal),
-        limit=body.limit,
-        description=body.description,
-        start_date=body.start_date,
-        end_date=body.end_date,
-        partition_limits=dict(body.partition_limits),
-    )
-    if done.request is not None:
-        response.headers[REQUEST_HEADER] = str(done.request.id)
-    return AccountDetailView.of_detail(queries.account_detail(services.db, done.account.name))
+    header. A name already taken is refused with 409.
+
+    The original tool's body works too: `slurm_account` is the Slurm account, `name` then
+    the display name, `budget_limit` the limit, and `allocation_schedule` (with
+    `has_incremental_budget`) a recurring allocation created with the account, which then
+    opens at 0. With `dry_run: true` everything is checked and the answer (200) is the
+    account as it would be; nothing is created."""
+    args = _opening(body, services)
+    ctx = context_of(request, principal)
+
+    def work() -> tuple[AccountDetailView, int | None]:
+        try:
+            done = services.bank.desk.create_account(ctx=ctx, **args)
+        except AsbbError as exc:
+            raise _renamed(exc) from None
+        view = AccountDetailView.of_detail(queries.account_detail(services.db, done.account.name))
+        return view, done.request.id if done.request is not None else None
+
+    view, asked = perform(services, body.dry_run, response, work)
+    if asked is not None and not body.dry_run:
+        response.headers[REQUEST_HEADER] = str(asked)
+    return view
+
+
+def _renamed(exc: AsbbError) -> AsbbError:
+    """The core's error about a schedule field, named as ``allocation_schedule`` calls it."""
+    field = _SCHEDULE_FIELDS.get(exc.field or "")
+    if field is None:
+        return exc
+    message = exc.message.removeprefix(f"{exc.field}: ")
+    return type(exc)(f"{field}: {message}", field=field, details=exc.details)
 
 
 @router.get("/accounts/{name}", response_model=AccountDetailView)
@@ -202,7 +353,9 @@ def show_account(
 @router.patch(
     "/accounts/{name}",
     response_model=AccountDetailView,
-    responses={status.HTTP_200_OK: {"headers": LIMIT_REQUEST_HEADER}},
+    responses={
+        status.HTTP_200_OK: {"headers": {**LIMIT_REQUEST_HEADER, **DRY_RUN_RESPONSE["headers"]}}
+    },
 )
 def update_account(
     name: AccountName,
@@ -212,11 +365,12 @@ def update_account(
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
 ) -> AccountDetailView:
-    """Change an account's description, dates, status or limit (admin), all in one
-    transaction. A limit change is journaled as an adjustment and needs a `reason`; when
-    approval is required it becomes a pending adjustment request instead, named by the
+    """Change an account's display name, description, dates, status or limit (admin), all
+    in one transaction. A limit change is journaled as an adjustment and needs a `reason`;
+    when approval is required it becomes a pending adjustment request instead, named by the
     `Asbb-Adjustment-Request` header (the other fields change now). Closing needs no open
-    holds (409 otherwise)."""
+    holds (409 otherwise). With `dry_run: true` the answer is the account as it would be,
+    and nothing changes."""
     cleaned = account_name(name, principal)
     given = body.model_fields_set
     clear = "start_date" in given and "end_date" in given
@@ -227,20 +381,28 @@ def update_account(
                 f"{field}: to clear the dates send both start_date and end_date as null",
                 field=field,
             )
-    done = services.bank.desk.change_account(
-        cleaned,
-        ctx=context_of(request, principal),
-        limit=body.limit,
-        reason=body.reason or "",
-        description=body.description,
-        start_date=body.start_date,
-        end_date=body.end_date,
-        clear_dates=clear,
-        status=body.status,
-    )
-    if done.request is not None:
-        response.headers[REQUEST_HEADER] = str(done.request.id)
-    return AccountDetailView.of_detail(queries.account_detail(services.db, cleaned))
+    ctx = context_of(request, principal)
+
+    def work() -> tuple[AccountDetailView, int | None]:
+        done = services.bank.desk.change_account(
+            cleaned,
+            ctx=ctx,
+            limit=body.limit,
+            reason=body.reason or "",
+            description=body.description,
+            display_name=body.display_name,
+            start_date=body.start_date,
+            end_date=body.end_date,
+            clear_dates=clear,
+            status=body.status,
+        )
+        view = AccountDetailView.of_detail(queries.account_detail(services.db, cleaned))
+        return view, done.request.id if done.request is not None else None
+
+    view, asked = perform(services, body.dry_run, response, work)
+    if asked is not None and not body.dry_run:
+        response.headers[REQUEST_HEADER] = str(asked)
+    return view
 
 
 @router.post("/accounts/{name}/close", response_model=AccountDetailView)
@@ -328,7 +490,7 @@ def deposit(
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-) -> MovementView | JSONResponse:
+) -> MovementView | WireResponse:
     """Add money to an account's limit (admin), journaled as a deposit. When approval is
     required (`approvals.require_approval`) nothing moves: the answer is 202 with the pending
     credit request another person approves. With an `Idempotency-Key` header a retry returns

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, status
-from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
 from asbb_core.funding.approvals import MAX_ID, MAX_PAGE, Approvals
@@ -18,8 +17,9 @@ from asbb_core.store.models import AdjustmentKind, AdjustmentRequest, Adjustment
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.schemas import ApiModel, MoneyIn
 from daemon.services import Services, get_services
+from daemon.wire import WireResponse, WireRoute
 
-router = APIRouter(tags=["adjustments"])
+router = APIRouter(tags=["adjustments"], route_class=WireRoute)
 
 PENDING: dict[int | str, dict[str, object]] = {
     status.HTTP_202_ACCEPTED: {
@@ -35,9 +35,9 @@ REQUEST_HEADER = "Asbb-Adjustment-Request"
 """Names the pending request an account's new limit became (create and update)."""
 
 
-def pending(row: AdjustmentRequest) -> JSONResponse:
+def pending(row: AdjustmentRequest) -> WireResponse:
     """202 with the request a movement became."""
-    return JSONResponse(AdjustmentView.of(row).record(), status_code=status.HTTP_202_ACCEPTED)
+    return WireResponse(AdjustmentView.of(row), status_code=status.HTTP_202_ACCEPTED)
 
 
 RequestId = Annotated[int, Path(ge=1, le=MAX_ID, description="The adjustment request's id")]

@@ -24,22 +24,34 @@ from asbb_core.alerts.views import (
     EvaluationView,
 )
 from asbb_core.store.models import AlertSeverity, AlertStatus
+from asbb_core.values.errors import ValidationError
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.errors import ApiError
 from daemon.routes.accounts import account_name, visible_accounts
-from daemon.schemas import ApiModel
+from daemon.schemas import ApiModel, pick
 from daemon.services import Services, get_services
+from daemon.wire import WireRoute
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(tags=["alerts"], route_class=WireRoute)
 
 AlertId = Annotated[int, Path(ge=1, le=MAX_ID, description="The alert's id")]
 Kind = Literal["usage", "variance", "exhaustion", "grant-period", "stuck-holds", "spool-backlog"]
 
 
 class AcknowledgeIn(ApiModel):
+    """asbb's body, or the original tool's (``alert_id``, ``acknowledged_by``, ``notes``)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field(default="", max_length=500)
+    note: str | None = Field(default=None, max_length=500)
+    """Kept in the alert's details (``note``)."""
+    notes: str | None = Field(default=None, max_length=500)
+    """The original tool's name for ``note``."""
+    alert_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    """The original tool's: the alert in the URL (a different one is refused)."""
+    acknowledged_by: str | None = Field(default=None, max_length=128)
+    """The original tool's: who acknowledges. asbb records the token's name, so any other
+    name is refused."""
 
 
 class ResolveIn(ApiModel):
@@ -136,9 +148,23 @@ def acknowledge_alert(
 ) -> AlertView:
     """Mark an open alert as seen (by this token's name): it stays active, so nothing is
     raised again while its condition lasts, and it still resolves when the condition ends.
-    409 if it is already acknowledged or resolved."""
+    409 if it is already acknowledged or resolved. The original tool's body is taken too:
+    its `alert_id` must be the URL's and its `acknowledged_by` the token's name."""
     given = body or AcknowledgeIn()
-    return AlertView.of(_alerts(services).acknowledge(alert_id, principal.name, note=given.note))
+    if given.alert_id is not None and given.alert_id != alert_id:
+        raise ValidationError(
+            f"alert_id: {given.alert_id} disagrees with the alert in the URL ({alert_id})",
+            field="alert_id",
+        )
+    who = given.acknowledged_by
+    if who is not None and who.strip() and who.strip() != principal.name:
+        raise ValidationError(
+            f"acknowledged_by: {who.strip()!r} is not this token's name ({principal.name!r}); "
+            "asbb records who acknowledged from the token: leave it out",
+            field="acknowledged_by",
+        )
+    note = pick(given, "note", "notes").get("note") or ""
+    return AlertView.of(_alerts(services).acknowledge(alert_id, principal.name, note=note))
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertView)

@@ -8,32 +8,36 @@ sees only their schedules). The daemon's scheduler credits due instalments by it
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
-from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
 from asbb_core.funding.allocations import MAX_ID, MAX_INSTALMENTS, Allocations, ScheduleInfo
-from asbb_core.funding.views import ProcessView, ScheduleDetailView, ScheduleView
+from asbb_core.funding.views import ProcessView, ScheduleDetailView, SchedulePage, ScheduleView
 from asbb_core.ledger.views import MovementView
 from asbb_core.store.models import ScheduleStatus, UnspentPolicy
+from asbb_core.values.errors import ValidationError
 from asbb_core.values.periods import Frequency
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.routes.accounts import (
+    DRY_RUN_RESPONSE,
     AccountName,
     IsoDate,
     account_name,
     context_of,
+    perform,
     visible_accounts,
 )
 from daemon.routes.adjustments import PENDING, pending
-from daemon.schemas import ApiModel, MoneyIn
+from daemon.schemas import ApiModel, DayIn, Flag, MoneyIn, pick, refuse
 from daemon.services import Services, get_services
+from daemon.wire import WireResponse, WireRoute
 
-router = APIRouter(tags=["allocations"])
+router = APIRouter(tags=["allocations"], route_class=WireRoute)
 
 ScheduleId = Annotated[int, Path(ge=1, le=MAX_ID, description="The allocation schedule's id")]
+MAX_SCHEDULES_PAGE = 1000
 
 
 # ---------------------------------------------------------------- models
@@ -41,19 +45,31 @@ ScheduleId = Annotated[int, Path(ge=1, le=MAX_ID, description="The allocation sc
 
 class ScheduleIn(ApiModel):
     """A budget paid into an account in instalments. Give exactly one of ``total``,
-    ``end_date`` or ``instalments``."""
+    ``end_date`` or ``instalments``. The original tool's names work too (``account_id``,
+    ``allocation_amount``, ``allocation_frequency``, ``total_budget``); both names with
+    different values is a 422 naming both."""
 
     model_config = ConfigDict(extra="forbid")
 
-    account: str = Field(min_length=1, max_length=64)
-    amount: MoneyIn
-    """Each instalment."""
-    frequency: Frequency
+    account: str | None = Field(default=None, min_length=1, max_length=64)
+    """The account (or its number as ``account_id``)."""
+    account_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    """The original tool's way to name the account: its number (``id`` in its answers)."""
+    amount: MoneyIn | None = None
+    """Each instalment (required, or ``allocation_amount``)."""
+    allocation_amount: MoneyIn | None = None
+    """The original tool's name for ``amount``."""
+    frequency: Frequency | None = None
+    """Required (or ``allocation_frequency``)."""
+    allocation_frequency: Frequency | None = None
+    """The original tool's name for ``frequency``."""
     start_date: IsoDate
     """The first instalment's due date."""
     total: MoneyIn | None = None
     """The whole budget: $600 at $100 is 6 instalments; $650 is 7, the last $50."""
-    end_date: IsoDate | None = None
+    total_budget: MoneyIn | None = None
+    """The original tool's name for ``total``."""
+    end_date: DayIn = None
     """Every due date up to and including this one."""
     instalments: int | None = Field(default=None, ge=1, le=MAX_INSTALMENTS)
     """How many instalments."""
@@ -61,6 +77,11 @@ class ScheduleIn(ApiModel):
     """carry_over keeps unspent money; expire takes what is left of an instalment back
     when its period ends (never held or used money)."""
     memo: str = Field(default="", max_length=500)
+    auto_allocate: Flag = True
+    """The original tool's: must be true (or left out), as the daemon credits every
+    instalment when it falls due."""
+    dry_run: Flag = False
+    """Check everything and answer the schedule as it would be, creating nothing."""
 
 
 class ResumeIn(ApiModel):
@@ -75,6 +96,12 @@ class ProcessIn(ApiModel):
 
     today: IsoDate | None = None
     """Process as of this date (default: today, UTC)."""
+    dry_run: Flag = False
+    """Answer what would be credited, skipped and expired; credit nothing."""
+    account_id: int | None = None
+    """The original tool's: refused unless null (asbb processes every due schedule)."""
+    schedule_id: int | None = None
+    """The original tool's: refused unless null (asbb processes every due schedule)."""
 
 
 class OnceIn(ApiModel):
@@ -99,48 +126,101 @@ def _visible(principal: Principal, info: ScheduleInfo) -> ScheduleInfo:
 # ---------------------------------------------------------------- routes
 
 
-@router.post("/allocations", status_code=201, response_model=ScheduleDetailView)
-def create_schedule(
-    body: ScheduleIn,
-    request: Request,
-    principal: Annotated[Principal, Depends(admin_write)],
-    services: Annotated[Services, Depends(get_services)],
-) -> ScheduleDetailView:
-    """Create a recurring allocation (admin). Nothing is credited by this call: the
-    daemon's scheduler credits each instalment when it falls due (a start date in the past
-    is caught up at once on its next run)."""
-    allocations = _allocations(services)
-    schedule = allocations.create_schedule(
-        body.account,
-        amount=body.amount,
-        frequency=body.frequency,
+def _schedule_args(body: ScheduleIn, services: Services, principal: Principal) -> dict[str, Any]:
+    """``Allocations.create_schedule``'s arguments from asbb's fields or the original's."""
+    if not body.auto_allocate:
+        raise ValidationError(
+            "auto_allocate: asbb's daemon credits every instalment when it falls due; send "
+            "true or leave it out (pause the schedule to stop it)",
+            field="auto_allocate",
+        )
+    if body.account_id is not None:
+        by_id = services.ledger.get_account_by_id(body.account_id).name
+        if body.account is not None and account_name(body.account, principal) != by_id:
+            raise ValidationError(
+                f"account_id: {body.account_id} is account {by_id!r}, which disagrees with "
+                f"account {body.account!r}; give one of them",
+                field="account_id",
+            )
+        account = by_id
+    elif body.account is not None:
+        account = body.account
+    else:
+        raise ValidationError("account: required (or account_id)", field="account")
+    args: dict[str, Any] = {"account": account}
+    for ours, theirs in (
+        ("amount", "allocation_amount"),
+        ("frequency", "allocation_frequency"),
+        ("total", "total_budget"),
+    ):
+        args.update(pick(body, ours, theirs))
+    for ours, theirs in (("amount", "allocation_amount"), ("frequency", "allocation_frequency")):
+        if args.get(ours) is None:
+            raise ValidationError(f"{ours}: required (or {theirs})", field=ours)
+    args.update(
         start_date=body.start_date,
-        ctx=context_of(request, principal),
-        total=body.total,
         end_date=body.end_date,
         instalments=body.instalments,
         unspent=body.unspent,
         memo=body.memo,
     )
-    assert schedule.id is not None
-    return ScheduleDetailView.of(allocations.get_schedule(schedule.id))
+    return args
 
 
-@router.get("/allocations", response_model=list[ScheduleView])
+@router.post(
+    "/allocations",
+    status_code=201,
+    response_model=ScheduleDetailView,
+    responses={200: {"description": "A dry run's answer", **DRY_RUN_RESPONSE}},
+)
+def create_schedule(
+    body: ScheduleIn,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(admin_write)],
+    services: Annotated[Services, Depends(get_services)],
+) -> ScheduleDetailView:
+    """Create a recurring allocation (admin). Nothing is credited by this call: the
+    daemon's scheduler credits each instalment when it falls due (a start date in the past
+    is caught up at once on its next run). With `dry_run: true` the answer (200) is the
+    schedule as it would be; nothing is created."""
+    allocations = _allocations(services)
+    args = _schedule_args(body, services, principal)
+    ctx = context_of(request, principal)
+
+    def work() -> ScheduleDetailView:
+        schedule = allocations.create_schedule(ctx=ctx, **args)
+        assert schedule.id is not None
+        return ScheduleDetailView.of(allocations.get_schedule(schedule.id))
+
+    return perform(services, body.dry_run, response, work)
+
+
+@router.get("/allocations", response_model=SchedulePage)
 def list_schedules(
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
     account: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     status: Annotated[ScheduleStatus | None, Query()] = None,
-) -> list[ScheduleView]:
-    """Allocation schedules in creation order, optionally of one account and in one status.
-    A reader token limited to some accounts sees only their schedules."""
+    limit: Annotated[int, Query(ge=1, le=MAX_SCHEDULES_PAGE, description="Page size")] = (
+        MAX_SCHEDULES_PAGE
+    ),
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Rows to skip")] = 0,
+) -> SchedulePage:
+    """Allocation schedules in creation order, optionally of one account and in one status,
+    paged with `limit` and `offset`. A reader token limited to some accounts sees only their
+    schedules."""
     if account is not None:
         account = account_name(account, principal, field="account")
     infos = _allocations(services).list_schedules(
         account, status, accounts=visible_accounts(principal)
     )
-    return [ScheduleView.of(i) for i in infos]
+    return SchedulePage(
+        items=[ScheduleView.of(i) for i in infos[offset : offset + limit]],
+        total=len(infos),
+        limit=limit,
+        offset=offset,
+    )
 
 
 # ":int": "/allocations/process" is not a schedule, so a GET of it is 405, not a bad id.
@@ -158,18 +238,30 @@ def get_schedule(
 @router.post("/allocations/process", response_model=ProcessView)
 def process_allocations(
     request: Request,
+    response: Response,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     body: ProcessIn | None = None,
 ) -> ProcessView:
     """Credit every instalment due now (admin), as the scheduler does: missed ones are
     caught up, none is credited twice (safe beside the scheduler and other daemons).
-    `today` processes as of another date."""
+    `today` processes as of another date; `dry_run: true` answers what a run would do and
+    changes nothing."""
     given = body or ProcessIn()
-    summary = _allocations(services).process_due(
-        ctx=context_of(request, principal), today=given.today
+    refuse(
+        given,
+        {
+            "account_id": "asbb processes every due schedule in one run; leave it out",
+            "schedule_id": "asbb processes every due schedule in one run; leave it out",
+        },
+        empty_ok=True,
     )
-    return ProcessView.of(summary)
+    ctx = context_of(request, principal)
+
+    def work() -> ProcessView:
+        return ProcessView.of(_allocations(services).process_due(ctx=ctx, today=given.today))
+
+    return perform(services, given.dry_run, response, work)
 
 
 @router.post("/allocations/{schedule_id}/pause", response_model=ScheduleDetailView)
@@ -229,7 +321,7 @@ def allocate_once(
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-) -> MovementView | JSONResponse:
+) -> MovementView | WireResponse:
     """A one-off allocation (admin): add money to the account's limit, journaled as an
     allocation. When approval is required (`approvals.require_approval`) nothing moves: the
     answer is 202 with the pending credit request another person approves. With an

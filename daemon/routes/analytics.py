@@ -1,4 +1,5 @@
-"""Analytics of the REST API: burn rates of accounts and grants, and cost learning."""
+"""Analytics of the REST API: burn rates of accounts and grants, health scores, and cost
+learning."""
 
 from __future__ import annotations
 
@@ -7,22 +8,45 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from asbb_core.analytics.burnrate import account_burn_rate, grant_burn_rate
-from asbb_core.analytics.views import BurnRateView, CalibrationView
+from asbb_core.analytics.burnrate import (
+    BurnRate,
+    account_burn_rate,
+    grant_burn_rate,
+    health_scores,
+)
+from asbb_core.analytics.views import (
+    BurnRateView,
+    CalibrationView,
+    HealthScorePage,
+    HealthScoreView,
+)
 from asbb_core.ledger.calibration import cost_ratios
 from asbb_core.values.periods import parse_date
 from daemon.auth import Principal, any_reader
 from daemon.errors import ApiError
-from daemon.routes.accounts import account_name, visible_accounts
+from daemon.routes.accounts import Limit, Offset, account_name, visible_accounts
 from daemon.services import Services, get_services
+from daemon.wire import WireRoute
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], route_class=WireRoute)
 
 Window = Literal["7d", "30d", "90d", "6m", "1y", "period"]
 
 
 def _today(value: str | None) -> date | None:
     return None if value is None else parse_date(value, field="today")
+
+
+def today_of(value: str | None, services: Services) -> date:
+    """The ``today`` query parameter, else the daemon's clock's day."""
+    return _today(value) or services.clock().date()
+
+
+def check_grant_scope(principal: Principal, br: BurnRate, number: str) -> None:
+    """403 unless the caller may read every account, or one linked to the grant."""
+    scope = visible_accounts(principal)
+    if scope is not None and not scope.intersection(br.accounts):
+        raise ApiError(403, f"this token may not read grant {number!r}", field="number")
 
 
 WindowQuery = Annotated[Window, Query(description="How far back the actual spend is averaged")]
@@ -67,10 +91,51 @@ def grant_burn(
     br = grant_burn_rate(
         services.db, services.settings, number, window=window, today=day, period_number=period
     )
-    scope = visible_accounts(principal)
-    if scope is not None and not scope.intersection(br.accounts):
-        raise ApiError(403, f"this token may not read grant {number!r}", field="number")
+    check_grant_scope(principal, br, number)
     return BurnRateView.of(br)
+
+
+@router.get("/analytics/health-score", response_model=HealthScorePage)
+def health_score(
+    principal: Annotated[Principal, Depends(any_reader)],
+    services: Annotated[Services, Depends(get_services)],
+    account: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Only this account")
+    ] = None,
+    status: Annotated[
+        Literal["active", "suspended", "closed"] | None,
+        Query(description="Only accounts in this status (default: every account)"),
+    ] = None,
+    window: WindowQuery = "30d",
+    today: TodayQuery = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> HealthScorePage:
+    """Budget health scores: each account's score (0-100), band and the factors behind it
+    (overspend, runway, funds), with the original tool's `budget_health_score` and
+    `budget_health_status` beside them. One account with `account`, else every account the
+    token may read, by name, paged with `limit` and `offset`."""
+    day = today_of(today, services)
+    if account is not None:
+        name = account_name(account, principal, field="account")
+        rate = account_burn_rate(services.db, services.settings, name, window=window, today=day)
+        return HealthScorePage(items=[HealthScoreView.of(rate)], total=1, limit=limit, offset=0)
+    page = health_scores(
+        services.db,
+        services.settings,
+        status=status,
+        visible=visible_accounts(principal),
+        window=window,
+        today=day,
+        limit=limit,
+        offset=offset,
+    )
+    return HealthScorePage(
+        items=[HealthScoreView.of(r) for r in page.items],
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
 @router.get("/calibration", response_model=CalibrationView)

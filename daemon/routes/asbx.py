@@ -34,8 +34,9 @@ from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
 from daemon.schemas import ApiModel, AsbxHoldId, AsbxJobId, MoneyIn, UnixTime
 from daemon.services import Services, get_services
+from daemon.wire import WireRoute
 
-router = APIRouter(tags=["asbx"])
+router = APIRouter(tags=["asbx"], route_class=WireRoute)
 
 status_access = requires(Role.READER, Role.PLUGIN)
 

@@ -10,8 +10,9 @@ from asbb_core.store import audit
 from daemon.auth import Principal, admin_read
 from daemon.schemas import Moment
 from daemon.services import Services, get_services
+from daemon.wire import WireRoute
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=WireRoute)
 
 
 @router.get("/audit", response_model=audit.AuditPageView)

@@ -29,6 +29,7 @@ from asbb_core.values.errors import (
 from asbb_core.values.money import ZERO, round_posting
 from daemon.auth import Principal, plugin_access, requires
 from daemon.errors import request_id_of
+from daemon.routes.fleet import RECONCILE_JOB_ID_PATTERN
 from daemon.schemas import (
     JOB_ID_PATTERN,
     ApiModel,
@@ -42,8 +43,9 @@ from daemon.schemas import (
     UserName,
 )
 from daemon.services import Services, get_services
+from daemon.wire import WireRoute
 
-router = APIRouter(tags=["budget"])
+router = APIRouter(tags=["budget"], route_class=WireRoute)
 
 # A quote writes nothing: any role may ask (a reader limited to accounts, only for those).
 quote_access = requires(Role.READER, Role.PLUGIN)
@@ -105,8 +107,9 @@ class ReconcileRequest(ApiModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    job_id: str = Field(max_length=64, pattern=JOB_ID_PATTERN)
-    """The Slurm job id (an array task: '1234_5'; a heterogeneous component: '1234+0')."""
+    job_id: str = Field(max_length=64, pattern=RECONCILE_JOB_ID_PATTERN)
+    """The Slurm job id (an array task: '1234_5'; a heterogeneous component: '1234+0'); for
+    a node of a fleet admission (/budget/admit), '<cluster>/<node>'."""
     transaction_id: str | None = Field(default=None, min_length=1, max_length=40)
     """The hold id from the job's AdminComment (absent for a job accepted unchecked)."""
     account: str | None = Field(default=None, min_length=1, max_length=64)
@@ -156,10 +159,10 @@ class ReconcileResponse(ApiModel):
 def _hold_details(price: Price, job: JobShape) -> dict[str, Any]:
     return {
         "partition": price.partition,
-        "hours": str(price.hours),
-        "per_task": str(round_posting(price.per_task)),
+        "hours": price.hours,
+        "per_task": round_posting(price.per_task),
         "tasks": job.tasks,
-        "breakdown": {k: str(round_posting(v)) for k, v in price.breakdown.items()},
+        "breakdown": {k: round_posting(v) for k, v in price.breakdown.items()},
         "estimate_source": price.source,
     }
 
@@ -188,7 +191,17 @@ def _unbudgeted(body: CheckRequest, services: Services) -> tuple[str, dict[str, 
 def _refusal_details(
     details: dict[str, Any], refusal: InsufficientFundsError | AccountInactiveError
 ) -> dict[str, Any]:
-    return {**details, "reason": refusal.code, "limit": refusal.details.get("limit")}
+    limit = refusal.details.get("limit")
+    available = refusal.details.get("available")
+    return {
+        **details,
+        "reason": refusal.code,
+        # Which limit refused: "account" or "partition" (a name, not an amount).
+        "limit": limit,
+        # The original tool's: what the account has, and what this job would have held.
+        "account_balance": Decimal(available) if available is not None else ZERO,
+        "current_hold": ZERO,
+    }
 
 
 @router.post("/budget/check", response_model=CheckResponse)
@@ -251,7 +264,10 @@ def check(
         details = _hold_details(price, job)
         scale = services.calibrator.factor(body.account, price.partition)
         estimate = calibrated(price.total, scale)
-        details["calibration"] = str(scale)
+        details["calibration"] = scale
+        # The original tool's names: the multiple of the estimate held (its
+        # default_hold_percentage, asbb's holds.buffer).
+        details["hold_percentage"] = services.settings.holds.buffer
         try:
             hold = services.ledger.create_hold(
                 body.account,
@@ -289,9 +305,11 @@ def check(
             details={
                 **details,
                 "account": hold.account,
-                "buffer": str(services.settings.holds.buffer),
-                "expires_at": hold.expires_at.isoformat(),
+                "buffer": services.settings.holds.buffer,
+                "expires_at": hold.expires_at,
                 "replayed": hold.replayed,
+                "account_balance": hold.available_after + hold.amount,
+                "current_hold": hold.amount,
             },
         )
 

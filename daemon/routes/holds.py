@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
 from asbb_core.ledger.views import HoldPage, HoldView, VoidView
@@ -15,8 +14,9 @@ from daemon.routes.accounts import account_name, context_of, visible_accounts
 from daemon.routes.adjustments import PENDING, pending
 from daemon.schemas import JOB_ID_PATTERN, ApiModel
 from daemon.services import Services, get_services
+from daemon.wire import WireResponse, WireRoute
 
-router = APIRouter(tags=["holds"])
+router = APIRouter(tags=["holds"], route_class=WireRoute)
 
 HoldId = Annotated[str, Path(min_length=1, max_length=40, description="The hold's id")]
 
@@ -78,7 +78,7 @@ def void_hold(
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
     body: VoidIn | None = None,
-) -> VoidView | JSONResponse:
+) -> VoidView | WireResponse:
     """Release everything an open hold still reserves (admin), e.g. for a job that will never
     run. When approval is required (`approvals.require_approval`) nothing is released: the
     answer is 202 with the pending hold_release request another person approves. A hold

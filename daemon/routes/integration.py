@@ -16,8 +16,9 @@ from daemon.auth import Principal, plugin_access, requires
 from daemon.routes.asbx import apply_report
 from daemon.schemas import JOB_ID_PATTERN, ApiModel, AsbxHoldId, MoneyIn
 from daemon.services import Services, get_services
+from daemon.wire import WireRoute
 
-router = APIRouter(tags=["integration"])
+router = APIRouter(tags=["integration"], route_class=WireRoute)
 
 context_access = requires(Role.READER, Role.PLUGIN)
 JobId = Annotated[str, Path(max_length=64, pattern=JOB_ID_PATTERN, description="The Slurm job id")]

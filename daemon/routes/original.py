@@ -9,77 +9,57 @@ ones asbb has no equivalent for are refused with a 422 naming the field.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from asbb_core.analytics.views import BurnRateView
+from asbb_core.alerts.conditions import AlertRecord
+from asbb_core.analytics import burnrate
+from asbb_core.analytics.burnrate import WINDOWS
+from asbb_core.analytics.views import OriginalAlertView, OriginalBurnRateView
 from asbb_core.funding.grants import MAX_CO_PIS
 from asbb_core.funding.views import GrantPeriodView, GrantView, ScheduleDetailView
 from asbb_core.ledger.views import AccountDetailView
-from asbb_core.store.models import ScheduleStatus
+from asbb_core.store.models import AlertStatus, ScheduleStatus
+from asbb_core.store.queries import MAX_PAGE
 from asbb_core.values.errors import ValidationError
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.routes import accounts, allocations, analytics, grants
-from daemon.routes.accounts import LIMIT_REQUEST_HEADER, AccountName, account_name, context_of
+from daemon.routes.accounts import (
+    LIMIT_REQUEST_HEADER,
+    AccountName,
+    account_name,
+    context_of,
+    perform,
+)
 from daemon.routes.allocations import ScheduleId
-from daemon.routes.analytics import TodayQuery, Window, WindowQuery
+from daemon.routes.analytics import TodayQuery, Window
 from daemon.routes.grants import GrantNumber, GrantStatusName, visible_grant
-from daemon.schemas import ApiModel, MoneyIn
+from daemon.schemas import ApiModel, DayIn, Flag, MoneyIn, pick, refuse
 from daemon.services import Services, get_services
+from daemon.wire import WireRoute
 
-router = APIRouter(tags=["original"])
-
-
-def _day_in(value: object) -> object:
-    # The original sends RFC 3339 date-times; asbb keeps days, so take the day written.
-    if isinstance(value, str) and len(value) > 10:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-        except ValueError:
-            raise ValueError("expected an ISO date (YYYY-MM-DD) or an RFC 3339 time") from None
-    if value is not None and not isinstance(value, str | date):
-        raise ValueError("expected an ISO date (YYYY-MM-DD) or an RFC 3339 time")
-    return value
-
-
-DayIn = Annotated[date, BeforeValidator(_day_in)]
-
-
-def _pick(body: ApiModel, ours: str, theirs: str) -> dict[str, Any]:
-    """``{ours: value}`` from whichever of the two names the body set (422 if both)."""
-    given = body.model_fields_set
-    if ours in given and theirs in given:
-        raise ValidationError(
-            f"{theirs}: give {ours} or the original's {theirs}, not both", field=theirs
-        )
-    for name in (ours, theirs):
-        if name in given:
-            return {ours: getattr(body, name)}
-    return {}
-
-
-def _refuse(body: ApiModel, fields: dict[str, str]) -> None:
-    """422 for the first original field asbb has no equivalent for, saying what to do."""
-    for name, why in fields.items():
-        if name in body.model_fields_set:
-            raise ValidationError(f"{name}: {why}", field=name)
+router = APIRouter(tags=["original"], route_class=WireRoute)
 
 
 # ---------------------------------------------------------------- accounts
 
 
 class OriginalAccountUpdate(ApiModel):
-    """asbb's ``PATCH /accounts/{name}`` body, plus the original's ``budget_limit``."""
+    """asbb's ``PATCH /accounts/{name}`` body, plus the original's ``name`` (the display
+    name) and ``budget_limit``."""
 
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = Field(default=None, max_length=500)
-    start_date: DayIn | None = None
+    display_name: str | None = Field(default=None, max_length=200)
+    """What people call the account."""
+    name: str | None = Field(default=None, max_length=200)
+    """The original's name for ``display_name`` (the Slurm account is in the URL)."""
+    start_date: DayIn = None
     """A day (YYYY-MM-DD) or the original's RFC 3339 time (its day is kept)."""
-    end_date: DayIn | None = None
+    end_date: DayIn = None
     """Send both dates as null to clear them."""
     status: Literal["active", "suspended", "closed"] | None = None
     limit: MoneyIn | None = None
@@ -88,8 +68,8 @@ class OriginalAccountUpdate(ApiModel):
     """The original's name for ``limit``. The original had no reason: without one the
     adjustment's reason says it came from this route."""
     reason: str | None = Field(default=None, max_length=500)
-    name: str | None = Field(default=None, max_length=200)
-    """The original's display name: refused, asbb names an account by its Slurm account."""
+    dry_run: Flag = False
+    """Check everything and answer the account as it would be, changing nothing."""
 
 
 @router.put(
@@ -109,20 +89,14 @@ def put_account(
     """The original's account update, done by `PATCH /accounts/{name}` (fields left out stay
     as they are). `budget_limit` is the original's `limit`; when approval is required a limit
     change becomes a pending adjustment request named by the `Asbb-Adjustment-Request`
-    header, as with PATCH."""
-    _refuse(
-        body,
-        {
-            "name": "asbb names an account by its Slurm account only; "
-            "put the display name in description"
-        },
-    )
+    header, as with PATCH. The original's `name` is the display name (`display_name`)."""
     values: dict[str, Any] = {
         field: getattr(body, field)
-        for field in ("description", "start_date", "end_date", "status", "reason")
+        for field in ("description", "start_date", "end_date", "status", "reason", "dry_run")
         if field in body.model_fields_set
     }
-    values.update(_pick(body, "limit", "budget_limit"))
+    values.update(pick(body, "display_name", "name"))
+    values.update(pick(body, "limit", "budget_limit"))
     if "budget_limit" in body.model_fields_set and not body.reason:
         values["reason"] = "limit set through PUT /api/v1/accounts"
     patch = accounts.AccountUpdate.model_construct(_fields_set=set(values), **values)
@@ -177,6 +151,8 @@ class OriginalGrantUpdate(ApiModel):
     federal_award_id: str | None = Field(default=None, max_length=16)
     """The original's name for ``cfda``."""
     status: GrantStatusName | None = None
+    dry_run: Flag = False
+    """Check everything and answer the grant as it would be, changing nothing."""
 
 
 _GRANT_NAMES = {
@@ -197,6 +173,7 @@ def put_grant(
     number: GrantNumber,
     body: OriginalGrantUpdate,
     request: Request,
+    response: Response,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
 ) -> GrantView:
@@ -204,13 +181,13 @@ def put_grant(
     (under asbb's names or the original's) and status; fields left out stay as they are."""
     values: dict[str, Any] = {
         field: getattr(body, field)
-        for field in ("title", "institution", "department", "status")
+        for field in ("title", "institution", "department", "status", "dry_run")
         if field in body.model_fields_set
     }
     for ours, theirs in _GRANT_NAMES.items():
-        values.update(_pick(body, ours, theirs))
+        values.update(pick(body, ours, theirs))
     patch = grants.GrantUpdate.model_construct(_fields_set=set(values), **values)
-    return grants.update_grant(number, patch, request, principal, services)
+    return grants.update_grant(number, patch, request, response, principal, services)
 
 
 @router.get(
@@ -225,47 +202,137 @@ def grant_periods(
 ) -> list[GrantPeriodView]:
     """The grant's budget periods in order, with what was drawn from each, as in
     `GET /grants/{number}`."""
-    return GrantView.of(visible_grant(services, principal, number)).periods
+    detail = visible_grant(services, principal, number)
+    return GrantView.of(detail, today=grants.today_of(services)).periods
 
 
 # ---------------------------------------------------------------- burn rates
 
+OriginalPeriod = Annotated[
+    str | None,
+    Query(
+        max_length=8,
+        description="The original's name for the window (7d, 30d, 90d, 6m, 1y, period)",
+    ),
+]
+IncludeProjection = Annotated[
+    bool, Query(description="The original's: add `projection` (else it is null)")
+]
+IncludeAlerts = Annotated[
+    bool, Query(description="The original's: add the open and acknowledged `alerts`")
+]
+
+
+def _window(window: str | None, period: str | None, default: str) -> str:
+    """The window from asbb's ``window`` or the original's ``period`` (422 if both differ)."""
+    if period is not None and period not in WINDOWS:
+        raise ValidationError(f"period: must be one of {', '.join(WINDOWS)}", field="period")
+    if window is not None and period is not None and window != period:
+        raise ValidationError(
+            "period: give window or the original's period, not both", field="period"
+        )
+    return window or period or default
+
+
+def _open_alerts(
+    services: Services, accounts: list[str], grant: str | None = None
+) -> list[OriginalAlertView]:
+    """The open and acknowledged alerts of ``accounts`` (and of ``grant``), oldest first."""
+    service = services.bank.alerts
+    found: dict[int, AlertRecord] = {}
+    for status in (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED):
+        for name in accounts:
+            for record in service.list_alerts(status=status, account=name, limit=MAX_PAGE):
+                found[record.id] = record
+        if grant is not None:
+            for record in service.list_alerts(status=status, search=grant, limit=MAX_PAGE):
+                if record.grant == grant:
+                    found[record.id] = record
+    return [
+        OriginalAlertView.of(r.alert, r.account, r.grant, services.settings)
+        for r in (found[key] for key in sorted(found))
+    ]
+
 
 @router.get(
     "/burn-rate/{name}",
-    response_model=BurnRateView,
-    summary="An account's burn rate: the same as GET /api/v1/accounts/{name}/burn-rate",
+    response_model=OriginalBurnRateView,
+    summary="An account's burn rate: GET /api/v1/accounts/{name}/burn-rate, with the "
+    "original's fields beside asbb's",
 )
 def account_burn_rate(
     name: AccountName,
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
-    window: WindowQuery = "30d",
+    window: Annotated[Window | None, Query(description="Default: 30d")] = None,
+    period: OriginalPeriod = None,
     today: TodayQuery = None,
-) -> BurnRateView:
-    """The answer of `GET /accounts/{name}/burn-rate`, with the same query parameters."""
-    return analytics.account_burn(name, principal, services, window=window, today=today)
+    include_projection: IncludeProjection = False,
+    include_alerts: IncludeAlerts = False,
+) -> OriginalBurnRateView:
+    """Every field of `GET /accounts/{name}/burn-rate`, and beside them the original tool's
+    (`account`, `analysis_period`, `time_range`, `current_metrics`, `historical_data`,
+    `projection`, `alerts`, `recommendations`). `period` is the original's `window`."""
+    chosen = _window(window, period, "30d")
+    br = burnrate.account_burn_rate(
+        services.db,
+        services.settings,
+        account_name(name, principal),
+        window=chosen,
+        today=analytics.today_of(today, services),
+    )
+    alerts = _open_alerts(services, [br.name]) if include_alerts else None
+    return OriginalBurnRateView.of_original(br, projection=include_projection, alerts=alerts)
 
 
 @router.get(
     "/burn-rate/grant/{number}",
-    response_model=BurnRateView,
-    summary="A grant's burn rate: the same as GET /api/v1/grants/{number}/burn-rate",
+    response_model=OriginalBurnRateView,
+    summary="A grant's burn rate: GET /api/v1/grants/{number}/burn-rate, with the original's "
+    "fields beside asbb's",
 )
 def grant_burn_rate(
     number: GrantNumber,
     principal: Annotated[Principal, Depends(any_reader)],
     services: Annotated[Services, Depends(get_services)],
-    window: Annotated[Window, Query(description="Default: the current budget period")] = "period",
+    window: Annotated[
+        Window | None, Query(description="Default: the current budget period")
+    ] = None,
     today: TodayQuery = None,
     period: Annotated[
-        int | None, Query(ge=1, description="A budget period's number (default: the current one)")
+        str | None,
+        Query(
+            max_length=8,
+            description="A budget period's number (default: the current one), or the "
+            "original's window (7d, 30d, 90d, 6m, 1y, period)",
+        ),
     ] = None,
-) -> BurnRateView:
-    """The answer of `GET /grants/{number}/burn-rate`, with the same query parameters."""
-    return analytics.grant_burn(
-        number, principal, services, window=window, today=today, period=period
+    include_projection: IncludeProjection = False,
+    include_alerts: IncludeAlerts = False,
+) -> OriginalBurnRateView:
+    """Every field of `GET /grants/{number}/burn-rate`, and beside them the original tool's.
+    `period` is a budget period's number as on that route, or, when it is a window, the
+    original's name for `window`."""
+    number_of: int | None = None
+    original_window: str | None = None
+    if period is not None and period.isdigit():
+        number_of = int(period)
+        if number_of < 1:
+            raise ValidationError("period: a budget period's number is 1 or more", field="period")
+    elif period is not None:
+        original_window = period
+    chosen = _window(window, original_window, "period")
+    br = burnrate.grant_burn_rate(
+        services.db,
+        services.settings,
+        number,
+        window=chosen,
+        today=analytics.today_of(today, services),
+        period_number=number_of,
     )
+    analytics.check_grant_scope(principal, br, number)
+    alerts = _open_alerts(services, br.accounts, br.name) if include_alerts else None
+    return OriginalBurnRateView.of_original(br, projection=include_projection, alerts=alerts)
 
 
 # ---------------------------------------------------------------- allocations
@@ -289,6 +356,8 @@ class OriginalScheduleUpdate(ApiModel):
     """Refused: a schedule's end is fixed once it exists."""
     auto_allocate: Any = None
     """Refused: asbb's daemon credits every schedule when due."""
+    dry_run: Flag = False
+    """Check the move and answer the schedule as it would be, changing nothing."""
 
 
 _FIXED = "asbb cannot change this on an existing schedule; cancel it and create another"
@@ -305,6 +374,7 @@ def put_schedule(
     schedule_id: ScheduleId,
     body: OriginalScheduleUpdate,
     request: Request,
+    response: Response,
     principal: Annotated[Principal, Depends(admin_write)],
     services: Annotated[Services, Depends(get_services)],
 ) -> ScheduleDetailView:
@@ -312,7 +382,7 @@ def put_schedule(
     (`POST /allocations/{id}/pause`), `active` resumes (`.../resume`, due instalments
     recorded as skipped) and `cancelled` cancels (`.../cancel`). Asking for the status the
     schedule already has changes nothing; any other move is 409, as on those routes."""
-    _refuse(
+    refuse(
         body,
         {
             "allocation_amount": _FIXED,
@@ -334,8 +404,15 @@ def put_schedule(
     principal.require_account(found.account)
     if found.schedule.status == ScheduleStatus(body.status):
         return ScheduleDetailView.of(found)
-    if body.status == "paused":
-        return allocations.pause_schedule(schedule_id, request, principal, services)
-    if body.status == "active":
-        return allocations.resume_schedule(schedule_id, request, principal, services)
-    return allocations.cancel_schedule(schedule_id, request, principal, services)
+    moves = {
+        "paused": allocations.pause_schedule,
+        "active": allocations.resume_schedule,
+        "cancelled": allocations.cancel_schedule,
+    }
+    move = moves[body.status]
+    return perform(
+        services,
+        body.dry_run,
+        response,
+        lambda: move(schedule_id, request, principal, services),
+    )

@@ -20,8 +20,9 @@ from daemon.auth import Principal, any_reader
 from daemon.routes.accounts import AccountName, account_name
 from daemon.routes.grants import GrantNumber, today_of, visible_grant
 from daemon.services import Services, get_services
+from daemon.wire import WireRoute
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], route_class=WireRoute)
 
 Format = Literal["json", "csv", "markdown"]
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "markdown": "text/markdown; charset=utf-8"}

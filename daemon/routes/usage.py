@@ -12,8 +12,9 @@ from asbb_core.store import queries
 from daemon.auth import Principal, any_reader
 from daemon.routes.accounts import account_name, visible_accounts
 from daemon.services import Services, get_services
+from daemon.wire import WireRoute
 
-router = APIRouter(tags=["usage"])
+router = APIRouter(tags=["usage"], route_class=WireRoute)
 
 
 @router.get("/usage/summary", response_model=UsageView)

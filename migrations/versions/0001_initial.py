@@ -127,18 +127,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Each table's indexes go with it (MySQL refuses to drop one a foreign key needs first).
     op.drop_table("idempotency_keys")
-    op.drop_index("ix_journal_correlation_id", table_name="journal")
-    op.drop_index("ix_journal_job_id", table_name="journal")
-    op.drop_index("ix_journal_hold_id", table_name="journal")
-    op.drop_index("ix_journal_created", table_name="journal")
-    op.drop_index("ix_journal_account_created", table_name="journal")
     op.drop_table("journal")
-    op.drop_index("ix_holds_job_id", table_name="holds")
-    op.drop_index("ix_holds_account_state", table_name="holds")
-    op.drop_index("ix_holds_state_expires", table_name="holds")
     op.drop_table("holds")
-    op.drop_index("ix_partition_limits_account_id", table_name="partition_limits")
     op.drop_table("partition_limits")
-    op.drop_index("ix_accounts_name", table_name="accounts")
     op.drop_table("accounts")

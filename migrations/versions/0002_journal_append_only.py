@@ -4,11 +4,14 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22
 
-Both backends raise "journal is append-only" as an integrity error (SQLAlchemy
-``IntegrityError``): SQLite's RAISE(ABORT) is a constraint failure, and the PostgreSQL function
-raises SQLSTATE 23001 (restrict_violation). On PostgreSQL a statement trigger refuses TRUNCATE too
-(row triggers do not fire for it); SQLite has no TRUNCATE. DROP TABLE is a schema change and is
-left to migrations.
+Every backend raises "journal is append-only" as an integrity error (SQLAlchemy
+``IntegrityError``): SQLite's RAISE(ABORT) is a constraint failure, the PostgreSQL function
+raises SQLSTATE 23001 (restrict_violation), and MySQL's triggers SIGNAL SQLSTATE 23000 (which
+``asbb_core.store.database`` raises as ``IntegrityError``). On PostgreSQL a statement trigger
+refuses TRUNCATE too (row triggers do not fire for it); SQLite has no TRUNCATE, and MySQL's
+needs the DROP privilege, which asbb's database user must not have (docs/admin-guide.md); the
+foreign keys that reference the journal refuse it there as well. DROP TABLE is a schema change
+and is left to migrations.
 """
 
 from __future__ import annotations
@@ -71,20 +74,35 @@ SQLITE_DOWNGRADE = [
 ]
 
 
-def _statements(postgresql: list[str], sqlite: list[str]) -> list[str]:
+MYSQL_UPGRADE = [
+    f"""
+    CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal FOR EACH ROW
+    SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = '{MESSAGE}'
+    """,
+    f"""
+    CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal FOR EACH ROW
+    SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = '{MESSAGE}'
+    """,
+]
+MYSQL_DOWNGRADE = SQLITE_DOWNGRADE
+
+
+def _statements(postgresql: list[str], sqlite: list[str], mysql: list[str]) -> list[str]:
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql
     if dialect == "sqlite":
         return sqlite
+    if dialect == "mysql":
+        return mysql
     raise NotImplementedError(f"no append-only journal triggers for {dialect}")
 
 
 def upgrade() -> None:
-    for statement in _statements(POSTGRESQL_UPGRADE, SQLITE_UPGRADE):
+    for statement in _statements(POSTGRESQL_UPGRADE, SQLITE_UPGRADE, MYSQL_UPGRADE):
         op.execute(statement)
 
 
 def downgrade() -> None:
-    for statement in _statements(POSTGRESQL_DOWNGRADE, SQLITE_DOWNGRADE):
+    for statement in _statements(POSTGRESQL_DOWNGRADE, SQLITE_DOWNGRADE, MYSQL_DOWNGRADE):
         op.execute(statement)

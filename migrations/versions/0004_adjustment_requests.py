@@ -51,6 +51,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_adjustment_requests_status", table_name="adjustment_requests")
-    op.drop_index("ix_adjustment_requests_account", table_name="adjustment_requests")
+    # Each table's indexes go with it (MySQL refuses to drop one a foreign key needs first).
     op.drop_table("adjustment_requests")

@@ -67,9 +67,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_performance_feedback_job_id", table_name="performance_feedback")
+    # Each table's indexes go with it (MySQL refuses to drop one a foreign key needs first).
     op.drop_table("performance_feedback")
-    op.drop_index("ix_cost_reports_received", table_name="cost_reports")
-    op.drop_index("ix_cost_reports_digest", table_name="cost_reports")
-    op.drop_index("ix_cost_reports_job_id", table_name="cost_reports")
     op.drop_table("cost_reports")

@@ -11,7 +11,7 @@ Create Date: 2026-12-02
   each table to add them, so the journal's append-only triggers of 0002 are made again after
   its rebuild).
 * ``holds_resolved_final``: a trigger that refuses to change (or delete) a hold once it is
-  posted, voided or expired.
+  posted, voided or expired (two on SQLite and MySQL, one for UPDATE and one for DELETE).
 * Idempotency records written before this revision are moved into the namespaces: keys asbb
   derived (``reconcile:``, ``adjustment:``, ``recover-void:``, ``expire:``) become
   ``asbb:legacy:<key>``, any other (a caller's) ``client:<key>``; their results are stored in
@@ -68,6 +68,17 @@ SQLITE_FINAL_HOLDS = [
         SELECT RAISE(ABORT, '{FINAL_HOLDS_MESSAGE}');
     END
     """,
+]
+MYSQL_FINAL_HOLDS = [
+    f"""
+    CREATE TRIGGER holds_resolved_final_{event.lower()} BEFORE {event} ON holds FOR EACH ROW
+    BEGIN
+        IF OLD.state <> 'open' THEN
+            SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = '{FINAL_HOLDS_MESSAGE}';
+        END IF;
+    END
+    """
+    for event in ("UPDATE", "DELETE")
 ]
 SQLITE_APPEND_ONLY = [
     f"""
@@ -141,6 +152,14 @@ def _namespace_legacy_keys(bind: sa.Connection) -> None:
         )
 
 
+def _final_holds(dialect: str) -> list[str]:
+    if dialect == "sqlite":
+        return SQLITE_FINAL_HOLDS
+    if dialect == "mysql":
+        return MYSQL_FINAL_HOLDS
+    return POSTGRESQL_FINAL_HOLDS
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     sqlite = bind.dialect.name == "sqlite"
@@ -160,14 +179,14 @@ def upgrade() -> None:
         # The rebuilds dropped the journal's triggers with the old tables.
         for statement in SQLITE_APPEND_ONLY:
             op.execute(statement)
-    for statement in SQLITE_FINAL_HOLDS if sqlite else POSTGRESQL_FINAL_HOLDS:
+    for statement in _final_holds(bind.dialect.name):
         op.execute(statement)
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     sqlite = bind.dialect.name == "sqlite"
-    if sqlite:
+    if sqlite or bind.dialect.name == "mysql":
         op.execute("DROP TRIGGER holds_resolved_final_delete")
         op.execute("DROP TRIGGER holds_resolved_final_update")
     else:

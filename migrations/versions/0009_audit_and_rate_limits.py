@@ -6,7 +6,7 @@ Create Date: 2026-12-02
 
 Mirrors ``asbb_core.store.models.AuditEvent`` and ``RateBucket`` exactly
 (tests/test_migrations.py compares them). ``audit_log`` is append-only like the journal:
-UPDATE and DELETE are refused by triggers on both backends (TRUNCATE too on PostgreSQL).
+UPDATE and DELETE are refused by triggers on every backend (TRUNCATE too on PostgreSQL).
 ``rate_buckets`` holds one token bucket per caller, so every process and replica on the
 database counts a token's requests together.
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from asbb_core.store.sqltypes import UTCDateTime
+from asbb_core.store.sqltypes import FLOAT8, UTCDateTime
 
 revision: str = "0009"
 down_revision: str | Sequence[str] | None = "0008"
@@ -62,6 +62,13 @@ SQLITE_APPEND_ONLY = [
     END
     """,
 ]
+MYSQL_APPEND_ONLY = [
+    f"""
+    CREATE TRIGGER audit_log_no_{event.lower()} BEFORE {event} ON audit_log FOR EACH ROW
+    SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = '{MESSAGE}'
+    """
+    for event in ("UPDATE", "DELETE")
+]
 
 
 def upgrade() -> None:
@@ -83,16 +90,17 @@ def upgrade() -> None:
     op.create_table(
         "rate_buckets",
         sa.Column("caller", sa.String(200), primary_key=True),
-        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("tokens", FLOAT8, nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    for statement in SQLITE_APPEND_ONLY if sqlite else POSTGRESQL_APPEND_ONLY:
+    dialect = op.get_bind().dialect.name
+    triggers = {"sqlite": SQLITE_APPEND_ONLY, "mysql": MYSQL_APPEND_ONLY}
+    for statement in triggers.get(dialect, POSTGRESQL_APPEND_ONLY):
         op.execute(statement)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
+    if op.get_bind().dialect.name in ("sqlite", "mysql"):
         op.execute("DROP TRIGGER audit_log_no_delete")
         op.execute("DROP TRIGGER audit_log_no_update")
     else:
@@ -100,7 +108,4 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION audit_log_append_only()")
     op.drop_table("rate_buckets")
-    op.drop_index("ix_audit_subject", table_name="audit_log")
-    op.drop_index("ix_audit_log_actor", table_name="audit_log")
-    op.drop_index("ix_audit_log_at", table_name="audit_log")
-    op.drop_table("audit_log")
+    op.drop_table("audit_log")  # its indexes with it

@@ -1,0 +1,3 @@
+module asbb.test/contract
+
+go 1.19
