@@ -81,9 +81,9 @@ def test_figures_of_a_quote(plugin, ledger, ctx):
     quote = ask(plugin, QUOTE, job())
     # 16 CPUs x $0.05 x 2 h = $1.60, held x 1.2 = $1.92, of the 880.00 left
     assert (quote["estimated_cost"], quote["hold_amount"], quote["budget_remaining"]) == (
-        "1.60",
-        "1.92",
-        "878.08",
+        Decimal("1.60"),
+        Decimal("1.92"),
+        Decimal("878.08"),
     )
     assert quote["message"] == "would hold 1.92 for an estimated 1.60"
     assert quote["details"]["account"] == "ml-proj"
@@ -104,7 +104,7 @@ def test_over_budget_is_refused_like_check(plugin, ledger, ctx):
         == check["message"]
         == ("account tiny has $1.00 available; this job needs an estimated $1.92 hold on aws-cpu")
     )
-    assert (quote["hold_amount"], quote["budget_remaining"]) == ("1.92", "1.00")
+    assert (quote["hold_amount"], quote["budget_remaining"]) == (Decimal("1.92"), Decimal("1.00"))
     assert (quote["hold_amount"], quote["budget_remaining"]) == (
         check["hold_amount"],
         check["budget_remaining"],
@@ -116,7 +116,7 @@ def test_over_budget_is_refused_like_check(plugin, ledger, ctx):
 def test_exactly_enough_is_accepted(plugin, ledger, ctx):
     ledger.create_account("exact", ctx=ctx, limit="1.92")
     quote = ask(plugin, QUOTE, job(account="exact"))
-    assert (quote["would_accept"], quote["budget_remaining"]) == (True, "0.00")
+    assert (quote["would_accept"], quote["budget_remaining"]) == (True, Decimal("0.00"))
     check = ask(plugin, CHECK, job(account="exact"))
     assert check["available"] is True
     # now the account is spent: one cent more is refused by both
@@ -134,7 +134,7 @@ def test_partition_limit_refuses_like_check(plugin, ledger, ctx):
     assert quote["message"] == check["message"]
     assert "partition aws-cpu of account ml-proj has $1.50 available" in quote["message"]
     assert quote["details"]["limit"] == check["details"]["limit"] == "partition"
-    assert quote["budget_remaining"] == check["budget_remaining"] == "1.50"
+    assert quote["budget_remaining"] == check["budget_remaining"] == Decimal("1.50")
     # another partition of the same account is not limited
     assert ask(plugin, QUOTE, job(partition="gpu-aws"))["would_accept"] is True
 
@@ -169,13 +169,15 @@ def test_inactive_account_is_refused_like_check(plugin, ledger, ctx, clock, chan
     assert quote["message"] == check["message"]
     assert words in quote["message"]
     assert quote["details"]["reason"] == "account_inactive"
-    assert quote["hold_amount"] == "1.92"  # what the hold would be, had the account been open
+    assert quote["hold_amount"] == Decimal(
+        "1.92"
+    )  # what the hold would be, had the account been open
 
 
 def test_unbudgeted_partition_is_accepted_without_a_hold(plugin):
     quote = ask(plugin, QUOTE, job(partition="local", account="not-even-an-account"))
     assert quote["would_accept"] is True
-    assert (quote["hold_amount"], quote["budget_remaining"]) == ("0.00", None)
+    assert (quote["hold_amount"], quote["budget_remaining"]) == (Decimal("0.00"), None)
     assert quote["message"] == "partition local is not budgeted"
 
 

@@ -66,15 +66,22 @@ def summary(client, **params):
     return reply.json()
 
 
+def cents(value):
+    """A money figure of the wire, as its exact text: a JSON number read as a Decimal, so
+    "14.36" here means the body held the number 14.36, to the digit."""
+    assert isinstance(value, Decimal), value
+    return str(value)
+
+
 def groups(body):
     return [
-        (g["key"], g["charged"], g["jobs"], g["charges"], g["average_per_job"])
+        (g["key"], cents(g["charged"]), g["jobs"], g["charges"], cents(g["average_per_job"]))
         for g in body["groups"]
     ]
 
 
 def totals(body):
-    return (body["charged"], body["jobs"], body["charges"], body["average_per_job"])
+    return (cents(body["charged"]), body["jobs"], body["charges"], cents(body["average_per_job"]))
 
 
 def test_by_account_matches_the_hand_computation_and_the_database(admin, charges):
@@ -160,10 +167,10 @@ def test_reader_scope(live_daemon, charges, db, clock):
         body = summary(reader)
         assert groups(body) == [("beta", "3.55", 2, 4, "1.78")]
         assert totals(body) == ("3.55", 2, 4, "1.78")
-        assert summary(reader, group_by="user")["charged"] == "3.55"
+        assert summary(reader, group_by="user")["charged"] == Decimal("3.55")
         denied = reader.get("/api/v1/usage/summary", params={"account": "alpha"})
         assert (denied.status_code, denied.json()["error"]["field"]) == (403, "account")
     with live_daemon.client("reader") as unscoped:
-        assert summary(unscoped)["charged"] == "17.91"
+        assert summary(unscoped)["charged"] == Decimal("17.91")
     with live_daemon.client(None) as anonymous:
         assert anonymous.get("/api/v1/usage/summary").status_code == 401
