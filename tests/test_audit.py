@@ -19,6 +19,7 @@ from asbb_core.store import audit
 from asbb_core.store.database import Database
 from asbb_core.values.context import Context
 from asbb_tui.cli import app
+from tests.wire import loads
 
 
 @pytest.fixture(autouse=True)
@@ -61,11 +62,9 @@ def test_tokens_are_audited_without_their_secret(
     migrated_url: str, db: Database, act_as: Callable[[str], None]
 ) -> None:
     act_as("daemon")
-    made = json.loads(
-        asbb(migrated_url, "token", "create", "ops", "--role", "admin", "--json").stdout
-    )
+    made = loads(asbb(migrated_url, "token", "create", "ops", "--role", "admin", "--json").stdout)
     asbb(migrated_url, "token", "revoke", "ops")
-    listed = json.loads(asbb(migrated_url, "audit", "list", "--subject", "token", "--json").stdout)
+    listed = loads(asbb(migrated_url, "audit", "list", "--subject", "token", "--json").stdout)
     actions = [(e["action"], e["actor"], e["source"]) for e in listed["items"]]
     assert actions == [("token.revoke", "daemon", "cli"), ("token.create", "daemon", "cli")]
     assert made["secret"] not in json.dumps(listed)
@@ -91,9 +90,9 @@ def test_a_failed_change_leaves_no_audit_row(ledger: Ledger, ctx: Context, db: D
 def test_cli_filters_and_pages(migrated_url: str, ledger: Ledger, ctx: Context) -> None:
     for n in range(3):
         ledger.create_account(f"acct-{n}", ctx=ctx)
-    first = json.loads(asbb(migrated_url, "audit", "list", "--limit", "2", "--json").stdout)
+    first = loads(asbb(migrated_url, "audit", "list", "--limit", "2", "--json").stdout)
     assert [e["subject"] for e in first["items"]] == ["account:acct-2", "account:acct-1"]
-    rest = json.loads(
+    rest = loads(
         asbb(
             migrated_url, "audit", "list", "--before-id", str(first["next_before_id"]), "--json"
         ).stdout
@@ -112,10 +111,21 @@ def test_api_lists_the_audit_trail_for_admins_only(
     ledger.create_account("physics", ctx=ctx)
     Tokens(db, clock=clock).create("ops-2", "reader", actor="tests")
     with live_daemon.client("admin") as admin:
-        page = admin.get("/api/v1/audit", params={"subject": "account"}).json()
-        assert [e["subject"] for e in page["items"]] == ["account:physics"]
+        page = admin.get("/api/v1/audit", params={"subject": "account"})
+        assert [e["subject"] for e in page.json()] == ["account:physics"]
+        assert page.json()[0]["at"].endswith("Z")  # an RFC 3339 time in UTC
+        assert page.links == {}  # the only page: no next
         tokens = admin.get("/api/v1/audit", params={"action": "token.create"}).json()
-        assert "token:ops-2" in {e["subject"] for e in tokens["items"]}
+        assert "token:ops-2" in {e["subject"] for e in tokens}
+        # A cursor page: the next, older page is in the Link header, by before_id.
+        first = admin.get("/api/v1/audit", params={"limit": 1})
+        (newest,) = first.json()
+        assert "x-total-count" not in first.headers
+        older = admin.get(first.links["next"]["url"])
+        assert older.status_code == 200, older.text
+        (next_newest,) = older.json()
+        assert next_newest["id"] < newest["id"]
+        assert f"before_id={newest['id']}" in first.links["next"]["url"]
     with live_daemon.client("reader") as reader:
         assert reader.get("/api/v1/audit").status_code == 403
     with live_daemon.client(None) as anonymous:

@@ -8,6 +8,7 @@ import pytest
 
 from asbb_core.ledger.verify import verify_ledger
 from tests.conftest import serve_in_thread
+from tests.wire import D
 
 
 @pytest.fixture
@@ -32,11 +33,13 @@ def test_check_prices_the_job_and_holds_it(plugin, ledger):
     # 16 CPUs x $0.05 x 2 h = $1.60; held x 1.2 = $1.92
     assert body["available"] is True
     assert (body["estimated_cost"], body["hold_amount"], body["budget_remaining"]) == (
-        "1.60",
-        "1.92",
-        "998.08",
+        D("1.60"),
+        D("1.92"),
+        D("998.08"),
     )
-    assert body["details"]["breakdown"] == {"cpu": "1.60"}
+    assert body["details"]["breakdown"] == {"cpu": D("1.60")}
+    # Numbers the plugin's JSON reader takes, written to the cent (never 1.9199999).
+    assert '"hold_amount":1.92,' in reply.text
     hold = ledger.get_hold(body["transaction_id"])
     assert (hold.state, hold.amount, hold.user_name, hold.partition) == (
         "open",
@@ -67,11 +70,16 @@ def test_reconcile_charges_and_refunds(plugin, ledger, cost, charge, refund, ove
     body = reply.json()
     assert body["success"] is True
     assert (body["original_hold"], body["actual_charge"], body["refund_amount"]) == (
-        "1.92",
-        charge,
-        refund,
+        D("1.92"),
+        D(charge),
+        D(refund),
     )
-    assert (body["overrun"], body["state"], body["cost_source"]) == (overrun, "posted", "reported")
+    assert [str(body[k]) for k in ("actual_charge", "refund_amount")] == [charge, refund]
+    assert (body["overrun"], body["state"], body["cost_source"]) == (
+        D(overrun),
+        "posted",
+        "reported",
+    )
     account = ledger.get_account("ml-proj")
     assert (account.used_amount, account.held_amount) == (Decimal(charge), 0)
 
@@ -89,8 +97,8 @@ def test_reconcile_prices_the_real_elapsed_time(plugin, ledger):
     )
     body = reply.json()
     assert (body["actual_charge"], body["refund_amount"], body["cost_source"]) == (
-        "0.80",
-        "1.12",
+        D("0.80"),
+        D("1.12"),
         "local_model",
     )
     (charge,) = [e for e in ledger.journal(hold_id=hold_id) if e.kind == "charge"]
@@ -114,7 +122,7 @@ def test_replayed_check_and_reconcile_move_money_once(plugin, ledger):
     done = plugin.post("/api/v1/budget/reconcile", json=request).json()
     replay = plugin.post("/api/v1/budget/reconcile", json=request).json()
     assert (done["replayed"], replay["replayed"]) == (False, True)
-    assert replay["actual_charge"] == done["actual_charge"] == "1.50"
+    assert replay["actual_charge"] == done["actual_charge"] == D("1.50")
     account = ledger.get_account("ml-proj")
     assert (account.used_amount, account.held_amount) == (Decimal("1.50"), 0)
 
@@ -122,7 +130,7 @@ def test_replayed_check_and_reconcile_move_money_once(plugin, ledger):
 def test_job_array_one_hold_many_reconciles(plugin, ledger):
     reply = check(plugin, cpus=1, wall_time="1:00:00", array_size=10).json()
     # 1 CPU x $0.05 x 1 h = $0.05 a task; 10 tasks $0.50; held $0.60
-    assert (reply["estimated_cost"], reply["hold_amount"]) == ("0.50", "0.60")
+    assert (reply["estimated_cost"], reply["hold_amount"]) == (D("0.50"), D("0.60"))
     hold_id = reply["transaction_id"]
     results = [
         plugin.post(
@@ -133,7 +141,7 @@ def test_job_array_one_hold_many_reconciles(plugin, ledger):
     ]
     assert [r["state"] for r in results] == ["open"] * 9 + ["posted"]
     assert results[-1]["tasks_reconciled"] == 10
-    assert results[-1]["refund_amount"] == "0.20"
+    assert results[-1]["refund_amount"] == D("0.20")
     hold = ledger.get_hold(hold_id)
     assert (hold.state, hold.charged, hold.remaining) == ("posted", Decimal("0.40"), 0)
     assert ledger.get_account("ml-proj").used_amount == Decimal("0.40")
@@ -146,7 +154,11 @@ def test_insufficient_budget_is_refused_with_the_amount_available(plugin, ledger
     body = reply.json()
     assert body["available"] is False
     assert body["transaction_id"] is None
-    assert body["budget_remaining"] == "1.00"
+    assert body["budget_remaining"] == D("1.00")
+    assert (body["details"]["reason"], body["details"]["limit"]) == (
+        "insufficient_funds",
+        "account",
+    )
     assert body["message"] == (
         "account tiny has $1.00 available; this job needs an estimated $1.92 hold on aws-cpu"
     )
@@ -164,7 +176,11 @@ def test_unknown_account_is_404_naming_the_field(plugin):
 def test_unbudgeted_partition_answers_without_a_hold(plugin, ledger):
     reply = check(plugin, partition="local", account="not-even-an-account")
     body = reply.json()
-    assert (body["available"], body["transaction_id"], body["hold_amount"]) == (True, None, "0.00")
+    assert (body["available"], body["transaction_id"], body["hold_amount"]) == (
+        True,
+        None,
+        D("0.00"),
+    )
     assert body["message"] == "partition local is not budgeted"
     assert ledger.get_account("ml-proj").held_amount == 0
 
@@ -172,7 +188,7 @@ def test_unbudgeted_partition_answers_without_a_hold(plugin, ledger):
 def test_default_partition_is_used_when_none_is_given(plugin):
     body = check(plugin, partition=None).json()
     assert body["details"]["partition"] == "aws-cpu"
-    assert body["hold_amount"] == "1.92"
+    assert body["hold_amount"] == D("1.92")
 
 
 @pytest.mark.parametrize(
@@ -186,7 +202,7 @@ def test_default_partition_is_used_when_none_is_given(plugin):
     ],
 )
 def test_every_slurm_time_form(plugin, wall_time, hold):
-    assert check(plugin, wall_time=wall_time).json()["hold_amount"] == hold
+    assert check(plugin, wall_time=wall_time).json()["hold_amount"] == D(hold)
 
 
 def test_roles_and_tokens(live_daemon, ledger, ctx):

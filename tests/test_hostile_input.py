@@ -940,7 +940,9 @@ def test_a_time_without_a_zone_is_utc_not_an_error(target: Target) -> None:
         "/api/v1/transactions", params={"since": "2026-03-02T00:00:00", "job_id": "77"}
     )
     assert since.status_code == 200, since.text
-    assert {"hold", "charge"} <= {e["type"] for e in since.json()["items"]}
+    assert {"hold", "charge"} <= {e["type"] for e in since.json()}
+    # A time the caller wrote without a zone comes back in UTC, with its "Z".
+    assert {e["created_at"] for e in since.json()} == {"2026-03-02T12:00:00Z"}
 
 
 # ---------------------------------------------------------------- the command line

@@ -9,7 +9,6 @@ moving at once when a site turns approval off.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +24,7 @@ from asbb_core.store.database import Database
 from asbb_core.store.models import AdjustmentRequest, HoldState
 from asbb_core.values.context import Context
 from asbb_tui.cli import app
+from tests.wire import D, loads
 
 MAKER = "daemon"
 CHECKER = "bin"
@@ -64,7 +64,7 @@ def test_an_api_deposit_is_a_request_until_another_admin_approves(
         request = asked.json()
         assert request["status"] == "pending"
         assert request["kind"] == "credit"
-        assert request["amount"] == "250.00"
+        assert request["amount"] == D("250.00")
         assert request["requested_by"] == "test-admin"
         # The reply was lost and the client retries: the same request, not a second one.
         again = admin.post(
@@ -96,7 +96,7 @@ def test_api_limits_allocations_and_voids_are_requests(
     with live_daemon.client("admin") as admin:
         opened = admin.post("/api/v1/accounts", json={"name": "chem", "limit": "500"})
         assert opened.status_code == 201, opened.text
-        assert opened.json()["limit"] == "0.00"
+        assert opened.json()["limit"] == D("0.00")
         limit_request = int(opened.headers["Asbb-Adjustment-Request"])
 
         changed = admin.patch(
@@ -105,7 +105,7 @@ def test_api_limits_allocations_and_voids_are_requests(
         )
         assert changed.status_code == 200, changed.text
         assert changed.json()["description"] == "x"  # the details change at once
-        assert changed.json()["limit"] == "100.00"  # the limit waits
+        assert changed.json()["limit"] == D("100.00")  # the limit waits
         change_request = int(changed.headers["Asbb-Adjustment-Request"])
 
         unchanged = admin.patch("/api/v1/accounts/physics", json={"limit": "100", "reason": "same"})
@@ -172,14 +172,16 @@ def test_cli_movements_are_requests_the_same_person_cannot_approve(
     hold = ledger.create_hold("physics", "10", ctx=ctx, partition="aws-cpu")
 
     created = ok(asbb("account", "create", "chem", "--limit", "500", "--json"))
-    assert json.loads(created.stdout)["limit"] == "0.00"
+    assert loads(created.stdout)["limit"] == D("0.00")
+    assert '"limit": 0.00,' in created.stdout  # a number, to the cent
     assert "approval required" in created.stderr
 
     updated = ok(asbb("account", "update", "physics", "--limit", "900", "--reason", "renewal"))
     assert "asbb adjust approve" in updated.stderr
 
-    once = json.loads(ok(asbb("allocations", "once", "physics", "40", "--json")).stdout)
+    once = loads(ok(asbb("allocations", "once", "physics", "40", "--json")).stdout)
     assert (once["status"], once["kind"], once["requested_by"]) == ("pending", "credit", MAKER)
+    assert once["amount"] == D("40.00")
 
     voided = ok(asbb("holds", "void", hold.hold_id, "--reason", "cancelled"))
     assert f"voiding hold {hold.hold_id} is adjustment request" in voided.stdout
