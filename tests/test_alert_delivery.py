@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import logging
 import socket
 import sqlite3
@@ -35,6 +34,8 @@ from asbb_core.alerts.delivery import (
 from asbb_core.alerts.views import AlertView
 from asbb_core.settings import AlertSettings, Settings
 from asbb_core.store.models import AlertDelivery, DeliveryStatus
+from asbb_core.values.wire import timestamp
+from tests.wire import loads
 
 
 def configured(settings: Settings, **alerts: Any) -> Settings:
@@ -74,13 +75,14 @@ def hook() -> Iterator[Hook]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
             with state.lock:
                 state.requests.append(
                     {
                         "path": self.path,
                         "content_type": self.headers["Content-Type"],
-                        "body": body,
+                        "body": loads(raw),  # numbers read exactly, as the API's clients do
+                        "text": raw.decode(),
                     }
                 )
                 count = len(state.requests)
@@ -189,17 +191,22 @@ def test_webhook_retries_with_doubling_waits_until_it_succeeds(
     clock.advance(timedelta(days=1))
     assert nothing(sender.deliver_due())  # sent once, never again
     assert len(hook.requests) == 3
-    shown = AlertView.of(AlertService(db, s, clock).get_alert(alert_id)).record()
+    record = AlertService(db, s, clock).get_alert(alert_id)
+    shown = AlertView.of(record).record()
     for request in hook.requests:
         assert request["path"] == "/hooks/asbb"
         assert request["content_type"] == "application/json"
         assert request["body"]["event"] == "opened"
+        assert request["text"].startswith('{"event":"opened","alert":{"id":')  # wire.dumps
         alert = request["body"]["alert"]
         assert alert["id"] == alert_id
         assert alert["account"] == "physics"
         assert alert["kind"] == "usage"
         assert alert["severity"] == "info"
-        assert alert["details"]["used"] == "60.00"
+        assert alert["details"]["used"] == "60.00"  # an alert's stored figures stay text
+        # Times in the wire's RFC 3339 form, in UTC with its "Z", as the API writes them.
+        assert alert["opened_at"] == timestamp(record.alert.opened_at) == f"{t0:%Y-%m-%dT%H:%M:%S}Z"
+        assert alert["acknowledged_at"] is None
         assert alert == shown  # the alert exactly as the API shows it
     warnings = [r for r in alert_log if r.levelno == logging.WARNING]
     assert len(warnings) == 2

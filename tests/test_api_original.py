@@ -92,13 +92,15 @@ def assert_envelope(reply, status, code, field=None):
 
 def money(value: Any) -> Decimal:
     """An amount from a body: a JSON number (read exactly, as a Decimal), never a string."""
-    assert isinstance(value, Decimal | int) and not isinstance(value, bool), value
+    assert isinstance(value, Decimal | int), value
+    assert not isinstance(value, bool), value
     return Decimal(value)
 
 
 def day(value: str) -> date:
     """A day from a body: an RFC 3339 time in UTC, as the original's Go types write it."""
-    assert value.endswith("Z") and "T" in value, value
+    assert value.endswith("Z"), value
+    assert "T" in value, value
     return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
 
 
