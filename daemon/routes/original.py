@@ -35,7 +35,7 @@ from daemon.routes.accounts import (
 )
 from daemon.routes.allocations import ScheduleId
 from daemon.routes.analytics import TodayQuery, Window
-from daemon.routes.grants import GrantNumber, GrantStatusName, visible_grant
+from daemon.routes.grants import GrantNumber, visible_grant
 from daemon.schemas import ApiModel, DayIn, Flag, MoneyIn, pick, refuse
 from daemon.services import Services, get_services
 from daemon.wire import WireRoute
@@ -127,40 +127,26 @@ def delete_account(
 # ---------------------------------------------------------------- grants
 
 
-class OriginalGrantUpdate(ApiModel):
+class OriginalGrantUpdate(grants.GrantUpdate):
     """asbb's ``PATCH /grants/{number}`` body, plus the original's names for its fields."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    title: str | None = Field(default=None, max_length=500)
-    agency: str | None = Field(default=None, max_length=200)
     funding_agency: str | None = Field(default=None, max_length=200)
     """The original's name for ``agency``."""
-    program: str | None = Field(default=None, max_length=200)
     agency_program: str | None = Field(default=None, max_length=200)
     """The original's name for ``program``."""
-    pi: str | None = Field(default=None, max_length=200)
     principal_investigator: str | None = Field(default=None, max_length=200)
     """The original's name for ``pi``."""
-    co_pis: list[str] | None = Field(default=None, max_length=MAX_CO_PIS)
     co_investigators: list[str] | None = Field(default=None, max_length=MAX_CO_PIS)
     """The original's name for ``co_pis``."""
-    institution: str | None = Field(default=None, max_length=200)
-    department: str | None = Field(default=None, max_length=200)
-    cfda: str | None = Field(default=None, max_length=16)
     federal_award_id: str | None = Field(default=None, max_length=16)
     """The original's name for ``cfda``."""
-    status: GrantStatusName | None = None
-    dry_run: Flag = False
-    """Check everything and answer the grant as it would be, changing nothing."""
 
 
+# The original's names of the fields a grant update can change (a subset of the create's).
 _GRANT_NAMES = {
-    "agency": "funding_agency",
-    "program": "agency_program",
-    "pi": "principal_investigator",
-    "co_pis": "co_investigators",
-    "cfda": "federal_award_id",
+    ours: theirs
+    for ours, theirs in grants.GRANT_NAMES.items()
+    if ours in grants.GrantUpdate.model_fields
 }
 
 
