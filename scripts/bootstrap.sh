@@ -28,7 +28,9 @@ ensure_uv() {
 bootstrap_venv() {
     local extra="${1:-}"
     ensure_uv
-    export UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT="$PWD/.venv"
+    # Bytecode compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on some
+    # machines), Python would otherwise compile every imported module anew on each start.
+    export UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT="$PWD/.venv" UV_COMPILE_BYTECODE=1
     echo "== installing asbb${extra:+ [$extra]} into .venv (uv.lock)"
     if [ -n "$extra" ]; then
         "$UV" sync --quiet --frozen --python "${PYTHON:-python3}" --extra "$extra"

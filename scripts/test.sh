@@ -19,6 +19,9 @@ echo "== mypy (asbb_core, daemon, asbb_tui)"
 echo "== import contracts"
 .venv/bin/lint-imports
 echo "== pytest"
+# The tests start many Python processes (CLI, daemons, racing workers): let them cache the
+# checkout's own bytecode even where the environment says not to write it.
+unset PYTHONDONTWRITEBYTECODE
 # Parallel: most tests wait on a database, a daemon or a subprocess, so more workers than
 # cores pay off; the Slurm tests share one cluster on one worker (tests/slurm/conftest.py).
 exec .venv/bin/pytest -n "${ASBB_TEST_WORKERS:-4}" --dist loadgroup "$@"

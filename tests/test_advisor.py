@@ -265,9 +265,9 @@ def test_the_daemon_holds_the_advisors_estimate_and_records_its_source(
             local = api.post("/api/v1/budget/check", json=body).json()
     finally:
         stop()
-    assert (advised["estimated_cost"], advised["hold_amount"]) == ("2.50", "3.00")
+    assert (advised["estimated_cost"], advised["hold_amount"]) == (Decimal("2.50"), Decimal("3.00"))
     assert advised["details"]["estimate_source"] == "advisor"
     assert ledger.get_hold(advised["transaction_id"]).estimate_source == "advisor"
     # 8 CPUs x $0.05 x 2 h = $0.80, held $0.96
-    assert (local["estimated_cost"], local["hold_amount"]) == ("0.80", "0.96")
+    assert (local["estimated_cost"], local["hold_amount"]) == (Decimal("0.80"), Decimal("0.96"))
     assert ledger.get_hold(local["transaction_id"]).estimate_source == "local"

@@ -4,7 +4,6 @@ of a period expired without touching held or used money."""
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time as clock_time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +43,7 @@ from asbb_core.values.errors import (
     NotFoundError,
     ValidationError,
 )
+from tests.processes import racing_processes
 
 
 def at(clock, day: date, hour: int = 12) -> date:
@@ -283,11 +283,11 @@ def test_racing_schedulers_in_processes_credit_each_instalment_once(
     allocations, ledger, ctx, migrated_url
 ):
     _racing_schedules(allocations, ctx)
-    spawn = multiprocessing.get_context("spawn")
+    racers = racing_processes()
     workers = 4
-    barrier = spawn.Manager().Barrier(workers)
+    barrier = racers.Manager().Barrier(workers)
 
-    with spawn.Pool(workers) as pool:
+    with racers.Pool(workers) as pool:
         results = pool.starmap(
             _process_worker,
             [(migrated_url, n, barrier, date(2027, 6, 1)) for n in range(workers)],

@@ -296,8 +296,10 @@ def test_update_clears_both_dates(admin, ledger, ctx):
 
     ledger.create_account("proj", ctx=ctx, start_date=date(2026, 1, 1), end_date=date(2026, 6, 1))
     reply = admin.patch("/api/v1/accounts/proj", json={"start_date": None, "end_date": None})
-    assert (reply.json()["start_date"], reply.json()["end_date"]) == (None, None)
     assert ledger.get_account("proj").start_date is None
+    # Without a start date the account has been open since it was made: the day it answers.
+    made = ledger.get_account("proj").created_at.date()
+    assert (reply.json()["start_date"], reply.json()["end_date"]) == (f"{made}T00:00:00Z", None)
 
 
 def test_close_is_refused_with_open_holds(admin, ledger, ctx):
@@ -489,3 +491,34 @@ def test_tokenless_localhost_plugin_may_not_use_the_rest_api(db, settings, clock
     finally:
         stop()
     assert ledger.get_account("proj").status == "active"
+
+
+def test_an_account_fed_by_a_schedule_shows_its_instalments(admin, ledger, ctx, clock):
+    """The original's has_incremental_budget, total_allocated and next_allocation_date, from
+    the account's allocation schedules, in the list and in the detail alike."""
+    from datetime import UTC, date, datetime
+
+    from asbb_core.funding.allocations import Allocations
+
+    ledger.create_account("fed", ctx=ctx, limit="0")
+    ledger.create_account("plain", ctx=ctx, limit="10")
+    allocations = Allocations(ledger)
+    schedule = allocations.create_schedule(
+        "fed", amount="100", frequency="monthly", start_date=date(2026, 4, 1), instalments=3,
+        ctx=ctx,
+    )  # fmt: skip
+
+    def shown(name: str) -> tuple[object, ...]:
+        listed = {a["name"]: a for a in admin.get("/api/v1/accounts").json()}[name]
+        detail = admin.get(f"/api/v1/accounts/{name}").json()
+        fields = ("has_incremental_budget", "total_allocated", "next_allocation_date")
+        assert [listed[f] for f in fields] == [detail[f] for f in fields]
+        return tuple(detail[f] for f in fields)
+
+    assert shown("plain") == (False, D("0.00"), None)
+    assert shown("fed") == (True, D("0.00"), day("2026-04-01"))
+    clock.now = datetime(2026, 5, 2, 12, tzinfo=UTC)
+    allocations.process_due(ctx=ctx)  # April's and May's instalments
+    assert shown("fed") == (True, D("200.00"), day("2026-06-01"))
+    allocations.cancel(schedule.id, ctx=ctx)
+    assert shown("fed") == (False, D("200.00"), None)  # what it was given stays counted

@@ -31,7 +31,8 @@ def day(value: Any) -> date:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number as the tests read it: exact Decimals for fractions (tests/conftest.py)."""
+    return isinstance(value, int | Decimal) and not isinstance(value, bool)
 
 
 @pytest.fixture

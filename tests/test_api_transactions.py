@@ -91,7 +91,8 @@ def test_newest_first_with_every_field(admin, ledger, history):
         "actor": "test-admin",
         "source": "cli",
         "memo": "",
-        "metadata": {},
+        "job_metadata": {},
+        "metadata": "{}",  # the original's: the same, as JSON text
         "created_at": "2026-03-03T12:00:00Z",
         "parent_transaction_id": history,
         "description": "",

@@ -145,7 +145,7 @@ def test_list_table_json_and_csv(asbb, ledger, ctx, physics):
         "name": "physics",
         "description": "Physics",
         "status": "active",
-        "start_date": None,
+        "start_date": day(account.created_at.date().isoformat()),  # made without one
         "end_date": None,
         "limit": D("1000.00"),
         "used": D("120.00"),
@@ -161,6 +161,9 @@ def test_list_table_json_and_csv(asbb, ledger, ctx, physics):
         "budget_used": D("120.00"),
         "budget_held": D("12.00"),
         "budget_available": D("868.00"),
+        "has_incremental_budget": False,
+        "total_allocated": D("0.00"),
+        "next_allocation_date": None,
     }
     assert Decimal(by_name["physics"]["available"]) == account.available
     assert by_name["ml-proj"]["limit"] == D("250.50")
@@ -449,7 +452,9 @@ def test_show_table_json_and_csv(asbb, ledger, ctx, physics):
     assert (schedule["amount"], schedule["instalments"]) == (D("50.00"), 2)
 
     [record] = rows(asbb("account", "show", "physics", "--csv"))
-    assert (record["available"], record["open_holds"], record["start_date"]) == ("868.00", "1", "")
+    assert (record["available"], record["open_holds"]) == ("868.00", "1")
+    made = ledger.get_account("physics").created_at.date().isoformat()
+    assert record["start_date"].startswith(made)  # made without one: open since that day
     assert json.loads(record["partition_limits"])[0]["partition"] == "gpu-aws"
 
 

@@ -131,6 +131,7 @@ def test_list_table_json_and_csv_match_the_journal(asbb, ledger, story):
     charge = next(e for e in listed["items"] if e["type"] == "charge")
     assert charge["completed_at"] == charge["created_at"]
     assert charge["created_at"].endswith("Z")
+    assert loads(charge["metadata"]) == charge["job_metadata"]  # the original's: as JSON text
     moments = {"created_at": None, "completed_at": None}
     assert charge | moments | {"correlation_id": None, "actor": None} == {
         "id": charge["id"],
@@ -151,6 +152,7 @@ def test_list_table_json_and_csv_match_the_journal(asbb, ledger, story):
         "source": "cli",
         "correlation_id": None,
         "memo": charge["memo"],
+        "job_metadata": charge["job_metadata"],
         "metadata": charge["metadata"],
         "account_id": ledger.get_account("physics").id,
         "transaction_id": str(charge["id"]),

@@ -20,6 +20,7 @@ from asbb_core.settings import Settings
 from asbb_core.store.database import Database
 from asbb_core.values.context import Context, Source
 from asbb_core.values.errors import InsufficientFundsError
+from tests.processes import racing_processes
 
 pytestmark = pytest.mark.slow
 
@@ -112,9 +113,9 @@ def _process_worker(url: str, worker: int, barrier: multiprocessing.synchronize.
 
 def test_32_processes_on_one_account_never_overcommit(ledger, ctx, migrated_url):
     ledger.create_account("hot", ctx=ctx, limit=LIMIT)
-    spawn = multiprocessing.get_context("spawn")
-    barrier = spawn.Manager().Barrier(WORKERS)
-    with spawn.Pool(WORKERS) as pool:
+    racers = racing_processes()
+    barrier = racers.Manager().Barrier(WORKERS)
+    with racers.Pool(WORKERS) as pool:
         accepted = sum(
             pool.starmap(_process_worker, [(migrated_url, n, barrier) for n in range(WORKERS)])
         )

@@ -89,7 +89,8 @@ class DaemonProcess:
         self.stderr_file.close()
 
 
-def wait_healthy(daemon: DaemonProcess, timeout: float = 30) -> None:
+def wait_healthy(daemon: DaemonProcess, timeout: float = 90) -> None:
+    """Until /health answers: generous, as a loaded CI machine starts Python slowly."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -104,7 +105,8 @@ def wait_healthy(daemon: DaemonProcess, timeout: float = 30) -> None:
         except httpx.TransportError as exc:
             last = repr(exc)
         time.sleep(0.1)
-    pytest.fail(f"asbb-daemon at {daemon.url} not healthy after {timeout}s: {last}")
+    log = "\n".join(daemon.log_lines()[-20:])
+    pytest.fail(f"asbb-daemon at {daemon.url} not healthy after {timeout}s: {last}\n{log}")
 
 
 @pytest.fixture

@@ -93,7 +93,12 @@ EXCLUDED_CHECKS = [
 ]
 
 
+# On PostgreSQL, whose types are the strictest of the three (a string past its column's
+# length, a NUL byte, a number past 64 bits are errors there): an operation fuzzed on every
+# backend would cost the suite minutes, and test_hostile_input.py sends those same edge cases
+# to every backend.
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
 @schema.parametrize()
 @settings(
     max_examples=MAX_EXAMPLES,

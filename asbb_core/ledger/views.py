@@ -11,7 +11,9 @@ from asbb_core.ledger.reconcile import Reconciled
 from asbb_core.ledger.results import MovementResult
 from asbb_core.ledger.verify import VerifyReport
 from asbb_core.store import queries
+from asbb_core.store.database import Database
 from asbb_core.store.models import Account, EntryKind, JournalEntry, PartitionLimit
+from asbb_core.values import wire
 from asbb_core.values.wire import Money, Precise, View
 
 V = TypeVar("V", bound=View)
@@ -42,8 +44,11 @@ class AccountView(View):
     """What people call the account, e.g. "ML Research Project" (may be empty)."""
     description: str
     status: str
-    start_date: date | None
+    start_date: date
+    """The first day of the account: the day it was created when it was given none (it has
+    been open since; the original tool's types need a date here)."""
     end_date: date | None
+    """Its last day; null for an account without end."""
     limit: Money
     used: Money
     held: Money
@@ -64,15 +69,22 @@ class AccountView(View):
     """The original tool's name for ``held``."""
     budget_available: Money
     """The original tool's name for ``available``."""
+    has_incremental_budget: bool
+    """Its budget comes in instalments: it has an allocation schedule (not cancelled)."""
+    total_allocated: Money
+    """Credited to it by its allocation schedules so far."""
+    next_allocation_date: date | None
+    """When the next instalment of an active schedule falls due (null: none to come)."""
 
     @classmethod
-    def of(cls, account: Account) -> AccountView:
+    def of(cls, account: Account, plan: queries.Instalments) -> AccountView:
+        """The account's view; ``plan``: its instalments (``queries.instalments``)."""
         return cls(
             name=account.name,
             display_name=account.display_name,
             description=account.description,
             status=str(account.status),
-            start_date=account.start_date,
+            start_date=account.start_date or account.created_at.date(),
             end_date=account.end_date,
             limit=account.limit_amount,
             used=account.used_amount,
@@ -87,6 +99,9 @@ class AccountView(View):
             budget_used=account.used_amount,
             budget_held=account.held_amount,
             budget_available=account.available,
+            has_incremental_budget=plan.scheduled,
+            total_allocated=plan.allocated,
+            next_allocation_date=plan.next_date,
         )
 
 
@@ -117,14 +132,19 @@ class AccountDetailView(AccountView):
     @classmethod
     def of_detail(cls, detail: queries.AccountDetail) -> AccountDetailView:
         return cls(
-            **dict(AccountView.of(detail.account)),
+            **dict(AccountView.of(detail.account, detail.instalments)),
             partition_limits=[PartitionLimitView.of(c) for c in detail.partition_limits],
             open_holds=detail.open_holds,
         )
 
 
 class AccountPage(Page[AccountView]):
-    pass
+    @classmethod
+    def of_accounts(cls, db: Database, page: queries.Page[Account]) -> AccountPage:
+        """A page of accounts with their instalments (one more read for the whole page)."""
+        plans = queries.instalments(db, page.items)
+        none = queries.NO_INSTALMENTS
+        return cls.of(page, [AccountView.of(a, plans.get(a.id or 0, none)) for a in page.items])
 
 
 class MovementView(View):
@@ -226,7 +246,7 @@ class VoidView(View):
 
 class EntryView(View):
     """One journal row. The original tool's transaction fields follow asbb's; its
-    ``metadata`` (JSON as text) is asbb's ``metadata`` object."""
+    ``metadata`` (JSON as text) is asbb's ``job_metadata`` object written out."""
 
     id: int
     account: str
@@ -246,7 +266,8 @@ class EntryView(View):
     source: str
     correlation_id: str
     memo: str
-    metadata: dict[str, Any]
+    job_metadata: dict[str, Any]
+    """The job's details kept with the movement (its request, its end state, ...)."""
     created_at: datetime
     account_id: int
     """The account's number (the original tool's ``account_id``)."""
@@ -262,6 +283,8 @@ class EntryView(View):
     ``GET /holds``)."""
     completed_at: datetime
     """When it was made: ``created_at``."""
+    metadata: str
+    """The original tool's: ``job_metadata`` as JSON text (keys sorted, ``{}`` if none)."""
 
     @classmethod
     def of(cls, row: queries.EntryRow) -> EntryView:
@@ -290,7 +313,7 @@ class EntryView(View):
             source=str(e.source),
             correlation_id=e.correlation_id,
             memo=e.memo,
-            metadata=e.job_metadata,
+            job_metadata=e.job_metadata,
             created_at=e.created_at,
             account_id=e.account_id,
             transaction_id=e.hold_id if own_hold and e.hold_id else str(e.id or 0),
@@ -298,6 +321,7 @@ class EntryView(View):
             description=e.memo,
             status="completed",
             completed_at=e.created_at,
+            metadata=wire.dumps(e.job_metadata, sort_keys=True),
         )
 
 

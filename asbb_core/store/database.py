@@ -42,7 +42,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from asbb_core.settings import normalise_database_url
@@ -154,12 +154,15 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # One connection per checkout: SQLite connections are cheap and this keeps
-        # BEGIN IMMEDIATE semantics simple across threads.
+        # Pooled: opening a connection (and its PRAGMAs) and closing it (a WAL checkpoint)
+        # cost more than most units of work. Each connection serves one thread at a time;
+        # a returned one is rolled back, so the next BEGIN IMMEDIATE starts clean.
         engine = create_engine(
             url,
             echo=echo,
-            poolclass=NullPool,
+            poolclass=QueuePool,
+            pool_size=pool_size,
+            max_overflow=pool_size,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine)

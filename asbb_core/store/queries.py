@@ -23,15 +23,19 @@ from asbb_core.store.database import Database
 from asbb_core.store.models import (
     Account,
     AccountStatus,
+    AllocationCredit,
+    AllocationSchedule,
+    CreditOutcome,
     EntryKind,
     Hold,
     HoldState,
     JournalEntry,
     PartitionLimit,
+    ScheduleStatus,
 )
 from asbb_core.values.errors import NotFoundError, ValidationError
 from asbb_core.values.money import ZERO
-from asbb_core.values.periods import check_day, check_moment
+from asbb_core.values.periods import check_day, check_moment, due_date
 from asbb_core.values.text import normalise_account_name
 
 T = TypeVar("T")
@@ -52,10 +56,27 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Instalments:
+    """An account's allocation schedules in three figures (the original tool's
+    ``has_incremental_budget``, ``total_allocated`` and ``next_allocation_date``)."""
+
+    scheduled: bool
+    """Its budget comes in instalments: it has a schedule that was not cancelled."""
+    allocated: Decimal
+    """Credited to it by its schedules so far (cancelled ones included)."""
+    next_date: date | None
+    """When the next instalment of an active schedule falls due (None: none is to come)."""
+
+
+NO_INSTALMENTS = Instalments(scheduled=False, allocated=ZERO, next_date=None)
+
+
+@dataclass(frozen=True)
 class AccountDetail:
     account: Account
     partition_limits: list[PartitionLimit]
     open_holds: int
+    instalments: Instalments
 
 
 @dataclass(frozen=True)
@@ -225,9 +246,46 @@ def account_detail(db: Database, name: str, *, field: str = "name") -> AccountDe
             .select_from(Hold)
             .where(Hold.account_id == account.id, Hold.state == HoldState.OPEN)
         ).one()
-        return AccountDetail(account, list(limits), int(open_holds))
+        plan = _instalments(s, [account]).get(account.id or 0, NO_INSTALMENTS)
+        return AccountDetail(account, list(limits), int(open_holds), plan)
 
     return db.read(query)
+
+
+def instalments(db: Database, accounts: Collection[Account]) -> dict[int, Instalments]:
+    """The instalments of each of ``accounts`` by account id (absent: no schedule at all)."""
+    return db.read(lambda s: _instalments(s, accounts)) if accounts else {}
+
+
+def _instalments(s: Session, accounts: Collection[Account]) -> dict[int, Instalments]:
+    ids = [a.id for a in accounts if a.id is not None]
+    schedules = s.exec(
+        select(AllocationSchedule).where(col(AllocationSchedule.account_id).in_(ids))
+    ).all()
+    credited = dict(
+        s.exec(
+            select(AllocationSchedule.account_id, func.sum(AllocationCredit.amount))
+            .join(AllocationCredit, col(AllocationCredit.schedule_id) == AllocationSchedule.id)
+            .where(
+                col(AllocationSchedule.account_id).in_(ids),
+                AllocationCredit.outcome == CreditOutcome.CREDITED,
+            )
+            .group_by(col(AllocationSchedule.account_id))
+        ).all()
+    )
+    found: dict[int, Instalments] = {}
+    for schedule in schedules:
+        before = found.get(schedule.account_id, NO_INSTALMENTS)
+        upcoming = before.next_date
+        if schedule.status == ScheduleStatus.ACTIVE and schedule.next_period < schedule.instalments:
+            due = due_date(schedule.start_date, schedule.frequency, schedule.next_period)
+            upcoming = due if upcoming is None else min(upcoming, due)
+        found[schedule.account_id] = Instalments(
+            scheduled=before.scheduled or schedule.status != ScheduleStatus.CANCELLED,
+            allocated=Decimal(credited.get(schedule.account_id) or ZERO),
+            next_date=upcoming,
+        )
+    return found
 
 
 # ---------------------------------------------------------------- the journal

@@ -264,9 +264,9 @@ def list_accounts(
             limit=limit,
             offset=offset,
         )
-    from asbb_core.ledger.views import AccountPage, AccountView
+        from asbb_core.ledger.views import AccountPage
 
-    view = AccountPage.of(page, [AccountView.of(a) for a in page.items])
+        view = AccountPage.of_accounts(bank.db, page)
     emit_rows(
         view.items,
         ACCOUNT_COLUMNS,

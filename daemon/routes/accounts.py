@@ -14,7 +14,6 @@ from pydantic import ConfigDict, Field
 from asbb_core.ledger.views import (
     AccountDetailView,
     AccountPage,
-    AccountView,
     MovementView,
     PartitionLimitView,
 )
@@ -214,7 +213,7 @@ def list_accounts(
         offset=offset,
         visible=visible_accounts(principal),
     )
-    return AccountPage.of(page, [AccountView.of(a) for a in page.items])
+    return AccountPage.of_accounts(services.db, page)
 
 
 # The schedule fields of create_schedule as allocation_schedule calls them.

@@ -33,7 +33,7 @@ def tmux(*args: str) -> str:
     return done.stdout
 
 
-def screen_with(*texts: str, timeout: float = 20) -> str:
+def screen_with(*texts: str, timeout: float = 60) -> str:
     """The screen once every one of ``texts`` is on it (a table's rows may be drawn over
     more than one frame, so one row showing does not mean the others do)."""
     deadline = time.monotonic() + timeout
@@ -43,15 +43,21 @@ def screen_with(*texts: str, timeout: float = 20) -> str:
         if all(text in screen for text in texts):
             return screen
         time.sleep(0.2)
-    raise AssertionError(f"{texts!r} never all appeared; the screen was:\n{screen}")
+    panes = tmux(
+        "list-panes", "-t", "console", "-F", "dead=#{pane_dead} status=#{pane_dead_status}"
+    )
+    raise AssertionError(
+        f"{texts!r} never all appeared (pane: {panes.strip() or 'gone'}); the screen was:\n{screen}"
+    )
 
 
 def alive(pid: int) -> bool:
+    """Running: a process that has exited but is not yet reaped by tmux (a zombie) is not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.fixture
@@ -66,9 +72,26 @@ def console(demo_url: str, tmp_path: Path) -> Iterator[Path]:
     pidfile = tmp_path / "console.pid"
     command = f"echo $$ > {pidfile}; exec {ASBB} --database {demo_url} console --read-only"
     tmux(
-        "new-session", "-d", "-s", "console", "-x", "100", "-y", "30",
-        "env", "TERM=xterm-256color", "sh", "-c", command,
-    )  # fmt: skip
+        "new-session",
+        "-d",
+        "-s",
+        "console",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "env",
+        "TERM=xterm-256color",
+        "sh",
+        "-c",
+        command,
+        ";",
+        "set-option",
+        "-t",
+        "console",
+        "remain-on-exit",
+        "on",
+    )  # fmt: skip  (a console that fails to start leaves its last screen to read)
     yield pidfile
     tmux("kill-server")
 
@@ -109,6 +132,7 @@ def test_console_in_80x24_with_16_colours(demo_url: str) -> None:
     tmux(
         "new-session", "-d", "-s", "console", "-x", "80", "-y", "24",
         "env", "TERM=xterm-16color", "COLORTERM=", ASBB, "--database", demo_url, "console",
+        ";", "set-option", "-t", "console", "remain-on-exit", "on",
     )  # fmt: skip
     try:
         screen_with("Dashboard")

@@ -64,7 +64,7 @@ def quick_check(cluster: SlurmCluster, tmp_path: Path):
             cwd=cluster.work,
         )
         assert done.returncode in (0, 3), (done.returncode, done.stdout, done.stderr)
-        return done.returncode, json.loads(done.stdout)
+        return done.returncode, json.loads(done.stdout, parse_float=Decimal)
 
     return run
 
@@ -115,7 +115,7 @@ def test_over_budget_refused_by_both(cluster: SlurmCluster, quick_check) -> None
     rc, quote = quick_check("-A", "poor", "-p", "aws", "--cpus", "2", "--time", "1h")
     assert rc == 3
     assert quote["would_accept"] is False
-    assert (quote["hold_amount"], quote["budget_remaining"]) == ("1.20", "0.10")
+    assert (quote["hold_amount"], quote["budget_remaining"]) == (Decimal("1.20"), Decimal("0.10"))
     rc, job_id, err = cluster.sbatch(held("-p", "aws", "-A", "poor", "-c", "2", "-t", "60"))
     assert rc != 0
     assert job_id is None
@@ -136,4 +136,4 @@ def test_account_from_the_users_slurm_default(cluster: SlurmCluster, quick_check
 def test_unbudgeted_partition_needs_no_hold(cluster: SlurmCluster, quick_check) -> None:
     rc, quote = quick_check("-A", "rich", "-p", "local", "--time", "1h")
     assert rc == 0
-    assert (quote["would_accept"], quote["hold_amount"]) == (True, "0.00")
+    assert (quote["would_accept"], quote["hold_amount"]) == (True, Decimal("0.00"))
