@@ -5,8 +5,8 @@ Exit status, for every command: 0 success; 1 an error (one line ``error: ...`` o
 found discrepancies.
 
 Output: every list and show command prints a rich table by default, ``--json`` for scripts
-(money as exact strings) or ``--csv`` (a header row, then one row per record); ``emit_rows``
-and ``emit_record`` do all three from the same rows.
+(the API's wire format: money as exact JSON numbers) or ``--csv`` (a header row, then one row
+per record); ``emit_rows`` and ``emit_record`` do all three from the same rows.
 """
 
 from __future__ import annotations

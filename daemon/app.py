@@ -29,6 +29,7 @@ from asbb_core.integrations.spool import SpoolReplayer, ledger_sender
 from asbb_core.settings import Settings
 from asbb_core.store.database import Database
 from asbb_core.store.periodic import PeriodicTask
+from asbb_core.values import wire
 from asbb_core.values.context import Clock, Context, Source, utcnow
 from daemon.body_limit import BodyLimit
 from daemon.errors import install_error_handlers
@@ -182,7 +183,7 @@ class RequestContext:
                         "field": None,
                     },
                     "request_id": request_id,
-                    "timestamp": datetime.now(UTC).isoformat(),
+                    "timestamp": wire.timestamp(datetime.now(UTC)),
                 }
             ).encode()
             await send_with_id(

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from asbb_core.values.wire import timestamp
+
 
 class TooLargeError(Exception):
     """The body grew past the cap while it was read."""
@@ -64,7 +66,7 @@ class BodyLimit:
                     "field": None,
                 },
                 "request_id": str(state.get("request_id", "")),
-                "timestamp": datetime.now(UTC).isoformat(),
+                "timestamp": timestamp(datetime.now(UTC)),
             }
         ).encode()
         await send(

@@ -14,11 +14,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException
 
 from asbb_core.values.errors import AsbbError
+from asbb_core.values.wire import timestamp
+from daemon.wire import WireResponse
 
 log = logging.getLogger("asbb.daemon")
 
@@ -50,7 +52,7 @@ def _schema_missing(exc: DBAPIError) -> bool:
     return text.startswith(("no such table", "no such column"))
 
 
-def _schema_not_current(request: Request, exc: DBAPIError) -> JSONResponse:
+def _schema_not_current(request: Request, exc: DBAPIError) -> Response:
     log.error("database schema not current: %s", str(exc.orig).strip().splitlines()[0:1])
     return envelope(
         request,
@@ -95,16 +97,17 @@ def envelope(
     field: str | None = None,
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> Response:
     body = {
         "error": {"code": code, "message": message, "details": details or {}, "field": field},
         "request_id": request_id_of(request),
-        "timestamp": datetime.now(UTC).isoformat(),
+        "timestamp": timestamp(datetime.now(UTC)),
     }
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.errors.labels(code=code).inc()
-    return JSONResponse(body, status_code=status, headers=headers)
+    # The wire's writer: figures in the details are exact JSON numbers, as in any answer.
+    return WireResponse(body, status_code=status, headers=headers)
 
 
 def _field_of(loc: tuple[Any, ...]) -> str | None:
@@ -114,7 +117,7 @@ def _field_of(loc: tuple[Any, ...]) -> str | None:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AsbbError)
-    async def _asbb(request: Request, exc: AsbbError) -> JSONResponse:
+    async def _asbb(request: Request, exc: AsbbError) -> Response:
         return envelope(
             request,
             exc.http_status,
@@ -125,7 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(ApiError)
-    async def _api(request: Request, exc: ApiError) -> JSONResponse:
+    async def _api(request: Request, exc: ApiError) -> Response:
         return envelope(
             request,
             exc.status,
@@ -137,7 +140,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return envelope(
@@ -160,7 +163,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> Response:
         return envelope(
             request,
             exc.status_code,
@@ -170,7 +173,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DataError)
-    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+    async def _unstorable(request: Request, exc: DataError) -> Response:
         # Input the database refuses to store (e.g. a NUL byte in text): the caller's fault.
         return envelope(
             request,
@@ -181,7 +184,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(OperationalError)
-    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+    async def _database_down(request: Request, exc: OperationalError) -> Response:
         if _schema_missing(exc):
             return _schema_not_current(request, exc)
         log.error("database unavailable: %s", str(exc.orig).strip().splitlines()[0:1])
@@ -190,13 +193,13 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(ProgrammingError)
-    async def _bad_sql(request: Request, exc: ProgrammingError) -> JSONResponse:
+    async def _bad_sql(request: Request, exc: ProgrammingError) -> Response:
         if _schema_missing(exc):
             return _schema_not_current(request, exc)
         return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error (request %s)", request_id_of(request))
         return envelope(
             request, 500, code="internal_error", message="internal error; see the daemon's log"

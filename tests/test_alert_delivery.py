@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -203,7 +204,8 @@ def test_webhook_retries_with_doubling_waits_until_it_succeeds(
         assert alert["account"] == "physics"
         assert alert["kind"] == "usage"
         assert alert["severity"] == "info"
-        assert alert["details"]["used"] == "60.00"  # an alert's stored figures stay text
+        assert alert["details"]["used"] == Decimal("60.00")  # stored as text, sent as a number
+        assert '"used":60.00' in request["text"]
         # Times in the wire's RFC 3339 form, in UTC with its "Z", as the API writes them.
         assert alert["opened_at"] == timestamp(record.alert.opened_at) == f"{t0:%Y-%m-%dT%H:%M:%S}Z"
         assert alert["acknowledged_at"] is None
@@ -343,7 +345,7 @@ def test_alerts_are_emailed_through_a_real_smtp_server(db, ledger, ctx, settings
     body = message.get_content()
     assert alert.message in body
     assert "account:   physics" in body
-    assert '"percent_used": "85.0"' in body
+    assert '"percent_used": 85.0' in body
     assert mailbox.logins == []  # no user configured: no login
 
     ledger.deposit("physics", "100", ctx=ctx)

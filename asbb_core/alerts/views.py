@@ -4,8 +4,10 @@ one view each, shared by the REST API, the CLI and the webhook and email notices
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import contextlib
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from asbb_core.ledger.views import Page
@@ -15,6 +17,44 @@ if TYPE_CHECKING:
     from asbb_core.alerts.conditions import AlertRecord, EvaluationSummary
     from asbb_core.alerts.delivery import DeliveryReport
     from asbb_core.store.models import AlertDelivery
+
+
+# An alert's details are stored as JSON with its figures as text ("60.00", "21.7"); these keys
+# go out as the wire's exact numbers (and end_date as a date), like every other figure.
+_NUMBERS = frozenset(
+    {
+        "used",
+        "limit",
+        "available",
+        "actual_daily",
+        "expected_daily",
+        "budget",
+        "consumed",
+        "remaining",
+        "percent_used",
+        "variance_percent",
+        "percent_unspent",
+    }
+)
+_DAYS = frozenset({"end_date"})
+
+
+def alert_figures(details: Mapping[str, Any]) -> dict[str, Any]:
+    """An alert's stored details with its figures as Decimals and its days as dates; anything
+    that does not read as one is left as it is."""
+    out: dict[str, Any] = {}
+    for key, value in details.items():
+        if isinstance(value, str) and key in _NUMBERS:
+            try:
+                number = Decimal(value)
+            except InvalidOperation:
+                number = None
+            value = number if number is not None and number.is_finite() else value
+        elif isinstance(value, str) and key in _DAYS:
+            with contextlib.suppress(ValueError):
+                value = date.fromisoformat(value)
+        out[key] = value
+    return out
 
 
 class AlertView(View):
@@ -34,7 +74,7 @@ class AlertView(View):
     title: str
     message: str
     details: dict[str, Any]
-    """The figures behind the alert (money as strings); ``note``: the acknowledgement's."""
+    """The figures behind the alert (exact numbers); ``note``: the acknowledgement's."""
     opened_at: datetime
     last_seen_at: datetime
     """When an evaluation last found the condition holding."""
@@ -58,7 +98,7 @@ class AlertView(View):
             grant=record.grant,
             title=a.title,
             message=a.message,
-            details=dict(a.details or {}),
+            details=alert_figures(a.details or {}),
             opened_at=a.opened_at,
             last_seen_at=a.last_seen_at,
             acknowledged_by=a.acknowledged_by,

@@ -61,7 +61,14 @@ from asbb_core.values.errors import (
     NotFoundError,
     ValidationError,
 )
-from asbb_core.values.money import CENT, ZERO, format_money, money_str, parse_money, round_posting
+from asbb_core.values.money import (
+    CENT,
+    ZERO,
+    format_money,
+    money_value,
+    parse_money,
+    round_posting,
+)
 from asbb_core.values.money import to_decimal as _to_decimal
 from asbb_core.values.periods import add_months, days_inclusive, parse_date, split_months
 from asbb_core.values.text import clean_text, normalise_account_name
@@ -1111,12 +1118,12 @@ class Grants:
                 "can be drawn",
                 field="amount",
                 details={
-                    "budget": money_str(period.budget),
-                    "drawn": money_str(drawn),
-                    "drawn_cost": money_str(total_cost(drawn, rate)),
-                    "left": money_str(left),
-                    "requested_cost": money_str(total_cost(value, rate)),
-                    "max_draw": money_str(most),
+                    "budget": money_value(period.budget),
+                    "drawn": money_value(drawn),
+                    "drawn_cost": money_value(total_cost(drawn, rate)),
+                    "left": money_value(left),
+                    "requested_cost": money_value(total_cost(value, rate)),
+                    "max_draw": money_value(most),
                 },
             )
         text = f"grant {grant.number} period {period.number}"

@@ -14,7 +14,7 @@ from asbb_core.store.models import Account, AccountStatus, PartitionLimit
 from asbb_core.values.errors import AccountInactiveError, InsufficientFundsError, ValidationError
 from asbb_core.values.money import (
     format_money,
-    money_str,
+    money_value,
     round_internal,
     round_posting,
     to_decimal,
@@ -57,12 +57,12 @@ def hold_terms(
     return HoldTerms(name, part, cost, factor, scale, round_posting(cost * scale * factor))
 
 
-def shortfall(terms: HoldTerms, available: Decimal, limit: str) -> dict[str, str]:
+def shortfall(terms: HoldTerms, available: Decimal, limit: str) -> dict[str, Any]:
     """The details of a refusal for want of money: what was there, what the hold needed."""
     return {
-        "available": money_str(available),
-        "requested": money_str(terms.amount),
-        "estimate": str(terms.estimate),
+        "available": money_value(available),
+        "requested": money_value(terms.amount),
+        "estimate": terms.estimate,
         "limit": limit,
     }
 

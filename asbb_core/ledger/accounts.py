@@ -23,7 +23,7 @@ from asbb_core.store.models import (
 )
 from asbb_core.values.context import Context
 from asbb_core.values.errors import ConflictError, NotFoundError, ValidationError
-from asbb_core.values.money import ZERO, format_money, money_str, parse_money
+from asbb_core.values.money import ZERO, format_money, money_value, parse_money
 from asbb_core.values.text import clean_text, normalise_account_name, validate_partition_name
 
 MAX_DISPLAY_NAME = 200
@@ -217,8 +217,8 @@ class AccountUseCases(LedgerCore):
                         refusal,
                         field="account",
                         details={
-                            "used": money_str(account.used_amount),
-                            "held": money_str(account.held_amount),
+                            "used": money_value(account.used_amount),
+                            "held": money_value(account.held_amount),
                             "open_holds": open_holds,
                         },
                     )

@@ -53,7 +53,7 @@ from asbb_core.values.errors import (
     NotFoundError,
     ValidationError,
 )
-from asbb_core.values.money import ZERO, format_money, money_str, parse_cost
+from asbb_core.values.money import ZERO, format_money, money_value, parse_cost
 from asbb_core.values.text import (
     clean_text,
     clean_user_name,
@@ -379,7 +379,7 @@ class HoldUseCases(LedgerCore):
                     f"hold {hold.id} was already charged for its job; a different cost for it "
                     "is a correction (a reported cost)",
                     field="transaction_id",
-                    details={"state": str(hold.state), "charged": money_str(hold.charged)},
+                    details={"state": str(hold.state), "charged": money_value(hold.charged)},
                 )
             return
         if task is not None and session.exec(charged.where(JournalEntry.job_id == task)).one():
@@ -719,7 +719,7 @@ class HoldUseCases(LedgerCore):
                 field="hold_id",
                 details={
                     "state": str(hold.state),
-                    "charged": str(hold.charged),
-                    "released": str(hold.released),
+                    "charged": money_value(hold.charged),
+                    "released": money_value(hold.released),
                 },
             )

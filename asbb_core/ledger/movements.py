@@ -15,7 +15,7 @@ from asbb_core.values.errors import (
     NotFoundError,
     ValidationError,
 )
-from asbb_core.values.money import ZERO, format_money, money_str, parse_money
+from asbb_core.values.money import ZERO, format_money, money_value, parse_money
 from asbb_core.values.text import clean_text, normalise_account_name, validate_partition_name
 
 
@@ -119,7 +119,7 @@ class MovementUseCases(LedgerCore):
                         f"account {name} has {format_money(account.available)} available; "
                         f"a debit of {format_money(-value)} exceeds it",
                         field="amount",
-                        details={"available": money_str(account.available)},
+                        details={"available": money_value(account.available)},
                     )
                 entry = self._append(
                     session,
@@ -179,8 +179,8 @@ class MovementUseCases(LedgerCore):
                     f"already used or held in account {name}",
                     field="limit",
                     details={
-                        "used": money_str(account.used_amount),
-                        "held": money_str(account.held_amount),
+                        "used": money_value(account.used_amount),
+                        "held": money_value(account.held_amount),
                     },
                 )
             entry = self._append(
@@ -234,7 +234,7 @@ class MovementUseCases(LedgerCore):
                     f"account {src.name} has {format_money(src.available)} available; "
                     f"cannot transfer {format_money(value)}",
                     field="amount",
-                    details={"available": money_str(src.available)},
+                    details={"available": money_value(src.available)},
                 )
             out = self._append(
                 session,

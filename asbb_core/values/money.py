@@ -195,5 +195,11 @@ def format_money(amount: Decimal, *, symbol: bool = True, sign: bool = False) ->
 
 
 def money_str(amount: Decimal) -> str:
-    """Money for JSON: a plain string with two decimals ("12.50")."""
+    """Money as text with two decimals ("12.50"), for CSV cells and stored JSON."""
     return f"{round_posting(amount):.2f}"
+
+
+def money_value(amount: Decimal) -> Decimal:
+    """Money for an answer's figures (an error's details, ...): to the cent, written on the
+    wire as an exact JSON number (``wire.dumps``)."""
+    return round_posting(amount) + 0  # + 0: never -0.00
