@@ -506,7 +506,6 @@ def test_cli_usage_errors(asbb: Any, tmp_path: Path) -> None:
     one_error_line(asbb(*report_cmd("--output", str(tmp_path / "r.txt"))), "--as", code=2)
     one_error_line(asbb(*report_cmd("--json", "--as", "csv")), "disagree", code=2)
     one_error_line(asbb("grant", "report", NUMBER, "--as", "csv"), "agency-required", code=2)
-    one_error_line(asbb("grant", "report", NUMBER, "--force"), "agency-required", code=2)
     one_error_line(
         asbb("grant", "report", NUMBER, "--type", "compliance", "--format", "pdf"),
         "disagree",

@@ -165,6 +165,16 @@ def test_grant_fund_spend_report(
         asbb("report", "grant", NUMBER, "--period", "2", "--format", "csv", "-o", str(out))
     )
     assert str(out) in written.stderr
+    kept = out.read_bytes()
+    # A second export to the same file is refused and leaves it as it was; --force replaces.
+    again = ("report", "grant", NUMBER, "--period", "1", "--format", "csv", "-o", str(out))
+    one_error_line(asbb(*again), str(out), "already exists", "--force")
+    assert out.read_bytes() == kept
+    ok(asbb(*again, "--force"))
+    assert out.read_bytes() != kept  # period 1 now
+    ok(asbb(*again[:4], "2", *again[5:], "--force"))
+    assert out.read_bytes() == kept
+    one_error_line(asbb(*again[:-1], str(tmp_path / "missing" / "p.csv")), "cannot write")
     with out.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         assert reader.fieldnames == documented_columns("### Grant report CSV columns")

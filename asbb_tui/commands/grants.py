@@ -870,9 +870,7 @@ def report(
             show_default=False,
         ),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help=f"Overwrite --output if it exists ({AGENCY}).")
-    ] = False,
+    force: reports.ForceFlag = False,
     rate_type: Annotated[
         RateTypeChoice | None,
         typer.Option(
@@ -909,7 +907,7 @@ def report(
         chosen = _agency_format(None if key == AGENCY else key, as_, output, as_json)
         _agency_report(ctx, number, period, today, chosen, output, force=force, rate_type=rate_type)
         return
-    for given, option in ((as_, "--as"), (rate_type, "--rate-type"), (force or None, "--force")):
+    for given, option in ((as_, "--as"), (rate_type, "--rate-type")):
         if given is not None:
             raise typer.BadParameter(
                 f"{option} is for the agency-required report (--format {AGENCY})",
@@ -923,4 +921,5 @@ def report(
         reports.FormatChoice(key) if key is not None else None,
         output,
         as_json,
+        force,
     )

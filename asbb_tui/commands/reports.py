@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from asbb_tui.cli_base import opened, stderr, working
+from asbb_tui.cli_base import fail, opened, stderr, working
 
 app = typer.Typer(
     help=(
@@ -47,6 +47,9 @@ OutputOpt = Annotated[
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+ForceFlag = Annotated[
+    bool, typer.Option("--force", help="Overwrite --output's FILE if it exists (else refused).")
+]
 
 
 def _chosen(fmt: FormatChoice | None, as_json: bool) -> str:
@@ -57,13 +60,20 @@ def _chosen(fmt: FormatChoice | None, as_json: bool) -> str:
     return fmt.value if fmt is not None else "markdown"
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(text: str, output: Path | None, *, force: bool) -> None:
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
         return
-    # newline="" keeps the CSV's CRLF row ends as they are (RFC 4180).
-    with output.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
+    # "x" creates the file or refuses at once: an existing report is never overwritten by
+    # accident, not even by a second run starting at the same moment. newline="" keeps the
+    # CSV's CRLF row ends as they are (RFC 4180).
+    try:
+        with output.open("w" if force else "x", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except FileExistsError:
+        fail(f"output: {output} already exists (add --force to overwrite it)")
+    except OSError as exc:
+        fail(f"output: cannot write {output}: {exc.strerror or exc}")
     stderr().print(f"wrote {output} ({len(text.encode())} bytes)")
 
 
@@ -86,6 +96,7 @@ def grant(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     as_json: JsonFlag = False,
+    force: ForceFlag = False,
 ) -> None:
     """The grant compliance report for one budget period: direct, indirect and total cost,
     remaining, by month / partition / user / account, drawn, and the burn-rate status."""
@@ -97,7 +108,7 @@ def grant(
     with opened(ctx) as bank, working(f"building the report of {number}"):
         report = grant_compliance_report(bank.db, bank.settings, number, period=period, today=day)
         text = render_grant_report(report, chosen)
-    _emit(text, output)
+    _emit(text, output, force=force)
 
 
 @app.command("statement")
@@ -109,6 +120,7 @@ def statement(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     as_json: JsonFlag = False,
+    force: ForceFlag = False,
 ) -> None:
     """An account's statement for whole UTC days: opening balances, every movement with the
     balances after it, closing balances, and totals per kind of movement."""
@@ -118,4 +130,4 @@ def statement(
     with opened(ctx) as bank, working(f"building the statement of {account}"):
         st = account_statement(bank.db, account, since, until)
         text = render_statement(st, chosen)
-    _emit(text, output)
+    _emit(text, output, force=force)
