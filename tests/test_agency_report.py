@@ -676,3 +676,25 @@ def test_api_errors_and_scope(daemon: Any) -> None:
     with client_for(daemon, "other-reader", "reader", accounts=["other"]) as other:
         error_of(other.get(path), 403, "grant")
         error_of(other.post(f"/api/v1/grants/{NUMBER}/reports", json={}), 403, "grant")
+
+
+def test_cli_takes_the_original_report_window(asbb: Any) -> None:
+    """--start/--end (the original tool's window): --end is the as-of day, choosing the budget
+    period; --start must be that period's first day (or, for period 1, any day before it)."""
+    base = ["grant", "report", NUMBER, "--type=financial", "--format=json"]
+    window = json.loads(ok(asbb(*base, "--start=2026-01-01", "--end=2026-04-12")).stdout)
+    assert json.loads(ok(asbb(*report_cmd("--period", "2"))).stdout) | {
+        "generated_at": None
+    } == window | {"generated_at": None}  # the same as --period 2 --today 2026-04-12
+    assert window["report_period"]["budget_period"] == 2
+    early = json.loads(ok(asbb(*base, "--start=2024-06-01", "--end=2025-12-31")).stdout)
+    assert early["report_period"]["start_date"] == "2025-01-01T00:00:00Z"  # period 1's own
+    one_error_line(
+        asbb(*base, "--start=2026-02-01", "--end=2026-04-12"),
+        "start_date: 2026-02-01 is not the first day of period 2",
+        "reports cover whole budget periods",
+    )
+    one_error_line(asbb(*base, "--end=2026-04-12", "--today=2026-04-13"), "disagree", code=2)
+    one_error_line(
+        asbb("grant", "report", NUMBER, "--start=2026-01-01"), "--start", "agency-required", code=2
+    )

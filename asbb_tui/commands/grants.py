@@ -788,9 +788,11 @@ def _agency_report(
     *,
     force: bool,
     rate_type: RateTypeChoice | None,
+    start: str | None,
 ) -> None:
     """The agency-required report: read (nothing is written to the database), rendered,
-    then printed or written to its file."""
+    then printed or written to its file. ``start``: the original tool's window start, the
+    first day of the period reported."""
     from asbb_core.funding.agency_report import agency_report, render_agency_report
     from asbb_core.values.periods import parse_date
     from asbb_tui.cli_base import working
@@ -807,6 +809,7 @@ def _agency_report(
             number,
             period=period,
             today=day,
+            start_date=start,
             rate_type=rate_type.value if rate_type else None,
         )
         data = render_agency_report(found, fmt)
@@ -871,6 +874,26 @@ def report(
         ),
     ] = None,
     force: reports.ForceFlag = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            metavar="DATE",
+            help=f"The original tool's report window ({AGENCY} report): its first day, which "
+            "must be the first day of the budget period reported.",
+            show_default=False,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--end",
+            metavar="DATE",
+            help="The original tool's report window: its last day, the day the report is as "
+            "of (the same as --today) and whose budget period it reports by default.",
+            show_default=False,
+        ),
+    ] = None,
     rate_type: Annotated[
         RateTypeChoice | None,
         typer.Option(
@@ -891,6 +914,11 @@ def report(
             f"--type financial is the agency-required financial report, e.g. asbb grant "
             f"report {number} --type financial --as pdf --output report.pdf"
         )
+    if end is not None and today is not None and end.strip() != today.strip():
+        raise typer.BadParameter(
+            f"--end {end} and --today {today} disagree: give one of them", param_hint="--end"
+        )
+    today = today if today is not None else end
     agency_type = report_type in (ReportTypeChoice.FINANCIAL, ReportTypeChoice.ANNUAL)
     agency = agency_type or key in (AGENCY, "pdf")
     if report_type is ReportTypeChoice.COMPLIANCE and key in (AGENCY, "pdf"):
@@ -905,9 +933,19 @@ def report(
         )
     if agency:
         chosen = _agency_format(None if key == AGENCY else key, as_, output, as_json)
-        _agency_report(ctx, number, period, today, chosen, output, force=force, rate_type=rate_type)
+        _agency_report(
+            ctx,
+            number,
+            period,
+            today,
+            chosen,
+            output,
+            force=force,
+            rate_type=rate_type,
+            start=start,
+        )
         return
-    for given, option in ((as_, "--as"), (rate_type, "--rate-type")):
+    for given, option in ((as_, "--as"), (rate_type, "--rate-type"), (start, "--start")):
         if given is not None:
             raise typer.BadParameter(
                 f"{option} is for the agency-required report (--format {AGENCY})",
