@@ -484,7 +484,7 @@ def test_cli_never_overwrites_without_force(asbb: Any, tmp_path: Path) -> None:
     out = folder / "report.json"
     out.write_text("keep me", encoding="utf-8")
     refused = asbb(*report_cmd("--output", str(out)))
-    one_error_line(refused, f"output: {out} exists; give --force to overwrite it")
+    one_error_line(refused, f"output: {out} already exists; give --force to overwrite it")
     assert out.read_text(encoding="utf-8") == "keep me"
     ok(asbb(*report_cmd("--output", str(out), "--force")))
     check_json(json.loads(out.read_text(encoding="utf-8")))

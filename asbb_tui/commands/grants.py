@@ -754,30 +754,6 @@ def _agency_format(
     return chosen.pop() if chosen else "json"
 
 
-def _write_report(path: Path, data: bytes, *, force: bool) -> None:
-    """Write the report to ``path``: never over an existing file without ``force`` (an
-    exclusive create, so a file that appears meanwhile is not lost either); with ``force``
-    a whole new file replaces the old one at once."""
-    import os
-
-    try:
-        if not force:
-            with path.open("xb") as handle:
-                handle.write(data)
-        else:
-            spare = path.with_name(f".{path.name}.{os.getpid()}.part")
-            try:
-                spare.write_bytes(data)
-                os.replace(spare, path)
-            finally:
-                spare.unlink(missing_ok=True)
-    except FileExistsError:
-        fail(f"output: {path} exists; give --force to overwrite it")
-    except OSError as exc:
-        fail(f"output: {path}: {exc.strerror or exc}")
-    stderr().print(f"wrote {path} ({len(data)} bytes)")
-
-
 def _agency_report(
     ctx: typer.Context,
     number: str,
@@ -816,7 +792,7 @@ def _agency_report(
     if output is None:
         typer.get_binary_stream("stdout").write(data)
         return
-    _write_report(output, data, force=force)
+    reports.write_report(output, data, force=force)
 
 
 @app.command(

@@ -64,17 +64,31 @@ def _emit(text: str, output: Path | None, *, force: bool) -> None:
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
         return
-    # "x" creates the file or refuses at once: an existing report is never overwritten by
-    # accident, not even by a second run starting at the same moment. newline="" keeps the
-    # CSV's CRLF row ends as they are (RFC 4180).
+    write_report(output, text.encode("utf-8"), force=force)  # bytes: CSV's CRLF kept as is
+
+
+def write_report(path: Path, data: bytes, *, force: bool) -> None:
+    """Write a report to ``path``: never over an existing file without ``force`` (an
+    exclusive create, so a file that appears meanwhile is not lost either); with ``force``
+    a whole new file replaces the old one at once."""
+    import os
+
     try:
-        with output.open("w" if force else "x", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        if not force:
+            with path.open("xb") as handle:
+                handle.write(data)
+        else:
+            spare = path.with_name(f".{path.name}.{os.getpid()}.part")
+            try:
+                spare.write_bytes(data)
+                os.replace(spare, path)
+            finally:
+                spare.unlink(missing_ok=True)
     except FileExistsError:
-        fail(f"output: {output} already exists (add --force to overwrite it)")
+        fail(f"output: {path} already exists; give --force to overwrite it")
     except OSError as exc:
-        fail(f"output: cannot write {output}: {exc.strerror or exc}")
-    stderr().print(f"wrote {output} ({len(text.encode())} bytes)")
+        fail(f"output: cannot write {path}: {exc.strerror or exc}")
+    stderr().print(f"wrote {path} ({len(data)} bytes)")
 
 
 @app.command("grant")
