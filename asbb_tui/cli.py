@@ -16,17 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import platformdirs
 import typer
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
-from asbb_core.settings import (
-    SYSTEM_CONFIG,
-    Settings,
-    config_path,
-    default_database_url,
-    normalise_database_url,
-    render_config,
-    render_config_yaml,
-)
 from asbb_tui.cli_base import (
     EXIT_DISCREPANCIES,
     AsbbGroup,
@@ -69,6 +59,7 @@ from asbb_tui.commands import (
 
 if TYPE_CHECKING:
     from asbb_core.demo import DemoSummary
+    from asbb_core.settings import Settings
 
 
 # ---------------------------------------------------------------- plumbing
@@ -179,6 +170,10 @@ def demo_database_url() -> str:
 
 
 def _delete_sqlite(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    from asbb_core.settings import normalise_database_url
+
     parsed = make_url(normalise_database_url(url))
     if parsed.get_backend_name() != "sqlite":
         fail(
@@ -696,6 +691,14 @@ def config_init(
     YAML for a name ending in .yaml/.yml. What it writes loads back as the same settings."""
     import os
 
+    from asbb_core.settings import (
+        SYSTEM_CONFIG,
+        default_database_url,
+        normalise_database_url,
+        render_config,
+        render_config_yaml,
+    )
+
     target = path or Path(os.environ.get("ASBB_CONFIG") or SYSTEM_CONFIG)
     target = target.expanduser()
     as_yaml = target.suffix.lower() in (".yaml", ".yml")  # the original tool's config.yaml
@@ -734,6 +737,8 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
 @config_app.command("show")
 def config_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show the effective settings (file, environment and --database combined)."""
+    from asbb_core.settings import config_path
+
     settings = settings_of(ctx)
     data = _redacted(settings)
     if as_json:
@@ -751,6 +756,8 @@ def config_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @config_app.command("validate")
 def config_validate(ctx: typer.Context) -> None:
     """Check the settings file and environment; exit 1 naming the first bad field."""
+    from asbb_core.settings import config_path
+
     settings_of(ctx)
     source = config_path()
     stdout().print(f"settings are valid (file: {source or 'none, defaults and environment'})")
@@ -883,4 +890,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["app", "demo_database_url", "main", "render_config"]
+__all__ = ["app", "demo_database_url", "main"]

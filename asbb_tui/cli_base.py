@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeAlias
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from typer.core import TyperGroup
 
-from asbb_core.settings import Settings, load_settings
 from asbb_core.values.errors import AsbbError, DatabaseError
 
+# SQLAlchemy, pydantic's settings and the rest of the core load when a command needs them,
+# not at start: `asbb --help` and a completion Tab load typer and rich alone.
 if TYPE_CHECKING:
     from datetime import date
     from decimal import Decimal
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from asbb_core.bank import Bank
     from asbb_core.integrations.cost_reports import SlurmLookup
     from asbb_core.ledger import Ledger
+    from asbb_core.settings import Settings
     from asbb_core.store.database import Database
     from asbb_core.values.context import Clock, Context
     from asbb_core.values.wire import View
@@ -106,18 +106,15 @@ class AsbbGroup(TyperGroup):
     """
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
-        from alembic.util import CommandError
-
         try:
             return super().invoke(ctx)
         except AsbbError as exc:
             fail(exc.message)
-        except CommandError as exc:  # e.g. a database migrated by a newer asbb
-            fail(f"migrations: {first_line(exc)}")
-        except ArgumentError as exc:
-            fail(f"database URL: {first_line(exc)}")
-        except SQLAlchemyError as exc:
-            fail(f"database: {first_line(exc)}")
+        except Exception as exc:
+            known = _database_failure(exc)
+            if known is None:
+                raise
+            fail(known)
 
 
 @dataclass
@@ -130,8 +127,28 @@ def cli_state(ctx: typer.Context) -> CliState:
     return obj if isinstance(obj, CliState) else CliState()
 
 
+def _database_failure(exc: Exception) -> str | None:
+    """The one-line error for a failure of the database layer, or None for anything else.
+    Only an exception raised by SQLAlchemy or Alembic can be one, and then those modules are
+    loaded already: checking costs no import."""
+    if not type(exc).__module__.startswith(("sqlalchemy", "alembic")):
+        return None
+    from alembic.util import CommandError
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    if isinstance(exc, CommandError):  # e.g. a database migrated by a newer asbb
+        return f"migrations: {first_line(exc)}"
+    if isinstance(exc, ArgumentError):
+        return f"database URL: {first_line(exc)}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database: {first_line(exc)}"
+    return None
+
+
 def settings_of(ctx: typer.Context, url: str | None = None) -> Settings:
     """Effective settings; ``--database`` (the command's, else the global one) wins."""
+    from asbb_core.settings import load_settings
+
     chosen = url or cli_state(ctx).database_url
     if chosen:
         return load_settings(database={"url": chosen})
@@ -139,6 +156,9 @@ def settings_of(ctx: typer.Context, url: str | None = None) -> Settings:
 
 
 def display_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:

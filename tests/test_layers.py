@@ -51,3 +51,37 @@ def test_import_linter_contracts_hold():
     assert lint_imports, "import-linter is a test dependency"
     done = subprocess.run([lint_imports], capture_output=True, text=True, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+HEAVY_FOR_HELP = ("sqlalchemy", "asbb_core.settings", "asbb_core.ledger", "textual", "fastapi")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["asbb", "--help"],
+        ["asbb", "account", "--help"],
+        ["asbb", "grant", "report", "--help"],
+    ],
+    ids=["help", "group-help", "command-help"],
+)
+def test_help_loads_neither_the_orm_nor_the_settings_nor_the_console(argv: list[str]) -> None:
+    """--help (and a completion Tab, which builds the same command tree) loads typer and rich,
+    not SQLAlchemy, the settings' models, the ledger, the console or the web stack: each
+    command imports what it needs when it runs (docs/performance.md, the command line)."""
+    probe = (
+        "import sys\n"
+        f"sys.argv = {argv!r}\n"
+        "from asbb_tui.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"heavy = {HEAVY_FOR_HELP!r}\n"
+        "print(sorted(m for m in sys.modules if any(m == h or m.startswith(h + '.') "
+        "for h in heavy)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-2000:]

@@ -64,10 +64,10 @@ from asbb_core.store.queries import Page, list_accounts
 from asbb_core.values.context import utcnow
 from asbb_core.values.errors import NotFoundError, ValidationError
 from asbb_core.values.money import ZERO, format_money, round_internal, round_posting
-from asbb_core.values.periods import add_months, days_inclusive, due_date
+from asbb_core.values.periods import BURN_RATE_WINDOWS, add_months, days_inclusive, due_date
 from asbb_core.values.text import normalise_account_name
 
-WINDOWS: tuple[str, ...] = ("7d", "30d", "90d", "6m", "1y", "period")
+WINDOWS = BURN_RATE_WINDOWS
 BANDS: tuple[str, ...] = ("healthy", "concern", "warning", "critical")
 _PERCENT = Decimal("0.1")
 _MAX_PENALTY = Decimal(50)

@@ -18,6 +18,9 @@ from enum import StrEnum
 
 from asbb_core.values.errors import ValidationError
 
+BURN_RATE_WINDOWS: tuple[str, ...] = ("7d", "30d", "90d", "6m", "1y", "period")
+"""The spans a burn rate's actual spend is averaged over ("period": the budget period's)."""
+
 
 class Frequency(StrEnum):
     DAILY = "daily"

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from asbb_core.analytics.burnrate import WINDOWS, BurnRate, account_burn_rate, grant_burn_rate
-from asbb_core.ledger.calibration import cost_ratios
 from asbb_core.values.errors import NotFoundError, ValidationError
 from asbb_core.values.money import ZERO, format_money
+from asbb_core.values.periods import BURN_RATE_WINDOWS as WINDOWS
 from asbb_core.values.periods import parse_date
 from asbb_tui.cli_base import (
     Column,
@@ -29,6 +28,7 @@ from asbb_tui.cli_base import (
 )
 
 if TYPE_CHECKING:
+    from asbb_core.analytics.burnrate import BurnRate
     from asbb_core.analytics.views import BurnRateView
     from asbb_core.settings import Settings
     from asbb_core.store.database import Database
@@ -143,6 +143,8 @@ def _named_burn_rate(
     db: Database, settings: Settings, name: str, window: str, day: date | None
 ) -> BurnRate:
     """An account's burn rate, else (no such account) the grant numbered ``name``'s."""
+    from asbb_core.analytics.burnrate import account_burn_rate, grant_burn_rate
+
     try:
         return account_burn_rate(db, settings, name, window=window or "30d", today=day)
     except (NotFoundError, ValidationError) as exc:
@@ -227,6 +229,7 @@ def burn_rate(
     `asbb burn-rate NSF-2401 --budget-period 2`, `asbb burn-rate physics --alerts-only --json`.
     --json prints what the API's burn-rate routes return.
     """
+    from asbb_core.analytics.burnrate import grant_burn_rate
     from asbb_core.analytics.views import BurnRateView, DailySpendView
 
     check_output(as_json, as_csv)
@@ -366,6 +369,7 @@ def calibration(
     The factor scales new estimates only when [calibration] enabled = true. --json prints
     what the API's /calibration returns."""
     from asbb_core.analytics.views import CalibrationView
+    from asbb_core.ledger.calibration import cost_ratios
 
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
@@ -443,6 +447,7 @@ def accuracy(
     from datetime import UTC, datetime
 
     from asbb_core.analytics.views import CalibrationView
+    from asbb_core.ledger.calibration import cost_ratios
 
     check_output(as_json, as_csv)
     with opened(ctx) as bank:
