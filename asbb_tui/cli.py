@@ -19,12 +19,14 @@ from rich.table import Table
 
 from asbb_tui.cli_base import (
     EXIT_DISCREPANCIES,
+    EXIT_USAGE,
     AsbbGroup,
     CliState,
     Column,
     CsvOption,
     DatabaseOption,
     JsonOption,
+    OutputOptions,
     check_output,
     cli_actor,
     cli_state,
@@ -41,6 +43,7 @@ from asbb_tui.cli_base import (
     settings_of,
     stderr,
     stdout,
+    use_output,
 )
 from asbb_tui.commands import (
     accounts,
@@ -91,6 +94,18 @@ def _migrate(url: str, revision: str = "head") -> int:
 
 
 def _open_console(settings: Settings, *, read_only: bool) -> None:
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # cron, a pipe, `ssh host asbb`: a full-screen app there would draw escape codes
+        # into a file or wait for keys that never come.
+        typer.echo(
+            "error: the console needs a terminal (stdin and stdout are not one); run a "
+            "command instead (asbb --help lists them, e.g. asbb status), or over SSH "
+            "use ssh -t",
+            err=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
     from asbb_tui.console import AsbbConsole
 
     bank = open_bank(settings)
@@ -137,13 +152,55 @@ for _module in (accounts, journal, adjust, usage, user, analytics):
     _module.register(app)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"asbb {version('asbb')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("asbb 0+unknown")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
-def root(ctx: typer.Context, database: DatabaseOption = None) -> None:
+def root(
+    ctx: typer.Context,
+    database: DatabaseOption = None,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print asbb's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+    noheader: Annotated[
+        bool,
+        typer.Option(
+            "--noheader",
+            "-n",
+            help="Lists: no header line (as sacct's --noheader). Lists print plain, whole "
+            "values whenever stdout is not a terminal.",
+        ),
+    ] = False,
+    parsable: Annotated[
+        bool,
+        typer.Option(
+            "--parsable",
+            "-P",
+            help="Lists: fields split by '|', plain amounts (12.50), as sacct's -P.",
+        ),
+    ] = False,
+) -> None:
     """asbb: exact, instant budget holds and charges for Slurm jobs that burst to AWS.
 
-    Run without a command to open the console.
+    Run without a command to open the console (on a terminal; elsewhere it says so and
+    exits 2).
     """
     ctx.obj = CliState(database_url=database)
+    use_output(OutputOptions(noheader=noheader, parsable=parsable))
     if ctx.invoked_subcommand is None:
         _open_console(settings_of(ctx), read_only=False)
 

@@ -12,7 +12,7 @@ per record); ``emit_rows`` and ``emit_record`` do all three from the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +31,8 @@ from asbb_core.values.errors import AsbbError, DatabaseError
 if TYPE_CHECKING:
     from datetime import date
     from decimal import Decimal
+
+    from rich.text import Text
 
     from asbb_core.bank import Bank
     from asbb_core.integrations.cost_reports import SlurmLookup
@@ -120,6 +122,24 @@ class AsbbGroup(TyperGroup):
 @dataclass
 class CliState:
     database_url: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """The global options for lists, set by the root command on every run."""
+
+    noheader: bool = False
+    """No header line over plain output (sacct's --noheader)."""
+    parsable: bool = False
+    """Plain output as fields split by '|' (sacct's -P): for cut and awk."""
+
+
+_output = OutputOptions()
+
+
+def use_output(options: OutputOptions) -> None:
+    global _output
+    _output = options
 
 
 def cli_state(ctx: typer.Context) -> CliState:
@@ -316,18 +336,76 @@ def emit_rows(
     if not rows:
         stderr().print(empty)
         return
+    records = [_table_row(row, minutes=minutes) for row in rows]
+    numeric = [c.money or _all_numbers(r.get(c.key) for r in records) for c in columns]
+    state = _output
+    if state.parsable or state.noheader or not sys.stdout.isatty():
+        _plain(records, columns, numeric, state, title=title)
+        return
     table = Table(title=title, title_justify="left")
-    for c in columns:
+    for c, right in zip(columns, numeric, strict=True):
         table.add_column(
             c.title,
-            justify="right" if c.money else "left",
-            no_wrap=c.money,
+            justify="right" if right else "left",
+            no_wrap=right,
             overflow="fold" if c.fold else "ellipsis",
         )
-    for row in rows:
-        values = _table_row(row, minutes=minutes)
-        table.add_row(*(_cell(values.get(c.key), c.money) for c in columns))
+    for values in records:
+        table.add_row(*(_styled(_cell(values.get(c.key), c.money)) for c in columns))
     stdout().print(table)
+
+
+def _styled(cell: str) -> Text:
+    """A cell's text with its styling ("[yellow]warning[/]"); text that is not valid markup
+    (a memo reading "x[/]") is shown as it is rather than failing the command."""
+    from rich.errors import MarkupError
+    from rich.text import Text
+
+    try:
+        return Text.from_markup(cell)
+    except MarkupError:
+        return Text(cell)
+
+
+def _all_numbers(values: Iterable[Any]) -> bool:
+    """A column of counts and amounts (blanks allowed), right-aligned as numbers are."""
+    from decimal import Decimal
+
+    seen = [v for v in values if v is not None]
+    return bool(seen) and all(
+        isinstance(v, int | Decimal) and not isinstance(v, bool) for v in seen
+    )
+
+
+def _plain(
+    records: list[dict[str, Any]],
+    columns: list[Column],
+    numeric: list[bool],
+    state: OutputOptions,
+    *,
+    title: str | None,
+) -> None:
+    """A table for a pipe or a file: every value whole, no box, no colour. Columns are
+    aligned by spaces, numbers to the right, under the title and the columns' titles (none
+    with --noheader); with --parsable, fields split by '|' in the CSV's plain forms under a
+    line of the columns' keys."""
+    if state.parsable:
+        lines = [] if state.noheader else ["|".join(c.key for c in columns)]
+        lines += ["|".join(_csv_value(r.get(c.key)) for c in columns) for r in records]
+        typer.echo("\n".join(lines))
+        return
+    cells = [[_styled(_cell(r.get(c.key), c.money)).plain for c in columns] for r in records]
+    if not state.noheader:
+        if title:
+            typer.echo(_styled(title).plain)
+        cells.insert(0, [c.title for c in columns])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        parts = [
+            text.rjust(width) if right else text.ljust(width)
+            for text, width, right in zip(line, widths, numeric, strict=True)
+        ]
+        typer.echo("  ".join(parts).rstrip())
 
 
 def page_hint(noun: str, *, offset: int, shown: int, total: int) -> None:

@@ -286,3 +286,82 @@ def test_config_show_hides_the_database_password() -> None:
     assert result.exit_code == 0, result.output
     assert "s3cret" not in result.stdout
     assert as_json(result)["database"]["url"].startswith("postgresql+psycopg://asbb:")  # type: ignore[index]
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    done = subprocess.run([str(BIN / "asbb"), "--version"], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, f"asbb {version('asbb')}\n")
+
+
+@pytest.mark.parametrize("command", [[], ["console"], ["console", "--read-only"]])
+def test_no_full_screen_app_without_a_terminal(command: list[str], tmp_path: Path) -> None:
+    """cron, a pipe, `ssh host asbb` without -t: one line saying why and what to do, exit 2,
+    and not one escape code drawn (stdin and stdout here are a file and a pipe)."""
+    url = f"sqlite:///{tmp_path / 'asbb.sqlite3'}"
+    assert run("--database", url, "database", "migrate").exit_code == 0
+    done = subprocess.run(
+        [str(BIN / "asbb"), "--database", url, *command],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: the console needs a terminal")
+    assert "ssh -t" in done.stderr
+    assert "\x1b" not in done.stderr
+
+
+@pytest.fixture
+def demo_copy(demo_sqlite: Path, tmp_path: Path) -> str:
+    import shutil
+
+    path = tmp_path / "demo.sqlite3"
+    shutil.copyfile(demo_sqlite, path)
+    return f"sqlite:///{path}"
+
+
+def _through_a_pipe(shell: str, url: str) -> str:
+    """``shell`` run by sh, as a person types it: asbb's stdout is a real pipe."""
+    done = subprocess.run(
+        ["sh", "-c", shell.replace("asbb ", f"{BIN / 'asbb'} --database {url} ", 1)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_a_list_in_a_pipe_is_plain_whole_and_greppable(demo_copy: str) -> None:
+    """`asbb account list | grep NAME` finds every account: in a pipe a list prints whole
+    values (never `astro-…`), no box and no colour, numbers right-aligned; -P splits fields
+    by '|' in plain forms; --noheader drops the header lines."""
+    names = [
+        line.split("|")[0]
+        for line in _through_a_pipe("asbb -P --noheader account list", demo_copy).splitlines()
+    ]
+    assert len(names) == 8
+    assert "astro-survey" in names
+    for name in names:
+        found = _through_a_pipe(f"asbb account list | grep -F -- {name}", demo_copy)
+        assert found.split()[0] == name, found
+    table = _through_a_pipe("asbb account list", demo_copy)
+    assert "\x1b" not in table
+    assert "…" not in table
+    assert "┃" not in table
+    lines = table.splitlines()
+    assert lines[0] == "accounts"  # the title, then the columns' titles
+    assert lines[1].split()[:2] == ["name", "status"]
+    widths = {len(line) for line in lines[1:]}
+    assert len(widths) == 1  # aligned: every line as long, numbers ending in one column
+    parsed = _through_a_pipe("asbb -P account list", demo_copy).splitlines()
+    assert parsed[0] == "name|status|limit|used|held|available|percent_used"
+    astro = dict(zip(parsed[0].split("|"), parsed[1].split("|"), strict=True))
+    assert astro["name"] == "astro-survey"
+    assert Decimal(astro["limit"]) == Decimal("23500.00")
+    bare = _through_a_pipe("asbb --noheader account list", demo_copy).splitlines()
+    assert [line.split() for line in bare] == [line.split() for line in lines[2:]]
