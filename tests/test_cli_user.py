@@ -348,3 +348,24 @@ def test_status_accounts_from_env_then_slurm(daemon, monkeypatch, slurm):
 
 def test_status_unknown_account(daemon):
     one_error_line(asbb("status", "-A", "ml-proj", "-A", "ghost"), "ghost")
+
+
+def test_quick_check_reads_the_job_shape_as_sbatch_does(daemon, ledger):
+    """-n tasks x -c CPUs per task (sbatch's meanings) is the same job as --cpus for the
+    whole; giving both is a usage error, naming --cpus."""
+    shaped = data(asbb("quick-check", "-A", "ml-proj", "-n", "4", "-c", "8", "-t", "1h", "--json"))
+    whole = data(asbb("quick-check", "-A", "ml-proj", "--cpus", "32", "-t", "1h", "--json"))
+    one = data(asbb("quick-check", "-A", "ml-proj", "-c", "8", "-t", "1h", "--json"))
+    assert shaped["hold_amount"] == whole["hold_amount"] == one["hold_amount"] * 4
+    both = asbb("quick-check", "-A", "ml-proj", "--cpus", "32", "-c", "8", "-t", "1h")
+    assert both.exit_code == 2
+    assert "--cpus" in both.stderr
+    assert "not both" in " ".join(both.stderr.split())
+
+
+def test_remaining_takes_sbatchs_account_option(daemon):
+    assert ok(asbb("remaining", "-A", "physics")).stdout.startswith("physics: $48.80 left")
+    assert ok(asbb("remaining", "--account", "physics")).stdout.startswith("physics:")
+    clash = asbb("remaining", "ml-proj", "-A", "physics")
+    assert clash.exit_code == 2
+    assert "disagree" in clash.stderr

@@ -233,9 +233,25 @@ def quick_check(
         ),
     ],
     nodes: Annotated[int, typer.Option("--nodes", "-N", help="Nodes.", min=1)] = 1,
+    ntasks: Annotated[
+        int | None,
+        typer.Option("--ntasks", "-n", help="Tasks, as sbatch's -n (default 1).", min=1),
+    ] = None,
+    cpus_per_task: Annotated[
+        int | None,
+        typer.Option(
+            "--cpus-per-task", "-c", help="CPUs per task, as sbatch's -c (default 1).", min=1
+        ),
+    ] = None,
     cpus: Annotated[
-        int, typer.Option("--cpus", "-c", help="CPUs for the whole job (all nodes).", min=1)
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--cpus",
+            help="CPUs for the whole job (all nodes), instead of -n x -c.",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
     gpus: Annotated[
         int, typer.Option("--gpus", "-G", help="GPUs for the whole job (all nodes).", min=0)
     ] = 0,
@@ -268,7 +284,9 @@ def quick_check(
 ) -> None:
     """What a job would cost and whether `sbatch` would accept it now, without holding anything.
 
-    `asbb quick-check --nodes 4 --cpus 16 --gpus 1 --time 2h -p gpu-aws` prints the estimate,
+    The job's shape takes sbatch's letters and meanings: `-N` nodes, `-n` tasks, `-c` CPUs
+    per task, `-G` GPUs for the job, `-t` time, `-p` partition, `-A` account, so
+    `asbb quick-check -N 4 -n 4 -c 4 -G 1 -t 2h -p gpu-aws` prints the estimate,
     the hold `sbatch` would take (estimate x calibration x buffer), what the account would have
     left, and ACCEPTED or REFUSED with the daemon's reason.
 
@@ -280,6 +298,14 @@ def quick_check(
     from asbb_core.values.durations import format_slurm_time, parse_duration
 
     wall_time = format_slurm_time(parse_duration(time, field="time"))
+    if cpus is not None and (ntasks is not None or cpus_per_task is not None):
+        raise typer.BadParameter(
+            "--cpus is the whole job's CPUs; give it or -n/-c (sbatch's tasks and CPUs per "
+            "task), not both",
+            param_hint="--cpus",
+        )
+    if cpus is None:  # sbatch's meaning: ntasks x cpus-per-task
+        cpus = (ntasks or 1) * (cpus_per_task or 1)
     if memory is not None:
         parse_memory_mb(memory, field="memory")  # refuse a bad size before asking
     name = _account(account)
@@ -337,6 +363,16 @@ def remaining(
             show_default=False,
         ),
     ] = None,
+    account_option: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            "-A",
+            metavar="A",
+            help="The same, as sbatch spells it.",
+            show_default=False,
+        ),
+    ] = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -349,7 +385,11 @@ def remaining(
     """
     from asbb_core.values.money import format_money
 
-    name = _account(account)
+    if account is not None and account_option is not None and account != account_option:
+        raise typer.BadParameter(
+            f"ACCOUNT {account} and -A {account_option} disagree: give one", param_hint="-A"
+        )
+    name = _account(account or account_option)
     with Daemon(url) as daemon:
         found = daemon.get(f"/accounts/{quote(name, safe='')}")
     if as_json:

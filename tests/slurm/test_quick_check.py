@@ -72,13 +72,14 @@ def quick_check(cluster: SlurmCluster, tmp_path: Path):
 @pytest.mark.parametrize(
     ("sbatch_args", "check_args", "amount"),
     [
-        (["-c", "2", "-t", "60"], ["--cpus", "2", "--time", "60m"], "1.20"),
+        (["-c", "2", "-t", "60"], ["-c", "2", "--time", "60m"], "1.20"),
         (
             ["-c", "1", "-t", "30", "--gres=gpu:2"],
             ["--cpus", "1", "--gpus", "2", "--time", "30m"],
             "3.90",
         ),
-        (["-n", "2", "-t", "1:00:00"], ["--cpus", "2", "--time", "1:00:00"], "1.20"),
+        (["-n", "2", "-t", "1:00:00"], ["-n", "2", "-t", "1:00:00"], "1.20"),
+        (["-n", "2", "-c", "2", "-t", "30"], ["-n", "2", "-c", "2", "-t", "30m"], "1.20"),
         (
             ["-c", "2", "--mem=4G", "-t", "1-00:00:00"],
             ["--cpus", "2", "--memory", "4G", "--time", "1d"],
@@ -90,7 +91,7 @@ def quick_check(cluster: SlurmCluster, tmp_path: Path):
             "2.40",
         ),
     ],
-    ids=["cpus", "gpus", "tasks", "memory-day", "array"],
+    ids=["cpus", "gpus", "tasks", "tasks-x-cpus", "memory-day", "array"],
 )
 def test_quick_check_agrees_with_the_hold_sbatch_takes(
     cluster: SlurmCluster, quick_check, sbatch_args: list[str], check_args: list[str], amount: str
