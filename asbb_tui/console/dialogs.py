@@ -39,19 +39,26 @@ class TextPrompt(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
-        self, title: str, label: str, *, required: bool = False, placeholder: str = ""
+        self,
+        title: str,
+        label: str,
+        *,
+        required: bool = False,
+        placeholder: str = "",
+        value: str = "",
     ) -> None:
         super().__init__()
         self.title_text = title
         self.label = label
         self.required = required
         self.placeholder = placeholder
+        self.value = value
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(self.title_text, style="bold"))
             yield Label(self.label)
-            yield Input(placeholder=self.placeholder, id="text")
+            yield Input(self.value, placeholder=self.placeholder, id="text")
             yield Static("", id="error", classes="error")
             hint = "Enter to confirm, Esc to cancel" + (" (required)" if self.required else "")
             yield Static(hint, classes="hint")

@@ -23,7 +23,7 @@ from asbb_core.analytics.burnrate import BurnRate, grant_burn_rate
 from asbb_core.analytics.reports import grant_compliance_report, render_grant_report
 from asbb_core.funding.grants import GrantDetail, PeriodStatus, rate_percent
 from asbb_core.store.models import GrantStatus
-from asbb_core.values.errors import AsbbError
+from asbb_core.values.errors import AsbbError, ValidationError
 from asbb_core.values.money import format_money
 from asbb_tui.console.base import ConsoleScreen
 from asbb_tui.console.chart import BurnRateChart, step_window
@@ -61,7 +61,9 @@ NARROW_PERIOD_COLUMNS: tuple[tuple[str, str], ...] = (
 """Below ``WIDE`` columns: the start date only, the current period marked in ``#``, and no
 consumed column (it is direct + indirect), so the table fits 80 columns."""
 WIDE = 110
-EXPORT_SUFFIX = {"csv": "csv", "markdown": "md"}
+EXPORT_SUFFIX = {"csv": "csv", "markdown": "md", "pdf": "pdf"}
+"""The exports of a grant's view: the compliance report as CSV or Markdown, and the
+agency-required financial report as PDF."""
 GRANT_CHART_WINDOWS: tuple[str, ...] = ("period", "7d", "30d", "90d", "6m", "1y")
 
 
@@ -167,13 +169,35 @@ def load_grant_view(screen_services: Any, number: str) -> GrantLine:
     return GrantLine(detail, periods, burn)
 
 
-def export_report(services: Any, number: str, fmt: str, folder: Path) -> Path:
-    """Write the current period's compliance report as ``fmt`` into ``folder`` (worker)."""
+def export_report(services: Any, number: str, fmt: str, path: Path) -> Path:
+    """Write the current period's compliance report (csv, markdown) or agency-required
+    report (pdf) to ``path``, which must not exist yet: an export never replaces a file
+    (worker)."""
     now = services.now()
-    report = grant_compliance_report(services.db, services.settings, number, now=now)
-    path = folder / f"{number}-period{report.period}.{EXPORT_SUFFIX[fmt]}"
-    path.write_text(render_grant_report(report, fmt), encoding="utf-8")
+    if fmt == "pdf":
+        from asbb_core.funding.agency_report import agency_report, render_agency_report
+
+        data = render_agency_report(agency_report(services.db, number, now=now), "pdf")
+    else:
+        report = grant_compliance_report(services.db, services.settings, number, now=now)
+        data = render_grant_report(report, fmt).encode("utf-8")
+    try:
+        with path.open("xb") as handle:  # exclusive: refused if it exists, even meanwhile
+            handle.write(data)
+    except FileExistsError:
+        raise ValidationError(
+            f"path: {path} already exists; give another name", field="path"
+        ) from None
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise ValidationError(f"path: cannot write {path}: {why}", field="path") from None
     return path
+
+
+def export_path(number: str, fmt: str, folder: Path) -> Path:
+    """The name an export is offered under: the grant and the report, in ``folder``."""
+    kind = "agency-report" if fmt == "pdf" else "report"
+    return folder / f"{number}-{kind}.{EXPORT_SUFFIX[fmt]}"
 
 
 class GrantScreen(ConsoleScreen):
@@ -187,7 +211,10 @@ class GrantScreen(ConsoleScreen):
         Binding("W", "window(-1)", "Window back", show=False, id="grant-window-prev"),
         Binding("e", "export('csv')", "Export CSV", id="grant-export-csv"),
         Binding("m", "export('markdown')", "Export Markdown", id="grant-export-md"),
+        Binding("F", "export('pdf')", "Agency report PDF", id="grant-export-agency-pdf"),
     ]
+    # An export writes a file: not offered in read-only mode.
+    WRITES: ClassVar[frozenset[str]] = frozenset({"export"})
     DEFAULT_CSS = """
     GrantScreen #header { height: auto; padding: 0 1; }
     /* ids: TabbedContent's own CSS says height: auto (see AccountScreen) */
@@ -370,8 +397,24 @@ class GrantScreen(ConsoleScreen):
         self.fetch_chart()
 
     def action_export(self, fmt: str) -> None:
-        # A read and a local file, not a database write: allowed in read-only mode too.
+        from asbb_tui.console.dialogs import TextPrompt
+
         services = self.services
         number = self.number
-        folder = Path.cwd()
-        self.fetch("export", lambda: export_report(services, number, fmt, folder))
+
+        def chosen(answer: str | None) -> None:
+            if not answer:
+                return  # Esc: nothing written
+            path = Path(answer).expanduser()
+            self.submit("export", lambda: export_report(services, number, fmt, path))
+
+        what = "agency-required report (PDF)" if fmt == "pdf" else f"report ({fmt})"
+        self.app.push_screen(
+            TextPrompt(
+                f"Export the {what} of {number}",
+                "Write it to (an existing file is never replaced):",
+                required=True,
+                value=str(export_path(number, fmt, Path.cwd())),
+            ),
+            chosen,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -106,22 +107,64 @@ async def test_list_and_detail_show_the_figures(
         assert "accounts: lab" in header
         assert "30" in header
 
-        # Export works in read-only mode too (it writes a file, not the database).
-        await pilot.press("e")
-        await settle(pilot)
-        await pilot.press("m")
-        await settle(pilot)
-        assert any("report written to" in n.message for n in app._notifications)
+        # Read-only: an export writes a file, so it is not offered at all.
+        for key in ("e", "m", "F"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert isinstance(app.screen, GrantScreen)  # no dialog
 
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, GrantsScreen)
-    assert sorted(p.name for p in out.iterdir()) == [
-        f"{NUMBER}-period2.csv",
-        f"{NUMBER}-period2.md",
-    ]
-    assert NUMBER in (out / f"{NUMBER}-period2.csv").read_text()
-    assert NUMBER in (out / f"{NUMBER}-period2.md").read_text()
+    assert list(out.iterdir()) == []
+
+
+async def export_to(pilot: Any, app: AsbbConsole, key: str, path: Path | None) -> str:
+    """Press an export key, answer its dialog with ``path`` (None: keep the offered name),
+    and return the name the dialog offered."""
+    from textual.widgets import Input
+
+    from asbb_tui.console.dialogs import TextPrompt
+
+    await pilot.press(key)
+    await settle(pilot)
+    assert isinstance(app.screen, TextPrompt)
+    box = app.screen.query_one(Input)
+    offered = box.value
+    if path is not None:
+        box.value = str(path)
+    await pilot.press("enter")
+    await settle(pilot)
+    return offered
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_export_writes_where_asked_and_never_over_a_file(
+    ledger: Ledger, ctx: Context, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded(ledger, ctx, clock)
+    tmp_path = tmp_path / "out"  # the exports' folder alone
+    tmp_path.mkdir()
+    monkeypatch.chdir(tmp_path)
+    app = AsbbConsole(ledger, start_view="grants", actor="alice")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(GrantScreen(NUMBER))
+        await settle(pilot)
+        chosen = tmp_path / "finance" / "p2.csv"
+        chosen.parent.mkdir()
+        offered = await export_to(pilot, app, "e", chosen)
+        assert offered == str(tmp_path / f"{NUMBER}-report.csv")  # the name it suggests
+        assert NUMBER in chosen.read_text()
+        kept = chosen.read_bytes()
+        await export_to(pilot, app, "m", chosen)  # the same path again: refused
+        assert any("already exists" in n.message for n in app._notifications)
+        assert chosen.read_bytes() == kept
+        await export_to(pilot, app, "F", None)  # the agency report, under the offered name
+        assert any("report written to" in n.message for n in app._notifications)
+    pdf = tmp_path / f"{NUMBER}-agency-report.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["finance", pdf.name])
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -138,8 +181,7 @@ async def test_export_without_a_current_period_is_a_notification(
         await settle(pilot)
         app.push_screen(GrantScreen(NUMBER))
         await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
+        await export_to(pilot, app, "e", None)
         assert any("no budget period" in n.message for n in app._notifications)
         assert app.screen.query_one("#periods", DataTable).row_count == 3
     assert list(out.iterdir()) == []
