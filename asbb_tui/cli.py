@@ -38,6 +38,7 @@ from asbb_tui.cli_base import (
     open_bank,
     opened,
     print_json,
+    print_table,
     progress_bar,
     read_token_file,
     settings_of,
@@ -274,7 +275,7 @@ def _print_summary(summary: DemoSummary, seconds: float) -> None:
     table.add_row("total held", format_money(summary.total_held))
     table.add_row("total available", format_money(summary.total_available))
     out = stdout()
-    out.print(table)
+    print_table(table, out)
     out.print(f"seeded {summary.first_day} .. {summary.last_day} in {seconds:.1f}s")
 
 
@@ -382,7 +383,7 @@ def database_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     table = Table("revision", "description", title=f"{len(st.pending)} pending")
     for rev, doc in st.pending:
         table.add_row(rev, doc)
-    out.print(table)
+    print_table(table, out)
     out.print("run: asbb database migrate")
 
 
@@ -419,7 +420,7 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
         )
         for p in report.problems:
             table.add_row(p.check, p.subject, p.field, p.journal, p.cached)
-        stdout().print(table)
+        print_table(table)
     if not report.ok:
         raise typer.Exit(EXIT_DISCREPANCIES)
 
@@ -807,7 +808,7 @@ def config_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     table.add_column("value", overflow="fold")
     for name, value in _flatten(data):
         table.add_row(name, value)
-    stdout().print(table)
+    print_table(table)
 
 
 @config_app.command("validate")

@@ -101,11 +101,46 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# The root command's options that every command takes, wherever they are written:
+# `asbb account list --database URL` is `asbb --database URL account list`.
+_GLOBAL_WITH_VALUE = ("--database",)
+_GLOBAL_FLAGS = ("--noheader", "--parsable", "-P")
+
+
+def globals_first(args: list[str]) -> list[str]:
+    """``args`` with the global options (and their values) moved before the command, in
+    their order; nothing after a ``--`` is touched."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in _GLOBAL_WITH_VALUE and i + 1 < len(args):
+            front.extend(args[i : i + 2])
+            i += 2
+            continue
+        if arg in _GLOBAL_FLAGS or arg.startswith(tuple(f"{o}=" for o in _GLOBAL_WITH_VALUE)):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 class AsbbGroup(TyperGroup):
-    """Turns the library's errors into one line on stderr and exit status 1.
+    """Turns the library's errors into one line on stderr and exit status 1, and takes the
+    global options after the command as well as before it.
 
     Sub-commands run inside this group's ``invoke``, so one handler covers them all.
     """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        if ctx.parent is None:  # the root: the whole command line
+            args = globals_first(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -353,6 +388,46 @@ def emit_rows(
     for values in records:
         table.add_row(*(_styled(_cell(values.get(c.key), c.money)) for c in columns))
     stdout().print(table)
+
+
+def print_table(table: Any, console: Console | None = None) -> None:
+    """Print a rich table a command built: boxed on a terminal; in a pipe or a file (or with
+    --parsable / --noheader) as plain lines like ``emit_rows``'s, every value whole."""
+    import sys
+
+    from rich.text import Text
+
+    out = console or stdout()
+    if not (_output.parsable or _output.noheader or not sys.stdout.isatty()):
+        out.print(table)
+        return
+
+    def plain(cell: Any) -> str:
+        if isinstance(cell, Text):
+            return cell.plain
+        return _styled(str(cell)).plain if isinstance(cell, str) else str(cell)
+
+    titles = [plain(c.header) for c in table.columns]
+    rows = [[plain(cell) for cell in c.cells] for c in table.columns]
+    lines = [list(row) for row in zip(*rows, strict=True)] if rows else []
+    if _output.parsable:
+        if not _output.noheader:
+            typer.echo("|".join(titles))
+        for line in lines:
+            typer.echo("|".join(" ".join(v.split()) for v in line))
+        return
+    if not _output.noheader:
+        if table.title:
+            typer.echo(plain(table.title))
+        lines.insert(0, titles)
+    right = [c.justify == "right" for c in table.columns]
+    widths = [max((len(line[i]) for line in lines), default=0) for i in range(len(titles))]
+    for line in lines:
+        parts = [
+            text.rjust(width) if r else text.ljust(width)
+            for text, width, r in zip(line, widths, right, strict=True)
+        ]
+        typer.echo("  ".join(parts).rstrip())
 
 
 def _styled(cell: str) -> Text:

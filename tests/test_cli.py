@@ -365,3 +365,37 @@ def test_a_list_in_a_pipe_is_plain_whole_and_greppable(demo_copy: str) -> None:
     assert Decimal(astro["limit"]) == Decimal("23500.00")
     bare = _through_a_pipe("asbb --noheader account list", demo_copy).splitlines()
     assert [line.split() for line in bare] == [line.split() for line in lines[2:]]
+
+
+def test_global_options_work_after_the_command_too(demo_copy: str) -> None:
+    """--database, --parsable/-P and --noheader are the root's options, taken wherever they
+    are written: the same list either way."""
+    before = _through_a_pipe("asbb -P --noheader account list", demo_copy)
+    exe = BIN / "asbb"
+    after = subprocess.run(
+        [str(exe), "account", "list", "--database", demo_copy, "--parsable", "--noheader"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert after == before
+    assert after.splitlines()[0].startswith("astro-survey|active|")
+    equals = subprocess.run(
+        [str(exe), "account", "list", f"--database={demo_copy}", "-P"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert equals.splitlines()[1:] == before.splitlines()
+
+
+def test_a_commands_own_table_in_a_pipe_is_plain_too(demo_copy: str) -> None:
+    """Tables a command draws itself (grant list, grant periods, ...) print plain in a pipe
+    and split by '|' with -P, like every list."""
+    listed = _through_a_pipe("asbb grant list", demo_copy)
+    assert "┃" not in listed
+    assert "…" not in listed
+    assert "National Science Foundation" in listed  # whole, not "Nati…"
+    parsed = _through_a_pipe("asbb -P grant list", demo_copy).splitlines()
+    assert parsed[0].split("|")[:3] == ["number", "agency", "PI"]
+    assert parsed[1].split("|")[0] == "NSF-2231907"

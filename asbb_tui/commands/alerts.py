@@ -23,6 +23,7 @@ from asbb_tui.cli_base import (
     emit_rows,
     fail,
     opened,
+    print_table,
     stdout,
 )
 
@@ -241,7 +242,7 @@ def show_alert(
                 _when(d.sent_at),
                 d.last_error,
             )
-        out.print(table)
+        print_table(table, out)
 
 
 @app.command("ack")

@@ -24,6 +24,7 @@ from asbb_tui.cli_base import (
     emit_record,
     emit_rows,
     opened,
+    print_table,
     progress_bar,
     stderr,
     stdout,
@@ -189,7 +190,7 @@ def _show(
                 str(c.entry_id or ""),
                 _money(c.expired_amount) if c.expired_at else "",
             )
-        out.print(table)
+        print_table(table, out)
 
 
 def _print_summary(summary: ProcessSummary, *, as_json: bool, as_csv: bool = False) -> None:

@@ -24,6 +24,7 @@ from asbb_tui.cli_base import (
     fail,
     opened,
     print_json,
+    print_table,
     stdout,
 )
 
@@ -101,7 +102,7 @@ def _print_burn_rate(br: BurnRateView) -> None:
     table.add_row("days remaining", "-" if days_left is None else str(days_left))
     table.add_row("projected exhaustion", str(br.projected_exhaustion or "not in sight"))
     table.add_row("projected balance at end", _money(br.projected_balance_at_end))
-    out.print(table)
+    print_table(table, out)
     for label, rows in (("partition", br.by_partition), ("user", br.by_user)):
         if rows:
             part = Table(label, "spent", title=f"by {label}")
@@ -136,7 +137,7 @@ def _print_projection(br: BurnRateView) -> None:
         table = Table("due", "amount", title="instalments to come")
         for i in br.incoming:
             table.add_row(i.due_date.isoformat(), format_money(i.amount))
-        out.print(table)
+        print_table(table, out)
 
 
 def _named_burn_rate(
@@ -404,7 +405,7 @@ def calibration(
             "-" if r.ratio is None else f"{r.ratio:.4f}",
             f"{r.factor:.4f}",
         )
-    stdout().print(table)
+    print_table(table)
 
 
 # ---------------------------------------------------------------- analytics (the original's)

@@ -23,6 +23,7 @@ from asbb_tui.cli_base import (
     fail,
     opened,
     print_json,
+    print_table,
     progress_bar,
     stdout,
 )
@@ -100,7 +101,7 @@ def ingest(
         for kept in view.waiting:
             table.add_row(escape(kept.file), "[yellow]waiting[/]", escape(kept.reason))
         if table.rows:
-            out.print(table)
+            print_table(table, out)
         if view.stopped:
             out.print(f"[yellow]stopped:[/] {escape(view.stopped)}")
     if view.rejected:

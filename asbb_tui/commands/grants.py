@@ -24,6 +24,7 @@ from asbb_tui.cli_base import (
     emit_rows,
     fail,
     opened,
+    print_table,
     stderr,
     stdout,
 )
@@ -152,7 +153,7 @@ def _list_table(found: list[GrantView]) -> None:
             _money(g.drawn),
             g.status,
         )
-    stdout().print(table)
+    print_table(table)
 
 
 def _show(
@@ -609,7 +610,7 @@ def status(
         ("can still draw", _money(st.drawable)),
     ):
         table.add_row(label, value)
-    stdout().print(table)
+    print_table(table)
 
 
 def _periods_table(number: str, day: date, found: list[PeriodStatusView]) -> None:
@@ -638,7 +639,7 @@ def _periods_table(number: str, day: date, found: list[PeriodStatusView]) -> Non
             ),
             f"{st.percent_used}%",
         )
-    stdout().print(table)
+    print_table(table)
 
 
 @app.command("periods")
