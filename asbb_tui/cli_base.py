@@ -373,9 +373,8 @@ def emit_rows(
         return
     records = [_table_row(row, minutes=minutes) for row in rows]
     numeric = [c.money or _all_numbers(r.get(c.key) for r in records) for c in columns]
-    state = _output
-    if state.parsable or state.noheader or not sys.stdout.isatty():
-        _plain(records, columns, numeric, state, title=title)
+    if _plain_output():
+        _plain(records, columns, numeric, _output, title=title)
         return
     table = Table(title=title, title_justify="left")
     for c, right in zip(columns, numeric, strict=True):
@@ -393,13 +392,10 @@ def emit_rows(
 def print_table(table: Any, console: Console | None = None) -> None:
     """Print a rich table a command built: boxed on a terminal; in a pipe or a file (or with
     --parsable / --noheader) as plain lines like ``emit_rows``'s, every value whole."""
-    import sys
-
     from rich.text import Text
 
-    out = console or stdout()
-    if not (_output.parsable or _output.noheader or not sys.stdout.isatty()):
-        out.print(table)
+    if not _plain_output():
+        (console or stdout()).print(table)
         return
 
     def plain(cell: Any) -> str:
@@ -416,12 +412,33 @@ def print_table(table: Any, console: Console | None = None) -> None:
         for line in lines:
             typer.echo("|".join(" ".join(v.split()) for v in line))
         return
-    if not _output.noheader:
-        if table.title:
-            typer.echo(plain(table.title))
-        lines.insert(0, titles)
     right = [c.justify == "right" for c in table.columns]
-    widths = [max((len(line[i]) for line in lines), default=0) for i in range(len(titles))]
+    title = plain(table.title) if table.title else None
+    _echo_aligned(lines, right, header=titles, title=title, noheader=_output.noheader)
+
+
+def _plain_output() -> bool:
+    """Lists print plain: in a pipe or a file, or when --parsable or --noheader asks."""
+    import sys
+
+    return _output.parsable or _output.noheader or not sys.stdout.isatty()
+
+
+def _echo_aligned(
+    lines: list[list[str]],
+    right: list[bool],
+    *,
+    header: list[str],
+    title: str | None,
+    noheader: bool,
+) -> None:
+    """Plain lines in columns aligned by spaces (``right``: numbers, to the right), under
+    ``title`` and ``header`` unless ``noheader``."""
+    if not noheader:
+        if title:
+            typer.echo(title)
+        lines = [header, *lines]
+    widths = [max((len(line[i]) for line in lines), default=0) for i in range(len(header))]
     for line in lines:
         parts = [
             text.rjust(width) if r else text.ljust(width)
@@ -470,17 +487,13 @@ def _plain(
         typer.echo("\n".join(lines))
         return
     cells = [[_styled(_cell(r.get(c.key), c.money)).plain for c in columns] for r in records]
-    if not state.noheader:
-        if title:
-            typer.echo(_styled(title).plain)
-        cells.insert(0, [c.title for c in columns])
-    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    for line in cells:
-        parts = [
-            text.rjust(width) if right else text.ljust(width)
-            for text, width, right in zip(line, widths, numeric, strict=True)
-        ]
-        typer.echo("  ".join(parts).rstrip())
+    _echo_aligned(
+        cells,
+        numeric,
+        header=[c.title for c in columns],
+        title=_styled(title).plain if title else None,
+        noheader=state.noheader,
+    )
 
 
 def page_hint(noun: str, *, offset: int, shown: int, total: int) -> None:

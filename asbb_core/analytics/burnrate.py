@@ -67,7 +67,6 @@ from asbb_core.values.money import ZERO, format_money, round_internal, round_pos
 from asbb_core.values.periods import BURN_RATE_WINDOWS, add_months, days_inclusive, due_date
 from asbb_core.values.text import normalise_account_name
 
-WINDOWS = BURN_RATE_WINDOWS
 BANDS: tuple[str, ...] = ("healthy", "concern", "warning", "critical")
 _PERCENT = Decimal("0.1")
 _MAX_PENALTY = Decimal(50)
@@ -200,8 +199,10 @@ class BurnRate:
 
 
 def parse_window(value: str) -> str:
-    if value not in WINDOWS:
-        raise ValidationError(f"window: must be one of {', '.join(WINDOWS)}", field="window")
+    if value not in BURN_RATE_WINDOWS:
+        raise ValidationError(
+            f"window: must be one of {', '.join(BURN_RATE_WINDOWS)}", field="window"
+        )
     return value
 
 

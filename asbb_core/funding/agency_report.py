@@ -247,8 +247,8 @@ def check_start(
     grant: str, chosen: int, periods: Sequence[tuple[int, date, date]], start: date
 ) -> None:
     """asbb reports by budget period: a report's start date (the original tool's window)
-    must be the first day of the period chosen, ``periods`` being (number, first, last) in
-    order; for the first period any earlier day will do, as nothing is spent on an award
+    must be the first day of the period chosen, ``periods`` being (number, first, last);
+    for the first period any earlier day will do, as nothing is spent on an award
     before it starts (the report then says the period's own first day)."""
     first = next(begin for n, begin, _ in periods if n == chosen)
     if start == first or (chosen == min(n for n, _, _ in periods) and start < first):

@@ -202,4 +202,4 @@ def money_str(amount: Decimal) -> str:
 def money_value(amount: Decimal) -> Decimal:
     """Money for an answer's figures (an error's details, ...): to the cent, written on the
     wire as an exact JSON number (``wire.dumps``)."""
-    return round_posting(amount) + 0  # + 0: never -0.00
+    return round_posting(amount) + 0  # + 0: a negative zero (-0.001 rounded) is 0.00

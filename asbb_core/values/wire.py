@@ -32,17 +32,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
-from asbb_core.values.money import round_posting
-
-
-def _cents(amount: Decimal) -> Decimal:
-    # + 0: a negative zero (-0.001 rounded) goes out as 0.00, never -0.00.
-    return round_posting(amount) + 0
-
+from asbb_core.values.money import money_value
 
 Money = Annotated[
     Decimal,
-    PlainSerializer(_cents, return_type=Decimal),
+    PlainSerializer(money_value, return_type=Decimal),
     WithJsonSchema(
         {
             "type": "number",

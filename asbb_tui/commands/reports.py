@@ -68,22 +68,11 @@ def _emit(text: str, output: Path | None, *, force: bool) -> None:
 
 
 def write_report(path: Path, data: bytes, *, force: bool) -> None:
-    """Write a report to ``path``: never over an existing file without ``force`` (an
-    exclusive create, so a file that appears meanwhile is not lost either); with ``force``
-    a whole new file replaces the old one at once."""
-    import os
+    """Write a report to ``path``: never over an existing file without ``force``."""
+    from asbb_tui.output_files import create_file
 
     try:
-        if not force:
-            with path.open("xb") as handle:
-                handle.write(data)
-        else:
-            spare = path.with_name(f".{path.name}.{os.getpid()}.part")
-            try:
-                spare.write_bytes(data)
-                os.replace(spare, path)
-            finally:
-                spare.unlink(missing_ok=True)
+        create_file(path, data, replace=force)
     except FileExistsError:
         fail(f"output: {path} already exists; give --force to overwrite it")
     except OSError as exc:

@@ -28,6 +28,7 @@ from asbb_core.values.money import format_money
 from asbb_tui.console.base import ConsoleScreen
 from asbb_tui.console.chart import BurnRateChart, step_window
 from asbb_tui.console.widgets import band_cell, fit_columns, money_cell, percent_bar, sync_rows
+from asbb_tui.output_files import create_file
 
 GRANT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("number", "Grant"),
@@ -182,8 +183,7 @@ def export_report(services: Any, number: str, fmt: str, path: Path) -> Path:
         report = grant_compliance_report(services.db, services.settings, number, now=now)
         data = render_grant_report(report, fmt).encode("utf-8")
     try:
-        with path.open("xb") as handle:  # exclusive: refused if it exists, even meanwhile
-            handle.write(data)
+        create_file(path, data)
     except FileExistsError:
         raise ValidationError(
             f"path: {path} already exists; give another name", field="path"

@@ -16,7 +16,6 @@ from pydantic import ConfigDict, Field
 
 from asbb_core.alerts.conditions import AlertRecord
 from asbb_core.analytics import burnrate
-from asbb_core.analytics.burnrate import WINDOWS
 from asbb_core.analytics.views import OriginalAlertView, OriginalBurnRateView
 from asbb_core.funding.grants import MAX_CO_PIS
 from asbb_core.funding.views import GrantPeriodView, GrantView, ScheduleDetailView
@@ -24,6 +23,7 @@ from asbb_core.ledger.views import AccountDetailView
 from asbb_core.store.models import AlertStatus, ScheduleStatus
 from asbb_core.store.queries import MAX_PAGE
 from asbb_core.values.errors import ValidationError
+from asbb_core.values.periods import BURN_RATE_WINDOWS as WINDOWS
 from daemon.auth import Principal, admin_write, any_reader
 from daemon.routes import accounts, allocations, analytics, grants
 from daemon.routes.accounts import (
